@@ -1,0 +1,62 @@
+//! Crate-private macros: logging that compiles to nothing without the `log` feature, and
+//! on-wire enumerations that keep unknown values.
+
+/// Trace-level message through `log` when the `log` feature is on; otherwise the arguments are
+/// evaluated for side effects only and nothing is printed.
+#[cfg(feature = "log")]
+macro_rules! net_trace {
+    ($($arg:tt)*) => { log::trace!(target: "netbt", $($arg)*) };
+}
+
+#[cfg(not(feature = "log"))]
+macro_rules! net_trace {
+    ($($arg:tt)*) => {{ let _ = format_args!($($arg)*); }};
+}
+
+/// Debug-level message; see [`net_trace!`].
+#[cfg(feature = "log")]
+macro_rules! net_debug {
+    ($($arg:tt)*) => { log::debug!(target: "netbt", $($arg)*) };
+}
+
+#[cfg(not(feature = "log"))]
+macro_rules! net_debug {
+    ($($arg:tt)*) => {{ let _ = format_args!($($arg)*); }};
+}
+
+/// Declares an enumeration of on-wire values that maps every known value to a variant and
+/// every other value to `Unknown(raw)`, with `From` conversions in both directions.
+macro_rules! wire_enum {
+    (
+        $(#[$attr:meta])*
+        pub enum $name:ident($raw:ty) {
+            $( $(#[$vattr:meta])* $variant:ident = $value:expr ),+ $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $(#[$vattr])* $variant, )+
+            /// A value this crate does not know; the raw value is kept.
+            Unknown($raw),
+        }
+
+        impl From<$raw> for $name {
+            fn from(raw: $raw) -> Self {
+                match raw {
+                    $( $value => $name::$variant, )+
+                    other => $name::Unknown(other),
+                }
+            }
+        }
+
+        impl From<$name> for $raw {
+            fn from(value: $name) -> $raw {
+                match value {
+                    $( $name::$variant => $value, )+
+                    $name::Unknown(other) => other,
+                }
+            }
+        }
+    };
+}
