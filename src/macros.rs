@@ -1,5 +1,6 @@
 //! Crate-private macros: logging that compiles to nothing without the `log` feature, and
 //! on-wire enumerations that keep unknown values.
+#![allow(unused_macros)]
 
 /// Trace-level message through `log` when the `log` feature is on; otherwise the arguments are
 /// evaluated for side effects only and nothing is printed.
