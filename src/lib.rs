@@ -25,4 +25,8 @@
 #[macro_use]
 mod macros;
 
+pub mod name_service;
+pub mod node;
+#[cfg(feature = "std")]
+pub mod tap;
 pub mod wire;

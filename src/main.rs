@@ -1,12 +1,15 @@
 //! `netbt`: the command-line front end of the netbt stack.
 //!
-//! `netbt serve` (the daemon on a TAP device) arrives with the node; until then the binary
-//! offers the name codec for lab scripts.
+//! `netbt serve` runs the node on a TAP device; `encode` and `decode` expose the name codec to
+//! lab scripts.
+
+mod daemon;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use netbt::wire::name::{Name, NbName, Scope};
+use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 /// A userspace TCP/IP stack with NetBIOS over TCP/IP (RFC 1001/1002) that answers running out of
 /// sessions with a negative session response, never a reset.
@@ -19,6 +22,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the node on a TAP device: register the names (RFC 1001 B-node), answer queries and
+    /// node status, defend the names; release them on SIGINT/SIGTERM and exit 0. Prints one
+    /// line containing "ready" on stdout once the names are registered. Logs go to stderr
+    /// (RUST_LOG=debug for more).
+    Serve(ServeArgs),
     /// Print the RFC 1001 first-level encoding of NetBIOS names (NAME or NAME#XX, default
     /// suffix <00>), as they appear on the wire.
     Encode {
@@ -37,6 +45,127 @@ enum Command {
     },
 }
 
+#[derive(Args)]
+struct ServeArgs {
+    /// TAP interface to attach to.
+    #[arg(long, default_value = "tap0")]
+    tap: String,
+    /// Our IPv4 address and prefix length.
+    #[arg(long, default_value = "192.168.69.1/24", value_parser = parse_cidr)]
+    ip: Ipv4Cidr,
+    /// Default gateway.
+    #[arg(long)]
+    gateway: Option<Ipv4Address>,
+    /// Our Ethernet address.
+    #[arg(long, default_value = "02:00:00:00:00:01", value_parser = parse_mac)]
+    mac: [u8; 6],
+    /// A unique name to own: NAME registers NAME<00> and NAME<20>; NAME#XX just that one.
+    /// Repeatable; default NETBT.
+    #[arg(long = "name", value_name = "NAME[#XX]")]
+    names: Vec<String>,
+    /// A group name to own: NAME registers NAME<00>; NAME#XX just that one. Repeatable.
+    #[arg(long = "group", value_name = "NAME[#XX]")]
+    groups: Vec<String>,
+    /// NetBIOS scope of all names, e.g. lab.example.
+    #[arg(long, default_value = "")]
+    scope: String,
+    /// Write every frame sent and received to this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<std::path::PathBuf>,
+    /// Report a zero UNIT_ID instead of the MAC address in node status.
+    #[arg(long)]
+    hide_mac: bool,
+}
+
+fn parse_cidr(text: &str) -> Result<Ipv4Cidr, String> {
+    let (address, prefix) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} is not ADDRESS/PREFIX (e.g. 192.168.69.1/24)"))?;
+    let address: Ipv4Address = address
+        .parse()
+        .map_err(|_| format!("{address:?} is not an IPv4 address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (1..=32).contains(p))
+        .ok_or_else(|| format!("{prefix:?} is not a prefix length 1..32"))?;
+    if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
+        return Err(format!("{address} is not a unicast address"));
+    }
+    Ok(Ipv4Cidr::new(address, prefix))
+}
+
+fn parse_mac(text: &str) -> Result<[u8; 6], String> {
+    let mut mac = [0u8; 6];
+    let parts: Vec<&str> = text.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return Err(format!(
+            "{text:?} is not a MAC address like 02:00:00:00:00:01"
+        ));
+    }
+    for (byte, part) in mac.iter_mut().zip(parts) {
+        *byte = u8::from_str_radix(part, 16)
+            .map_err(|_| format!("{text:?} is not a MAC address like 02:00:00:00:00:01"))?;
+    }
+    if mac[0] & 1 != 0 {
+        return Err(format!("{text} is a multicast address"));
+    }
+    Ok(mac)
+}
+
+/// `NAME` → the given default suffixes; `NAME#XX` → just that one.
+fn expand_names(
+    texts: &[String],
+    defaults: &[u8],
+    group: bool,
+    out: &mut Vec<(Name, bool)>,
+) -> Result<(), String> {
+    for text in texts {
+        if text.contains('#') {
+            let name = Name::parse_text(text, 0).map_err(|e| format!("{text:?}: {e}"))?;
+            out.push((name, group));
+        } else {
+            for &suffix in defaults {
+                let name = Name::new(text, suffix).map_err(|e| format!("{text:?}: {e}"))?;
+                out.push((name, group));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let scope =
+        Scope::parse_text(&args.scope).map_err(|e| format!("--scope {:?}: {e}", args.scope))?;
+    let mut names = Vec::new();
+    let unique: Vec<String> = if args.names.is_empty() {
+        vec!["NETBT".to_string()]
+    } else {
+        args.names
+    };
+    expand_names(&unique, &[0x00, 0x20], false, &mut names)?;
+    expand_names(&args.groups, &[0x00], true, &mut names)?;
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|(name, _)| seen.insert(*name));
+    if names.len() > netbt::name_service::MAX_NAMES {
+        return Err(format!(
+            "{} names given; a node owns at most {}",
+            names.len(),
+            netbt::name_service::MAX_NAMES
+        ));
+    }
+    daemon::serve(daemon::ServeConfig {
+        tap: args.tap,
+        address: args.ip,
+        gateway: args.gateway,
+        mac: args.mac,
+        names,
+        scope,
+        pcap: args.pcap,
+        hide_mac: args.hide_mac,
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
@@ -50,6 +179,11 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), String> {
     match command {
+        Command::Serve(args) => {
+            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+                .init();
+            serve(args)?;
+        }
         Command::Encode { names, scope } => {
             let scope = Scope::parse_text(&scope).map_err(|e| format!("--scope {scope:?}: {e}"))?;
             for text in names {

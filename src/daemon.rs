@@ -1,0 +1,194 @@
+//! `netbt serve`: the node on a TAP device, until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use netbt::name_service::NameEvent;
+use netbt::node::{Node, NodeBuffers, NodeConfig, SOCKETS};
+use netbt::tap::{TapDevice, wait_readable};
+use netbt::wire::name::{Name, Scope};
+use smoltcp::iface::SocketStorage;
+use smoltcp::phy::{Device, PcapMode, PcapWriter};
+use smoltcp::time::Instant;
+use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+
+/// Longest wait in one loop turn, so signals are seen promptly even if poll(2) restarts.
+const MAX_WAIT: StdDuration = StdDuration::from_millis(100);
+/// How long release may take before the daemon exits anyway.
+const RELEASE_BOUND: StdDuration = StdDuration::from_secs(3);
+
+/// Everything `serve` needs, validated.
+pub struct ServeConfig {
+    pub tap: String,
+    pub address: Ipv4Cidr,
+    pub gateway: Option<Ipv4Address>,
+    pub mac: [u8; 6],
+    /// (name, group)
+    pub names: Vec<(Name, bool)>,
+    pub scope: Scope,
+    pub pcap: Option<std::path::PathBuf>,
+    pub hide_mac: bool,
+}
+
+/// Runs the daemon; returns an error line for exit code 2 on set-up failures.
+pub fn serve(config: ServeConfig) -> Result<(), String> {
+    let device = TapDevice::open(&config.tap).map_err(|e| {
+        format!(
+            "cannot open TAP device {}: {e} (create it as root with `ip tuntap add dev {} mode tap` \
+             and run netbt with CAP_NET_ADMIN)",
+            config.tap, config.tap
+        )
+    })?;
+    match &config.pcap {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| format!("cannot create pcap file {}: {e}", path.display()))?;
+            let fd = device.as_raw_fd();
+            let name = device.name().to_string();
+            let mut device = PcapWriter::new(device, file, PcapMode::Both);
+            run(&config, &mut device, fd, &name)
+        }
+        None => {
+            let fd = device.as_raw_fd();
+            let name = device.name().to_string();
+            let mut device = device;
+            run(&config, &mut device, fd, &name)
+        }
+    }
+}
+
+fn entropy() -> u64 {
+    let mut bytes = [0u8; 8];
+    if let Ok(mut file) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut file, &mut bytes);
+    }
+    let clock = StdInstant::now().elapsed().as_nanos() as u64 ^ std::process::id() as u64;
+    u64::from_ne_bytes(bytes) ^ clock.rotate_left(32)
+}
+
+fn run<D: Device>(
+    config: &ServeConfig,
+    device: &mut D,
+    fd: std::os::fd::RawFd,
+    ifname: &str,
+) -> Result<(), String> {
+    let start = StdInstant::now();
+    let clock = || Instant::from_micros(start.elapsed().as_micros() as i64);
+
+    // All storage, allocated once here and never again.
+    let table: &mut [SocketStorage] = Box::leak(Box::new([SocketStorage::EMPTY; SOCKETS]));
+    let buffers: &mut NodeBuffers = Box::leak(Box::new(NodeBuffers::new()));
+    let node_config = NodeConfig {
+        mac: config.mac,
+        address: config.address,
+        gateway: config.gateway,
+        scope: config.scope,
+        hide_mac: config.hide_mac,
+        seed: entropy(),
+    };
+    let mut node = Node::new(node_config, device, table, buffers, clock())
+        .map_err(|e| format!("cannot set up the node: {e:?}"))?;
+    for &(name, group) in &config.names {
+        node.names
+            .add_name(name, group)
+            .map_err(|e| format!("name {name}: {e:?}"))?;
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| format!("cannot install signal handler: {e}"))?;
+    }
+
+    log::info!(
+        "{ifname}: {} ({}), registering {} names",
+        config.address,
+        format_mac(&config.mac),
+        config.names.len()
+    );
+    node.names.start(clock());
+    let mut announced = false;
+    let mut releasing_since: Option<StdInstant> = None;
+    loop {
+        let now = clock();
+        let next = node.poll(now, device);
+        report_events(&mut node);
+
+        if !announced && node.names.is_ready() {
+            announced = true;
+            let names: Vec<String> = node
+                .names
+                .names()
+                .iter()
+                .map(|n| format!("{}{}", n.name, if n.group { "(group)" } else { "" }))
+                .collect();
+            let scope = if config.scope.is_empty() {
+                String::new()
+            } else {
+                format!(" scope {}", config.scope)
+            };
+            println!(
+                "netbt ready on {ifname} {} names {}{scope}",
+                config.address,
+                names.join(" ")
+            );
+            let _ = std::io::stdout().flush();
+        }
+
+        if stop.load(Ordering::Relaxed) && releasing_since.is_none() {
+            log::info!("signal received: releasing names");
+            releasing_since = Some(StdInstant::now());
+            node.names.release(clock());
+            continue;
+        }
+        if let Some(since) = releasing_since {
+            if node.names.is_released() {
+                // Let the last broadcasts leave.
+                node.poll(clock(), device);
+                log::info!("names released, exiting");
+                return Ok(());
+            }
+            if since.elapsed() > RELEASE_BOUND {
+                log::warn!("release did not finish in {RELEASE_BOUND:?}; exiting");
+                return Ok(());
+            }
+        }
+
+        let wait = match next {
+            Some(at) => {
+                let now = clock();
+                if at <= now {
+                    StdDuration::ZERO
+                } else {
+                    StdDuration::from_micros((at - now).total_micros())
+                }
+            }
+            None => MAX_WAIT,
+        };
+        if !wait.is_zero() {
+            wait_readable(fd, wait.min(MAX_WAIT));
+        }
+    }
+}
+
+fn report_events(node: &mut Node) {
+    while let Some(event) = node.names.take_event() {
+        match event {
+            NameEvent::Registered(name) => log::info!("registered {name}"),
+            NameEvent::Conflict { name, by } => {
+                log::error!("name {name} is owned by {by}: in conflict, not answered")
+            }
+            NameEvent::Defended { name, by } => {
+                log::info!("defended {name} against registration by {by}")
+            }
+            NameEvent::Released => log::info!("all names released"),
+        }
+    }
+}
+
+fn format_mac(mac: &[u8; 6]) -> String {
+    mac.map(|b| format!("{b:02x}")).join(":")
+}
