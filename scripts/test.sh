@@ -4,7 +4,8 @@
 #   scripts/test.sh            everything (needs root for the lab tier once it exists)
 #
 # Tiers: formatting and lints; unit and in-process tests (cargo test, which also checks every
-# emitted packet kind with tshark); the no_std build for a Cortex-M4F; the documentation.
+# emitted packet kind with tshark); the no_std build for a Cortex-M4F; the documentation; the
+# lab (root: the daemon on a TAP in a namespace, driven by nmblookup and impacket).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,7 @@ apt_install() {
 }
 
 log "setup"
-apt_install tshark
+apt_install tshark tcpdump samba-common-bin smbclient python3-impacket iproute2
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target add thumbv7em-none-eabihf
@@ -47,5 +48,13 @@ cargo build --lib --no-default-features --features log --target thumbv7em-none-e
 
 log "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+
+log "lab tier: netbt serve on a TAP in a namespace, real clients, tshark"
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/lab-test.sh
+else
+    echo "lab tier needs root (network namespaces): run scripts/test.sh as root" >&2
+    exit 1
+fi
 
 log "all tests passed"
