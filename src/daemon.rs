@@ -65,8 +65,11 @@ fn entropy() -> u64 {
     if let Ok(mut file) = std::fs::File::open("/dev/urandom") {
         let _ = std::io::Read::read_exact(&mut file, &mut bytes);
     }
-    let clock = StdInstant::now().elapsed().as_nanos() as u64 ^ std::process::id() as u64;
-    u64::from_ne_bytes(bytes) ^ clock.rotate_left(32)
+    // If /dev/urandom is unreadable, the wall clock and pid still differ between runs.
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    u64::from_ne_bytes(bytes) ^ clock ^ (u64::from(std::process::id()) << 32)
 }
 
 fn run<D: Device>(

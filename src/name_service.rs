@@ -288,6 +288,12 @@ impl NameService {
         &self.counters
     }
 
+    /// Counts a datagram too long to be a name service packet, which the node dropped unread.
+    pub fn count_oversized(&mut self) {
+        self.counters.received = self.counters.received.wrapping_add(1);
+        self.counters.malformed = self.counters.malformed.wrapping_add(1);
+    }
+
     /// The next event to report, if any.
     pub fn take_event(&mut self) -> Option<NameEvent> {
         self.events.pop_front()
@@ -1915,6 +1921,10 @@ mod test {
         assert_eq!(after.sent, before.sent);
         assert_eq!(after.defences, 0);
         assert_eq!(h.events(), vec![]);
+        // Datagrams the node drops unread for their size count the same way.
+        h.service.count_oversized();
+        assert_eq!(h.counters().malformed, after.malformed + 1);
+        assert_eq!(h.counters().received, after.received + 1);
         // The good packets still work.
         let sent = h.receive_bytes(&good_query, peer(50000), OUR_ADDRESS);
         assert_positive_answer(&sent, 0x8000, peer(50000), nb(labsrv()));

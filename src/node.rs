@@ -192,8 +192,11 @@ impl<'a> Node<'a> {
             let socket = self.sockets.get_mut::<udp::Socket>(self.name_socket);
             let (len, meta) = match socket.recv_slice(&mut self.scratch) {
                 Ok(got) => got,
-                // Longer than any name service packet: dropped by smoltcp, counted here.
-                Err(udp::RecvError::Truncated) => continue,
+                // Longer than any name service packet: smoltcp has dequeued it; count it.
+                Err(udp::RecvError::Truncated) => {
+                    self.names.count_oversized();
+                    continue;
+                }
                 Err(udp::RecvError::Exhausted) => break,
             };
             let (IpAddress::Ipv4(source), Some(IpAddress::Ipv4(destination))) =

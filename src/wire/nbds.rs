@@ -381,8 +381,8 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
     /// 14-byte header (both names and the user data; bytes beyond them are left out); for the
     /// other types, everything after the 10-byte header (the error code, or the name).
     ///
-    /// Never panics after [`Packet::check_len`]; on a buffer it would reject it returns the
-    /// bytes that are there, possibly none.
+    /// Never panics after [`Packet::check_len`]; on a buffer with at least the type byte that
+    /// `check_len` would reject it returns the bytes that are there, possibly none.
     #[inline]
     pub fn payload(&self) -> &'a [u8] {
         let start = self.body_start();
