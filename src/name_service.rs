@@ -19,6 +19,12 @@
 //!   conflict demand that answers nothing we sent, and any response whose transaction id we did
 //!   not send are counted and dropped.
 //! * **Release**: every name we own is broadcast in a NAME RELEASE REQUEST, three times.
+//!   Names still registering are not released (they may be another node's), only dropped.
+//!
+//! Names still registering are neither answered nor listed in node status. Node status is
+//! answered whether it arrives by broadcast or unicast (one reply of at most 576 bytes, like a
+//! query's). There is no per-source rate limit on 137: every answer is one datagram, no larger
+//! than a few times the request, to the request's source.
 //!
 //! A name in conflict does not logically exist (RFC 1001 §15.1.3.5): it is listed with CNF in
 //! node status and otherwise treated as not ours. If every unique name ends in conflict the node
@@ -242,18 +248,19 @@ impl NameService {
         }
     }
 
-    /// Starts releasing every name we own (or are still registering); names in conflict are
-    /// not ours to release.
+    /// Starts releasing every name we own. Names in conflict are not ours to release, and
+    /// neither are names still registering: another node may own them, and a release would
+    /// make caches forget the real owner. Their registration simply stops.
     pub fn release(&mut self, now: Instant) {
         self.release_requested = true;
         for entry in self.names.iter_mut() {
             match entry.state {
-                NameState::Active | NameState::Registering { .. } => {
+                NameState::Active => {
                     entry.state = NameState::Releasing { sent: 0 };
                     entry.transaction_id = self.ids.next();
                     entry.next_at = Some(now);
                 }
-                NameState::Conflict => {
+                NameState::Conflict | NameState::Registering { .. } => {
                     entry.state = NameState::Released;
                     entry.next_at = None;
                 }
@@ -490,7 +497,12 @@ impl NameService {
                             NameFlags::DEREGISTERING,
                             matches!(owned.state, NameState::Releasing { .. }),
                         );
-                    if owned.state != NameState::Released {
+                    // Names still registering are not ours yet, and released ones no more.
+                    let listed = !matches!(
+                        owned.state,
+                        NameState::Registering { .. } | NameState::Released
+                    );
+                    if listed {
                         let _ = list.push(NodeName {
                             name: owned.name,
                             flags,
@@ -1615,6 +1627,21 @@ mod test {
     }
 
     #[test]
+    fn node_status_leaves_out_names_still_registering() {
+        let mut h = Harness::new(&our_names());
+        start_registration(&mut h);
+        h.poll(250);
+        let asked = nb(Name::WILDCARD);
+        let sent = h.receive(&node_status(0x3100, asked), peer(50000), OUR_ADDRESS);
+        let (names, _) = node_status_answer(&sent, 0x3100, peer(50000), asked);
+        assert_eq!(names, vec![], "nothing is ours yet");
+        finish_registration(&mut h);
+        let sent = h.receive(&node_status(0x3101, asked), peer(50000), OUR_ADDRESS);
+        let (names, _) = node_status_answer(&sent, 0x3101, peer(50000), asked);
+        assert_eq!(names.len(), our_names().len());
+    }
+
+    #[test]
     fn node_status_hides_the_mac_when_asked() {
         let mut h = Harness::with_config(
             NameServiceConfig {
@@ -2134,13 +2161,13 @@ mod test {
         h.poll(250);
         h.service.release(at(300));
         assert!(h.service.is_ready(), "nothing is registering any more");
-        let mut all = Vec::new();
+        assert!(h.service.is_released(), "nothing was ours to release");
         for ms in [300, 550, 800, 1_050, 2_000] {
-            all.extend(h.poll(ms));
+            assert!(
+                h.poll(ms).is_empty(),
+                "no release and no overwrite for a name never ours ({ms} ms)"
+            );
         }
-        assert_eq!(all.len(), 9);
-        assert!(all.iter().all(|s| s.flags_word() == 0x3010), "no overwrite");
-        assert!(h.service.is_released());
         assert_eq!(
             h.events(),
             vec![NameEvent::Released],

@@ -1,0 +1,433 @@
+//! In-process test bench: netbt nodes and plain smoltcp peers on an in-memory Ethernet hub,
+//! driven by a clock the test owns. Deterministic, no root, no TAP.
+//!
+//! * [`Hub`]: a shared segment; every frame one port sends is queued for every other port
+//!   (stations filter by MAC themselves, as on a real hub) and recorded with its time.
+//! * [`Port`]: one station's attachment, a smoltcp [`Device`]. A port can be cut (a peer that
+//!   vanished: nothing in, nothing out).
+//! * [`Peer`]: a second smoltcp node with owned storage, for the other side of every exchange.
+//! * [`TestNode`]: our [`Node`] on leaked (allocated once) storage.
+//! * [`Seen`]: a recorded frame decoded down to IPv4 and UDP/TCP, for wire-level assertions.
+
+#![allow(dead_code, reason = "each test file uses part of the bench")]
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use netbt::node::{Node, NodeBuffers, NodeConfig, SOCKETS};
+use netbt::wire::name::Scope;
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::socket::udp;
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{
+    EthernetAddress, EthernetFrame, EthernetProtocol, HardwareAddress, IpAddress, IpCidr,
+    IpEndpoint, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, TcpPacket, UdpPacket,
+};
+
+/// The lab subnet of every test.
+pub const PREFIX: u8 = 24;
+/// The subnet's broadcast address.
+pub const BROADCAST: Ipv4Address = Ipv4Address::new(192, 168, 69, 255);
+/// Our node's address (as in smoltcp's examples).
+pub const NODE_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
+/// A second netbt node.
+pub const NODE2_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 2);
+/// The plain smoltcp peer (where the kernel sits in the lab).
+pub const PEER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
+/// Our node's MAC.
+pub const NODE_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+/// The second node's MAC.
+pub const NODE2_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+/// The peer's MAC.
+pub const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x64];
+/// Frame size of every port (Ethernet header + 1500).
+pub const MTU: usize = 1514;
+
+/// One frame as it crossed the hub.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// When it was sent.
+    pub at: Instant,
+    /// The sending port.
+    pub port: usize,
+    /// The Ethernet frame.
+    pub bytes: Vec<u8>,
+}
+
+struct Segment {
+    queues: Vec<VecDeque<Vec<u8>>>,
+    cut: Vec<bool>,
+    now: Instant,
+    log: Vec<Frame>,
+}
+
+/// A shared Ethernet segment with a clock.
+#[derive(Clone)]
+pub struct Hub(Rc<RefCell<Segment>>);
+
+impl Hub {
+    /// An empty segment at time 0.
+    pub fn new() -> Hub {
+        Hub(Rc::new(RefCell::new(Segment {
+            queues: Vec::new(),
+            cut: Vec::new(),
+            now: Instant::ZERO,
+            log: Vec::new(),
+        })))
+    }
+
+    /// Attaches a new station.
+    pub fn port(&self) -> Port {
+        let mut segment = self.0.borrow_mut();
+        segment.queues.push(VecDeque::new());
+        segment.cut.push(false);
+        Port {
+            segment: self.0.clone(),
+            index: segment.queues.len() - 1,
+        }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Instant {
+        self.0.borrow().now
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.0.borrow_mut().now += by;
+    }
+
+    /// Every frame sent so far.
+    pub fn frames(&self) -> Vec<Frame> {
+        self.0.borrow().log.clone()
+    }
+
+    /// Every frame sent so far, decoded.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.frames().iter().filter_map(Seen::decode).collect()
+    }
+
+    /// Forgets the frames recorded so far.
+    pub fn clear_log(&self) {
+        self.0.borrow_mut().log.clear();
+    }
+
+    /// Disconnects (or reconnects) a port: a cut port neither sends nor receives.
+    pub fn cut(&self, port: usize, cut: bool) {
+        let mut segment = self.0.borrow_mut();
+        segment.cut[port] = cut;
+        segment.queues[port].clear();
+    }
+}
+
+/// One station's attachment to a [`Hub`].
+pub struct Port {
+    segment: Rc<RefCell<Segment>>,
+    index: usize,
+}
+
+impl Port {
+    /// This port's number on the hub.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+/// A received frame.
+pub struct RxToken(Vec<u8>);
+
+impl phy::RxToken for RxToken {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+/// Room for a frame to send.
+pub struct TxToken<'a>(&'a Port);
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = vec![0; len];
+        let result = f(&mut frame);
+        let mut segment = self.0.segment.borrow_mut();
+        if !segment.cut[self.0.index] {
+            for (i, queue) in segment.queues.iter_mut().enumerate() {
+                if i != self.0.index {
+                    queue.push_back(frame.clone());
+                }
+            }
+            let at = segment.now;
+            let port = self.0.index;
+            segment.log.push(Frame {
+                at,
+                port,
+                bytes: frame,
+            });
+        }
+        result
+    }
+}
+
+impl Device for Port {
+    type RxToken<'a> = RxToken;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, _: Instant) -> Option<(RxToken, TxToken<'_>)> {
+        let frame = {
+            let mut segment = self.segment.borrow_mut();
+            if segment.cut[self.index] {
+                segment.queues[self.index].clear();
+                return None;
+            }
+            segment.queues[self.index].pop_front()?
+        };
+        Some((RxToken(frame), TxToken(self)))
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<TxToken<'_>> {
+        Some(TxToken(self))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = MTU;
+        caps
+    }
+}
+
+/// Anything on the hub that needs polling.
+pub trait Station {
+    /// Does everything due at `now`.
+    fn poll(&mut self, now: Instant);
+}
+
+/// Polls every station in 1 ms steps for `ms` milliseconds (and once more at the end).
+pub fn run(hub: &Hub, ms: u64, stations: &mut [&mut dyn Station]) {
+    for step in 0..=ms {
+        if step > 0 {
+            hub.advance(Duration::from_millis(1));
+        }
+        // Twice per step, so a reply produced by one station's poll reaches the others in
+        // the same millisecond.
+        for _ in 0..2 {
+            for station in stations.iter_mut() {
+                station.poll(hub.now());
+            }
+        }
+    }
+}
+
+/// A plain smoltcp node: the other side of every exchange.
+pub struct Peer {
+    /// Its interface.
+    pub iface: Interface,
+    /// Its sockets.
+    pub sockets: SocketSet<'static>,
+    /// Its attachment.
+    pub port: Port,
+}
+
+impl Peer {
+    /// A peer at `address` with `mac`.
+    pub fn new(hub: &Hub, mac: [u8; 6], address: Ipv4Address) -> Peer {
+        let mut port = hub.port();
+        let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+        config.random_seed = 0x5eed;
+        let mut iface = Interface::new(config, &mut port, hub.now());
+        iface.update_ip_addrs(|addrs| {
+            addrs
+                .push(IpCidr::new(IpAddress::Ipv4(address), PREFIX))
+                .unwrap()
+        });
+        Peer {
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+            port,
+        }
+    }
+
+    /// Adds a UDP socket bound to `port`.
+    pub fn udp(&mut self, port: u16) -> SocketHandle {
+        let mut socket = udp::Socket::new(
+            udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; 64 * 1024]),
+            udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; 64 * 1024]),
+        );
+        socket.bind(port).unwrap();
+        self.sockets.add(socket)
+    }
+
+    /// Queues a datagram on `socket` for `to`.
+    pub fn send_to(&mut self, socket: SocketHandle, to: (Ipv4Address, u16), bytes: &[u8]) {
+        self.sockets
+            .get_mut::<udp::Socket>(socket)
+            .send_slice(bytes, IpEndpoint::new(to.0.into(), to.1))
+            .unwrap();
+    }
+
+    /// Every datagram received on `socket`: (source, bytes).
+    pub fn received(&mut self, socket: SocketHandle) -> Vec<(IpEndpoint, Vec<u8>)> {
+        let socket = self.sockets.get_mut::<udp::Socket>(socket);
+        let mut got = Vec::new();
+        while let Ok((bytes, meta)) = socket.recv() {
+            got.push((meta.endpoint, bytes.to_vec()));
+        }
+        got
+    }
+}
+
+impl Station for Peer {
+    fn poll(&mut self, now: Instant) {
+        self.iface.poll(now, &mut self.port, &mut self.sockets);
+    }
+}
+
+/// Our node on its own port, with its storage allocated once.
+pub struct TestNode {
+    /// The node.
+    pub node: Node<'static>,
+    /// Its attachment.
+    pub port: Port,
+}
+
+impl TestNode {
+    /// A node at `address`/`mac`, with no names yet.
+    pub fn new(hub: &Hub, mac: [u8; 6], address: Ipv4Address) -> TestNode {
+        TestNode::with(hub, config(mac, address))
+    }
+
+    /// A node with the configuration given.
+    pub fn with(hub: &Hub, config: NodeConfig) -> TestNode {
+        let mut port = hub.port();
+        let table: &'static mut [SocketStorage<'static>] =
+            Box::leak((0..SOCKETS).map(|_| SocketStorage::EMPTY).collect());
+        let buffers = Box::leak(Box::new(NodeBuffers::new()));
+        let node = Node::new(config, &mut port, table, buffers, hub.now()).unwrap();
+        TestNode { node, port }
+    }
+}
+
+impl Station for TestNode {
+    fn poll(&mut self, now: Instant) {
+        self.node.poll(now, &mut self.port);
+    }
+}
+
+/// The configuration the tests start from.
+pub fn config(mac: [u8; 6], address: Ipv4Address) -> NodeConfig {
+    NodeConfig {
+        mac,
+        address: Ipv4Cidr::new(address, PREFIX),
+        gateway: None,
+        scope: Scope::NONE,
+        hide_mac: false,
+        seed: u64::from_be_bytes([mac[5], 1, 2, 3, 4, 5, 6, 7]),
+    }
+}
+
+/// A recorded frame, decoded.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// When it was sent.
+    pub at: Instant,
+    /// Ethernet destination.
+    pub eth_destination: EthernetAddress,
+    /// IPv4 source.
+    pub source: Ipv4Address,
+    /// IPv4 destination.
+    pub destination: Ipv4Address,
+    /// What it carries.
+    pub transport: Transport,
+}
+
+/// The transport layer of a [`Seen`] frame.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// A UDP datagram.
+    Udp {
+        /// Source port.
+        source: u16,
+        /// Destination port.
+        destination: u16,
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// A TCP segment.
+    Tcp {
+        /// Source port.
+        source: u16,
+        /// Destination port.
+        destination: u16,
+        /// SYN flag.
+        syn: bool,
+        /// ACK flag.
+        ack: bool,
+        /// FIN flag.
+        fin: bool,
+        /// RST flag.
+        rst: bool,
+        /// Payload length.
+        len: usize,
+    },
+    /// Anything else over IPv4 (ICMP).
+    Other,
+}
+
+impl Seen {
+    /// Decodes an IPv4 frame; `None` for ARP and anything malformed.
+    pub fn decode(frame: &Frame) -> Option<Seen> {
+        let ethernet = EthernetFrame::new_checked(&frame.bytes[..]).ok()?;
+        if ethernet.ethertype() != EthernetProtocol::Ipv4 {
+            return None;
+        }
+        let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
+        let transport = match ip.next_header() {
+            IpProtocol::Udp => {
+                let udp = UdpPacket::new_checked(ip.payload()).ok()?;
+                Transport::Udp {
+                    source: udp.src_port(),
+                    destination: udp.dst_port(),
+                    payload: udp.payload().to_vec(),
+                }
+            }
+            IpProtocol::Tcp => {
+                let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+                Transport::Tcp {
+                    source: tcp.src_port(),
+                    destination: tcp.dst_port(),
+                    syn: tcp.syn(),
+                    ack: tcp.ack(),
+                    fin: tcp.fin(),
+                    rst: tcp.rst(),
+                    len: tcp.payload().len(),
+                }
+            }
+            _ => Transport::Other,
+        };
+        Some(Seen {
+            at: frame.at,
+            eth_destination: ethernet.dst_addr(),
+            source: ip.src_addr(),
+            destination: ip.dst_addr(),
+            transport,
+        })
+    }
+
+    /// The UDP payload if this is a datagram between the ports given (`None` matches any).
+    pub fn udp(&self, source_port: Option<u16>, destination_port: Option<u16>) -> Option<&[u8]> {
+        match &self.transport {
+            Transport::Udp {
+                source,
+                destination,
+                payload,
+            } if source_port.is_none_or(|p| p == *source)
+                && destination_port.is_none_or(|p| p == *destination) =>
+            {
+                Some(payload)
+            }
+            _ => None,
+        }
+    }
+}
