@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use netbt::name_service::NameEvent;
-use netbt::node::{Node, NodeBuffers, NodeConfig, SOCKETS};
+use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
+use netbt::session::{SessionConfig, SessionEvent, Slot};
 use netbt::tap::{TapDevice, wait_readable};
 use netbt::wire::name::{Name, Scope};
 use smoltcp::iface::SocketStorage;
@@ -22,6 +23,11 @@ const RELEASE_BOUND: StdDuration = StdDuration::from_secs(3);
 
 /// Everything `serve` needs, validated.
 pub struct ServeConfig {
+    pub session: SessionConfig,
+    pub sessions: usize,
+    pub refusal_slots: usize,
+    pub session_buffer: usize,
+    pub allow_calling: Option<Name>,
     pub tap: String,
     pub address: Ipv4Cidr,
     pub gateway: Option<Ipv4Address>,
@@ -82,8 +88,22 @@ fn run<D: Device>(
     let clock = || Instant::from_micros(start.elapsed().as_micros() as i64);
 
     // All storage, allocated once here and never again.
-    let table: &mut [SocketStorage] = Box::leak(Box::new([SocketStorage::EMPTY; SOCKETS]));
-    let buffers: &mut NodeBuffers = Box::leak(Box::new(NodeBuffers::new()));
+    let slots = config.sessions + config.refusal_slots;
+    let storage = NodeStorage {
+        sockets: Box::leak(
+            (0..sockets_needed(slots))
+                .map(|_| SocketStorage::EMPTY)
+                .collect(),
+        ),
+        name_service: Box::leak(Box::new(UdpBuffers::new())),
+        session_memory: vec![0u8; 2 * config.session_buffer * config.sessions].leak(),
+        refusals: Box::leak(
+            (0..config.refusal_slots)
+                .map(|_| RefusalBuffers::new())
+                .collect(),
+        ),
+        ledger: vec![Slot::EMPTY; slots].leak(),
+    };
     let node_config = NodeConfig {
         mac: config.mac,
         address: config.address,
@@ -91,14 +111,21 @@ fn run<D: Device>(
         scope: config.scope,
         hide_mac: config.hide_mac,
         seed: entropy(),
+        session: config.session,
     };
-    let mut node = Node::new(node_config, device, table, buffers, clock())
+    let mut node = Node::new(node_config, device, storage, clock())
         .map_err(|e| format!("cannot set up the node: {e:?}"))?;
     for &(name, group) in &config.names {
         node.names
             .add_name(name, group)
             .map_err(|e| format!("name {name}: {e:?}"))?;
+        if !group {
+            node.session_service()
+                .listen(name, config.allow_calling)
+                .map_err(|e| format!("cannot listen on {name}: {e:?}"))?;
+        }
     }
+    let mut refusal_log = RateLimit::new(10);
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -119,6 +146,7 @@ fn run<D: Device>(
         let now = clock();
         let next = node.poll(now, device);
         report_events(&mut node);
+        report_session_events(&mut node, &mut refusal_log);
 
         if !announced && node.names.is_ready() {
             announced = true;
@@ -142,20 +170,26 @@ fn run<D: Device>(
         }
 
         if stop.load(Ordering::Relaxed) && releasing_since.is_none() {
-            log::info!("signal received: releasing names");
+            log::info!("signal received: closing sessions, releasing names");
             releasing_since = Some(StdInstant::now());
+            node.shut_down_sessions(clock());
             node.names.release(clock());
             continue;
         }
         if let Some(since) = releasing_since {
-            if node.names.is_released() {
+            if node.names.is_released() && node.session_service().is_idle() {
                 // Let the last broadcasts leave.
                 node.poll(clock(), device);
                 log::info!("names released, exiting");
                 return Ok(());
             }
             if since.elapsed() > RELEASE_BOUND {
-                log::warn!("release did not finish in {RELEASE_BOUND:?}; exiting");
+                let ledger = node.session_service().ledger();
+                log::warn!(
+                    "shutdown did not finish in {RELEASE_BOUND:?} ({} sessions, {} closing); exiting",
+                    ledger.busy,
+                    ledger.closing
+                );
                 return Ok(());
             }
         }
@@ -188,6 +222,73 @@ fn report_events(node: &mut Node) {
                 log::info!("defended {name} against registration by {by}")
             }
             NameEvent::Released => log::info!("all names released"),
+        }
+    }
+}
+
+/// At most `per_second` lines a second; the rest are counted and summed up once a second.
+struct RateLimit {
+    per_second: u32,
+    window: StdInstant,
+    used: u32,
+    suppressed: u32,
+}
+
+impl RateLimit {
+    fn new(per_second: u32) -> RateLimit {
+        RateLimit {
+            per_second,
+            window: StdInstant::now(),
+            used: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// Whether a line may be logged now.
+    fn allow(&mut self) -> bool {
+        if self.window.elapsed() >= StdDuration::from_secs(1) {
+            if self.suppressed > 0 {
+                log::info!("{} more session refusals not logged", self.suppressed);
+            }
+            self.window = StdInstant::now();
+            self.used = 0;
+            self.suppressed = 0;
+        }
+        if self.used < self.per_second {
+            self.used += 1;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
+    }
+}
+
+fn report_session_events(node: &mut Node, refusals: &mut RateLimit) {
+    while let Some(event) = node.session_service().take_event() {
+        match event {
+            SessionEvent::Opened {
+                peer,
+                called,
+                calling,
+                ..
+            } => log::debug!("session {called} from {calling} at {peer} opened"),
+            SessionEvent::Refused { peer, called, code } => {
+                if refusals.allow() {
+                    let called =
+                        called.map_or("(malformed request)".to_string(), |n| n.to_string());
+                    log::info!("session request from {peer} for {called} refused: {code:?}");
+                }
+            }
+            SessionEvent::RequestTimeout { peer } => {
+                log::info!("{peer} sent no session request in time; closed")
+            }
+            SessionEvent::Closed { peer, reason, .. } => {
+                log::debug!("session with {peer} closed: {reason:?}")
+            }
+            SessionEvent::Aborted { peer, phase } => {
+                log::info!("connection {peer:?} stopped responding in {phase:?}; aborted")
+            }
         }
     }
 }

@@ -25,8 +25,10 @@
 #[macro_use]
 mod macros;
 
+pub mod gate;
 pub mod name_service;
 pub mod node;
+pub mod session;
 #[cfg(feature = "std")]
 pub mod tap;
 pub mod wire;

@@ -75,6 +75,59 @@ struct ServeArgs {
     /// Report a zero UNIT_ID instead of the MAC address in node status.
     #[arg(long)]
     hide_mac: bool,
+    /// Session slots: sessions that can be open at once on TCP 139.
+    #[arg(long, default_value_t = 8, value_name = "S", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    sessions: u16,
+    /// Refusal slots: connections beyond S that are answered 0x83 (insufficient resources)
+    /// at once; past S+R, SYNs wait unanswered until a slot frees (never a reset).
+    #[arg(long, default_value_t = 2, value_name = "R", value_parser = clap::value_parser!(u16).range(0..=64))]
+    refusal_slots: u16,
+    /// Receive and send buffer of each session slot, in bytes (each direction).
+    #[arg(long, default_value_t = 8192, value_name = "BYTES", value_parser = parse_buffer)]
+    session_buffer: usize,
+    /// Seconds a connected client has to send its session request.
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_seconds)]
+    request_timeout: netbt::session::Duration,
+    /// Seconds of idleness before a session keepalive is sent (0: never).
+    #[arg(long, default_value = "60", value_name = "SECS", value_parser = parse_seconds)]
+    keepalive: netbt::session::Duration,
+    /// What established sessions do: echo (every message is sent back) or discard.
+    #[arg(long, default_value = "echo", value_name = "HANDLER", value_parser = parse_handler)]
+    handler: netbt::session::Handler,
+    /// Accept sessions only from this calling name (others get 0x81).
+    #[arg(long, value_name = "NAME[#XX]")]
+    allow_calling: Option<String>,
+}
+
+fn parse_buffer(text: &str) -> Result<usize, String> {
+    let bytes: usize = text
+        .parse()
+        .map_err(|_| format!("not a byte count: {text}"))?;
+    let min = netbt::session::MIN_SESSION_BUFFER;
+    if !(min..=1 << 20).contains(&bytes) {
+        return Err(format!("must be between {min} and {} bytes", 1 << 20));
+    }
+    Ok(bytes)
+}
+
+fn parse_seconds(text: &str) -> Result<netbt::session::Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {text}"))?;
+    if !(0.0..=86_400.0).contains(&seconds) {
+        return Err(format!("must be between 0 and 86400 seconds: {text}"));
+    }
+    Ok(netbt::session::Duration::from_millis(
+        (seconds * 1000.0).round() as u64,
+    ))
+}
+
+fn parse_handler(text: &str) -> Result<netbt::session::Handler, String> {
+    match text {
+        "echo" => Ok(netbt::session::Handler::Echo),
+        "discard" => Ok(netbt::session::Handler::Discard),
+        _ => Err(format!("unknown handler {text:?} (echo or discard)")),
+    }
 }
 
 fn parse_cidr(text: &str) -> Result<Ipv4Cidr, String> {
@@ -154,7 +207,24 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             netbt::name_service::MAX_NAMES
         ));
     }
+    let allow_calling = args
+        .allow_calling
+        .as_deref()
+        .map(|text| {
+            Name::parse_text(text, 0x00).map_err(|e| format!("--allow-calling {text:?}: {e}"))
+        })
+        .transpose()?;
+    let mut session = netbt::session::SessionConfig::DEFAULT;
+    session.request_timeout = args.request_timeout;
+    session.keepalive =
+        (args.keepalive != netbt::session::Duration::ZERO).then_some(args.keepalive);
+    session.handler = args.handler;
     daemon::serve(daemon::ServeConfig {
+        session,
+        sessions: usize::from(args.sessions),
+        refusal_slots: usize::from(args.refusal_slots),
+        session_buffer: args.session_buffer,
+        allow_calling,
         tap: args.tap,
         address: args.ip,
         gateway: args.gateway,

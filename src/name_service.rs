@@ -285,6 +285,11 @@ impl NameService {
                 .all(|n| matches!(n.state, NameState::Released | NameState::Conflict))
     }
 
+    /// The scope of every name of the node.
+    pub fn scope(&self) -> &Scope {
+        &self.config.scope
+    }
+
     /// The name table.
     pub fn names(&self) -> &[OwnedName] {
         &self.names

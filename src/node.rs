@@ -5,17 +5,23 @@
 //! [`Node::new`]. One [`Node::poll`] does all pending work and returns when it next needs to be
 //! called.
 
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::iface::{
+    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet, SocketStorage,
+};
 use smoltcp::phy::Device;
-use smoltcp::socket::udp;
+use smoltcp::socket::{tcp, udp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
 };
 
+use crate::gate::Gated;
 use crate::name_service::{Destination, NameService, NameServiceConfig, Received};
+use crate::session::{
+    MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, SessionConfig, SessionService, Sessions, Slot,
+};
 use crate::wire::name::Scope;
-use crate::wire::{NAME_SERVICE_PORT, nbns};
+use crate::wire::{NAME_SERVICE_PORT, SESSION_SERVICE_PORT, nbns};
 
 /// Datagrams queued per direction on a UDP service socket.
 pub const UDP_PACKETS: usize = 16;
@@ -25,8 +31,36 @@ pub const UDP_BYTES: usize = 8 * 1024;
 /// dropped as malformed).
 const DATAGRAM_MAX: usize = 1024;
 
-/// Sockets the node needs in its socket table.
+/// Sockets the node needs in its socket table besides the session ledger's.
 pub const SOCKETS: usize = 1;
+
+/// Sockets a node with `slots` ledger entries needs in its socket table.
+pub const fn sockets_needed(slots: usize) -> usize {
+    SOCKETS + slots
+}
+
+/// Fixed buffers of one refusal slot: room for one whole session request and one negative
+/// response.
+pub struct RefusalBuffers {
+    rx: [u8; REFUSAL_RX],
+    tx: [u8; REFUSAL_TX],
+}
+
+impl RefusalBuffers {
+    /// Empty buffers (usable in a `static`).
+    pub const fn new() -> RefusalBuffers {
+        RefusalBuffers {
+            rx: [0; REFUSAL_RX],
+            tx: [0; REFUSAL_TX],
+        }
+    }
+}
+
+impl Default for RefusalBuffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Buffers of one UDP service socket.
 pub struct UdpBuffers {
@@ -61,19 +95,23 @@ impl Default for UdpBuffers {
     }
 }
 
-/// Every buffer the node's sockets use.
-#[derive(Default)]
-pub struct NodeBuffers {
-    name_service: UdpBuffers,
-}
-
-impl NodeBuffers {
-    /// Empty buffers (usable in a `static`).
-    pub const fn new() -> NodeBuffers {
-        NodeBuffers {
-            name_service: UdpBuffers::new(),
-        }
-    }
+/// Every piece of storage the node uses, handed in once (static arrays on a microcontroller;
+/// allocated once at start-up by the daemon).
+///
+/// The ledger has one entry per slot: `refusals.len()` refusal slots and
+/// `ledger.len() - refusals.len()` session slots. `session_memory` is split evenly between
+/// the session slots, half receive and half send buffer each.
+pub struct NodeStorage<'a> {
+    /// The socket table: at least [`sockets_needed`]`(ledger.len())` entries.
+    pub sockets: &'a mut [SocketStorage<'a>],
+    /// The name service socket's buffers.
+    pub name_service: &'a mut UdpBuffers,
+    /// Buffer memory of the session slots.
+    pub session_memory: &'a mut [u8],
+    /// Buffers of the refusal slots.
+    pub refusals: &'a mut [RefusalBuffers],
+    /// The slot ledger (fill it with [`Slot::EMPTY`]).
+    pub ledger: &'a mut [Slot],
 }
 
 /// How the node sits on its network.
@@ -91,16 +129,26 @@ pub struct NodeConfig {
     pub hide_mac: bool,
     /// Entropy for smoltcp's initial sequence numbers and our transaction ids.
     pub seed: u64,
+    /// The session service.
+    pub session: SessionConfig,
 }
 
 /// Why a node could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeError {
-    /// The socket table has fewer than [`SOCKETS`] free entries.
+    /// The socket table has fewer than [`sockets_needed`] entries.
     SocketTableTooSmall,
+    /// No session slot, more refusal buffers than ledger entries, or session buffers under
+    /// [`MIN_SESSION_BUFFER`] bytes each.
+    BadSlots,
     /// The address could not be configured.
     BadAddress,
 }
+
+/// Frames read per [`Node::poll`] before the services run and replies go out.
+const MAX_FRAMES_PER_POLL: usize = 64;
+/// Bytes the built-in echo handler moves per copy.
+const ECHO_CHUNK: usize = 2048;
 
 /// A NetBIOS node on one Ethernet interface.
 pub struct Node<'a> {
@@ -109,7 +157,8 @@ pub struct Node<'a> {
     name_socket: SocketHandle,
     /// The name service (register names before the first poll).
     pub names: NameService,
-    scratch: [u8; DATAGRAM_MAX],
+    sessions: SessionService<'a>,
+    scratch: [u8; ECHO_CHUNK],
 }
 
 impl<'a> Node<'a> {
@@ -117,11 +166,26 @@ impl<'a> Node<'a> {
     pub fn new<D: Device + ?Sized>(
         config: NodeConfig,
         device: &mut D,
-        table: &'a mut [SocketStorage<'a>],
-        buffers: &'a mut NodeBuffers,
+        storage: NodeStorage<'a>,
         now: Instant,
     ) -> Result<Node<'a>, NodeError> {
-        if table.len() < SOCKETS {
+        let NodeStorage {
+            sockets: table,
+            name_service,
+            session_memory,
+            refusals,
+            ledger,
+        } = storage;
+        let slots = ledger.len();
+        let session_slots = slots.saturating_sub(refusals.len());
+        if session_slots == 0 {
+            return Err(NodeError::BadSlots);
+        }
+        let session_buffer = session_memory.len() / (2 * session_slots);
+        if session_buffer < MIN_SESSION_BUFFER {
+            return Err(NodeError::BadSlots);
+        }
+        if table.len() < sockets_needed(slots) {
             return Err(NodeError::SocketTableTooSmall);
         }
         let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(config.mac)));
@@ -141,12 +205,41 @@ impl<'a> Node<'a> {
                 .map_err(|_| NodeError::BadAddress)?;
         }
         let mut sockets = SocketSet::new(table);
-        let mut name_socket = buffers.name_service.socket();
+        // Session slots first, then refusal slots: smoltcp gives a SYN to the first socket
+        // that listens, so refusal slots only take connections when every session slot is
+        // busy. Sockets are never added or removed after this.
+        for chunk in session_memory
+            .chunks_exact_mut(2 * session_buffer)
+            .take(session_slots)
+        {
+            let (rx, tx) = chunk.split_at_mut(session_buffer);
+            sockets.add(tcp_socket(rx, tx));
+        }
+        for buffers in refusals.iter_mut() {
+            let socket = tcp_socket(&mut buffers.rx[..], &mut buffers.tx[..]);
+            sockets.add(socket);
+        }
+        let mut name_socket = name_service.socket();
         name_socket
             .bind(NAME_SERVICE_PORT)
             .map_err(|_| NodeError::BadAddress)?;
         let name_socket = sockets.add(name_socket);
-        let names = NameService::new(
+        // The TCP sockets were added first and in order; walk the set for their handles.
+        let tcp_handles = sockets
+            .iter()
+            .filter(|(_, socket)| matches!(socket, smoltcp::socket::Socket::Tcp(_)))
+            .map(|(handle, _)| handle)
+            .enumerate()
+            .map(|(i, handle)| {
+                let role = if i < session_slots {
+                    Role::Session
+                } else {
+                    Role::Refusal
+                };
+                (handle, role)
+            });
+        let sessions = SessionService::new(config.session, ledger, tcp_handles, session_buffer);
+        let mut names = NameService::new(
             NameServiceConfig {
                 address: config.address,
                 mac: config.mac,
@@ -155,12 +248,19 @@ impl<'a> Node<'a> {
             },
             config.seed.rotate_left(17),
         );
+        let (_, _, total, _, max_sessions, packet_size) = sessions.statistics();
+        names.statistics.max_total_number_command_blocks = total;
+        names.statistics.total_number_command_blocks = total;
+        names.statistics.max_number_pending_sessions = total;
+        names.statistics.max_total_sessions_possible = max_sessions;
+        names.statistics.session_data_packet_size = packet_size;
         Ok(Node {
             iface,
             sockets,
             name_socket,
             names,
-            scratch: [0; DATAGRAM_MAX],
+            sessions,
+            scratch: [0; ECHO_CHUNK],
         })
     }
 
@@ -172,25 +272,94 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// Does everything due at `now`: frames in, services, timers, frames out. Returns when to
-    /// call again at the latest (`None`: only when a frame arrives).
-    pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> Option<Instant> {
-        self.iface.poll(now, device, &mut self.sockets);
-        self.service_names(now);
-        self.iface.poll_egress(now, device, &mut self.sockets);
-        let next = self.iface.poll_at(now, &self.sockets);
-        match (next, self.names.poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+    /// The session service: listeners, counters, ledger, events.
+    pub fn session_service(&mut self) -> &mut SessionService<'a> {
+        &mut self.sessions
+    }
+
+    /// Reads and writes of established sessions (for [`Handler::Application`]).
+    ///
+    /// [`Handler::Application`]: crate::session::Handler::Application
+    pub fn sessions(&mut self, now: Instant) -> Sessions<'_, 'a> {
+        Sessions {
+            service: &mut self.sessions,
+            sockets: &mut self.sockets,
+            now,
         }
+    }
+
+    /// Stops taking sessions and closes the open ones gracefully.
+    pub fn shut_down_sessions(&mut self, now: Instant) {
+        self.sessions.shut_down(now, &mut self.sockets);
+    }
+
+    /// Does everything due at `now`: frames in (one at a time, the session gate re-armed
+    /// before each), services, timers, frames out. Returns when to call again at the latest
+    /// (`None`: only when a frame arrives).
+    pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> Option<Instant> {
+        self.iface.poll_maintenance(now);
+        let mut more = false;
+        for _ in 0..MAX_FRAMES_PER_POLL {
+            self.sessions.refresh(&mut self.sockets);
+            let mut gated = Gated::new(
+                device,
+                &*self.sessions.ledger,
+                &self.sessions.gate,
+                SESSION_SERVICE_PORT,
+            );
+            more = self
+                .iface
+                .poll_ingress_single(now, &mut gated, &mut self.sockets)
+                != PollIngressSingleResult::None;
+            if !more {
+                break;
+            }
+        }
+        self.service_names(now);
+        self.sessions
+            .service(now, &mut self.sockets, &self.names, &mut self.scratch);
+        self.sessions.refresh(&mut self.sockets);
+        self.update_statistics();
+        let mut gated = Gated::new(
+            device,
+            &*self.sessions.ledger,
+            &self.sessions.gate,
+            SESSION_SERVICE_PORT,
+        );
+        // One egress pass sends at most one packet per socket; go on while any socket sent.
+        for _ in 0..MAX_FRAMES_PER_POLL {
+            if self.iface.poll_egress(now, &mut gated, &mut self.sockets) == PollResult::None {
+                break;
+            }
+        }
+        if more {
+            return Some(now);
+        }
+        [
+            self.iface.poll_at(now, &self.sockets),
+            self.names.poll_at(),
+            self.sessions.poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn update_statistics(&mut self) {
+        let (no_resources, free, _, pending, _, _) = self.sessions.statistics();
+        let statistics = &mut self.names.statistics;
+        statistics.number_no_resource_conditions = no_resources;
+        statistics.number_free_command_blocks = free;
+        statistics.number_pending_sessions = pending;
     }
 
     fn service_names(&mut self, now: Instant) {
         // Receive everything queued, replying as we go; the scratch copy frees the socket for
         // the replies.
+        let mut datagram = [0u8; DATAGRAM_MAX];
         loop {
             let socket = self.sockets.get_mut::<udp::Socket>(self.name_socket);
-            let (len, meta) = match socket.recv_slice(&mut self.scratch) {
+            let (len, meta) = match socket.recv_slice(&mut datagram) {
                 Ok(got) => got,
                 // Longer than any name service packet: smoltcp has dequeued it; count it.
                 Err(udp::RecvError::Truncated) => {
@@ -211,15 +380,23 @@ impl<'a> Node<'a> {
                 },
                 destination,
             };
-            self.names
-                .receive(&self.scratch[..len], from, &mut |to, repr| {
-                    send_to(socket, to, repr)
-                });
+            self.names.receive(&datagram[..len], from, &mut |to, repr| {
+                send_to(socket, to, repr)
+            });
         }
         let socket = self.sockets.get_mut::<udp::Socket>(self.name_socket);
         self.names
             .poll(now, &mut |to, repr| send_to(socket, to, repr));
     }
+}
+
+/// A session-service TCP socket on the buffers given, with the options every slot keeps.
+fn tcp_socket<'a>(rx: &'a mut [u8], tx: &'a mut [u8]) -> tcp::Socket<'a> {
+    let mut socket = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
+    // Request/response traffic: no Nagle. No smoltcp timeout or keep-alive: those abort with
+    // a reset; the ledger owns every deadline.
+    socket.set_nagle_enabled(false);
+    socket
 }
 
 /// Queues `repr` for `to` on `socket`, with the source address chosen by smoltcp (our unicast

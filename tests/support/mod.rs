@@ -15,7 +15,8 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use netbt::node::{Node, NodeBuffers, NodeConfig, SOCKETS};
+use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
+use netbt::session::{SessionConfig, Slot};
 use netbt::wire::name::Scope;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
@@ -298,13 +299,34 @@ impl TestNode {
         TestNode::with(hub, config(mac, address))
     }
 
-    /// A node with the configuration given.
+    /// A node with the configuration given, 2 session slots and 1 refusal slot of 4 KiB.
     pub fn with(hub: &Hub, config: NodeConfig) -> TestNode {
+        TestNode::with_slots(hub, config, 2, 1, 4096)
+    }
+
+    /// A node with `sessions` session slots of `buffer` bytes per direction and `refusals`
+    /// refusal slots.
+    pub fn with_slots(
+        hub: &Hub,
+        config: NodeConfig,
+        sessions: usize,
+        refusals: usize,
+        buffer: usize,
+    ) -> TestNode {
         let mut port = hub.port();
-        let table: &'static mut [SocketStorage<'static>] =
-            Box::leak((0..SOCKETS).map(|_| SocketStorage::EMPTY).collect());
-        let buffers = Box::leak(Box::new(NodeBuffers::new()));
-        let node = Node::new(config, &mut port, table, buffers, hub.now()).unwrap();
+        let slots = sessions + refusals;
+        let storage = NodeStorage {
+            sockets: Box::leak(
+                (0..sockets_needed(slots))
+                    .map(|_| SocketStorage::EMPTY)
+                    .collect(),
+            ),
+            name_service: Box::leak(Box::new(UdpBuffers::new())),
+            session_memory: vec![0; 2 * buffer * sessions].leak(),
+            refusals: Box::leak((0..refusals).map(|_| RefusalBuffers::new()).collect()),
+            ledger: vec![Slot::EMPTY; slots].leak(),
+        };
+        let node = Node::new(config, &mut port, storage, hub.now()).unwrap();
         TestNode { node, port }
     }
 }
@@ -324,6 +346,7 @@ pub fn config(mac: [u8; 6], address: Ipv4Address) -> NodeConfig {
         scope: Scope::NONE,
         hide_mac: false,
         seed: u64::from_be_bytes([mac[5], 1, 2, 3, 4, 5, 6, 7]),
+        session: SessionConfig::DEFAULT,
     }
 }
 

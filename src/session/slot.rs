@@ -1,0 +1,138 @@
+//! One entry of the slot ledger: a transport socket and where its connection stands.
+
+use smoltcp::iface::SocketHandle;
+use smoltcp::time::Instant;
+use smoltcp::wire::{IpEndpoint, Ipv4Address};
+
+use crate::wire::name::Name;
+
+/// What a slot is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Carries sessions (full buffers).
+    Session,
+    /// Only refuses (tiny buffers): takes connections when every session slot is busy and
+    /// answers 0x83 "insufficient resources".
+    Refusal,
+}
+
+/// Where a slot's connection stands.
+///
+/// ```text
+/// Free → Listening → AwaitingRequest → Established → Closing → Free
+///                                    ↘ Draining ↗ (negative response sent)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The socket is closed (or the service is not accepting).
+    Free,
+    /// Listening, or holding a half-open connection (SYN-RECEIVED).
+    Listening,
+    /// Connected; waiting for the SESSION REQUEST until a deadline.
+    AwaitingRequest,
+    /// Positive response sent; session messages flow.
+    Established,
+    /// Negative response sent; waiting (bounded) for the peer to close first.
+    Draining,
+    /// Closed on our side; waiting for smoltcp to reach CLOSED (bounded, except TIME-WAIT).
+    Closing,
+}
+
+/// Names a session across the slot's reuse: a stale id never reaches a later connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SlotId {
+    /// Position in the ledger.
+    pub index: u16,
+    /// Which connection of that slot.
+    pub generation: u32,
+}
+
+/// One ledger entry. Create the ledger from [`Slot::EMPTY`]; the node fills it in.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    pub(crate) handle: Option<SocketHandle>,
+    pub(crate) role: Role,
+    pub(crate) phase: Phase,
+    pub(crate) generation: u32,
+    /// smoltcp is in LISTEN (for the gate).
+    pub(crate) listening: bool,
+    /// The peer of a half-open connection (for the gate).
+    pub(crate) half_open: Option<(Ipv4Address, u16)>,
+    /// When the current SYN-RECEIVED began.
+    pub(crate) syn_at: Option<Instant>,
+    /// When the current phase must end.
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) peer: Option<IpEndpoint>,
+    pub(crate) called: Option<Name>,
+    pub(crate) calling: Option<Name>,
+    pub(crate) connected_at: Instant,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+    /// Body bytes of the incoming session message still unread (`None`: between messages).
+    pub(crate) rx_remaining: Option<u32>,
+    /// Body length of the current incoming message.
+    pub(crate) current_length: u32,
+    /// Body bytes of the outgoing session message still to write.
+    pub(crate) tx_remaining: u32,
+    /// Last byte received or sent (keepalive timer).
+    pub(crate) last_activity: Instant,
+    /// Bytes waiting in smoltcp's send queue at the last look, and when it last shrank.
+    pub(crate) unacked: usize,
+    pub(crate) progress_at: Instant,
+}
+
+impl Slot {
+    /// An unused entry (usable in a `static`).
+    pub const EMPTY: Slot = Slot {
+        handle: None,
+        role: Role::Session,
+        phase: Phase::Free,
+        generation: 0,
+        listening: false,
+        half_open: None,
+        syn_at: None,
+        deadline: None,
+        peer: None,
+        called: None,
+        calling: None,
+        connected_at: Instant::ZERO,
+        bytes_in: 0,
+        bytes_out: 0,
+        rx_remaining: None,
+        current_length: 0,
+        tx_remaining: 0,
+        last_activity: Instant::ZERO,
+        unacked: 0,
+        progress_at: Instant::ZERO,
+    };
+
+    /// Enters `phase` with an optional deadline.
+    pub(crate) fn enter(&mut self, phase: Phase, deadline: Option<Instant>) {
+        self.phase = phase;
+        self.deadline = deadline;
+        self.listening = false;
+        self.half_open = None;
+        self.syn_at = None;
+    }
+
+    /// Forgets the connection, ready for the next one.
+    pub(crate) fn recycle(&mut self) {
+        *self = Slot {
+            handle: self.handle,
+            role: self.role,
+            generation: self.generation.wrapping_add(1),
+            ..Slot::EMPTY
+        };
+    }
+
+    /// Whether the deadline has passed.
+    pub(crate) fn expired(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|d| now >= d)
+    }
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot::EMPTY
+    }
+}
