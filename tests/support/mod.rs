@@ -20,7 +20,7 @@ use netbt::session::{SessionConfig, Slot};
 use netbt::wire::name::Scope;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
-use smoltcp::socket::udp;
+use smoltcp::socket::{tcp, udp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, HardwareAddress, IpAddress, IpCidr,
@@ -60,6 +60,7 @@ pub struct Frame {
 struct Segment {
     queues: Vec<VecDeque<Vec<u8>>>,
     cut: Vec<bool>,
+    deaf: Vec<bool>,
     now: Instant,
     log: Vec<Frame>,
 }
@@ -74,6 +75,7 @@ impl Hub {
         Hub(Rc::new(RefCell::new(Segment {
             queues: Vec::new(),
             cut: Vec::new(),
+            deaf: Vec::new(),
             now: Instant::ZERO,
             log: Vec::new(),
         })))
@@ -84,6 +86,7 @@ impl Hub {
         let mut segment = self.0.borrow_mut();
         segment.queues.push(VecDeque::new());
         segment.cut.push(false);
+        segment.deaf.push(false);
         Port {
             segment: self.0.clone(),
             index: segment.queues.len() - 1,
@@ -113,6 +116,13 @@ impl Hub {
     /// Forgets the frames recorded so far.
     pub fn clear_log(&self) {
         self.0.borrow_mut().log.clear();
+    }
+
+    /// Makes a port deaf (or hear again): it still sends, but receives nothing.
+    pub fn deafen(&self, port: usize, deaf: bool) {
+        let mut segment = self.0.borrow_mut();
+        segment.deaf[port] = deaf;
+        segment.queues[port].clear();
     }
 
     /// Disconnects (or reconnects) a port: a cut port neither sends nor receives.
@@ -154,8 +164,10 @@ impl phy::TxToken for TxToken<'_> {
         let result = f(&mut frame);
         let mut segment = self.0.segment.borrow_mut();
         if !segment.cut[self.0.index] {
+            let deaf = segment.deaf.clone();
+            let cut = segment.cut.clone();
             for (i, queue) in segment.queues.iter_mut().enumerate() {
-                if i != self.0.index {
+                if i != self.0.index && !deaf[i] && !cut[i] {
                     queue.push_back(frame.clone());
                 }
             }
@@ -266,6 +278,49 @@ impl Peer {
             .get_mut::<udp::Socket>(socket)
             .send_slice(bytes, IpEndpoint::new(to.0.into(), to.1))
             .unwrap();
+    }
+
+    /// Adds a TCP socket with `buffer` bytes each way and connects it from `local_port` to
+    /// `to`.
+    pub fn connect(
+        &mut self,
+        to: (Ipv4Address, u16),
+        local_port: u16,
+        buffer: usize,
+    ) -> SocketHandle {
+        let mut socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; buffer]),
+            tcp::SocketBuffer::new(vec![0; buffer]),
+        );
+        socket.set_nagle_enabled(false);
+        socket
+            .connect(
+                self.iface.context(),
+                IpEndpoint::new(to.0.into(), to.1),
+                local_port,
+            )
+            .unwrap();
+        self.sockets.add(socket)
+    }
+
+    /// A TCP socket of this peer.
+    pub fn tcp(&mut self, handle: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(handle)
+    }
+
+    /// Every byte received on TCP socket `handle` so far.
+    pub fn read_all(&mut self, handle: SocketHandle) -> Vec<u8> {
+        let socket = self.tcp(handle);
+        let mut got = Vec::new();
+        while socket.can_recv() {
+            socket
+                .recv(|b| {
+                    got.extend_from_slice(b);
+                    (b.len(), ())
+                })
+                .unwrap();
+        }
+        got
     }
 
     /// Every datagram received on `socket`: (source, bytes).
@@ -452,5 +507,17 @@ impl Seen {
             }
             _ => None,
         }
+    }
+}
+
+impl Seen {
+    /// Whether this is a TCP reset sent from `port`.
+    pub fn is_reset_from(&self, port: u16) -> bool {
+        matches!(self.transport, Transport::Tcp { source, rst: true, .. } if source == port)
+    }
+
+    /// Whether this is a bare SYN-ACK from `port`.
+    pub fn is_syn_ack_from(&self, port: u16) -> bool {
+        matches!(self.transport, Transport::Tcp { source, syn: true, ack: true, .. } if source == port)
     }
 }

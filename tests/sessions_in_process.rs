@@ -1,0 +1,598 @@
+//! The session service over the wire, in process: our node and plain smoltcp TCP clients on
+//! an in-memory Ethernet hub with a deterministic clock. Every slot state, deadline and
+//! refusal path, and the gate; every test also checks that no reset left port 139 unless
+//! the test is about an abort.
+
+mod support;
+
+use netbt::session::{
+    CloseReason, Handler, Phase, SessionConfig, SessionCounters, SessionEvent, SessionInfo,
+};
+use netbt::wire::SESSION_SERVICE_PORT as NBSS;
+use netbt::wire::name::{Name, NbName};
+use netbt::wire::nbss;
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp::State;
+use smoltcp::time::Duration;
+use support::*;
+
+fn name(text: &str) -> Name {
+    Name::parse_text(text, 0x20).unwrap()
+}
+
+fn request(called: &str, calling: &str) -> Vec<u8> {
+    let repr = nbss::Repr::SessionRequest {
+        called: NbName::unscoped(name(called)),
+        calling: NbName::unscoped(Name::parse_text(calling, 0x00).unwrap()),
+    };
+    let mut bytes = vec![0; repr.buffer_len()];
+    repr.emit(&mut nbss::Packet::new_unchecked(&mut bytes[..]));
+    bytes
+}
+
+fn message(body: &[u8]) -> Vec<u8> {
+    let len = body.len() as u32;
+    let mut bytes = vec![0, (len >> 16) as u8, (len >> 8) as u8, len as u8];
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+const POSITIVE: [u8; 4] = [0x82, 0, 0, 0];
+
+fn negative(code: u8) -> Vec<u8> {
+    vec![0x83, 0, 0, 1, code]
+}
+
+/// Our node (LABSRV<00>, LABSRV<20>, listening on both) and a client host, names registered.
+struct Bench {
+    hub: Hub,
+    node: TestNode,
+    client: Peer,
+    next_port: u16,
+}
+
+impl Bench {
+    fn new(sessions: usize, refusals: usize, buffer: usize, session: SessionConfig) -> Bench {
+        let hub = Hub::new();
+        let mut config = config(NODE_MAC, NODE_IP);
+        config.session = session;
+        let mut node = TestNode::with_slots(&hub, config, sessions, refusals, buffer);
+        for text in ["LABSRV#00", "LABSRV#20"] {
+            node.node.names.add_name(name(text), false).unwrap();
+            node.node
+                .session_service()
+                .listen(name(text), None)
+                .unwrap();
+        }
+        node.node.names.start(hub.now());
+        let client = Peer::new(&hub, PEER_MAC, PEER_IP);
+        let mut bench = Bench {
+            hub,
+            node,
+            client,
+            next_port: 40000,
+        };
+        bench.run(800);
+        assert!(bench.node.node.names.is_ready());
+        bench
+    }
+
+    /// 2 session slots, 1 refusal slot, 4 KiB buffers, default timers, echo.
+    fn small() -> Bench {
+        Bench::new(2, 1, 4096, SessionConfig::DEFAULT)
+    }
+
+    fn run(&mut self, ms: u64) {
+        run(&self.hub, ms, &mut [&mut self.node, &mut self.client]);
+    }
+
+    /// Runs until `done` holds (checked every ms), at most `ms`; returns the ms it took.
+    fn run_until(&mut self, ms: u64, mut done: impl FnMut(&mut Bench) -> bool) -> u64 {
+        for step in 0..ms {
+            if done(self) {
+                return step;
+            }
+            self.run(1);
+        }
+        panic!("condition not reached in {ms} ms");
+    }
+
+    fn connect(&mut self) -> SocketHandle {
+        self.next_port += 1;
+        self.client
+            .connect((NODE_IP, NBSS), self.next_port, 256 * 1024)
+    }
+
+    fn send(&mut self, handle: SocketHandle, bytes: &[u8]) {
+        assert_eq!(self.client.tcp(handle).send_slice(bytes), Ok(bytes.len()));
+    }
+
+    /// Connects, sends a request for `called` and returns the socket and the answer.
+    fn call(&mut self, called: &str) -> (SocketHandle, Vec<u8>) {
+        let handle = self.connect();
+        self.run(20);
+        self.send(handle, &request(called, "CLIENT"));
+        self.run(20);
+        let answer = self.client.read_all(handle);
+        (handle, answer)
+    }
+
+    fn counters(&mut self) -> SessionCounters {
+        self.node.node.session_service().counters()
+    }
+
+    fn slots(&mut self) -> Vec<SessionInfo> {
+        self.node.node.session_service().slots().collect()
+    }
+
+    fn phases(&mut self) -> Vec<Phase> {
+        self.slots().iter().map(|s| s.phase).collect()
+    }
+
+    fn events(&mut self) -> Vec<SessionEvent> {
+        core::iter::from_fn(|| self.node.node.session_service().take_event()).collect()
+    }
+
+    /// Resets that crossed the hub from port 139.
+    fn resets_from_139(&self) -> usize {
+        self.hub
+            .seen()
+            .iter()
+            .filter(|s| s.is_reset_from(NBSS))
+            .count()
+    }
+
+    fn assert_no_reset(&mut self) {
+        assert_eq!(self.resets_from_139(), 0, "a reset left port 139");
+        assert_eq!(self.counters().resets_sent, 0);
+    }
+
+    fn all_listening(&mut self) -> bool {
+        self.phases().iter().all(|p| *p == Phase::Listening)
+    }
+}
+
+#[test]
+fn a_session_is_accepted_echoes_and_recycles_on_the_peers_close() {
+    let mut b = Bench::small();
+    assert_eq!(b.phases(), [Phase::Listening; 3]);
+    let (client, answer) = b.call("LABSRV#20");
+    assert_eq!(answer, POSITIVE);
+    assert_eq!(
+        b.phases(),
+        [Phase::Established, Phase::Listening, Phase::Listening]
+    );
+    let info = b.slots()[0];
+    assert_eq!(info.called, Some(name("LABSRV#20")));
+    assert_eq!(info.calling, Some(Name::parse_text("CLIENT", 0).unwrap()));
+    assert!(matches!(
+        b.events()[..],
+        [SessionEvent::Opened { peer, .. }] if peer.port == 40001
+    ));
+
+    b.send(client, &message(b"hello"));
+    b.run(20);
+    assert_eq!(b.client.read_all(client), message(b"hello"));
+    let info = b.slots()[0];
+    assert_eq!((info.bytes_in, info.bytes_out), (5, 5));
+
+    // The client closes first: passive close on our side, slot free at once (no TIME-WAIT).
+    b.client.tcp(client).close();
+    let took = b.run_until(1_000, |b| b.all_listening());
+    assert!(took < 100, "recycled after {took} ms");
+    assert!(matches!(
+        b.events()[..],
+        [SessionEvent::Closed {
+            reason: CloseReason::PeerClosed,
+            ..
+        }]
+    ));
+    let counters = b.counters();
+    assert_eq!((counters.positive, counters.peer_closes), (1, 1));
+    assert_eq!(counters.negative(), 0);
+    b.assert_no_reset();
+}
+
+#[test]
+fn every_refusal_code_is_answered_then_the_peer_closes_first() {
+    let mut config = SessionConfig::DEFAULT;
+    config.handler = Handler::Echo;
+    let mut b = Bench::new(2, 1, 4096, config);
+    b.node.node.session_service().unlisten(name("LABSRV#00"));
+    b.node
+        .node
+        .session_service()
+        .listen(
+            name("LABSRV#20"),
+            Some(Name::parse_text("FRIEND", 0).unwrap()),
+        )
+        .unwrap();
+    let cases: [(Vec<u8>, Vec<u8>); 6] = [
+        (request("NOSUCH#20", "CLIENT"), negative(0x82)),
+        (request("LABSRV#00", "CLIENT"), negative(0x80)),
+        (request("LABSRV#20", "CLIENT"), negative(0x81)),
+        (request("LABSRV#20", "FRIEND"), POSITIVE.to_vec()),
+        (message(b"data before any request"), negative(0x8f)),
+        (vec![0x81, 0x02, 0, 0], negative(0x8f)), // reserved flag bit
+    ];
+    for (sent, expected) in cases {
+        let client = b.connect();
+        b.run(20);
+        b.send(client, &sent);
+        b.run(20);
+        assert_eq!(b.client.read_all(client), expected, "{sent:02x?}");
+        // The client closes after the answer, as real clients do.
+        b.client.tcp(client).close();
+        b.run(50);
+    }
+    b.run_until(1_000, |b| b.all_listening());
+    let counters = b.counters();
+    assert_eq!(counters.called_not_present, 1);
+    assert_eq!(counters.not_listening_on_called, 1);
+    assert_eq!(counters.not_listening_for_calling, 1);
+    assert_eq!(counters.unspecified, 2);
+    assert_eq!(counters.positive, 1);
+    assert_eq!(counters.drains, 5, "every refused peer closed first");
+    assert_eq!(counters.drain_timeouts, 0);
+    b.assert_no_reset();
+}
+
+#[test]
+fn smbserver_is_an_alias_and_a_name_in_conflict_is_not_listening() {
+    let mut b = Bench::small();
+    let (_, answer) = b.call("*SMBSERVER#20");
+    assert_eq!(answer, POSITIVE);
+    assert_eq!(b.slots()[0].called, Some(name("LABSRV#20")));
+    // A name we do not own but hold a listener for: not present.
+    b.node
+        .node
+        .session_service()
+        .listen(name("GHOST#20"), None)
+        .unwrap();
+    let (_, answer) = b.call("GHOST#20");
+    assert_eq!(answer, negative(0x82));
+}
+
+#[test]
+fn at_capacity_the_refusal_slot_answers_0x83_and_the_gate_holds_the_rest() {
+    let mut b = Bench::small();
+    let (first, a) = b.call("LABSRV#20");
+    let (_second, b2) = b.call("LABSRV#20");
+    assert_eq!((a, b2), (POSITIVE.to_vec(), POSITIVE.to_vec()));
+    // Third: lands on the refusal slot.
+    let (third, answer) = b.call("LABSRV#20");
+    assert_eq!(answer, negative(0x83));
+    // Fourth while the refusal slot is still draining the third: no slot listens, the SYN
+    // is held back (no SYN-ACK, no reset) and the client keeps retransmitting.
+    let fourth = b.connect();
+    b.run(2_500);
+    assert_eq!(b.client.tcp(fourth).state(), State::SynSent);
+    assert!(b.counters().syns_held >= 2, "{:?}", b.counters());
+    // The third never closed: the drain deadline closes it from our side.
+    assert_eq!(b.counters().drain_timeouts, 1);
+    b.client.tcp(third).close();
+    // One session ends; the fourth gets in on a retransmitted SYN and is served.
+    b.client.tcp(first).close();
+    b.run_until(10_000, |b| {
+        b.client.tcp(fourth).state() == State::Established
+    });
+    b.send(fourth, &request("LABSRV#20", "CLIENT"));
+    b.run(20);
+    assert_eq!(b.client.read_all(fourth), POSITIVE);
+    let counters = b.counters();
+    assert_eq!(counters.insufficient_resources, 1);
+    assert_eq!(counters.high_water, 2);
+    b.assert_no_reset();
+    // Node status carries the no-resource condition.
+    assert_eq!(
+        b.node.node.names.statistics.number_no_resource_conditions,
+        1
+    );
+}
+
+#[test]
+fn syns_queued_together_get_one_slot_each_and_the_rest_wait() {
+    // One session slot, no refusal slot, five SYNs in one batch.
+    let mut b = Bench::new(1, 0, 4096, SessionConfig::DEFAULT);
+    let clients: Vec<SocketHandle> = (0..5).map(|_| b.connect()).collect();
+    // Let the client send all SYNs before the node reads any.
+    run(&b.hub, 0, &mut [&mut b.client]);
+    b.run(5);
+    let syn_acks = b
+        .hub
+        .seen()
+        .iter()
+        .filter(|s| s.is_syn_ack_from(NBSS))
+        .count();
+    assert_eq!(syn_acks, 1, "one listener, one SYN-ACK");
+    assert_eq!(b.counters().syns_held, 4);
+    // Each client gets served in turn as the session before it ends.
+    for _ in 0..5 {
+        let client = b.run_until(30_000, |b| {
+            clients
+                .iter()
+                .any(|&c| b.client.tcp(c).state() == State::Established)
+        });
+        let _ = client;
+        let &current = clients
+            .iter()
+            .find(|&&c| b.client.tcp(c).state() == State::Established)
+            .unwrap();
+        b.send(current, &request("LABSRV#20", "CLIENT"));
+        b.run(20);
+        assert_eq!(b.client.read_all(current), POSITIVE);
+        b.client.tcp(current).close();
+        b.run_until(1_000, |b| {
+            b.client.tcp(current).state() == State::TimeWait
+                || b.client.tcp(current).state() == State::Closed
+        });
+    }
+    assert_eq!(b.counters().positive, 5);
+    b.assert_no_reset();
+}
+
+#[test]
+fn a_silent_client_is_closed_at_the_request_deadline() {
+    let mut config = SessionConfig::DEFAULT;
+    config.request_timeout = Duration::from_secs(2);
+    let mut b = Bench::new(2, 1, 4096, config);
+    let silent = b.connect();
+    b.run(20);
+    assert_eq!(b.phases()[0], Phase::AwaitingRequest);
+    b.run(1_900);
+    assert_eq!(
+        b.phases()[0],
+        Phase::AwaitingRequest,
+        "not before the deadline"
+    );
+    b.run(200);
+    assert_eq!(b.phases()[0], Phase::Closing);
+    assert_eq!(
+        b.client.tcp(silent).state(),
+        State::CloseWait,
+        "our FIN arrived"
+    );
+    assert_eq!(b.counters().request_timeouts, 1);
+    assert!(matches!(
+        b.events()[..],
+        [SessionEvent::RequestTimeout { .. }]
+    ));
+    // The client closes in turn: our side sits out TIME-WAIT (smoltcp's 10 s), then the slot
+    // listens again.
+    b.client.tcp(silent).close();
+    let took = b.run_until(15_000, |b| b.phases()[0] == Phase::Listening);
+    assert!((9_000..11_000).contains(&took), "TIME-WAIT took {took} ms");
+    assert_eq!(b.counters().aborts(), 0);
+    b.assert_no_reset();
+}
+
+#[test]
+fn a_client_that_never_finishes_the_close_is_aborted_within_the_bound() {
+    let mut config = SessionConfig::DEFAULT;
+    config.request_timeout = Duration::from_secs(2);
+    let mut b = Bench::new(2, 1, 4096, config);
+    let half = b.connect();
+    b.run(20);
+    // Half a request, then nothing more, ever; the client never closes its side.
+    b.send(half, &request("LABSRV#20", "CLIENT")[..10]);
+    let took = b.run_until(20_000, |b| b.phases()[0] == Phase::Listening);
+    // request_timeout (2 s) + close_timeout (5 s).
+    assert!((6_900..7_200).contains(&took), "slot free after {took} ms");
+    let counters = b.counters();
+    assert_eq!(counters.request_timeouts, 1);
+    assert_eq!(counters.aborts_close, 1);
+    assert_eq!(counters.aborts(), 1);
+    // The abort's reset went nowhere: the slot was listening again before it could leave.
+    assert!(b.resets_from_139() <= 1);
+    assert_eq!(b.client.tcp(half).state(), State::CloseWait);
+}
+
+#[test]
+fn a_peer_reset_mid_session_frees_the_slot() {
+    let mut b = Bench::small();
+    let (client, answer) = b.call("LABSRV#20");
+    assert_eq!(answer, POSITIVE);
+    b.events();
+    b.client.tcp(client).abort();
+    b.run_until(1_000, |b| b.all_listening());
+    assert_eq!(b.counters().peer_resets, 1);
+    assert!(matches!(
+        b.events()[..],
+        [SessionEvent::Closed {
+            reason: CloseReason::PeerReset,
+            ..
+        }]
+    ));
+    b.assert_no_reset();
+}
+
+#[test]
+fn a_vanished_peer_is_detected_by_keepalive_and_its_slot_reclaimed() {
+    let mut config = SessionConfig::DEFAULT;
+    config.keepalive = Some(Duration::from_secs(2));
+    let mut b = Bench::new(2, 1, 4096, config);
+    let (_client, answer) = b.call("LABSRV#20");
+    assert_eq!(answer, POSITIVE);
+    // The peer disappears (cable pulled): nothing in, nothing out.
+    b.hub.cut(b.client.port.index(), true);
+    // Idle 2 s: keepalive sent; unacknowledged 2 s more: aborted.
+    let took = b.run_until(10_000, |b| b.phases()[0] == Phase::Listening);
+    assert!((3_900..4_300).contains(&took), "reclaimed after {took} ms");
+    let counters = b.counters();
+    assert_eq!(counters.keepalives_sent, 1);
+    assert_eq!(counters.aborts_stalled, 1);
+}
+
+#[test]
+fn keepalives_are_dropped_on_receipt_and_sent_when_idle() {
+    let mut config = SessionConfig::DEFAULT;
+    config.keepalive = Some(Duration::from_secs(3));
+    let mut b = Bench::new(2, 1, 4096, config);
+    let (client, _) = b.call("LABSRV#20");
+    b.send(client, &[0x85, 0, 0, 0]);
+    b.send(client, &message(b"x"));
+    b.send(client, &[0x85, 0, 0, 0]);
+    b.run(20);
+    assert_eq!(
+        b.client.read_all(client),
+        message(b"x"),
+        "keepalives are not echoed"
+    );
+    assert_eq!(b.counters().keepalives_received, 2);
+    b.run(2_900);
+    assert!(b.client.read_all(client).is_empty());
+    b.run(200);
+    assert_eq!(b.client.read_all(client), [0x85, 0, 0, 0]);
+    b.run(3_000);
+    assert_eq!(
+        b.client.read_all(client),
+        [0x85, 0, 0, 0],
+        "every idle interval"
+    );
+    assert_eq!(b.phases()[0], Phase::Established);
+    b.assert_no_reset();
+}
+
+#[test]
+fn a_message_of_0x1ffff_bytes_echoes_through_4_kib_buffers() {
+    let mut b = Bench::small();
+    let (client, _) = b.call("LABSRV#20");
+    let body: Vec<u8> = (0..0x1FFFFu32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let sent = message(&body);
+    assert_eq!(&sent[..4], [0, 1, 0xff, 0xff]);
+    let mut offset = 0;
+    let mut echoed = Vec::new();
+    for _ in 0..20_000 {
+        if offset < sent.len() {
+            offset += b.client.tcp(client).send_slice(&sent[offset..]).unwrap();
+        }
+        b.run(1);
+        echoed.extend(b.client.read_all(client));
+        if echoed.len() == sent.len() {
+            break;
+        }
+    }
+    assert_eq!(echoed.len(), sent.len());
+    assert!(echoed == sent, "echo differs");
+    // And a zero-length message.
+    b.send(client, &message(&[]));
+    b.run(20);
+    assert_eq!(b.client.read_all(client), message(&[]));
+    b.assert_no_reset();
+}
+
+#[test]
+fn a_frame_out_of_place_in_a_session_closes_it() {
+    let mut b = Bench::small();
+    let (client, _) = b.call("LABSRV#20");
+    b.events();
+    b.send(client, &request("LABSRV#20", "CLIENT"));
+    b.run(20);
+    assert_eq!(b.counters().protocol_errors, 1);
+    assert!(matches!(
+        b.events()[..],
+        [SessionEvent::Closed {
+            reason: CloseReason::ProtocolError,
+            ..
+        }]
+    ));
+    assert_eq!(
+        b.client.tcp(client).state(),
+        State::CloseWait,
+        "FIN, not reset"
+    );
+    b.client.tcp(client).close();
+    b.run(100);
+    b.assert_no_reset();
+}
+
+/// A second client host that has already exchanged a datagram with the node, so both sides
+/// know each other's MAC and its next SYN leaves at its next poll.
+fn second_host(b: &mut Bench) -> Peer {
+    let mut other = Peer::new(&b.hub, [0x02, 0, 0, 0, 0, 0x65], support::NODE2_IP);
+    let socket = other.udp(50000);
+    // A unicast name query for an unknown name: answered negatively, ARP done both ways.
+    let query = [
+        0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x20, b'E', b'O', b'E', b'P',
+    ];
+    let mut query = query.to_vec();
+    query.extend(std::iter::repeat_n(b'C', 1).chain(std::iter::repeat_n(b'A', 27)));
+    query.extend([0, 0, 0x20, 0, 1]);
+    other.send_to(socket, (NODE_IP, 137), &query);
+    run(&b.hub, 50, &mut [&mut b.node, &mut b.client, &mut other]);
+    assert_eq!(other.received(socket).len(), 1, "the node answered");
+    other
+}
+
+#[test]
+fn a_retransmitted_syn_of_a_half_open_connection_is_swallowed() {
+    let mut b = Bench::small();
+    let (first, _) = b.call("LABSRV#20");
+    // A second host whose SYN-ACK gets lost: its slot (1) stays half-open.
+    let mut other = second_host(&mut b);
+    let half = other.connect((NODE_IP, NBSS), 41000, 4096);
+    // It hears nothing for a while: our SYN-ACKs are lost, its SYN retransmissions are not.
+    b.hub.deafen(other.port.index(), true);
+    run(&b.hub, 5, &mut [&mut b.node, &mut b.client, &mut other]);
+    assert_eq!(
+        b.phases()[1],
+        Phase::Listening,
+        "half-open is a listening sub-state"
+    );
+    assert_eq!(b.node.node.session_service().ledger().free, 0);
+    // Slot 0 frees and listens again, ahead of slot 1 in the socket set.
+    b.client.tcp(first).close();
+    run(&b.hub, 100, &mut [&mut b.node, &mut b.client, &mut other]);
+    assert_eq!(b.phases()[0], Phase::Listening);
+    // The other host retransmits its SYN (at 1 s); slot 0 must not take it.
+    run(&b.hub, 1_500, &mut [&mut b.node, &mut b.client, &mut other]);
+    b.hub.deafen(other.port.index(), false);
+    run(&b.hub, 3_000, &mut [&mut b.node, &mut b.client, &mut other]);
+    assert!(
+        b.counters().half_open_syns_swallowed >= 1,
+        "{:?}",
+        b.counters()
+    );
+    assert_eq!(other.tcp(half).state(), State::Established);
+    other
+        .tcp(half)
+        .send_slice(&request("LABSRV#20", "OTHER"))
+        .unwrap();
+    run(&b.hub, 20, &mut [&mut b.node, &mut b.client, &mut other]);
+    assert_eq!(other.read_all(half), POSITIVE);
+    let phases = b.phases();
+    assert_eq!(phases[0], Phase::Listening, "slot 0 still free: {phases:?}");
+    assert_eq!(phases[1], Phase::Established);
+    b.assert_no_reset();
+}
+
+#[test]
+fn a_connection_stuck_half_open_is_aborted_after_the_handshake_bound() {
+    let mut b = Bench::small();
+    let mut other = second_host(&mut b);
+    other.connect((NODE_IP, NBSS), 41000, 4096);
+    run(&b.hub, 0, &mut [&mut other]);
+    b.hub.cut(other.port.index(), true); // gone for good
+    let took = b.run_until(10_000, |b| {
+        b.counters().aborts_handshake == 1 && b.all_listening()
+    });
+    assert!((4_900..5_200).contains(&took), "aborted after {took} ms");
+}
+
+#[test]
+fn shutdown_closes_sessions_gracefully_and_stops_listening() {
+    let mut b = Bench::small();
+    let (client, _) = b.call("LABSRV#20");
+    let now = b.hub.now();
+    b.node.node.shut_down_sessions(now);
+    b.run(20);
+    assert_eq!(b.client.tcp(client).state(), State::CloseWait, "FIN sent");
+    b.client.tcp(client).close();
+    b.run_until(15_000, |b| b.node.node.session_service().is_idle());
+    assert!(b.phases().iter().all(|p| *p == Phase::Free));
+    // New connections are held, not reset.
+    let late = b.connect();
+    b.run(1_500);
+    assert_eq!(b.client.tcp(late).state(), State::SynSent);
+    b.assert_no_reset();
+}
