@@ -98,9 +98,12 @@ impl Bench {
     }
 
     fn connect(&mut self) -> SocketHandle {
+        self.connect_with(256 * 1024)
+    }
+
+    fn connect_with(&mut self, buffer: usize) -> SocketHandle {
         self.next_port += 1;
-        self.client
-            .connect((NODE_IP, NBSS), self.next_port, 256 * 1024)
+        self.client.connect((NODE_IP, NBSS), self.next_port, buffer)
     }
 
     fn send(&mut self, handle: SocketHandle, bytes: &[u8]) {
@@ -421,6 +424,48 @@ fn a_vanished_peer_is_detected_by_keepalive_and_its_slot_reclaimed() {
     let counters = b.counters();
     assert_eq!(counters.keepalives_sent, 1);
     assert_eq!(counters.aborts_stalled, 1);
+}
+
+#[test]
+fn a_slow_reader_streaming_longer_than_the_keepalive_interval_is_not_stalled() {
+    let mut config = SessionConfig::DEFAULT;
+    config.keepalive = Some(Duration::from_secs(1));
+    let mut b = Bench::new(2, 1, 4096, config);
+    // A small receive window, read slowly: our send buffer stays full for seconds.
+    let client = b.connect_with(1024);
+    b.run(20);
+    b.send(client, &request("LABSRV#20", "CLIENT"));
+    b.run(20);
+    assert_eq!(b.client.read_all(client), POSITIVE);
+    let body = vec![0x5a; 60_000];
+    let sent = message(&body);
+    let (mut offset, mut echoed) = (0, 0);
+    for step in 0..20_000 {
+        if offset < sent.len() {
+            offset += b.client.tcp(client).send_slice(&sent[offset..]).unwrap();
+        }
+        b.run(1);
+        if step % 10 == 0 {
+            let mut chunk = [0u8; 256];
+            echoed += b.client.tcp(client).recv_slice(&mut chunk).unwrap_or(0);
+        }
+        if echoed == sent.len() {
+            break;
+        }
+    }
+    assert_eq!(
+        echoed,
+        sent.len(),
+        "the whole echo arrived ({:?})",
+        b.counters()
+    );
+    assert!(
+        b.hub.now().total_millis() > 3_000,
+        "it took longer than the bound"
+    );
+    assert_eq!(b.counters().aborts_stalled, 0);
+    assert_eq!(b.phases()[0], Phase::Established);
+    b.assert_no_reset();
 }
 
 #[test]

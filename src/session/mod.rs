@@ -825,7 +825,7 @@ impl<'a> SessionService<'a> {
         let Some(handle) = slot.handle else { return };
         let socket = sockets.get_mut::<tcp::Socket>(handle);
         let response = [MessageType::PositiveResponse.into(), 0, 0, 0];
-        if socket.send_slice(&response) != Ok(response.len()) {
+        if slot.send(socket, &response) != response.len() {
             // Cannot happen on a fresh connection; refuse rather than half-answer.
             return self.refuse(
                 index,
@@ -840,7 +840,6 @@ impl<'a> SessionService<'a> {
         slot.calling = Some(calling.name);
         slot.last_activity = now;
         slot.progress_at = now;
-        slot.unacked = 0;
         self.counters.positive += 1;
         if let Some(peer) = slot.peer {
             net_debug!("session: {} from {} opened", listener.name, peer);
@@ -898,10 +897,13 @@ impl<'a> SessionService<'a> {
             return self.end_session(index, now, sockets, CloseReason::PeerClosed, id, peer);
         }
         // Progress of what we sent: a peer that acknowledges nothing for the bound is gone.
+        // (A full send buffer that keeps draining is progress, however full it stays.)
         let queued = socket.send_queue();
-        if queued == 0 || queued < slot.unacked {
+        let acked = slot.handed_over - queued as u64;
+        if queued == 0 || acked > slot.acked {
             slot.progress_at = now;
         }
+        slot.acked = acked;
         slot.unacked = queued;
         if queued > 0 && now >= slot.progress_at + config.progress_bound() {
             socket.abort();
@@ -920,15 +922,17 @@ impl<'a> SessionService<'a> {
             }
             return;
         }
-        // Keepalive after the idle interval, between messages only.
+        // Keepalive after the idle interval, between messages only. A session in the middle
+        // of a message or with a full send buffer is not idle: the timer restarts.
         if let Some(interval) = config.keepalive
-            && slot.tx_remaining == 0
             && now >= slot.last_activity + interval
-            && socket.send_capacity() - socket.send_queue() >= nbss::HEADER_LEN
         {
-            let _ = socket.send_slice(&[MessageType::KeepAlive.into(), 0, 0, 0]);
+            let room = socket.send_capacity() - socket.send_queue();
+            if slot.tx_remaining == 0 && room >= nbss::HEADER_LEN {
+                slot.send(socket, &[MessageType::KeepAlive.into(), 0, 0, 0]);
+                self.counters.keepalives_sent += 1;
+            }
             slot.last_activity = now;
-            self.counters.keepalives_sent += 1;
         }
     }
 
@@ -1210,7 +1214,7 @@ impl<'a> Sessions<'_, 'a> {
         packet.set_flags(0);
         packet.set_length(length);
         let socket = self.sockets.get_mut::<tcp::Socket>(handle);
-        let _ = socket.send_slice(&header);
+        slot.send(socket, &header);
         slot.tx_remaining = length;
         slot.last_activity = self.now;
         Ok(true)
@@ -1224,7 +1228,7 @@ impl<'a> Sessions<'_, 'a> {
             return Err(SessionError::TooLong);
         }
         let socket = self.sockets.get_mut::<tcp::Socket>(handle);
-        let sent = socket.send_slice(bytes).unwrap_or(0);
+        let sent = slot.send(socket, bytes);
         slot.tx_remaining -= sent as u32;
         slot.bytes_out += sent as u64;
         if sent > 0 {

@@ -76,8 +76,13 @@ pub struct Slot {
     pub(crate) tx_remaining: u32,
     /// Last byte received or sent (keepalive timer).
     pub(crate) last_activity: Instant,
-    /// Bytes waiting in smoltcp's send queue at the last look, and when it last shrank.
+    /// Bytes waiting in smoltcp's send queue at the last look.
     pub(crate) unacked: usize,
+    /// Every byte handed to the socket, and how many of them the peer had acknowledged at the
+    /// last look (handed over minus still queued).
+    pub(crate) handed_over: u64,
+    pub(crate) acked: u64,
+    /// When the peer last acknowledged something (or there was nothing to acknowledge).
     pub(crate) progress_at: Instant,
 }
 
@@ -103,6 +108,8 @@ impl Slot {
         tx_remaining: 0,
         last_activity: Instant::ZERO,
         unacked: 0,
+        handed_over: 0,
+        acked: 0,
         progress_at: Instant::ZERO,
     };
 
@@ -123,6 +130,17 @@ impl Slot {
             generation: self.generation.wrapping_add(1),
             ..Slot::EMPTY
         };
+    }
+
+    /// Queues `bytes` on the slot's `socket`, keeping the count the progress check needs.
+    pub(crate) fn send(
+        &mut self,
+        socket: &mut smoltcp::socket::tcp::Socket,
+        bytes: &[u8],
+    ) -> usize {
+        let sent = socket.send_slice(bytes).unwrap_or(0);
+        self.handed_over += sent as u64;
+        sent
     }
 
     /// Whether the deadline has passed.
