@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Lab tier: the real `netbt serve` on a TAP inside a network namespace this script creates,
 # driven by real clients (nmblookup, impacket), every frame captured on the kernel side and
-# checked by tshark. Needs root. Deletes everything it starts, also on failure.
+# checked by tshark. A second namespace holds two netbt instances on one bridge claiming the same
+# name. Needs root. Deletes everything it starts, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export NETBT_NS="netbt-test-$$"
+PAIR_NS="netbt-pair-$$"         # the two-instance conflict lab: br0 with tap0 and tap1
 WORK=$(mktemp -d /tmp/netbt-lab-test.XXXXXX)
 NETBT=./target/release/netbt
 SERVER=192.168.69.1
@@ -17,6 +19,18 @@ cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     sleep 0.3
     scripts/lab.sh down >/dev/null 2>&1 || true
+    if ip netns list | awk '{print $1}' | grep -qx "$PAIR_NS"; then
+        # netbt releases its names before it exits (bounded by 3 s); wait for that, then insist.
+        local left
+        for _ in $(seq 40); do
+            left=$(ip netns pids "$PAIR_NS" 2>/dev/null || true)
+            [ -z "$left" ] && break
+            for pid in $left; do kill "$pid" 2>/dev/null || true; done
+            sleep 0.1
+        done
+        for pid in $left; do kill -KILL "$pid" 2>/dev/null || true; done
+        ip netns del "$PAIR_NS" 2>/dev/null || true
+    fi
     [ "${KEEP_LAB_LOGS:-0}" = 1 ] && echo "logs kept in $WORK" || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -31,7 +45,10 @@ expect() { # expect DESCRIPTION PATTERN FILE
 cargo build --release --quiet
 scripts/lab.sh up >/dev/null
 
-ip netns exec "$NETBT_NS" tcpdump -i tap0 -U -n -w "$WORK/tap0.pcap" 2>"$WORK/tcpdump.err" &
+# tcpdump runs with --immediate-mode: otherwise libpcap keeps the last frames in a ring block the
+# kernel has not yet handed over (up to 1 s), and tcpdump exits without them.
+
+ip netns exec "$NETBT_NS" tcpdump -i tap0 --immediate-mode -U -n -w "$WORK/tap0.pcap" 2>"$WORK/tcpdump.err" &
 pids+=($!)
 for _ in $(seq 50); do grep -q "listening on" "$WORK/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 
@@ -93,6 +110,94 @@ bcast_src=$(count "nbns && (ip.src == 192.168.69.255 || ip.src == 255.255.255.25
 [ "$bcast_src" -eq 0 ] && pass "no NBNS packet with a broadcast source" || fail "$bcast_src packets with a broadcast source"
 bad=$(count '_ws.malformed || nbss.continuation_data || _ws.expert.severity == error || nbns.name contains "Illegal"')
 [ "$bad" -eq 0 ] && pass "tshark: nothing malformed" || fail "tshark flags $bad frames"
+
+echo "lab: two instances on one bridge claim LABSRV"
+A=192.168.69.1
+B=192.168.69.2
+ip netns add "$PAIR_NS"
+in_pair() { ip netns exec "$PAIR_NS" "$@"; }
+ip -n "$PAIR_NS" link set lo up
+ip -n "$PAIR_NS" link add br0 type bridge
+in_pair sysctl -qw net.ipv6.conf.br0.disable_ipv6=1
+ip -n "$PAIR_NS" addr add 192.168.69.100/24 brd + dev br0
+for tap in tap0 tap1; do
+    ip -n "$PAIR_NS" tuntap add dev "$tap" mode tap
+    in_pair sysctl -qw "net.ipv6.conf.$tap.disable_ipv6=1"
+    ip -n "$PAIR_NS" link set "$tap" master br0
+    ip -n "$PAIR_NS" link set "$tap" up
+done
+ip -n "$PAIR_NS" link set br0 up
+
+ip netns exec "$PAIR_NS" tcpdump -i br0 --immediate-mode -U -n -w "$WORK/br0.pcap" 2>"$WORK/pair-tcpdump.err" &
+pair_tcpdump=$!
+pids+=($pair_tcpdump)
+for _ in $(seq 50); do grep -q "listening on" "$WORK/pair-tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+
+RUST_LOG=info ip netns exec "$PAIR_NS" "$NETBT" serve --tap tap0 --ip "$A/24" --mac 02:00:00:00:00:01 \
+    --name LABSRV >"$WORK/a.serve.out" 2>"$WORK/a.serve.err" &
+a_pid=$!
+pids+=($a_pid)
+for _ in $(seq 50); do grep -q ready "$WORK/a.serve.out" && break; sleep 0.1; done
+expect "A ready with LABSRV" "ready on tap0 192\.168\.69\.1/24 names LABSRV<00> LABSRV<20>$" "$WORK/a.serve.out"
+
+RUST_LOG=info ip netns exec "$PAIR_NS" "$NETBT" serve --tap tap1 --ip "$B/24" --mac 02:00:00:00:00:02 \
+    --name LABSRV --name OTHER >"$WORK/b.serve.out" 2>"$WORK/b.serve.err" &
+b_pid=$!
+pids+=($b_pid)
+for _ in $(seq 50); do grep -q ready "$WORK/b.serve.out" && break; sleep 0.1; done
+expect "B ready" "ready on tap1 192\.168\.69\.2/24" "$WORK/b.serve.out"
+expect "B reports LABSRV<00> in conflict with A" \
+    "ERROR .*name LABSRV<00> is owned by 192\.168\.69\.1: in conflict, not answered" "$WORK/b.serve.err"
+expect "B reports LABSRV<20> in conflict with A" \
+    "ERROR .*name LABSRV<20> is owned by 192\.168\.69\.1: in conflict, not answered" "$WORK/b.serve.err"
+expect "B registers OTHER<00>" "registered OTHER<00>$" "$WORK/b.serve.err"
+expect "A defends LABSRV<00> against B" \
+    "defended LABSRV<00> against registration by 192\.168\.69\.2$" "$WORK/a.serve.err"
+
+in_pair nmblookup -U "$B" -d 3 --debug-stdout LABSRV >"$WORK/pair-b-labsrv.out" 2>&1 || true
+expect "B answers LABSRV negatively (in conflict)" "Negative name query response, rcode 0x03" "$WORK/pair-b-labsrv.out"
+if grep -Eq "^192\.168\.69\.[0-9]+ LABSRV<" "$WORK/pair-b-labsrv.out"; then
+    fail "B gave an address for LABSRV:"; sed 's/^/         /' "$WORK/pair-b-labsrv.out"
+else
+    pass "B gives no address for LABSRV"
+fi
+in_pair nmblookup -U "$A" LABSRV >"$WORK/pair-a-labsrv.out" 2>&1 || true
+expect "A still answers LABSRV<00>" "^192\.168\.69\.1 LABSRV<00>$" "$WORK/pair-a-labsrv.out"
+in_pair nmblookup -U "$B" OTHER >"$WORK/pair-b-other.out" 2>&1 || true
+expect "B answers its other name OTHER<00>" "^192\.168\.69\.2 OTHER<00>$" "$WORK/pair-b-other.out"
+in_pair nmblookup -A "$B" >"$WORK/pair-b-status.out" 2>&1 || true
+expect "B node status: LABSRV<00> in conflict" "LABSRV +<00> - +B <CONFLICT> <ACTIVE>" "$WORK/pair-b-status.out"
+expect "B node status: LABSRV<20> in conflict" "LABSRV +<20> - +B <CONFLICT> <ACTIVE>" "$WORK/pair-b-status.out"
+expect "B node status: OTHER<00> active" "OTHER +<00> - +B <ACTIVE> *$" "$WORK/pair-b-status.out"
+
+kill -TERM "$a_pid" "$b_pid" 2>/dev/null || true
+for who in A B; do
+    [ "$who" = A ] && pid=$a_pid || pid=$b_pid
+    rc=0
+    wait "$pid" || rc=$?
+    [ "$rc" -eq 0 ] && pass "$who: SIGTERM: exit 0" || fail "$who: SIGTERM: exit $rc"
+done
+sleep 0.3
+kill "$pair_tcpdump" 2>/dev/null || true
+wait "$pair_tcpdump" 2>/dev/null || true
+
+P="tshark -n -r $WORK/br0.pcap"
+pcount() { $P -Y "$1" 2>/dev/null | wc -l; }
+ours=$(pcount "nbns && (ip.src == $A || ip.src == $B)")
+pair_wrong_port=$(pcount "nbns && (ip.src == $A || ip.src == $B) && udp.srcport != 137")
+[ "$ours" -gt 0 ] && [ "$pair_wrong_port" -eq 0 ] && pass "every NBNS packet from A and B leaves UDP 137" \
+    || fail "NBNS packets from A and B: $ours, $pair_wrong_port not from port 137"
+defences=$(pcount "nbns.flags.response == 1 && nbns.flags.opcode == 5 && nbns.flags.rcode == 6 && ip.src == $A && ip.dst == $B")
+[ "$defences" -ge 1 ] && pass "negative registration response (ACT_ERR) from A to B on the wire" \
+    || fail "no negative registration response (rcode 6) from A to B"
+a_releases=$(pcount "nbns.flags.opcode == 6 && ip.src == $A && nbns.name contains \"LABSRV\"")
+b_releases=$(pcount "nbns.flags.opcode == 6 && ip.src == $B && nbns.name contains \"OTHER\"")
+[ "$a_releases" -eq 6 ] && [ "$b_releases" -eq 6 ] && pass "releases: A 6 of LABSRV, B 6 of OTHER (2 names x 3 each)" \
+    || fail "releases: A $a_releases of LABSRV, B $b_releases of OTHER, want 6 and 6"
+claims=$(pcount "ip.src == $B && (nbns.flags == 0x2810 || nbns.flags.opcode == 6) && nbns.name contains \"LABSRV\"")
+[ "$claims" -eq 0 ] && pass "B never claims (overwrite) nor releases LABSRV" || fail "B claimed or released LABSRV $claims times"
+pair_bad=$($P -Y '_ws.malformed || _ws.expert.severity == error || nbns.name contains "Illegal"' 2>/dev/null | wc -l)
+[ "$pair_bad" -eq 0 ] && pass "tshark: nothing malformed on br0" || fail "tshark flags $pair_bad frames on br0"
 
 if [ "$failures" -ne 0 ]; then
     echo "lab tests: $failures failed"; KEEP_LAB_LOGS=1; exit 1
