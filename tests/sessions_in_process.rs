@@ -428,8 +428,11 @@ fn a_vanished_peer_is_detected_by_keepalive_and_its_slot_reclaimed() {
 
 #[test]
 fn a_slow_reader_streaming_longer_than_the_keepalive_interval_is_not_stalled() {
+    // The owner echoes through the session API between polls (as a relay would), so its
+    // writes refill the send buffer after every acknowledgement.
     let mut config = SessionConfig::DEFAULT;
     config.keepalive = Some(Duration::from_secs(1));
+    config.handler = Handler::Application;
     let mut b = Bench::new(2, 1, 4096, config);
     // A small receive window, read slowly: our send buffer stays full for seconds.
     let client = b.connect_with(1024);
@@ -440,11 +443,18 @@ fn a_slow_reader_streaming_longer_than_the_keepalive_interval_is_not_stalled() {
     let body = vec![0x5a; 60_000];
     let sent = message(&body);
     let (mut offset, mut echoed) = (0, 0);
+    let mut scratch = [0u8; 2048];
     for step in 0..20_000 {
         if offset < sent.len() {
             offset += b.client.tcp(client).send_slice(&sent[offset..]).unwrap();
         }
         b.run(1);
+        let now = b.hub.now();
+        let mut sessions = b.node.node.sessions(now);
+        let ids: Vec<_> = sessions.established().collect();
+        for id in ids {
+            sessions.echo(id, &mut scratch).unwrap();
+        }
         if step % 10 == 0 {
             let mut chunk = [0u8; 256];
             echoed += b.client.tcp(client).recv_slice(&mut chunk).unwrap_or(0);
