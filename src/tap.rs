@@ -22,8 +22,17 @@ pub struct TapDevice {
 }
 
 impl TapDevice {
-    /// Attaches to (or, with the right to, creates) the TAP interface `name`.
+    /// Attaches to the existing TAP interface `name` (`NotFound` if there is none).
     pub fn open(name: &str) -> io::Result<TapDevice> {
+        // Opening a name that does not exist would create a new TAP attached to nothing, and
+        // the node would "own" its names on an empty segment. Demand an existing device.
+        let sysfs = format!("/sys/class/net/{name}");
+        if name.is_empty() || name.contains('/') || !std::path::Path::new(&sysfs).exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "no such network interface",
+            ));
+        }
         let iface = Iface::without_packet_info(name, Mode::Tap)?;
         iface.set_non_blocking()?;
         let mtu = std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))

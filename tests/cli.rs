@@ -66,3 +66,33 @@ fn bad_usage_exits_2_with_one_clear_line() {
         "netbt: \"ABCDEFGHIJKLMNOPQ\": NetBIOS name is longer than 15 characters"
     );
 }
+
+#[test]
+fn serve_on_a_missing_tap_exits_2_and_says_how_to_create_it() {
+    let out = netbt(&["serve", "--tap", "netbt-no-such-tap9"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("netbt-no-such-tap9"), "{stderr}");
+    assert!(
+        stderr.contains("ip tuntap add dev netbt-no-such-tap9 mode tap"),
+        "{stderr}"
+    );
+    // Nothing was created.
+    assert!(!std::path::Path::new("/sys/class/net/netbt-no-such-tap9").exists());
+}
+
+#[test]
+fn serve_rejects_bad_session_options_with_exit_2() {
+    for args in [
+        &["serve", "--sessions", "0"][..],
+        &["serve", "--session-buffer", "100"],
+        &["serve", "--request-timeout", "-1"],
+        &["serve", "--handler", "teleport"],
+        &["serve", "--allow-calling", "MUCHTOOLONGNAME123"],
+    ] {
+        let out = netbt(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+}
