@@ -9,14 +9,18 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 use netbt::name_service::NameEvent;
 use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
 use netbt::session::{SessionConfig, SessionEvent, Slot};
-use netbt::tap::{TapDevice, wait_readable};
+use netbt::tap::TapDevice;
 use netbt::wire::name::{Name, Scope};
 use smoltcp::iface::SocketStorage;
 use smoltcp::phy::{Device, PcapMode, PcapWriter};
 use smoltcp::time::Instant;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
-/// Longest wait in one loop turn, so signals are seen promptly even if poll(2) restarts.
+use crate::control::{self, ControlServer, DaemonInfo};
+
+/// Longest wait in one loop turn, so signals are seen promptly even if poll(2) restarts. The
+/// wait also ends when the control socket has a client (one poll(2) over the TAP, the control
+/// listener and its clients), so `netbt status` is answered at once.
 const MAX_WAIT: StdDuration = StdDuration::from_millis(100);
 /// How long release may take before the daemon exits anyway.
 const RELEASE_BOUND: StdDuration = StdDuration::from_secs(3);
@@ -37,6 +41,8 @@ pub struct ServeConfig {
     pub scope: Scope,
     pub pcap: Option<std::path::PathBuf>,
     pub hide_mac: bool,
+    /// The control socket (`None`: [`control::server_path`] of the TAP).
+    pub control: Option<std::path::PathBuf>,
 }
 
 /// Runs the daemon; returns an error line for exit code 2 on set-up failures.
@@ -48,6 +54,13 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
             config.tap, config.tap
         )
     })?;
+    // The control socket once the TAP is ours (a start that fails on the TAP leaves nothing
+    // behind). Dropping it, on every return from here, errors included, removes the file.
+    let path = match &config.control {
+        Some(path) => path.clone(),
+        None => control::server_path(&config.tap),
+    };
+    let mut control = ControlServer::bind(&path)?;
     match &config.pcap {
         Some(path) => {
             let file = std::fs::File::create(path)
@@ -55,13 +68,13 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
             let fd = device.as_raw_fd();
             let name = device.name().to_string();
             let mut device = PcapWriter::new(device, file, PcapMode::Both);
-            run(&config, &mut device, fd, &name)
+            run(&config, &mut device, fd, &name, &mut control)
         }
         None => {
             let fd = device.as_raw_fd();
             let name = device.name().to_string();
             let mut device = device;
-            run(&config, &mut device, fd, &name)
+            run(&config, &mut device, fd, &name, &mut control)
         }
     }
 }
@@ -83,6 +96,7 @@ fn run<D: Device>(
     device: &mut D,
     fd: std::os::fd::RawFd,
     ifname: &str,
+    control: &mut ControlServer,
 ) -> Result<(), String> {
     let start = StdInstant::now();
     let clock = || Instant::from_micros(start.elapsed().as_micros() as i64);
@@ -134,10 +148,11 @@ fn run<D: Device>(
     }
 
     log::info!(
-        "{ifname}: {} ({}), registering {} names",
+        "{ifname}: {} ({}), registering {} names; control socket {}",
         config.address,
         format_mac(&config.mac),
-        config.names.len()
+        config.names.len(),
+        control.path().display()
     );
     node.names.start(clock());
     let mut announced = false;
@@ -147,6 +162,18 @@ fn run<D: Device>(
         let next = node.poll(now, device);
         report_events(&mut node);
         report_session_events(&mut node, &mut refusal_log);
+        control.serve(&mut || {
+            let info = DaemonInfo {
+                tap: ifname,
+                address: config.address.to_string(),
+                mac: format_mac(&config.mac),
+                scope: config.scope.to_string(),
+                uptime: start.elapsed(),
+                ready: node.names.is_ready(),
+                stopping: releasing_since.is_some(),
+            };
+            control::status_json(&mut node, &info, clock())
+        });
 
         if !announced && node.names.is_ready() {
             announced = true;
@@ -206,7 +233,7 @@ fn run<D: Device>(
             None => MAX_WAIT,
         };
         if !wait.is_zero() {
-            wait_readable(fd, wait.min(MAX_WAIT));
+            control.wait(fd, wait.min(MAX_WAIT));
         }
     }
 }

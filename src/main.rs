@@ -1,8 +1,9 @@
 //! `netbt`: the command-line front end of the netbt stack.
 //!
-//! `netbt serve` runs the node on a TAP device; `encode` and `decode` expose the name codec to
-//! lab scripts.
+//! `netbt serve` runs the node on a TAP device; `netbt status` asks it how it stands (over its
+//! control socket); `encode` and `decode` expose the name codec to lab scripts.
 
+mod control;
 mod daemon;
 
 use std::process::ExitCode;
@@ -27,6 +28,10 @@ enum Command {
     /// line containing "ready" on stdout once the names are registered. Logs go to stderr
     /// (RUST_LOG=debug for more).
     Serve(ServeArgs),
+    /// Ask the running daemon (over its control socket) what `nbtstat -n` and `nbtstat -s`
+    /// would show: the names and their state, the sessions, the slot ledger, the counters.
+    /// Exits 1 with one line if no daemon answers.
+    Status(StatusArgs),
     /// Print the RFC 1001 first-level encoding of NetBIOS names (NAME or NAME#XX, default
     /// suffix <00>), as they appear on the wire.
     Encode {
@@ -48,7 +53,7 @@ enum Command {
 #[derive(Args)]
 struct ServeArgs {
     /// TAP interface to attach to.
-    #[arg(long, default_value = "tap0")]
+    #[arg(long, default_value = "tap0", value_parser = parse_ifname)]
     tap: String,
     /// Our IPv4 address and prefix length.
     #[arg(long, default_value = "192.168.69.1/24", value_parser = parse_cidr)]
@@ -97,6 +102,41 @@ struct ServeArgs {
     /// Accept sessions only from this calling name (others get 0x81).
     #[arg(long, value_name = "NAME[#XX]")]
     allow_calling: Option<String>,
+    /// Control socket that `netbt status` asks (default: /run/netbt/TAP.sock as root, else
+    /// $XDG_RUNTIME_DIR/netbt-TAP.sock or /tmp/netbt-TAP.sock; TAP@NS in a network namespace
+    /// named NS by `ip netns`). Removed on exit.
+    #[arg(long, value_name = "PATH")]
+    control: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// The daemon's control socket (default: the one `netbt serve --tap TAP` in this network
+    /// namespace creates: /run/netbt/TAP.sock, $XDG_RUNTIME_DIR/netbt-TAP.sock or
+    /// /tmp/netbt-TAP.sock, with TAP@NS for a namespace named NS by `ip netns`).
+    #[arg(long, value_name = "PATH")]
+    control: Option<std::path::PathBuf>,
+    /// The daemon's TAP interface, to find its default control socket.
+    #[arg(long, default_value = "tap0", value_parser = parse_ifname)]
+    tap: String,
+    /// Print the daemon's JSON document as is (for scripts) instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// An interface name as Linux allows it (no '/', ':' or spaces, not "." or ".."); it becomes
+/// part of the default control socket's file name. Whether it exists is checked at open.
+fn parse_ifname(text: &str) -> Result<String, String> {
+    if text.is_empty()
+        || text == "."
+        || text == ".."
+        || text.contains(|c: char| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "{text:?} is not an interface name (no '/', ':' or spaces)"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 fn parse_buffer(text: &str) -> Result<usize, String> {
@@ -233,11 +273,22 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         scope,
         pcap: args.pcap,
         hide_mac: args.hide_mac,
+        control: args.control,
     })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Status(args) = cli.command {
+        // Not reaching the daemon is an operational failure (1), not bad usage (2).
+        return match control::status(args.control, &args.tap, args.json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("netbt: {message}");
+                ExitCode::from(1)
+            }
+        };
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -268,6 +319,7 @@ fn run(command: Command) -> Result<(), String> {
                 }
             }
         }
+        Command::Status(_) => unreachable!("handled in main"),
         Command::Decode { encoded } => {
             for text in encoded {
                 let name = Name::decode(text.as_bytes()).map_err(|_| {

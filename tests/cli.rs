@@ -96,3 +96,173 @@ fn serve_rejects_bad_session_options_with_exit_2() {
         assert!(!out.stderr.is_empty(), "{args:?}");
     }
 }
+
+/// A fresh directory for one test's sockets (removed by the caller).
+fn scratch(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("netbt-cli-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Exit 1 and exactly one line on stderr that contains every one of `needles`.
+fn assert_fails_with(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    }
+}
+
+#[test]
+fn status_without_a_daemon_exits_1_naming_the_path() {
+    let out = netbt(&["status", "--control", "/nonexistent/netbt.sock"]);
+    assert_fails_with(&out, &["/nonexistent/netbt.sock", "no netbt daemon"]);
+
+    // No --control and nothing at any default place for this TAP: every place is named.
+    let out = netbt(&["status", "--tap", "nbtnotap0"]);
+    assert_fails_with(&out, &["/run/netbt/nbtnotap0", "/tmp/netbt-nbtnotap0"]);
+
+    let dir = scratch("stale");
+    let stale = dir.join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
+    let out = netbt(&["status", "--control", stale.to_str().unwrap(), "--json"]);
+    assert_fails_with(&out, &[stale.to_str().unwrap(), "no netbt daemon answers"]);
+
+    let file = dir.join("plain");
+    std::fs::write(&file, "").unwrap();
+    let out = netbt(&["status", "--control", file.to_str().unwrap()]);
+    assert_fails_with(&out, &[file.to_str().unwrap(), "not a socket"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Answers up to `connections` requests on `path` with `reply`, returning the request lines;
+/// gives up after 10 s without a client, so a client that never connects fails the test
+/// instead of hanging it.
+fn fake_daemon(
+    path: &std::path::Path,
+    reply: &'static str,
+    connections: usize,
+) -> std::thread::JoinHandle<Vec<String>> {
+    use std::io::{BufRead, Write};
+    let listener = std::os::unix::net::UnixListener::bind(path).expect("bind");
+    listener.set_nonblocking(true).expect("non-blocking");
+    std::thread::spawn(move || {
+        let mut requests = Vec::new();
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while requests.len() < connections && std::time::Instant::now() < give_up {
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                }
+                Err(e) => panic!("accept: {e}"),
+            };
+            stream.set_nonblocking(false).expect("blocking");
+            let mut line = String::new();
+            std::io::BufReader::new(&stream)
+                .read_line(&mut line)
+                .expect("request");
+            requests.push(line);
+            (&stream).write_all(reply.as_bytes()).expect("reply");
+        }
+        requests
+    })
+}
+
+const STATUS: &str = r#"{
+  "netbt": "0.1.0",
+  "pid": 7,
+  "tap": "tap0",
+  "address": "192.168.69.1/24",
+  "mac": "02:00:00:00:00:01",
+  "scope": "",
+  "uptime_ms": 1500,
+  "ready": true,
+  "stopping": false,
+  "names": [
+    {"name": "LABSRV<20>", "suffix": 32, "group": false, "state": "Registered", "listening": true}
+  ],
+  "listeners": [
+    {"name": "LABSRV<20>", "calling": null}
+  ],
+  "sessions": [
+    {"slot": 1, "generation": 2, "role": "session", "phase": "Established", "peer": "192.168.69.100:40000", "called": "LABSRV<20>", "calling": "PROBE<00>", "age_ms": 900, "bytes_in": 5, "bytes_out": 5}
+  ],
+  "ledger": {
+    "session_slots": 8,
+    "free": 7
+  },
+  "counters": {
+    "sessions": {
+      "positive": 1
+    },
+    "names": {
+      "received": 4
+    }
+  }
+}
+"#;
+
+#[test]
+fn status_renders_the_daemons_answer() {
+    let dir = scratch("render");
+    let path = dir.join("netbt.sock");
+    let daemon = fake_daemon(&path, STATUS, 2);
+    let text = netbt(&["status", "--control", path.to_str().unwrap()]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let text = stdout(&text);
+    for needle in [
+        "\nNames\n",
+        "LABSRV<20>  unique  Registered  listening",
+        "\nSessions\n",
+        "1     session  Established  192.168.69.100:40000  LABSRV<20>  PROBE<00>  0.9    5   5",
+        "\nLedger\n  session slots  8\n  free           7\n",
+        "\nCounters\n",
+        "    positive  1\n",
+        "    received  4\n",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+    let json = netbt(&["status", "--control", path.to_str().unwrap(), "--json"]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    assert_eq!(stdout(&json), STATUS, "--json prints the document as is");
+    assert_eq!(daemon.join().unwrap(), ["status\n", "status\n"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn status_reports_a_refusal_or_garbage_as_exit_1() {
+    let dir = scratch("refusal");
+    let path = dir.join("netbt.sock");
+    let daemon = fake_daemon(&path, "{\"error\": \"unknown request\"}\n", 1);
+    let out = netbt(&["status", "--control", path.to_str().unwrap()]);
+    assert_fails_with(&out, &["unknown request"]);
+    daemon.join().unwrap();
+    std::fs::remove_file(&path).unwrap();
+
+    let daemon = fake_daemon(&path, "{\"names\": [", 1);
+    let out = netbt(&["status", "--control", path.to_str().unwrap(), "--json"]);
+    assert_fails_with(&out, &["unreadable answer"]);
+    daemon.join().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn status_and_serve_usage_errors_exit_2() {
+    for args in [
+        &["status", "--bogus"][..],
+        &["status", "--tap", "a/b"],
+        &["serve", "--tap", "a/b"],
+        &["serve", "--tap", ".."],
+    ] {
+        let out = netbt(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
