@@ -87,11 +87,42 @@ expect "impacket getnodestatus lists LABSRV<20>" "^NAME LABSRV 20 1024$" "$WORK/
 expect "impacket getnodestatus lists group LABGRP<00>" "^NAME LABGRP 00 33792$" "$WORK/imp.out"
 expect "impacket reads the MAC" "^MAC 02-00-00-00-00-01$" "$WORK/imp.out"
 
+# netbt status over the control socket: names, a held session, the ledger, the counters.
+CONTROL="/run/netbt/tap0@$NETBT_NS.sock"
+[ -S "$CONTROL" ] && pass "control socket at $CONTROL" || fail "no control socket at $CONTROL"
+in_ns "$PY" - "$SERVER" >"$WORK/hold.out" 2>&1 <<'PYEOF' &
+import socket, struct, sys, time
+def enc(name, suffix):
+    raw = name.encode().ljust(15, b" ") + bytes([suffix])
+    return b"\x20" + bytes(x for c in raw for x in (0x41 + (c >> 4), 0x41 + (c & 15))) + b"\0"
+body = enc("LABSRV", 0x20) + enc("PROBE", 0x00)
+s = socket.create_connection((sys.argv[1], 139), timeout=5)
+s.sendall(struct.pack(">BBH", 0x81, 0, len(body)) + body)
+print("response 0x%02x" % s.recv(4)[0], flush=True)
+time.sleep(3)
+PYEOF
+hold_pid=$!
+pids+=($hold_pid)
+for _ in $(seq 30); do grep -q response "$WORK/hold.out" && break; sleep 0.1; done
+in_ns "$NETBT" status >"$WORK/status.txt" 2>&1 || true
+in_ns "$NETBT" status --json >"$WORK/status.json" 2>&1 || true
+wait "$hold_pid" 2>/dev/null || true
+expect "status: LABSRV<20> registered and listening" "^  LABSRV<20> +unique +Registered +listening$" "$WORK/status.txt"
+expect "status: LABGRP<00> a registered group" "^  LABGRP<00> +group +Registered +-$" "$WORK/status.txt"
+expect "status: the held session" "^  [0-9]+ +session +Established +192\.168\.69\.100:[0-9]+ +LABSRV<20> +PROBE<00> " "$WORK/status.txt"
+expect "status: ledger" "^  busy +[1-9]$" "$WORK/status.txt"
+expect "status --json: names" '"name": "LABSRV<20>", "suffix": 32, "group": false, "state": "Registered", "listening": true' "$WORK/status.json"
+expect "status --json: the session" '"phase": "Established", "peer": "192\.168\.69\.100:[0-9]+", "called": "LABSRV<20>", "calling": "PROBE<00>"' "$WORK/status.json"
+expect "status --json: positive responses counted" '"positive": [1-9]' "$WORK/status.json"
+expect "status --json: node status counted" '"node_status_answered": [1-9]' "$WORK/status.json"
+expect "status --json: no resets from 139" '"resets_sent": 0,' "$WORK/status.json"
+
 kill -TERM "$serve_pid"
 rc=0
 wait "$serve_pid" || rc=$?
 [ "$rc" -eq 0 ] && pass "SIGTERM: exit 0" || fail "SIGTERM: exit $rc"
 expect "release logged" "names released, exiting" "$WORK/serve.err"
+[ ! -e "$CONTROL" ] && pass "control socket removed on exit" || fail "control socket $CONTROL left behind"
 sleep 0.3
 kill "${pids[0]}" 2>/dev/null || true
 wait "${pids[0]}" 2>/dev/null || true
@@ -146,6 +177,7 @@ b_pid=$!
 pids+=($b_pid)
 for _ in $(seq 50); do grep -q ready "$WORK/b.serve.out" && break; sleep 0.1; done
 expect "B ready" "ready on tap1 192\.168\.69\.2/24" "$WORK/b.serve.out"
+expect "B's ready line marks the lost names" "names LABSRV<00>\(conflict\) LABSRV<20>\(conflict\) OTHER<00> OTHER<20>" "$WORK/b.serve.out"
 expect "B reports LABSRV<00> in conflict with A" \
     "ERROR .*name LABSRV<00> is owned by 192\.168\.69\.1: in conflict, not answered" "$WORK/b.serve.err"
 expect "B reports LABSRV<20> in conflict with A" \

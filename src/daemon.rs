@@ -181,7 +181,16 @@ fn run<D: Device>(
                 .names
                 .names()
                 .iter()
-                .map(|n| format!("{}{}", n.name, if n.group { "(group)" } else { "" }))
+                .map(|n| {
+                    let group = if n.group { "(group)" } else { "" };
+                    // A name another node owns is not ours: say so on the line scripts read.
+                    let conflict = if n.state == netbt::name_service::NameState::Conflict {
+                        "(conflict)"
+                    } else {
+                        ""
+                    };
+                    format!("{}{group}{conflict}", n.name)
+                })
                 .collect();
             let scope = if config.scope.is_empty() {
                 String::new()
