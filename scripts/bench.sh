@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# Benchmark of the NetBT session service (issue 4), every row beside baselines measured in the
+# same invocation with the same client (examples/nbss_load.rs):
+#
+#   smbd       Samba's smbd on the kernel's TCP port 139 (forks per connection)
+#   responder  examples/nbss_responder.rs, a minimal epoll NetBT responder on the kernel's TCP:
+#              the machine's practical ceiling
+#   netbt      `netbt serve` on a TAP (192.168.69.1), its command line in NETBT_ARGS below
+#
+# Needs root: it creates its own network namespace netbt-bench-$$ (tap0, the kernel at
+# 192.168.69.100/24, loopback), deletes it on exit, also on failure, and stops every process it
+# started. Every load is bounded in count and time. Installs samba (smbd) with apt if missing.
+# Prints the tables and writes them between the markers in BENCHMARKS.md (BENCH_OUT=FILE to write
+# elsewhere, BENCH_OUT=/dev/null to skip). Runs in about a minute and a half, build excluded.
+#
+#   scripts/bench.sh                 everything
+#   BENCH_ONLY="responder netbt" scripts/bench.sh     skip smbd
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+# --- What runs. netbt's command line lives here and only here. ---------------------------------
+NETBT=./target/release/netbt
+NETBT_ARGS="serve --tap tap0 --ip 192.168.69.1/24 --name LABSRV"
+# Session slots the overload rows assume (issue 4's default). Passed as --sessions once
+# `netbt serve --help` knows the flag.
+NETBT_SESSIONS=${NETBT_SESSIONS:-8}
+NETBT_ADDR=192.168.69.1
+KERNEL_ADDR=192.168.69.100
+PORT=139
+CALLED='LABSRV#20'
+
+# --- The client, the same for every row. -------------------------------------------------------
+LOAD=./target/release/examples/nbss_load
+RESPONDER=./target/release/examples/nbss_responder
+CLOSE=${BENCH_CLOSE:-rst}              # SO_LINGER {1,0}: no client TIME_WAIT (see BENCHMARKS.md)
+THREADS=${BENCH_CLIENT_THREADS:-1}     # client epoll threads
+CONCS=(1 32 128)
+FAST_COUNTS=(20000 50000 50000)        # responder and netbt setups per concurrency
+SMBD_COUNTS=(300 1000 1000)            # smbd forks per connection (~470/s)
+ROW_SECS=${BENCH_ROW_SECS:-10}         # cap of every setup row, seconds
+ECHO_SECS=${BENCH_ECHO_SECS:-3}
+HOLD_N=${BENCH_HOLD_N:-200}            # sessions held for the memory rows
+HOLD_SECS=3
+OVERLOAD_COUNT=20000
+ONLY=${BENCH_ONLY:-smbd responder netbt}
+OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+
+NS="netbt-bench-$$"
+WORK=$(mktemp -d /tmp/netbt-bench.XXXXXX)
+pids=()
+
+if [ "$(id -u)" -ne 0 ]; then
+    cargo build --release --examples --bins --quiet
+    exec sudo -E BENCH_SKIP_BUILD=1 "$0" "$@"
+fi
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    if ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$NS"; then
+        # Anything still inside the namespace was started by this script.
+        for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+        sleep 0.3
+        for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+        ip netns del "$NS" 2>/dev/null || true
+    fi
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ "$rc" -ne 0 ]; then echo "bench failed (exit $rc); logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+in_ns() { ip netns exec "$NS" "$@"; }
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+say() { echo "== $*" >&2; }
+
+# --- Prerequisites ------------------------------------------------------------------------------
+if want smbd && ! command -v smbd >/dev/null; then
+    say "installing samba (smbd)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends samba >"$WORK/apt.log" 2>&1 ||
+        { apt-get update >>"$WORK/apt.log" 2>&1 &&
+          apt-get install -y --no-install-recommends samba >>"$WORK/apt.log" 2>&1; }
+fi
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    say "cargo build --release --examples --bins"
+    cargo build --release --examples --bins --quiet
+fi
+
+# --- The namespace: loopback, tap0 with the kernel at 192.168.69.100/24. ------------------------
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+ip -n "$NS" tuntap add dev tap0 mode tap
+ip -n "$NS" addr add "$KERNEL_ADDR/24" brd + dev tap0
+in_ns sysctl -qw net.ipv6.conf.tap0.disable_ipv6=1
+in_ns sysctl -qw net.ipv4.tcp_tw_reuse=1     # belt and braces; the setup rows close with RST
+ip -n "$NS" link set tap0 up
+
+# --- Helpers ------------------------------------------------------------------------------------
+# jget ROW KEY: a value from the row's one-line JSON (flat keys), "" if the row did not run.
+jget() {
+    local f="$WORK/$1.json"
+    [ -s "$f" ] || { echo ""; return; }
+    grep -o "\"$2\":[^,}]*" "$f" | head -1 | cut -d: -f2- | tr -d '"'
+}
+# outcomes ROW: the non-zero outcome counts of a row, e.g. "refused 20000".
+outcomes() {
+    local f="$WORK/$1.json" k v s=""
+    [ -s "$f" ] || { echo "not run"; return; }
+    for k in positive neg_80 neg_81 neg_82 neg_83 neg_8f neg_other retarget refused reset eof \
+             bad_response connect_timeout response_timeout connect_error eaddrnotavail other unfinished \
+             mismatches errors; do
+        v=$(jget "$1" "$k")
+        [ -n "$v" ] && [ "$v" != 0 ] && s="$s${s:+, }$k $v"
+    done
+    echo "${s:-none}"
+}
+# load ROW ARGS...: runs the client in the namespace, JSON to ROW.json, human lines to the terminal.
+load() {
+    local row=$1; shift
+    # In the background, so that a signal to this script is handled at once, not after the row.
+    timeout --signal=TERM $((ROW_SECS + HOLD_SECS + 40)) \
+        ip netns exec "$NS" "$LOAD" "$@" --close "$CLOSE" --threads "$THREADS" --called "$CALLED" \
+        --label "$row" --json >"$WORK/$row.json" 2>"$WORK/$row.txt" &
+    local lp=$!; pids+=("$lp")
+    wait "$lp" || true
+    sed 's/^/   /' "$WORK/$row.txt" >&2
+}
+setup_rows() { # setup_rows PREFIX TARGET COUNT...
+    local prefix=$1 target=$2 i; shift 2
+    local counts=("$@")
+    for i in "${!CONCS[@]}"; do
+        load "$prefix-c${CONCS[$i]}" setup --target "$target" --concurrency "${CONCS[$i]}" \
+            --count "${counts[$i]}" --duration "$ROW_SECS"
+    done
+}
+echo_rows() { # echo_rows PREFIX TARGET
+    load "$1-echo64k" echo --target "$2" --size 65536 --duration "$ECHO_SECS"
+    load "$1-echo128k" echo --target "$2" --size 131071 --duration "$ECHO_SECS"
+}
+# tree PID: the process and all its descendants.
+tree() {
+    ps -e -o pid=,ppid= | awk -v root="$1" '
+        { parent[$1] = $2 }
+        END { for (p in parent) { q = p; n = 0
+                while (q != root && (q in parent) && q > 1 && n++ < 64) q = parent[q]
+                if (q == root) print p } }'
+}
+# mem PID: "PSS RSS" in KiB summed over the process tree.
+mem() {
+    local pid
+    for pid in $(tree "$1"); do
+        awk '/^Pss:/ {p = $2} /^Rss:/ {r = $2} END {print p + 0, r + 0}' "/proc/$pid/smaps_rollup" 2>/dev/null || true
+    done | awk '{p += $1; r += $2} END {print p + 0, r + 0}'
+}
+# hold_row ROW TARGET SERVER_PID: holds HOLD_N sessions, measures the server's memory meanwhile.
+hold_row() {
+    local row=$1 target=$2 server=$3 before during hp
+    before=$(mem "$server")
+    ip netns exec "$NS" "$LOAD" hold --target "$target" --count "$HOLD_N" --concurrency 32 \
+        --hold "$HOLD_SECS" --duration "$ROW_SECS" --close "$CLOSE" --called "$CALLED" \
+        --label "$row" --json >"$WORK/$row.json" 2>"$WORK/$row.txt" &
+    hp=$!; pids+=("$hp")
+    for _ in $(seq 300); do grep -q '^holding' "$WORK/$row.txt" && break; sleep 0.1; done
+    sleep 0.5
+    during=$(mem "$server")
+    wait "$hp" || true
+    sed 's/^/   /' "$WORK/$row.txt" >&2
+    local held; held=$(jget "$row" held_at_start); held=${held:-0}
+    read -r pb rb <<<"$before"; read -r pd rd <<<"$during"
+    echo "$pb $rb $pd $rd $held" >"$WORK/$row.mem"
+    echo "   $row memory: PSS $pb -> $pd KiB, RSS $rb -> $rd KiB with $held sessions held" >&2
+}
+# memget ROW FIELD: idle_pss | held_pss | per_session_pss (KiB) from a hold row.
+memget() {
+    local f="$WORK/$1.mem"
+    [ -s "$f" ] || { echo ""; return; }
+    read -r pb _ pd _ held <"$f"
+    case $2 in
+        idle_pss) echo "$pb" ;;
+        per_session_pss) [ "$held" -gt 0 ] && awk -v a="$pb" -v b="$pd" -v n="$held" 'BEGIN {printf "%.1f", (b - a) / n}' || echo "" ;;
+    esac
+}
+wait_listen() { # wait_listen ADDR PORT
+    for _ in $(seq 100); do
+        in_ns ss -ltnH "sport = :$2" 2>/dev/null | grep -q "$1:$2" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+stop() { # stop PID: SIGTERM, wait
+    kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+START=$(date +%s)
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- smbd ---------------------------------------------------------------------------------------
+if want smbd; then
+    say "smbd on $KERNEL_ADDR:$PORT"
+    S="$WORK/smbd"
+    mkdir -p "$S"/{run,lock,state,cache,private,ncalrpc,binddns,share,log}
+    cat >"$S/smb.conf" <<CONF
+[global]
+    netbios name = LABSRV
+    workgroup = LABGRP
+    server role = standalone server
+    smb ports = $PORT
+    interfaces = $KERNEL_ADDR/24
+    bind interfaces only = yes
+    pid directory = $S/run
+    lock directory = $S/lock
+    state directory = $S/state
+    cache directory = $S/cache
+    private dir = $S/private
+    ncalrpc dir = $S/ncalrpc
+    binddns dir = $S/binddns
+    passdb backend = tdbsam:$S/private/passdb.tdb
+    log file = $S/log/smbd.log
+    log level = 0
+    max log size = 0
+    load printers = no
+    printing = bsd
+    printcap name = /dev/null
+    disable spoolss = yes
+    map to guest = Bad User
+[share]
+    path = $S/share
+    read only = yes
+    guest ok = yes
+CONF
+    # In a session and process group of its own (setsid; smbd's own setsid would fail and it
+    # would exit): smbd signals its whole process group when it shuts down.
+    ip netns exec "$NS" setsid smbd --foreground --no-process-group --configfile="$S/smb.conf" \
+        >"$S/stdout" 2>&1 &
+    smbd_pid=$!; pids+=("$smbd_pid")
+    if wait_listen "$KERNEL_ADDR" "$PORT"; then
+        # setsid forks when it has to; the pid file names the real smbd.
+        smbd_pid=$(cat "$S/run/smbd.pid" 2>/dev/null || echo "$smbd_pid"); pids+=("$smbd_pid")
+        setup_rows smbd "$KERNEL_ADDR:$PORT" "${SMBD_COUNTS[@]}"
+        hold_row smbd-hold "$KERNEL_ADDR:$PORT" "$smbd_pid"
+    else
+        say "smbd did not listen; its rows are empty (see $S/stdout)"
+        cat "$S/stdout" >&2 || true
+    fi
+    for pid in $(tree "$smbd_pid"); do [ "$pid" = "$smbd_pid" ] || kill "$pid" 2>/dev/null || true; done
+    stop "$smbd_pid"
+fi
+
+# --- the kernel-TCP responder ---------------------------------------------------------------------
+if want responder; then
+    say "nbss_responder on $KERNEL_ADDR:$PORT"
+    ip netns exec "$NS" "$RESPONDER" --listen "$KERNEL_ADDR:$PORT" >"$WORK/responder.out" 2>"$WORK/responder.err" &
+    rpid=$!; pids+=("$rpid")
+    wait_listen "$KERNEL_ADDR" "$PORT" || { say "nbss_responder did not listen"; exit 1; }
+    setup_rows responder "$KERNEL_ADDR:$PORT" "${FAST_COUNTS[@]}"
+    echo_rows responder "$KERNEL_ADDR:$PORT"
+    hold_row responder-hold "$KERNEL_ADDR:$PORT" "$rpid"
+    stop "$rpid"; sed 's/^/   /' "$WORK/responder.err" >&2
+
+    say "nbss_responder --refuse on $KERNEL_ADDR:$PORT (the refusal ceiling)"
+    ip netns exec "$NS" "$RESPONDER" --listen "$KERNEL_ADDR:$PORT" --refuse >"$WORK/refuser.out" 2>"$WORK/refuser.err" &
+    rpid=$!; pids+=("$rpid")
+    wait_listen "$KERNEL_ADDR" "$PORT" || { say "nbss_responder --refuse did not listen"; exit 1; }
+    load responder-refuse setup --target "$KERNEL_ADDR:$PORT" --concurrency $((10 * NETBT_SESSIONS)) \
+        --count "$OVERLOAD_COUNT" --duration "$ROW_SECS"
+    stop "$rpid"
+fi
+
+# --- netbt ----------------------------------------------------------------------------------------
+NETBT_RAN=0
+if want netbt; then
+    args=$NETBT_ARGS
+    help=$("$NETBT" serve --help 2>/dev/null || true)
+    # Flags added with the session service, passed once this build knows them: the slot count
+    # the overload rows assume, and a control socket of our own (the default path is global,
+    # not per namespace, and may belong to another running netbt).
+    grep -q -- '--sessions' <<<"$help" && args="$args --sessions $NETBT_SESSIONS"
+    grep -q -- '--control' <<<"$help" && args="$args --control $WORK/netbt.sock"
+    say "netbt $args"
+    # shellcheck disable=SC2086  # NETBT_ARGS is a word list on purpose
+    ip netns exec "$NS" "$NETBT" $args >"$WORK/netbt.out" 2>"$WORK/netbt.err" &
+    npid=$!; pids+=("$npid")
+    for _ in $(seq 100); do grep -q ready "$WORK/netbt.out" && break; kill -0 "$npid" 2>/dev/null || break; sleep 0.1; done
+    if grep -q ready "$WORK/netbt.out"; then
+        NETBT_RAN=1
+        setup_rows netbt "$NETBT_ADDR:$PORT" "${FAST_COUNTS[@]}"
+        echo_rows netbt "$NETBT_ADDR:$PORT"
+        hold_row netbt-hold "$NETBT_ADDR:$PORT" "$npid"
+        load netbt-unloaded setup --target "$NETBT_ADDR:$PORT" --concurrency "$NETBT_SESSIONS" \
+            --count "$OVERLOAD_COUNT" --duration "$ROW_SECS"
+        load netbt-overload setup --target "$NETBT_ADDR:$PORT" --concurrency $((10 * NETBT_SESSIONS)) \
+            --count "$OVERLOAD_COUNT" --duration "$ROW_SECS"
+    else
+        say "netbt did not print ready; its rows are empty"
+        sed 's/^/   /' "$WORK/netbt.err" >&2 || true
+    fi
+    stop "$npid"
+fi
+ELAPSED=$(( $(date +%s) - START ))
+
+# --- Tables -------------------------------------------------------------------------------------
+num() { # num VALUE DECIMALS: formatted, or "–" when empty/null
+    if [ -z "$1" ] || [ "$1" = null ]; then echo "–"; else awk -v v="$1" -v d="$2" 'BEGIN {printf "%.*f", d, v}'; fi
+}
+ratio() { # ratio A B: A/B with two decimals, "–" when either is missing or B is 0
+    if [ -z "$1" ] || [ -z "$2" ] || [ "$1" = null ] || [ "$2" = null ]; then echo "–"; return; fi
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0 || a < 0) print "–"
+        else if (a / b >= 0.1 || a == 0) printf "%.2f", a / b; else printf "%.2g", a / b }'
+}
+row() { # row LABEL SMBD RESPONDER NETBT DECIMALS NETBT_ROW
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(num "$2" "$5")" "$(num "$3" "$5")" \
+        "$(num "$4" "$5")" "$(ratio "$4" "$2")" "$(ratio "$4" "$3")" "$(outcomes "$6")"
+}
+netbt_col="netbt (TAP, $NETBT_ADDR)"
+[ "$NETBT_RAN" = 1 ] || netbt_col="netbt (not run)"
+[ "$NETBT_RAN" = 1 ] && ! grep -q -- '--sessions' <<<"$args" && netbt_col="netbt (TAP; no session service yet)"
+
+TABLE="$WORK/table.md"
+{
+    echo "| row | smbd (kernel TCP) | responder (kernel TCP) | $netbt_col | netbt/smbd | netbt/responder | netbt outcomes |"
+    echo "|---|---:|---:|---:|---:|---:|---|"
+    for c in "${CONCS[@]}"; do
+        row "setups/s, c=$c" "$(jget smbd-c$c positive_rate)" "$(jget responder-c$c positive_rate)" \
+            "$(jget netbt-c$c positive_rate)" 0 "netbt-c$c"
+        row "p99 ms to 0x82, c=$c" "$(jget smbd-c$c pos_p99_ms)" "$(jget responder-c$c pos_p99_ms)" \
+            "$(jget netbt-c$c pos_p99_ms)" 2 "netbt-c$c"
+    done
+    row "echo MB/s, 65536-byte messages" "" "$(jget responder-echo64k mbps)" "$(jget netbt-echo64k mbps)" 1 netbt-echo64k
+    row "echo MB/s, 131071-byte messages" "" "$(jget responder-echo128k mbps)" "$(jget netbt-echo128k mbps)" 1 netbt-echo128k
+    row "server PSS idle, KiB" "$(memget smbd-hold idle_pss)" "$(memget responder-hold idle_pss)" \
+        "$(memget netbt-hold idle_pss)" 0 netbt-hold
+    row "server PSS per held session, KiB (up to $HOLD_N held)" "$(memget smbd-hold per_session_pss)" \
+        "$(memget responder-hold per_session_pss)" "$(memget netbt-hold per_session_pss)" 1 netbt-hold
+    # Baseline rows that did not end every session with the expected response.
+    notes=""
+    for r in smbd-c1 smbd-c32 smbd-c128 smbd-hold responder-c1 responder-c32 responder-c128 \
+             responder-echo64k responder-echo128k responder-hold responder-refuse; do
+        o=$(outcomes "$r")
+        [[ $o == "not run" || $o =~ ^(positive|neg_83)\ [0-9]+$ ]] || notes="$notes${notes:+; }$r: $o"
+    done
+    [ -n "$notes" ] && { echo; echo "Baseline rows with other outcomes: $notes."; }
+    echo
+    echo "Overload (S = $NETBT_SESSIONS session slots; 10×S = $((10 * NETBT_SESSIONS)) concurrent setups):"
+    echo
+    echo "| row | responder --refuse (kernel TCP) | $netbt_col | netbt/responder | netbt outcomes |"
+    echo "|---|---:|---:|---:|---|"
+    printf '| accepted setups/s, c=S (unloaded) | – | %s | – | %s |\n' \
+        "$(num "$(jget netbt-unloaded positive_rate)" 0)" "$(outcomes netbt-unloaded)"
+    printf '| accepted setups/s, c=10×S | – | %s | – | %s |\n' \
+        "$(num "$(jget netbt-overload positive_rate)" 0)" "$(outcomes netbt-overload)"
+    printf '| accepted at 10×S / unloaded | – | %s | – | |\n' \
+        "$(ratio "$(jget netbt-overload positive_rate)" "$(jget netbt-unloaded positive_rate)")"
+    printf '| refusals (0x83) /s, c=10×S | %s | %s | %s | |\n' \
+        "$(num "$(jget responder-refuse negative_rate)" 0)" "$(num "$(jget netbt-overload negative_rate)" 0)" \
+        "$(ratio "$(jget netbt-overload negative_rate)" "$(jget responder-refuse negative_rate)")"
+    printf '| p99 ms to 0x83, c=10×S | %s | %s | %s | |\n' \
+        "$(num "$(jget responder-refuse neg_p99_ms)" 2)" "$(num "$(jget netbt-overload neg_p99_ms)" 2)" \
+        "$(ratio "$(jget netbt-overload neg_p99_ms)" "$(jget responder-refuse neg_p99_ms)")"
+} >"$TABLE"
+
+CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" diff --quiet 2>/dev/null || COMMIT="$COMMIT (+ uncommitted changes)"
+SECTION="$WORK/section.md"
+{
+    echo "<!-- bench:begin (written by scripts/bench.sh; edits inside are overwritten) -->"
+    echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') at commit $COMMIT: $(nproc) vCPU ($CPU), Linux $(uname -r),"
+    echo "$(smbd --version 2>/dev/null | sed 's/^Version /smbd /' || echo 'smbd not installed'). Client: \`nbss_load --close $CLOSE --threads $THREADS\`;"
+    echo "setup rows $ROW_SECS s at most each (smbd ${SMBD_COUNTS[*]} sessions, the others ${FAST_COUNTS[*]} for c=${CONCS[*]}),"
+    echo "echo rows $ECHO_SECS s, one session, window 2. Rows took ${ELAPSED} s; load average before: $LOADAVG."
+    echo
+    cat "$TABLE"
+    echo "<!-- bench:end -->"
+} >"$SECTION"
+
+echo
+cat "$TABLE"
+echo
+if [ "$OUT" != /dev/null ]; then
+    if [ -f "$OUT" ] && grep -q '^<!-- bench:begin' "$OUT" && grep -q '^<!-- bench:end' "$OUT"; then
+        awk -v sec="$SECTION" '
+            /^<!-- bench:begin/ { while ((getline l < sec) > 0) print l; skip = 1; next }
+            /^<!-- bench:end/ { skip = 0; next }
+            !skip { print }' "$OUT" >"$WORK/out.md"
+    else
+        { [ -f "$OUT" ] && cat "$OUT" && echo; echo "## Latest run"; echo; cat "$SECTION"; } >"$WORK/out.md"
+    fi
+    cat "$WORK/out.md" >"$OUT"
+    echo "written to $OUT"
+fi
