@@ -564,7 +564,9 @@ fn write_session_counters(out: &mut String, indent: &str, counters: SessionCount
             insufficient_resources,
             unspecified,
             syns_held,
-            half_open_syns_swallowed,
+            syns_dropped,
+            syns_replayed,
+            duplicate_syns_swallowed,
             resets_sent,
             request_timeouts,
             drains,
@@ -1374,7 +1376,7 @@ mod tests {
         };
         write_session_counters(&mut out, "", counters);
         let value = parse_json(&out).unwrap();
-        assert_eq!(value.as_object().len(), 22);
+        assert_eq!(value.as_object().len(), 24);
         assert_eq!(value.field("positive"), "3");
         assert_eq!(value.field("high_water"), "2");
     }

@@ -1,14 +1,17 @@
 //! The SYN gate: a [`Device`] wrapper in front of the interface that keeps smoltcp from
-//! answering a SYN to the session port with a reset.
+//! answering a SYN to the session port with a reset, and gives it the listen backlog it lacks.
 //!
 //! smoltcp has no listen backlog: a SYN that finds no listening socket gets RST|ACK. The gate
 //! sees every received frame before the interface does and hands smoltcp an empty frame
 //! (which it counts as processed and otherwise ignores) instead of:
 //!
-//! * a bare SYN to the session port while no slot listens (the client retransmits it and gets
-//!   in once a slot is free again), and
-//! * a retransmitted SYN from a peer that a slot already holds half-open (SYN-RECEIVED):
-//!   a listener earlier in the socket set would otherwise take it, and two slots would own one
+//! * a bare SYN to the session port while no slot listens: the frame is kept in a small
+//!   [`SynBacklog`] (first come, first served; a retransmission replaces its earlier copy)
+//!   and handed to the interface the moment a slot listens again, so the client gets its
+//!   SYN-ACK then instead of after its next retransmission (1 s, 3 s, 7 s ... later). When the
+//!   backlog is full the SYN is dropped, and the client's retransmission tries again;
+//! * a SYN from a peer a slot already holds (half-open, or connected and not yet closing): a
+//!   listener earlier in the socket set would otherwise take it, and two slots would own one
 //!   connection.
 //!
 //! It also looks at every frame the interface sends and counts resets leaving the session
@@ -20,26 +23,38 @@
 use core::cell::Cell;
 
 use smoltcp::phy::{self, Device, DeviceCapabilities};
-use smoltcp::time::Instant;
+use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket,
 };
+
+/// SYNs the backlog keeps.
+pub const SYN_BACKLOG: usize = 32;
+/// Largest SYN frame kept: Ethernet header, and IPv4 and TCP headers with all options.
+pub const MAX_SYN_FRAME: usize = 14 + 60 + 60;
+/// How long a kept SYN stays valid (a client retransmits within this, refreshing it).
+pub const SYN_HOLD: Duration = Duration::from_secs(3);
 
 /// Which SYNs the gate lets through; written by the session service between frames.
 pub trait GateView {
     /// Whether a slot listens, i.e. a new SYN to the session port would be taken.
     fn accepts_syn(&self) -> bool;
-    /// Whether a slot holds a half-open connection from `address`:`port`.
-    fn is_half_open(&self, address: Ipv4Address, port: u16) -> bool;
+    /// Whether a slot already holds a connection from `address`:`port` (half-open, or
+    /// connected and not closing).
+    fn holds(&self, address: Ipv4Address, port: u16) -> bool;
 }
 
 /// What the gate counted.
 #[derive(Debug, Default)]
 pub struct GateCounters {
-    /// SYNs held back (dropped unanswered) because no slot listened.
+    /// SYNs that found no listening slot (kept in the backlog, or dropped when it was full).
     pub syns_held: Cell<u32>,
-    /// Retransmitted SYNs of half-open connections swallowed.
-    pub half_open_syns_swallowed: Cell<u32>,
+    /// Of those, SYNs dropped: backlog full, frame too large, or kept past [`SYN_HOLD`].
+    pub syns_dropped: Cell<u32>,
+    /// Kept SYNs handed to the interface once a slot listened.
+    pub syns_replayed: Cell<u32>,
+    /// SYNs from peers a slot already holds (retransmissions), swallowed.
+    pub duplicate_syns_swallowed: Cell<u32>,
     /// TCP resets sent from the session port.
     pub resets_sent: Cell<u32>,
 }
@@ -49,7 +64,9 @@ impl GateCounters {
     pub const fn new() -> GateCounters {
         GateCounters {
             syns_held: Cell::new(0),
-            half_open_syns_swallowed: Cell::new(0),
+            syns_dropped: Cell::new(0),
+            syns_replayed: Cell::new(0),
+            duplicate_syns_swallowed: Cell::new(0),
             resets_sent: Cell::new(0),
         }
     }
@@ -59,27 +76,112 @@ fn bump(counter: &Cell<u32>) {
     counter.set(counter.get().wrapping_add(1));
 }
 
+/// A SYN kept for later.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldSyn {
+    frame: [u8; MAX_SYN_FRAME],
+    len: usize,
+    source: (Ipv4Address, u16),
+    at: Instant,
+}
+
+/// SYNs to the session port that found no listening slot, oldest first.
+#[derive(Debug)]
+pub struct SynBacklog {
+    held: heapless::Vec<HeldSyn, SYN_BACKLOG>,
+}
+
+impl SynBacklog {
+    /// Empty.
+    pub const fn new() -> SynBacklog {
+        SynBacklog {
+            held: heapless::Vec::new(),
+        }
+    }
+
+    /// SYNs kept now.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Keeps `frame`, a SYN from `source`; a retransmission replaces the earlier copy in its
+    /// place in the queue. `false`: not kept (full, or too large).
+    fn hold(&mut self, frame: &[u8], source: (Ipv4Address, u16), now: Instant) -> bool {
+        if frame.len() > MAX_SYN_FRAME {
+            return false;
+        }
+        let mut syn = HeldSyn {
+            frame: [0; MAX_SYN_FRAME],
+            len: frame.len(),
+            source,
+            at: now,
+        };
+        syn.frame[..frame.len()].copy_from_slice(frame);
+        match self.held.iter_mut().find(|h| h.source == source) {
+            Some(earlier) => {
+                *earlier = syn;
+                true
+            }
+            None => self.held.push(syn).is_ok(),
+        }
+    }
+
+    /// Drops any copy from `source` (its SYN got through live).
+    fn forget(&mut self, source: (Ipv4Address, u16)) {
+        self.held.retain(|h| h.source != source);
+    }
+
+    /// The oldest SYN still valid at `now`; expired ones are dropped and counted.
+    fn take(&mut self, now: Instant, counters: &GateCounters) -> Option<HeldSyn> {
+        while !self.held.is_empty() {
+            let syn = self.held.remove(0);
+            if now < syn.at + SYN_HOLD {
+                return Some(syn);
+            }
+            bump(&counters.syns_dropped);
+        }
+        None
+    }
+}
+
+impl Default for SynBacklog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// `device` behind the gate for session `port`.
 pub struct Gated<'g, D: ?Sized, V: ?Sized> {
     device: &'g mut D,
     view: &'g V,
     counters: &'g GateCounters,
+    backlog: &'g mut SynBacklog,
     port: u16,
+    now: Instant,
 }
 
 impl<'g, D: Device + ?Sized, V: GateView + ?Sized> Gated<'g, D, V> {
-    /// Puts the gate in front of `device`.
+    /// Puts the gate in front of `device` at time `now`.
     pub fn new(
         device: &'g mut D,
         view: &'g V,
         counters: &'g GateCounters,
+        backlog: &'g mut SynBacklog,
         port: u16,
+        now: Instant,
     ) -> Gated<'g, D, V> {
         Gated {
             device,
             view,
             counters,
+            backlog,
             port,
+            now,
         }
     }
 }
@@ -116,41 +218,77 @@ fn is_reset_from(frame: &[u8], port: u16) -> bool {
     TcpPacket::new_checked(ip.payload()).is_ok_and(|tcp| tcp.rst() && tcp.src_port() == port)
 }
 
-/// A received frame, judged by the gate when consumed.
-pub struct RxToken<'g, T, V: ?Sized> {
-    inner: T,
-    view: &'g V,
-    counters: &'g GateCounters,
-    port: u16,
+/// A received frame, judged by the gate when consumed; or a kept SYN, replayed.
+pub enum RxToken<'g, T, V: ?Sized> {
+    /// A frame from the device.
+    Device {
+        /// The device's token.
+        inner: T,
+        /// What the gate decides from.
+        view: &'g V,
+        /// Where it counts.
+        counters: &'g GateCounters,
+        /// Where it keeps SYNs.
+        backlog: &'g mut SynBacklog,
+        /// The session port.
+        port: u16,
+        /// The time.
+        now: Instant,
+    },
+    /// A SYN from the backlog.
+    Held(HeldSyn),
 }
 
 impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, T, V> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        let RxToken {
-            inner,
-            view,
-            counters,
-            port,
-        } = self;
+        let (inner, view, counters, backlog, port, now) = match self {
+            RxToken::Held(syn) => return f(&syn.frame[..syn.len]),
+            RxToken::Device {
+                inner,
+                view,
+                counters,
+                backlog,
+                port,
+                now,
+            } => (inner, view, counters, backlog, port, now),
+        };
         inner.consume(|frame| match bare_syn_to(frame, port) {
-            Some((address, source_port)) if view.is_half_open(address, source_port) => {
-                bump(&counters.half_open_syns_swallowed);
-                net_trace!(
-                    "gate: retransmitted SYN of half-open {address}:{source_port} swallowed"
-                );
+            Some((address, source_port)) if view.holds(address, source_port) => {
+                bump(&counters.duplicate_syns_swallowed);
+                net_trace!("gate: SYN from {address}:{source_port}, already held, swallowed");
                 f(&[])
             }
-            Some((address, source_port)) if !view.accepts_syn() => {
+            Some(source) if !view.accepts_syn() => {
                 bump(&counters.syns_held);
-                net_trace!("gate: no slot free, SYN from {address}:{source_port} held back");
+                if backlog.hold(frame, source, now) {
+                    net_trace!(
+                        "gate: no slot free, SYN from {}:{} kept",
+                        source.0,
+                        source.1
+                    );
+                } else {
+                    bump(&counters.syns_dropped);
+                    net_trace!(
+                        "gate: backlog full, SYN from {}:{} dropped",
+                        source.0,
+                        source.1
+                    );
+                }
                 f(&[])
             }
-            _ => f(frame),
+            Some(source) => {
+                backlog.forget(source);
+                f(frame)
+            }
+            None => f(frame),
         })
     }
 
     fn meta(&self) -> phy::PacketMeta {
-        self.inner.meta()
+        match self {
+            RxToken::Device { inner, .. } => inner.meta(),
+            RxToken::Held(_) => phy::PacketMeta::default(),
+        }
     }
 }
 
@@ -193,18 +331,61 @@ impl<D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, D, V> {
         Self: 'a;
 
     fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let (rx, tx) = self.device.receive(timestamp)?;
+        let Gated {
+            device,
+            view,
+            counters,
+            backlog,
+            port,
+            now,
+        } = self;
+        let (view, counters, port, now) = (*view, *counters, *port, *now);
+        // A kept SYN goes first, as soon as a slot listens.
+        let mut replay = None;
+        if view.accepts_syn() {
+            while let Some(syn) = backlog.take(now, counters) {
+                if view.holds(syn.source.0, syn.source.1) {
+                    bump(&counters.duplicate_syns_swallowed);
+                    continue;
+                }
+                replay = Some(syn);
+                break;
+            }
+        }
+        if let Some(syn) = replay {
+            let Some(tx) = device.transmit(timestamp) else {
+                bump(&counters.syns_dropped);
+                return None;
+            };
+            bump(&counters.syns_replayed);
+            net_trace!(
+                "gate: kept SYN from {}:{} replayed",
+                syn.source.0,
+                syn.source.1
+            );
+            return Some((
+                RxToken::Held(syn),
+                TxToken {
+                    inner: tx,
+                    counters,
+                    port,
+                },
+            ));
+        }
+        let (rx, tx) = device.receive(timestamp)?;
         Some((
-            RxToken {
+            RxToken::Device {
                 inner: rx,
-                view: self.view,
-                counters: self.counters,
-                port: self.port,
+                view,
+                counters,
+                backlog,
+                port,
+                now,
             },
             TxToken {
                 inner: tx,
-                counters: self.counters,
-                port: self.port,
+                counters,
+                port,
             },
         ))
     }
@@ -232,20 +413,24 @@ mod tests {
 
     struct View {
         listening: bool,
-        half_open: Option<(Ipv4Address, u16)>,
+        held: Option<(Ipv4Address, u16)>,
     }
 
     impl GateView for View {
         fn accepts_syn(&self) -> bool {
             self.listening
         }
-        fn is_half_open(&self, address: Ipv4Address, port: u16) -> bool {
-            self.half_open == Some((address, port))
+        fn holds(&self, address: Ipv4Address, port: u16) -> bool {
+            self.held == Some((address, port))
         }
     }
 
     const CLIENT: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
     const SERVER: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
+
+    fn at(ms: i64) -> Instant {
+        Instant::from_millis(ms)
+    }
 
     fn segment(src: u16, dst: u16, control: TcpControl, ack: bool) -> std::vec::Vec<u8> {
         let tcp = TcpRepr {
@@ -288,42 +473,125 @@ mod tests {
         bytes
     }
 
-    /// What the interface would see of `frame` through the gate.
-    fn through(frame: &[u8], view: &View, counters: &GateCounters) -> std::vec::Vec<u8> {
-        let mut device = Loopback::new(Medium::Ethernet);
-        device
-            .transmit(Instant::ZERO)
-            .unwrap()
-            .consume(frame.len(), |b| b.copy_from_slice(frame));
-        let mut gated = Gated::new(&mut device, view, counters, 139);
-        let (rx, _) = gated.receive(Instant::ZERO).unwrap();
-        rx.consume(|b| b.to_vec())
+    fn syn(src: u16) -> std::vec::Vec<u8> {
+        segment(src, 139, TcpControl::Syn, false)
+    }
+
+    /// A gate in front of a loopback device holding `frames`.
+    struct Rig {
+        device: Loopback,
+        counters: GateCounters,
+        backlog: SynBacklog,
+    }
+
+    impl Rig {
+        fn new() -> Rig {
+            Rig {
+                device: Loopback::new(Medium::Ethernet),
+                counters: GateCounters::new(),
+                backlog: SynBacklog::new(),
+            }
+        }
+
+        /// What the interface sees of the next frame (`None`: nothing to read), `frame`
+        /// having arrived first if given.
+        fn next(
+            &mut self,
+            frame: Option<&[u8]>,
+            view: &View,
+            now: Instant,
+        ) -> Option<std::vec::Vec<u8>> {
+            if let Some(frame) = frame {
+                self.device
+                    .transmit(now)
+                    .unwrap()
+                    .consume(frame.len(), |b| b.copy_from_slice(frame));
+            }
+            let mut gated = Gated::new(
+                &mut self.device,
+                view,
+                &self.counters,
+                &mut self.backlog,
+                139,
+                now,
+            );
+            let (rx, _) = gated.receive(now)?;
+            Some(rx.consume(|b| b.to_vec()))
+        }
+    }
+
+    const OPEN: View = View {
+        listening: true,
+        held: None,
+    };
+    const FULL: View = View {
+        listening: false,
+        held: None,
+    };
+
+    #[test]
+    fn a_syn_passes_while_a_slot_listens_and_is_kept_otherwise() {
+        let mut rig = Rig::new();
+        assert_eq!(rig.next(Some(&syn(40000)), &OPEN, at(0)), Some(syn(40000)));
+        assert_eq!(rig.next(Some(&syn(40001)), &FULL, at(0)), Some(vec![]));
+        assert_eq!(rig.counters.syns_held.get(), 1);
+        assert_eq!(rig.backlog.len(), 1);
+        // Nothing listens: nothing is replayed.
+        assert_eq!(rig.next(None, &FULL, at(10)), None);
+        // A slot listens: the kept SYN comes first, byte for byte.
+        assert_eq!(rig.next(None, &OPEN, at(20)), Some(syn(40001)));
+        assert_eq!(rig.counters.syns_replayed.get(), 1);
+        assert!(rig.backlog.is_empty());
     }
 
     #[test]
-    fn a_syn_passes_while_a_slot_listens_and_is_held_back_otherwise() {
-        let counters = GateCounters::new();
-        let syn = segment(40000, 139, TcpControl::Syn, false);
-        let open = View {
-            listening: true,
-            half_open: None,
-        };
-        assert_eq!(through(&syn, &open, &counters), syn);
-        let full = View {
-            listening: false,
-            half_open: None,
-        };
-        assert!(through(&syn, &full, &counters).is_empty());
-        assert_eq!(counters.syns_held.get(), 1);
+    fn kept_syns_are_replayed_oldest_first_before_newer_frames() {
+        let mut rig = Rig::new();
+        for port in [40001, 40002, 40003] {
+            rig.next(Some(&syn(port)), &FULL, at(0));
+        }
+        // A retransmission keeps its place and replaces the copy.
+        rig.next(Some(&syn(40001)), &FULL, at(900));
+        assert_eq!(rig.backlog.len(), 3);
+        let ack = segment(40009, 139, TcpControl::None, true);
+        let got: std::vec::Vec<_> = (0..4)
+            .map(|i| {
+                rig.next((i == 0).then_some(&ack[..]), &OPEN, at(1_000))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(got, [syn(40001), syn(40002), syn(40003), ack]);
+        assert_eq!(rig.counters.syns_held.get(), 4);
+    }
+
+    #[test]
+    fn kept_syns_expire_and_a_full_backlog_drops() {
+        let mut rig = Rig::new();
+        rig.next(Some(&syn(40000)), &FULL, at(0));
+        assert_eq!(rig.next(None, &OPEN, at(3_000)), None, "expired");
+        assert_eq!(rig.counters.syns_dropped.get(), 1);
+        for port in 0..SYN_BACKLOG as u16 + 2 {
+            rig.next(Some(&syn(41000 + port)), &FULL, at(4_000));
+        }
+        assert_eq!(rig.backlog.len(), SYN_BACKLOG);
+        assert_eq!(rig.counters.syns_dropped.get(), 3);
+    }
+
+    #[test]
+    fn a_live_syn_forgets_its_kept_copy() {
+        let mut rig = Rig::new();
+        rig.next(Some(&syn(40000)), &FULL, at(0));
+        rig.next(Some(&syn(40001)), &FULL, at(0));
+        // Both taken from the backlog in order; then the device frame.
+        assert_eq!(rig.next(None, &OPEN, at(1)), Some(syn(40000)));
+        // A live retransmission from 40001 while its copy is still kept is judged live.
+        rig.backlog.forget((CLIENT, 40001));
+        assert!(rig.backlog.is_empty());
     }
 
     #[test]
     fn only_bare_syns_to_the_session_port_are_judged() {
-        let counters = GateCounters::new();
-        let full = View {
-            listening: false,
-            half_open: None,
-        };
+        let mut rig = Rig::new();
         for frame in [
             segment(40000, 445, TcpControl::Syn, false),
             segment(40000, 139, TcpControl::Syn, true),
@@ -333,35 +601,38 @@ mod tests {
             std::vec![0xff; 10],
             std::vec![],
         ] {
-            assert_eq!(through(&frame, &full, &counters), frame);
+            assert_eq!(rig.next(Some(&frame), &FULL, at(0)), Some(frame));
         }
-        assert_eq!(counters.syns_held.get(), 0);
+        assert_eq!(rig.counters.syns_held.get(), 0);
     }
 
     #[test]
-    fn a_retransmitted_syn_of_a_half_open_connection_is_swallowed() {
-        let counters = GateCounters::new();
+    fn a_syn_from_a_peer_already_held_is_swallowed_live_or_kept() {
+        let mut rig = Rig::new();
         let view = View {
             listening: true,
-            half_open: Some((CLIENT, 40000)),
+            held: Some((CLIENT, 40000)),
         };
-        let retransmitted = segment(40000, 139, TcpControl::Syn, false);
-        assert!(through(&retransmitted, &view, &counters).is_empty());
-        let another = segment(40001, 139, TcpControl::Syn, false);
-        assert_eq!(through(&another, &view, &counters), another);
-        assert_eq!(counters.half_open_syns_swallowed.get(), 1);
-        assert_eq!(counters.syns_held.get(), 0);
+        assert_eq!(rig.next(Some(&syn(40000)), &view, at(0)), Some(vec![]));
+        assert_eq!(rig.next(Some(&syn(40001)), &view, at(0)), Some(syn(40001)));
+        // A kept copy of a peer that got in meanwhile is not replayed.
+        rig.next(Some(&syn(40000)), &FULL, at(0));
+        assert_eq!(rig.next(None, &view, at(1)), None);
+        assert_eq!(rig.counters.duplicate_syns_swallowed.get(), 2);
+        assert_eq!(rig.counters.syns_held.get(), 1);
     }
 
     #[test]
     fn resets_sent_from_the_session_port_are_counted() {
-        let counters = GateCounters::new();
-        let view = View {
-            listening: true,
-            half_open: None,
-        };
-        let mut device = Loopback::new(Medium::Ethernet);
-        let mut gated = Gated::new(&mut device, &view, &counters, 139);
+        let mut rig = Rig::new();
+        let mut gated = Gated::new(
+            &mut rig.device,
+            &OPEN,
+            &rig.counters,
+            &mut rig.backlog,
+            139,
+            at(0),
+        );
         for frame in [
             segment(139, 40000, TcpControl::Rst, true),
             segment(139, 40000, TcpControl::Fin, true),
@@ -372,6 +643,6 @@ mod tests {
                 .unwrap()
                 .consume(frame.len(), |b| b.copy_from_slice(&frame));
         }
-        assert_eq!(counters.resets_sent.get(), 1);
+        assert_eq!(rig.counters.resets_sent.get(), 1);
     }
 }

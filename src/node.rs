@@ -305,7 +305,9 @@ impl<'a> Node<'a> {
                 device,
                 &*self.sessions.ledger,
                 &self.sessions.gate,
+                &mut self.sessions.backlog,
                 SESSION_SERVICE_PORT,
+                now,
             );
             more = self
                 .iface
@@ -324,7 +326,9 @@ impl<'a> Node<'a> {
             device,
             &*self.sessions.ledger,
             &self.sessions.gate,
+            &mut self.sessions.backlog,
             SESSION_SERVICE_PORT,
+            now,
         );
         // One egress pass sends at most one packet per socket; go on while any socket sent.
         for _ in 0..MAX_FRAMES_PER_POLL {

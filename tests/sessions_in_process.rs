@@ -335,6 +335,29 @@ fn syns_queued_together_get_one_slot_each_and_the_rest_wait() {
 }
 
 #[test]
+fn a_kept_syn_is_answered_the_moment_a_slot_frees_not_at_the_next_retransmission() {
+    let mut b = Bench::new(1, 0, 4096, SessionConfig::DEFAULT);
+    let (first, answer) = b.call("LABSRV#20");
+    assert_eq!(answer, POSITIVE);
+    let waiting = b.connect();
+    b.run(1_500); // the SYN and its first retransmission (at 1 s) are kept
+    assert_eq!(b.client.tcp(waiting).state(), State::SynSent);
+    let counters = b.counters();
+    assert_eq!((counters.syns_held, counters.syns_dropped), (2, 0));
+    // The session ends at 1.5 s; the client's next retransmission would be at 3 s.
+    b.client.tcp(first).close();
+    let took = b.run_until(1_000, |b| {
+        b.client.tcp(waiting).state() == State::Established
+    });
+    assert!(took < 20, "served {took} ms after the slot freed");
+    assert_eq!(b.counters().syns_replayed, 1);
+    b.send(waiting, &request("LABSRV#20", "CLIENT"));
+    b.run(20);
+    assert_eq!(b.client.read_all(waiting), POSITIVE);
+    b.assert_no_reset();
+}
+
+#[test]
 fn a_silent_client_is_closed_at_the_request_deadline() {
     let mut config = SessionConfig::DEFAULT;
     config.request_timeout = Duration::from_secs(2);
@@ -604,7 +627,7 @@ fn a_retransmitted_syn_of_a_half_open_connection_is_swallowed() {
     b.hub.deafen(other.port.index(), false);
     run(&b.hub, 3_000, &mut [&mut b.node, &mut b.client, &mut other]);
     assert!(
-        b.counters().half_open_syns_swallowed >= 1,
+        b.counters().duplicate_syns_swallowed >= 1,
         "{:?}",
         b.counters()
     );

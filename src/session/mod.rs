@@ -33,7 +33,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{IpEndpoint, IpListenEndpoint, Ipv4Address};
 
 pub use self::slot::{Phase, Role, Slot, SlotId};
-use crate::gate::{GateCounters, GateView};
+use crate::gate::{GateCounters, GateView, SynBacklog};
 use crate::name_service::{NameService, NameState};
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::{Name, NbName};
@@ -132,10 +132,14 @@ pub struct SessionCounters {
     pub insufficient_resources: u32,
     /// Negative responses 0x8F (unspecified: malformed or out-of-order request).
     pub unspecified: u32,
-    /// SYNs held back by the gate because no slot listened.
+    /// SYNs that found no listening slot (kept in the gate's backlog, or dropped).
     pub syns_held: u32,
-    /// Retransmitted SYNs of half-open connections swallowed by the gate.
-    pub half_open_syns_swallowed: u32,
+    /// Of those, SYNs dropped (backlog full, or kept too long).
+    pub syns_dropped: u32,
+    /// Kept SYNs handed on once a slot listened.
+    pub syns_replayed: u32,
+    /// SYNs from peers a slot already holds (retransmissions), swallowed by the gate.
+    pub duplicate_syns_swallowed: u32,
     /// TCP resets sent from port 139, whatever the cause (only aborts should cause them).
     pub resets_sent: u32,
     /// Peers closed because they sent no request in time.
@@ -337,6 +341,7 @@ pub struct SessionService<'a> {
     listeners: Vec<Listener, MAX_LISTENERS>,
     counters: SessionCounters,
     pub(crate) gate: GateCounters,
+    pub(crate) backlog: SynBacklog,
     events: Deque<SessionEvent, MAX_EVENTS>,
     accepting: bool,
     session_buffer: usize,
@@ -347,8 +352,15 @@ impl GateView for [Slot] {
         self.iter().any(|s| s.listening)
     }
 
-    fn is_half_open(&self, address: Ipv4Address, port: u16) -> bool {
-        self.iter().any(|s| s.half_open == Some((address, port)))
+    fn holds(&self, address: Ipv4Address, port: u16) -> bool {
+        let endpoint = IpEndpoint::new(address.into(), port);
+        self.iter().any(|s| {
+            s.half_open == Some((address, port))
+                || (matches!(
+                    s.phase,
+                    Phase::AwaitingRequest | Phase::Established | Phase::Draining
+                ) && s.peer == Some(endpoint))
+        })
     }
 }
 
@@ -447,6 +459,7 @@ impl<'a> SessionService<'a> {
             listeners: Vec::new(),
             counters: SessionCounters::default(),
             gate: GateCounters::new(),
+            backlog: SynBacklog::new(),
             events: Deque::new(),
             accepting: true,
             session_buffer,
@@ -484,7 +497,9 @@ impl<'a> SessionService<'a> {
     pub fn counters(&self) -> SessionCounters {
         let mut counters = self.counters;
         counters.syns_held = self.gate.syns_held.get();
-        counters.half_open_syns_swallowed = self.gate.half_open_syns_swallowed.get();
+        counters.syns_dropped = self.gate.syns_dropped.get();
+        counters.syns_replayed = self.gate.syns_replayed.get();
+        counters.duplicate_syns_swallowed = self.gate.duplicate_syns_swallowed.get();
         counters.resets_sent = self.gate.resets_sent.get();
         counters
     }
@@ -958,8 +973,12 @@ impl<'a> SessionService<'a> {
         }
     }
 
-    /// When the service next needs a poll (a deadline, a keepalive, a progress bound).
+    /// When the service next needs a poll (a kept SYN a slot can take now, a deadline, a
+    /// keepalive, a progress bound).
     pub(crate) fn poll_at(&self) -> Option<Instant> {
+        if !self.backlog.is_empty() && self.ledger.accepts_syn() {
+            return Some(Instant::ZERO);
+        }
         let mut next: Option<Instant> = None;
         let mut consider = |at: Instant| next = Some(next.map_or(at, |n: Instant| n.min(at)));
         for slot in self.ledger.iter() {
