@@ -29,7 +29,7 @@ use smoltcp::wire::{
 };
 
 /// SYNs the backlog keeps.
-pub const SYN_BACKLOG: usize = 32;
+pub const SYN_BACKLOG: usize = 64;
 /// Largest SYN frame kept: Ethernet header, and IPv4 and TCP headers with all options.
 pub const MAX_SYN_FRAME: usize = 14 + 60 + 60;
 /// How long a kept SYN stays valid (a client retransmits within this, refreshing it).
