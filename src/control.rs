@@ -659,6 +659,7 @@ fn phase(phase: Phase) -> &'static str {
         Phase::Free => "Free",
         Phase::Listening => "Listening",
         Phase::AwaitingRequest => "AwaitingRequest",
+        Phase::Deciding => "Deciding",
         Phase::Established => "Established",
         Phase::Draining => "Draining",
         Phase::Closing => "Closing",

@@ -316,6 +316,12 @@ fn report_session_events(node: &mut Node, refusals: &mut RateLimit) {
                     log::info!("session request from {peer} for {called} refused: {code:?}");
                 }
             }
+            SessionEvent::Requested {
+                peer,
+                called,
+                calling,
+                ..
+            } => log::debug!("session {called} from {calling} at {peer} awaits the handler"),
             SessionEvent::RequestTimeout { peer } => {
                 log::info!("{peer} sent no session request in time; closed")
             }

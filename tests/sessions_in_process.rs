@@ -674,3 +674,111 @@ fn shutdown_closes_sessions_gracefully_and_stops_listening() {
     assert_eq!(b.client.tcp(late).state(), State::SynSent);
     b.assert_no_reset();
 }
+
+fn deferred() -> Bench {
+    let mut config = SessionConfig::DEFAULT;
+    config.handler = Handler::Application;
+    config.defer_accept = true;
+    config.request_timeout = Duration::from_secs(2);
+    Bench::new(2, 1, 4096, config)
+}
+
+fn requested(b: &mut Bench) -> netbt::session::SlotId {
+    match b.events()[..] {
+        [
+            SessionEvent::Requested {
+                slot,
+                called,
+                calling,
+                ..
+            },
+        ] => {
+            assert_eq!(called, name("LABSRV#20"));
+            assert_eq!(calling, Name::parse_text("CLIENT", 0).unwrap());
+            slot
+        }
+        ref other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_deferred_request_waits_for_the_owner_to_accept() {
+    let mut b = deferred();
+    let (client, answer) = b.call("LABSRV#20");
+    assert!(answer.is_empty(), "no answer before the owner decides");
+    assert_eq!(b.phases()[0], Phase::Deciding);
+    let slot = requested(&mut b);
+    b.run(500);
+    let now = b.hub.now();
+    b.node.node.sessions(now).accept(slot).unwrap();
+    b.run(20);
+    assert_eq!(b.client.read_all(client), POSITIVE);
+    assert_eq!(b.phases()[0], Phase::Established);
+    // Deciding twice is an error; the owner now reads and writes.
+    let now = b.hub.now();
+    assert!(b.node.node.sessions(now).accept(slot).is_err());
+    b.send(client, &message(b"ping"));
+    b.run(20);
+    let now = b.hub.now();
+    let mut sessions = b.node.node.sessions(now);
+    let incoming = sessions.incoming(slot).unwrap().unwrap();
+    assert_eq!((incoming.length, incoming.remaining), (4, 4));
+    let mut got = [0u8; 8];
+    assert_eq!(sessions.read(slot, &mut got).unwrap(), 4);
+    assert_eq!(&got[..4], b"ping");
+    assert!(sessions.begin_message(slot, 4).unwrap());
+    assert_eq!(sessions.write(slot, b"pong").unwrap(), 4);
+    assert_eq!(
+        sessions.write(slot, b"x"),
+        Err(netbt::session::SessionError::TooLong)
+    );
+    b.run(20);
+    assert_eq!(b.client.read_all(client), message(b"pong"));
+    assert_eq!(b.counters().positive, 1);
+    b.assert_no_reset();
+}
+
+#[test]
+fn a_deferred_request_refused_or_left_undecided_gets_a_negative_response() {
+    let mut b = deferred();
+    let (first, _) = b.call("LABSRV#20");
+    let slot = requested(&mut b);
+    let now = b.hub.now();
+    b.node
+        .node
+        .sessions(now)
+        .refuse(slot, nbss::NegativeCode::Unspecified)
+        .unwrap();
+    b.run(20);
+    assert_eq!(b.client.read_all(first), negative(0x8f));
+    b.client.tcp(first).close();
+    b.events();
+    // Nobody decides on the second: refused with 0x8F at the request deadline, never a
+    // silent close.
+    let (second, _) = b.call("LABSRV#20");
+    requested(&mut b);
+    b.run(1_900);
+    assert!(b.client.read_all(second).is_empty());
+    b.run(200);
+    assert_eq!(b.client.read_all(second), negative(0x8f));
+    b.client.tcp(second).close();
+    b.events();
+    // A caller that gives up while the owner decides.
+    let (third, _) = b.call("LABSRV#20");
+    let slot = requested(&mut b);
+    b.client.tcp(third).close();
+    b.run(20);
+    assert!(matches!(
+        b.events()[..],
+        [SessionEvent::Closed {
+            reason: CloseReason::PeerClosed,
+            ..
+        }]
+    ));
+    let now = b.hub.now();
+    assert!(b.node.node.sessions(now).accept(slot).is_err());
+    b.run_until(1_000, |b| b.all_listening());
+    assert_eq!(b.counters().unspecified, 2);
+    assert_eq!(b.counters().positive, 0);
+    b.assert_no_reset();
+}

@@ -70,6 +70,9 @@ pub struct SessionConfig {
     pub keepalive: Option<Duration>,
     /// What established sessions do.
     pub handler: Handler,
+    /// Hold acceptable requests for the owner to accept or refuse ([`SessionEvent::Requested`])
+    /// instead of answering 0x82 at once; e.g. a relay that must reach its backend first.
+    pub defer_accept: bool,
 }
 
 impl SessionConfig {
@@ -82,6 +85,7 @@ impl SessionConfig {
         handshake_timeout: Duration::from_secs(5),
         keepalive: Some(Duration::from_secs(60)),
         handler: Handler::Echo,
+        defer_accept: false,
     };
 
     fn progress_bound(&self) -> Duration {
@@ -247,6 +251,19 @@ pub enum SessionEvent {
         /// The caller's name.
         calling: Name,
     },
+    /// A session request the owner must accept or refuse (with
+    /// [`SessionConfig::defer_accept`]); unanswered by the request deadline, it is refused
+    /// with 0x8F.
+    Requested {
+        /// The slot holding it.
+        slot: SlotId,
+        /// Who called.
+        peer: IpEndpoint,
+        /// The name called (`*SMBSERVER` resolved).
+        called: Name,
+        /// The caller's name.
+        calling: Name,
+    },
     /// A session request was refused.
     Refused {
         /// Who called.
@@ -358,7 +375,7 @@ impl GateView for [Slot] {
             s.half_open == Some((address, port))
                 || (matches!(
                     s.phase,
-                    Phase::AwaitingRequest | Phase::Established | Phase::Draining
+                    Phase::AwaitingRequest | Phase::Deciding | Phase::Established | Phase::Draining
                 ) && s.peer == Some(endpoint))
         })
     }
@@ -513,7 +530,7 @@ impl<'a> SessionService<'a> {
                     counts.session_slots += 1;
                     match slot.phase {
                         Phase::Listening if slot.half_open.is_none() => counts.free += 1,
-                        Phase::AwaitingRequest => {
+                        Phase::AwaitingRequest | Phase::Deciding => {
                             counts.busy += 1;
                             counts.pending += 1;
                         }
@@ -569,6 +586,9 @@ impl<'a> SessionService<'a> {
                 Phase::AwaitingRequest => {
                     socket.close();
                     slot.enter(Phase::Closing, Some(now + self.config.close_timeout));
+                }
+                Phase::Deciding => {
+                    self.refuse(index, now, sockets, None, NegativeCode::Unspecified);
                 }
                 Phase::Established => {
                     let (id, peer) = (self.id(index), self.ledger[index].peer);
@@ -728,7 +748,12 @@ impl<'a> SessionService<'a> {
                         Request::Session { called, calling } => {
                             let role = slot.role;
                             match self.decide(&called, &calling, names, role) {
-                                Ok(listener) => self.accept(index, now, sockets, listener, calling),
+                                Ok(listener) if config.defer_accept => {
+                                    self.defer(index, now, listener.name, calling.name)
+                                }
+                                Ok(listener) => {
+                                    self.accept(index, now, sockets, listener.name, calling.name)
+                                }
                                 Err(code) => {
                                     self.refuse(index, now, sockets, Some(called.name), code)
                                 }
@@ -736,6 +761,36 @@ impl<'a> SessionService<'a> {
                         }
                     }
                     break;
+                }
+            }
+            Phase::Deciding => {
+                let id = SlotId {
+                    index: index as u16,
+                    generation: slot.generation,
+                };
+                let peer = slot.peer;
+                let reason = if state == State::Closed {
+                    self.counters.peer_resets += 1;
+                    slot.recycle();
+                    CloseReason::PeerReset
+                } else if !socket.may_recv() {
+                    socket.close();
+                    slot.enter(Phase::Closing, Some(now + config.close_timeout));
+                    CloseReason::PeerClosed
+                } else if slot.expired(now) {
+                    // The owner never decided: an unspecified refusal, never a silent close.
+                    let called = slot.called;
+                    self.refuse(index, now, sockets, called, NegativeCode::Unspecified);
+                    CloseReason::Local
+                } else {
+                    return;
+                };
+                if let Some(peer) = peer {
+                    self.note(SessionEvent::Closed {
+                        slot: id,
+                        peer,
+                        reason,
+                    });
                 }
             }
             Phase::Established => self.service_established(index, now, sockets),
@@ -832,8 +887,8 @@ impl<'a> SessionService<'a> {
         index: usize,
         now: Instant,
         sockets: &mut SocketSet<'a>,
-        listener: Listener,
-        calling: NbName,
+        called: Name,
+        calling: Name,
     ) {
         let id = self.id(index);
         let slot = &mut self.ledger[index];
@@ -842,27 +897,40 @@ impl<'a> SessionService<'a> {
         let response = [MessageType::PositiveResponse.into(), 0, 0, 0];
         if slot.send(socket, &response) != response.len() {
             // Cannot happen on a fresh connection; refuse rather than half-answer.
-            return self.refuse(
-                index,
-                now,
-                sockets,
-                Some(listener.name),
-                NegativeCode::Unspecified,
-            );
+            return self.refuse(index, now, sockets, Some(called), NegativeCode::Unspecified);
         }
         slot.enter(Phase::Established, None);
-        slot.called = Some(listener.name);
-        slot.calling = Some(calling.name);
+        slot.called = Some(called);
+        slot.calling = Some(calling);
         slot.last_activity = now;
         slot.progress_at = now;
         self.counters.positive += 1;
         if let Some(peer) = slot.peer {
-            net_debug!("session: {} from {} opened", listener.name, peer);
+            net_debug!("session: {} from {} opened", called, peer);
             self.note(SessionEvent::Opened {
                 slot: id,
                 peer,
-                called: listener.name,
-                calling: calling.name,
+                called,
+                calling,
+            });
+        }
+    }
+
+    /// Holds an acceptable request for the owner's decision ([`Sessions::accept`] or
+    /// [`Sessions::refuse`]) until the request deadline.
+    fn defer(&mut self, index: usize, now: Instant, called: Name, calling: Name) {
+        let id = self.id(index);
+        let timeout = self.config.request_timeout;
+        let slot = &mut self.ledger[index];
+        slot.enter(Phase::Deciding, Some(now + timeout));
+        slot.called = Some(called);
+        slot.calling = Some(calling);
+        if let Some(peer) = slot.peer {
+            self.note(SessionEvent::Requested {
+                slot: id,
+                peer,
+                called,
+                calling,
             });
         }
     }
@@ -1254,6 +1322,40 @@ impl<'a> Sessions<'_, 'a> {
             slot.last_activity = self.now;
         }
         Ok(sent)
+    }
+
+    /// Accepts a request held for the owner ([`SessionEvent::Requested`]): sends 0x82; the
+    /// session is established.
+    pub fn accept(&mut self, id: SlotId) -> Result<(), SessionError> {
+        let index = self.deciding(id)?;
+        let slot = &self.service.ledger[index];
+        let (Some(called), Some(calling)) = (slot.called, slot.calling) else {
+            return Err(SessionError::NotEstablished);
+        };
+        let now = self.now;
+        self.service
+            .accept(index, now, self.sockets, called, calling);
+        Ok(())
+    }
+
+    /// Refuses a request held for the owner with `code` (0x83 then the code); the peer is
+    /// given the drain time to close first.
+    pub fn refuse(&mut self, id: SlotId, code: NegativeCode) -> Result<(), SessionError> {
+        let index = self.deciding(id)?;
+        let called = self.service.ledger[index].called;
+        let now = self.now;
+        self.service.refuse(index, now, self.sockets, called, code);
+        Ok(())
+    }
+
+    fn deciding(&self, id: SlotId) -> Result<usize, SessionError> {
+        let index = usize::from(id.index);
+        match self.service.ledger.get(index) {
+            Some(slot) if slot.generation == id.generation && slot.phase == Phase::Deciding => {
+                Ok(index)
+            }
+            _ => Err(SessionError::NotEstablished),
+        }
     }
 
     /// Closes a session (FIN after what is queued).

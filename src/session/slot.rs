@@ -19,7 +19,7 @@ pub enum Role {
 /// Where a slot's connection stands.
 ///
 /// ```text
-/// Free → Listening → AwaitingRequest → Established → Closing → Free
+/// Free → Listening → AwaitingRequest → (Deciding →) Established → Closing → Free
 ///                                    ↘ Draining ↗ (negative response sent)
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,9 @@ pub enum Phase {
     Listening,
     /// Connected; waiting for the SESSION REQUEST until a deadline.
     AwaitingRequest,
+    /// An acceptable request is held for the owner to accept or refuse (deferred accept),
+    /// until the request deadline.
+    Deciding,
     /// Positive response sent; session messages flow.
     Established,
     /// Negative response sent; waiting (bounded) for the peer to close first.
