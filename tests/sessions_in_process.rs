@@ -782,3 +782,63 @@ fn a_deferred_request_refused_or_left_undecided_gets_a_negative_response() {
     assert_eq!(b.counters().positive, 0);
     b.assert_no_reset();
 }
+
+#[test]
+fn s_plus_r_plus_k_clients_at_once_all_end_with_0x82_or_0x83_and_no_reset() {
+    // S = 2, R = 1, and 7 more: ten clients connect in the same millisecond. Each sends its
+    // request once connected; a client with a session holds it 300 ms, every client closes
+    // after its answer.
+    let mut b = Bench::small();
+    let clients: Vec<SocketHandle> = (0..10).map(|_| b.connect()).collect();
+    let mut requested = vec![false; clients.len()];
+    let mut answers: Vec<Option<(Vec<u8>, i64)>> = vec![None; clients.len()];
+    for _ in 0..60_000 {
+        b.run(1);
+        let now = b.hub.now().total_millis();
+        for (i, &c) in clients.iter().enumerate() {
+            let socket = b.client.tcp(c);
+            if !requested[i] && socket.state() == State::Established {
+                socket.send_slice(&request("LABSRV#20", "CLIENT")).unwrap();
+                requested[i] = true;
+            }
+            if answers[i].is_none() {
+                let got = b.client.read_all(c);
+                if !got.is_empty() {
+                    answers[i] = Some((got, now));
+                }
+            }
+            if let Some((answer, at)) = &answers[i] {
+                let hold = if *answer == POSITIVE { 300 } else { 0 };
+                let socket = b.client.tcp(c);
+                if now >= at + hold && socket.state() == State::Established {
+                    socket.close();
+                }
+            }
+        }
+        if answers.iter().all(Option::is_some) && b.all_listening() {
+            break;
+        }
+    }
+    let positive = answers
+        .iter()
+        .flatten()
+        .filter(|(a, _)| *a == POSITIVE)
+        .count();
+    let refused = answers
+        .iter()
+        .flatten()
+        .filter(|(a, _)| *a == negative(0x83))
+        .count();
+    assert_eq!(positive + refused, clients.len(), "{answers:?}");
+    assert!(
+        positive >= 2 && refused >= 1,
+        "{positive} sessions, {refused} refusals"
+    );
+    assert!(b.all_listening(), "every slot free again: {:?}", b.phases());
+    let counters = b.counters();
+    assert_eq!(counters.positive as usize, positive);
+    assert_eq!(counters.insufficient_resources as usize, refused);
+    assert_eq!(counters.high_water, 2);
+    assert_eq!(counters.aborts(), 0);
+    b.assert_no_reset();
+}
