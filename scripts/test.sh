@@ -52,6 +52,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 log "lab tier: netbt serve on a TAP in a namespace, real clients, tshark"
 if [ "$(id -u)" -eq 0 ]; then
     scripts/lab-test.sh
+    scripts/lab-sessions.sh
 else
     echo "lab tier needs root (network namespaces): run scripts/test.sh as root" >&2
     exit 1

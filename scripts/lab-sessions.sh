@@ -1,0 +1,344 @@
+#!/usr/bin/env bash
+# Session service lab (TCP 139): the real `netbt serve` on a TAP in a network namespace of its
+# own, driven by our raw client (scripts/nbss_client.py), smbclient and impacket, every frame
+# captured on the kernel side for the whole run and checked by tshark. Needs root. Deletes
+# everything it starts, also on failure; every wait is bounded.
+#
+#   1 session requests: ours -> 82; NOSUCH -> 83/82; *SMBSERVER -> 82; malformed -> 83/8F
+#   2 echo of 1, 65536 and 131071 bytes on one session
+#   3 capacity (S=2 R=1): two held sessions, the next gets 83/83, smbclient at capacity
+#   4 impacket NetBIOSTCPSession and an echo round trip
+#   5 flood (S=2 R=1): 120 concurrent clients that reconnect on their own, then 120 in lockstep
+#     left to the kernel's SYN retries; every client ends with 82 or 83; no reset from 139;
+#     every slot free again (node status)
+#   6 silent clients (S=2 R=1, request timeout 2 s): closed by the server at the deadline; one
+#     closes in turn, the others never do and are aborted, each with one reset; slots reclaimed
+#   7 tshark: nothing malformed, every NBSS frame from 139 decoded as NBSS
+#
+# SESS_BURST=0 skips the lockstep burst of phase 5. KEEP_LAB_LOGS=1 keeps the logs. NETBT=path
+# tests that binary instead of the release build.
+# shellcheck disable=SC2015  # `test && pass || fail`: pass only echoes, it cannot fail
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export NETBT_NS="netbt-sess-$$"
+WORK=$(mktemp -d /tmp/netbt-lab-sessions.XXXXXX)
+NETBT=${NETBT:-}                # a binary to test instead of building ./target/release/netbt
+SERVER=192.168.69.1
+PY=/usr/bin/python3             # Debian's python, where python3-impacket lives
+CLIENT=scripts/nbss_client.py   # our own raw NBSS / node status client (standard library only)
+CAP=$WORK/tap0.pcap
+S=2                             # session slots of the small instances (phases 3, 5, 6)
+R=1                             # refusal slots of the small instances
+FLOOD_N=120                     # >= 50 x S concurrent clients
+failures=0
+serve_pid=""
+T_BEGIN=$EPOCHREALTIME
+
+# Everything this script starts runs inside its namespace (tcpdump, netbt, every client), so the
+# namespace's own process list is exactly what to stop: never a process of anyone else.
+cleanup() {
+    local left pid
+    for _ in $(seq 40); do     # netbt closes sessions and releases names first (bounded)
+        left=$(ip netns pids "$NETBT_NS" 2>/dev/null || true)
+        [ -z "$left" ] && break
+        for pid in $left; do kill "$pid" 2>/dev/null || true; done
+        sleep 0.1
+    done
+    for pid in $(ip netns pids "$NETBT_NS" 2>/dev/null || true); do kill -KILL "$pid" 2>/dev/null || true; done
+    scripts/lab.sh down >/dev/null 2>&1 || true
+    if [ "${KEEP_LAB_LOGS:-0}" = 1 ]; then echo "logs kept in $WORK" >&3; else rm -rf "$WORK"; fi
+}
+exec 3>&1                      # the terminal, also while a client's output goes to a file
+trap cleanup EXIT
+trap 'echo "interrupted" >&3; exit 130' INT
+trap 'echo "terminated" >&3; exit 143' TERM
+
+in_ns() { ip netns exec "$NETBT_NS" "$@"; }
+# Run a bounded command in the namespace as a child we wait for: `wait` returns at once when a
+# signal arrives, so Ctrl-C or SIGTERM cleans up now, not when the command is done.
+ns_run() { # ns_run SECONDS CMD...
+    local limit=$1 child
+    shift
+    in_ns timeout "$limit" "$@" &
+    child=$!
+    wait "$child"
+}
+client() { ns_run 60 "$PY" "$CLIENT" "$@"; }
+pass() { echo "  ok   $*"; }
+fail() { echo "  FAIL $*"; failures=$((failures + 1)); }
+note() { echo "  note $*"; }
+expect() { # expect DESCRIPTION PATTERN FILE
+    if grep -Eq -- "$2" "$3"; then pass "$1"; else fail "$1: no /$2/ in:"; sed 's/^/         /' "$3"; fi
+}
+expect_not() { # expect_not DESCRIPTION PATTERN FILE
+    if grep -Eq -- "$2" "$3"; then fail "$1: /$2/ in:"; sed 's/^/         /' "$3"; else pass "$1"; fi
+}
+field() { # field KEY FILE: the value of KEY=value on the last line that has it (0: none)
+    local value
+    value=$(grep -Eo "(^| )$1=[^ ]*" "$2" 2>/dev/null | tail -1 | cut -d= -f2 || true)
+    echo "${value:-0}"
+}
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Phases: start and end times (epoch, the capture's clock) for per-phase capture checks.
+declare -A P_START P_END
+PHASES=()
+phase() { P_START[$1]=$EPOCHREALTIME; PHASES+=("$1"); echo "phase $1: $2"; }
+phase_end() { P_END[$1]=$EPOCHREALTIME; }
+window() { echo "frame.time_epoch >= ${P_START[$1]} && frame.time_epoch <= ${P_END[$1]}"; }
+
+start_serve() { # start_serve LABEL SERVE-ARGS...: netbt serve --name LABSRV, waits for ready
+    local label=$1
+    shift
+    RUST_LOG=info ip netns exec "$NETBT_NS" "$NETBT" serve --name LABSRV "$@" \
+        >"$WORK/$label.out" 2>"$WORK/$label.err" &
+    serve_pid=$!
+    for _ in $(seq 100); do grep -q ready "$WORK/$label.out" && break; sleep 0.05; done
+    expect "$label: netbt serve --name LABSRV${*:+ $*} is ready" "ready on tap0 192\.168\.69\.1/24 names LABSRV<00> LABSRV<20>$" \
+        "$WORK/$label.out"
+}
+
+stop_serve() { # stop_serve LABEL: SIGTERM, exit 0 within 5 s
+    local label=$1 rc=0
+    kill -TERM "$serve_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$serve_pid" 2>/dev/null; then
+        kill -KILL "$serve_pid" 2>/dev/null || true
+        fail "$label: still running 5 s after SIGTERM"
+        wait "$serve_pid" 2>/dev/null || true
+    else
+        wait "$serve_pid" || rc=$?
+        [ "$rc" -eq 0 ] && pass "$label: SIGTERM, exit 0" || fail "$label: SIGTERM, exit $rc"
+    fi
+    expect_not "$label: no panic, no error in the log" "panicked|ERROR" "$WORK/$label.err"
+}
+
+if [ -z "$NETBT" ]; then
+    cargo build --release --quiet
+    NETBT=./target/release/netbt
+fi
+scripts/lab.sh up >/dev/null
+in_ns tcpdump -i tap0 -U -n -w "$CAP" 2>"$WORK/tcpdump.err" &
+tcpdump_pid=$!
+for _ in $(seq 50); do grep -q "listening on" "$WORK/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+
+# ------------------------------------------------------------------------------------------
+echo "lab sessions: instance A, defaults (8 session slots, 2 refusal slots)"
+start_serve A
+phase 1 "session requests"
+client request "$SERVER" LABSRV >"$WORK/p1-ours.out" 2>&1 || true
+expect "LABSRV<20> -> positive 82 00 00 00" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p1-ours.out"
+client request "$SERVER" 'LABSRV#00' >"$WORK/p1-ours00.out" 2>&1 || true
+expect "LABSRV<00> -> positive 82 00 00 00" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p1-ours00.out"
+client request "$SERVER" NOSUCH >"$WORK/p1-nosuch.out" 2>&1 || true
+expect "NOSUCH<20> -> negative 83 00 00 01 82 (called name not present)" \
+    "^RESULT=NEGATIVE code=0x82 bytes=8300000182$" "$WORK/p1-nosuch.out"
+client request "$SERVER" '*SMBSERVER' >"$WORK/p1-smbserver.out" 2>&1 || true
+expect "*SMBSERVER<20> -> positive 82 00 00 00" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p1-smbserver.out"
+client malformed "$SERVER" --kind message-first >"$WORK/p1-message-first.out" 2>&1 || true
+expect "session message before any request -> negative 83 00 00 01 8F" \
+    "^RESULT=NEGATIVE code=0x8f bytes=830000018f$" "$WORK/p1-message-first.out"
+client malformed "$SERVER" --kind bad-label >"$WORK/p1-bad-label.out" 2>&1 || true
+expect "request with an 8-byte name label -> negative 83 00 00 01 8F" \
+    "^RESULT=NEGATIVE code=0x8f bytes=830000018f$" "$WORK/p1-bad-label.out"
+phase_end 1
+
+phase 2 "echo on one session"
+client echo "$SERVER" LABSRV --sizes 1,65536,131071 >"$WORK/p2-echo.out" 2>&1 || true
+expect "echo session accepted" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p2-echo.out"
+for size in 1 65536 131071; do
+    expect "echo of $size bytes returned intact, header right" "^ECHO_OK size=$size " "$WORK/p2-echo.out"
+done
+phase_end 2
+
+phase 4 "impacket NetBIOSTCPSession"
+cat >"$WORK/impacket_echo.py" <<'PYEOF'
+import os, sys
+from impacket import nmb
+s = nmb.NetBIOSTCPSession('CLIENT', 'LABSRV', sys.argv[1], sess_port=139, timeout=5)
+print("SESSION", s.get_remote_name())
+data = os.urandom(3000)
+s.send_packet(data)
+p = s.recv_packet(5)
+print("ECHO type=%d len=%d %s" % (p.get_type(), len(p.get_trailer()),
+                                 "same" if p.get_trailer() == data else "different"))
+s.close()
+PYEOF
+ns_run 30 "$PY" "$WORK/impacket_echo.py" "$SERVER" >"$WORK/p4-impacket.out" 2>&1 || true
+expect "impacket: session established" "^SESSION LABSRV$" "$WORK/p4-impacket.out"
+expect "impacket: send_packet/recv_packet echo of 3000 bytes" "^ECHO type=0 len=3000 same$" "$WORK/p4-impacket.out"
+phase_end 4
+stop_serve A
+
+# ------------------------------------------------------------------------------------------
+echo "lab sessions: instance B, --sessions $S --refusal-slots $R"
+start_serve B --sessions "$S" --refusal-slots "$R"
+phase 3 "capacity: $S held sessions, then refusals"
+client hold "$SERVER" LABSRV --n "$S" --until "$WORK/release" --max 40 >"$WORK/p3-hold.out" 2>&1 &
+hold_pid=$!
+for _ in $(seq 100); do [ "$(grep -c '^HELD' "$WORK/p3-hold.out")" -ge "$S" ] && break; sleep 0.05; done
+expect "held session 1 of $S: positive" "^HELD 0 .*bytes=82000000$" "$WORK/p3-hold.out"
+expect "held session 2 of $S: positive" "^HELD 1 .*bytes=82000000$" "$WORK/p3-hold.out"
+client request "$SERVER" LABSRV >"$WORK/p3-full.out" 2>&1 || true
+expect "at capacity: negative 83 00 00 01 83 (insufficient resources)" \
+    "^RESULT=NEGATIVE code=0x83 bytes=8300000183$" "$WORK/p3-full.out"
+client status "$SERVER" --wait-free "$R" --max 5 >"$WORK/p3-status.out" 2>&1 || true
+expect "node status at capacity: free $R of $((S + R)), max sessions $S" \
+    "free_command_blocks=$R total_command_blocks=$((S + R)) .*max_total_sessions=$S " "$WORK/p3-status.out"
+t=$EPOCHREALTIME
+ns_run 40 smbclient -L //LABSRV -p 139 -I "$SERVER" -N >"$WORK/p3-smbclient.out" 2>&1 || true
+smb_time=$(secs "$t" "$EPOCHREALTIME")
+expect "smbclient at capacity: NT_STATUS_RESOURCE_NAME_NOT_FOUND (${smb_time} s)" \
+    "NT_STATUS_RESOURCE_NAME_NOT_FOUND" "$WORK/p3-smbclient.out"
+expect_not "smbclient at capacity: no IO_DEVICE_ERROR, no CONNECTION_RESET" \
+    "NT_STATUS_IO_DEVICE_ERROR|NT_STATUS_CONNECTION_RESET" "$WORK/p3-smbclient.out"
+touch "$WORK/release"
+for _ in $(seq 100); do kill -0 "$hold_pid" 2>/dev/null || break; sleep 0.05; done
+wait "$hold_pid" 2>/dev/null || true
+expect "held sessions still echo at release" "^STILL_ALIVE 1 ok$" "$WORK/p3-hold.out"
+expect_not "no held session failed" "^STILL_ALIVE [0-9]+ [^o]|HOLD_FAIL" "$WORK/p3-hold.out"
+expect "held sessions released (closed by the client)" "^RELEASED $S$" "$WORK/p3-hold.out"
+client request "$SERVER" LABSRV >"$WORK/p3-after.out" 2>&1 || true
+expect "after the release a new session gets 82" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p3-after.out"
+phase_end 3
+
+phase 5 "flood: $FLOOD_N concurrent clients (twice), S=$S R=$R"
+client status "$SERVER" >"$WORK/p5-before.out" 2>&1 || true
+nr_before=$(field no_resource_conditions "$WORK/p5-before.out")
+client flood "$SERVER" LABSRV --n "$FLOOD_N" --retry-ms 200:600 --connect-timeout 20 --deadline 30 \
+    >"$WORK/p5-flood.out" 2>&1 || true
+grep '^FLOOD ' "$WORK/p5-flood.out" | sed 's/^/       /' || true
+expect "flood: every one of $FLOOD_N clients ended with 82 or 83/83" "^FLOOD n=$FLOOD_N .* bad=0 " "$WORK/p5-flood.out"
+peak=$(field peak_in_flight "$WORK/p5-flood.out")
+[ "$peak" -ge $((50 * S)) ] && pass "flood: $peak clients in flight at once (>= $((50 * S)))" \
+    || fail "flood: only $peak clients in flight at once, want >= $((50 * S))"
+if [ "${SESS_BURST:-1}" != 0 ]; then
+    # Lockstep: every SYN at once, every retry left to the kernel, which retransmits the SYNs of
+    # all waiting clients together. Only the gate's SYN backlog (SYNs kept and replayed when a
+    # slot listens) lets them all through; without it about S+R get in per retransmission.
+    client flood "$SERVER" LABSRV --n "$FLOOD_N" --connect-timeout 20 --deadline 25 \
+        >"$WORK/p5-burst.out" 2>&1 || true
+    grep '^FLOOD ' "$WORK/p5-burst.out" | sed 's/^/       /' || true
+    grep '^FLOOD ' "$WORK/p5-burst.out" >"$WORK/p5-burst.summary" || true
+    expect "lockstep burst: every one of $FLOOD_N clients ended with 82 or 83/83" \
+        "^FLOOD n=$FLOOD_N .* bad=0 " "$WORK/p5-burst.summary"
+fi
+client status "$SERVER" --wait-free $((S + R)) --max 30 >"$WORK/p5-after.out" 2>&1 || true
+expect "after the flood every slot is free again ($((S + R)) listening)" "^WAIT_FREE ok " "$WORK/p5-after.out"
+nr_after=$(field no_resource_conditions "$WORK/p5-after.out")
+[ "$nr_after" -gt "$nr_before" ] \
+    && pass "node status: no-resource conditions $nr_before -> $nr_after" \
+    || fail "node status: no-resource conditions did not grow ($nr_before -> $nr_after)"
+expect "node status after the flood: no pending session" " pending_sessions=0 " "$WORK/p5-after.out"
+phase_end 5
+expect_not "B: no connection aborted" "aborted" "$WORK/B.err"
+stop_serve B
+
+# ------------------------------------------------------------------------------------------
+echo "lab sessions: instance C, --sessions $S --refusal-slots $R --request-timeout 2"
+start_serve C --sessions "$S" --refusal-slots "$R" --request-timeout 2
+phase 6 "silent clients: $((4 * S)) connections that send nothing"
+client silent "$SERVER" --n $((4 * S)) --polite 1 --connect-timeout 40 --deadline 45 \
+    >"$WORK/p6-silent.out" 2>&1 || true
+sed 's/^/       /' "$WORK/p6-silent.out"
+expect "every silent client was closed by the server (EOF) 2 s after connecting" \
+    "^SILENT n=$((4 * S)) polite=1 bad=0 " "$WORK/p6-silent.out"
+client status "$SERVER" --wait-free $((S + R)) --max 40 >"$WORK/p6-status.out" 2>&1 || true
+reclaimed=$(secs "${P_START[6]}" "$EPOCHREALTIME")
+expect "slots reclaimed: $((S + R)) free again, ${reclaimed} s after the silent clients began" \
+    "^WAIT_FREE ok " "$WORK/p6-status.out"
+client request "$SERVER" LABSRV >"$WORK/p6-after.out" 2>&1 || true
+expect "after the silent clients a normal client gets 82" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p6-after.out"
+phase_end 6
+timeouts=$(grep -c "sent no session request in time; closed" "$WORK/C.err" || true)
+aborts=$(grep -c "stopped responding in Closing; aborted" "$WORK/C.err" || true)
+[ "$timeouts" -eq $((4 * S)) ] && pass "C logged $timeouts request timeouts" \
+    || fail "C logged $timeouts request timeouts, want $((4 * S))"
+stop_serve C
+
+sleep 0.3
+kill "$tcpdump_pid" 2>/dev/null || true
+wait "$tcpdump_pid" 2>/dev/null || true
+
+# ------------------------------------------------------------------------------------------
+phase 7 "tshark on the kernel-side capture"
+T="tshark -2 -n -r $CAP"       # two passes: segments of a reassembled PDU know where it ends
+count() { $T -Y "$1" 2>/dev/null | wc -l; }
+RST_139="ip.src == $SERVER && tcp.srcport == 139 && tcp.flags.reset == 1"
+FROM_139="ip.src == $SERVER && tcp.srcport == 139"
+
+# Our own bad-label probe (phase 1) shows as "Illegal NetBIOS name"; names from us must not.
+BAD="_ws.malformed || _ws.expert.severity == error || (ip.src == $SERVER && nbns.name contains \"Illegal\")"
+illegal=$(count "ip.src != $SERVER && nbss.called_name contains \"Illegal\"")
+[ "$illegal" -eq 1 ] && pass "tshark: the bad-label probe is the one illegal name on the wire" \
+    || fail "tshark: $illegal requests with an illegal name, want 1 (the probe)"
+malformed=$(count '_ws.malformed')
+bad=$(count "$BAD")
+[ "$malformed" -eq 0 ] && [ "$bad" -eq 0 ] && pass "tshark: no malformed packet, no expert error in the capture" \
+    || { fail "tshark: $malformed malformed, $bad flagged:"; $T -Y "$BAD" 2>/dev/null | head -5 | sed 's/^/         /'; }
+undecoded=$(count "$FROM_139 && tcp.len > 0 && !nbss && !tcp.reassembled_in")
+continuation=$(count "$FROM_139 && nbss.continuation_data")
+nbss_139=$(count "$FROM_139 && nbss")
+[ "$undecoded" -eq 0 ] && [ "$continuation" -eq 0 ] && [ "$nbss_139" -gt 0 ] \
+    && pass "tshark: all $nbss_139 NBSS frames from 139 decoded as NBSS (none undecoded, no continuation)" \
+    || fail "tshark: from 139: $undecoded data segments not NBSS, $continuation continuation frames"
+
+rst_flood=$(count "$RST_139 && $(window 5)")
+[ "$rst_flood" -eq 0 ] && pass "flood phase: zero TCP resets from $SERVER:139" \
+    || { fail "flood phase: $rst_flood TCP resets from $SERVER:139:"; $T -Y "$RST_139 && $(window 5)" 2>/dev/null | head -5 | sed 's/^/         /'; }
+rst_other=$(count "$RST_139 && ($(window 1) || $(window 2) || $(window 3) || $(window 4))")
+[ "$rst_other" -eq 0 ] && pass "phases 1-4: zero TCP resets from $SERVER:139" \
+    || fail "phases 1-4: $rst_other TCP resets from $SERVER:139"
+
+neg83_3=$(count "$FROM_139 && nbss.type == 0x83 && nbss.error_code == 0x83 && $(window 3)")
+smbserver_3=$(count "nbss.type == 0x81 && nbss.called_name contains \"SMBSERVER\" && $(window 3)")
+[ "$neg83_3" -eq 3 ] && [ "$smbserver_3" -eq 1 ] \
+    && pass "capacity phase on the wire: 3 x 83/83 (raw, smbclient, its *SMBSERVER retry)" \
+    || fail "capacity phase on the wire: $neg83_3 x 83/83 (want 3), $smbserver_3 *SMBSERVER requests (want 1)"
+
+pos_5=$(count "$FROM_139 && nbss.type == 0x82 && $(window 5)")
+neg_5=$(count "$FROM_139 && nbss.type == 0x83 && nbss.error_code == 0x83 && $(window 5)")
+want_pos=$(( $(field pos "$WORK/p5-flood.out") + $(field pos "$WORK/p5-burst.out") ))
+want_neg=$(( $(field neg83 "$WORK/p5-flood.out") + $(field neg83 "$WORK/p5-burst.out") ))
+[ "$pos_5" -eq "$want_pos" ] && [ "$neg_5" -eq "$want_neg" ] \
+    && pass "flood phase on the wire: $pos_5 positive, $neg_5 x 83/83, as the clients counted" \
+    || fail "flood phase on the wire: $pos_5 positive (clients: $want_pos), $neg_5 x 83/83 (clients: $want_neg)"
+
+# Phase 6: resets are allowed here: a connection whose close does not finish within the close
+# timeout (our kept clients) is aborted, and an abort sends exactly one reset (src/session/mod.rs:
+# "A connection was aborted (one reset sent)"). The client that closed after our FIN gets none.
+rst_silent=$(count "$RST_139 && $(window 6)")
+kept=$(sed -n 's/^SILENT_KEPT_PORTS //p' "$WORK/p6-silent.out")
+polite=$(sed -n 's/^SILENT_CLOSED_PORTS //p' "$WORK/p6-silent.out")
+n_kept=$(echo "$kept" | tr ',' '\n' | grep -c . || true)
+rst_polite=0
+[ -n "$polite" ] && rst_polite=$(count "$RST_139 && $(window 6) && tcp.dstport in {$polite}")
+kept_reset=$(field kept_reset_by_server "$WORK/p6-silent.out")
+note "silent phase: $rst_silent resets from 139, $rst_polite of them to the client that closed after" \
+    "our FIN; $aborts unfinished closes aborted (log); $kept_reset of $n_kept kept clients were reset" \
+    "while they held (6.5 s after our FIN)"
+echo "       resets from 139 in the silent phase (time since the phase began, to port):"
+$T -Y "$RST_139 && $(window 6)" -T fields -e frame.time_epoch -e tcp.dstport 2>/dev/null \
+    | awk -v s="${P_START[6]}" '{ printf "         +%.2fs -> %s\n", $1 - s, $2 }'
+[ "$rst_polite" -eq 0 ] && pass "silent phase: no reset to the client that closed after our FIN" \
+    || fail "silent phase: $rst_polite resets to the client that closed after our FIN"
+if [ "$aborts" -eq "$n_kept" ] && [ "$kept_reset" -eq "$n_kept" ]; then
+    pass "silent phase: each of the $aborts aborts sent its reset (the $n_kept kept clients were reset)"
+elif [ "$aborts" -eq "$n_kept" ]; then
+    fail "silent phase: $aborts aborts logged, but only $kept_reset of the $n_kept kept clients were" \
+        "reset while they held: the abort's reset did not leave (a reset listed above that comes" \
+        "6.5 s after our FIN answers the client's own FIN, to a connection netbt already forgot)"
+else
+    fail "silent phase: $aborts aborts logged for $n_kept kept clients ($kept_reset reset while they held)"
+fi
+phase_end 7
+
+# ------------------------------------------------------------------------------------------
+echo "summary (seconds per phase):"
+for p in "${PHASES[@]}"; do printf '  phase %s  %5s s\n' "$p" "$(secs "${P_START[$p]}" "${P_END[$p]}")"; done
+printf '  total    %5s s\n' "$(secs "$T_BEGIN" "$EPOCHREALTIME")"
+if [ "$failures" -ne 0 ]; then
+    echo "session lab: $failures failed"; KEEP_LAB_LOGS=1; exit 1
+fi
+echo "session lab: all passed"
