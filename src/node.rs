@@ -300,7 +300,7 @@ impl<'a> Node<'a> {
         self.iface.poll_maintenance(now);
         let mut more = false;
         for _ in 0..MAX_FRAMES_PER_POLL {
-            self.sessions.refresh(&mut self.sockets);
+            self.sessions.refresh(now, &mut self.sockets);
             let mut gated = Gated::new(
                 device,
                 &*self.sessions.ledger,
@@ -320,7 +320,7 @@ impl<'a> Node<'a> {
         self.service_names(now);
         self.sessions
             .service(now, &mut self.sockets, &self.names, &mut self.scratch);
-        self.sessions.refresh(&mut self.sockets);
+        self.sessions.refresh(now, &mut self.sockets);
         self.update_statistics();
         let mut gated = Gated::new(
             device,

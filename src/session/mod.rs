@@ -50,6 +50,8 @@ pub const MAX_REQUEST_BODY: usize = 2 * crate::wire::name::MAX_WIRE_LEN;
 pub const REFUSAL_RX: usize = nbss::HEADER_LEN + MAX_REQUEST_BODY;
 /// Send buffer of a refusal slot: one negative response.
 pub const REFUSAL_TX: usize = 16;
+/// How long an aborted socket may take to send its reset before the slot is reused anyway.
+const RESET_BOUND: Duration = Duration::from_secs(1);
 /// Smallest session slot buffer (a whole request must fit).
 pub const MIN_SESSION_BUFFER: usize = REFUSAL_RX;
 
@@ -622,12 +624,15 @@ impl<'a> SessionService<'a> {
 
     /// Between frames: recycles closed slots, re-arms listeners, and refreshes what the gate
     /// sees. Cheap; the node calls it before every received frame.
-    pub(crate) fn refresh(&mut self, sockets: &mut SocketSet<'a>) {
+    pub(crate) fn refresh(&mut self, now: Instant, sockets: &mut SocketSet<'a>) {
         for slot in self.ledger.iter_mut() {
             let Some(handle) = slot.handle else { continue };
             let socket = sockets.get_mut::<tcp::Socket>(handle);
             let state = socket.state();
-            if slot.phase == Phase::Closing && state == State::Closed {
+            // An aborted socket is CLOSED at once but sends its reset at the next egress and
+            // only then forgets the peer; listening before that would swallow the reset.
+            let reset_pending = socket.remote_endpoint().is_some() && !slot.expired(now);
+            if slot.phase == Phase::Closing && state == State::Closed && !reset_pending {
                 slot.recycle();
             }
             if slot.phase == Phase::Free && state == State::Closed && self.accepting {
@@ -695,7 +700,7 @@ impl<'a> SessionService<'a> {
                     if now >= since + config.handshake_timeout {
                         let peer = socket.remote_endpoint();
                         socket.abort();
-                        slot.enter(Phase::Closing, None);
+                        slot.enter(Phase::Closing, Some(now + RESET_BOUND));
                         self.counters.aborts_handshake += 1;
                         net_debug!("session: half-open {:?} aborted", peer);
                         self.note(SessionEvent::Aborted {
@@ -811,6 +816,7 @@ impl<'a> SessionService<'a> {
                 }
             }
             Phase::Closing => match state {
+                State::Closed if socket.remote_endpoint().is_some() && !slot.expired(now) => {}
                 State::Closed => slot.recycle(),
                 // TIME-WAIT ends by itself (smoltcp's fixed 10 s) and is never cut short:
                 // our final ACK may still be needed.
@@ -821,7 +827,7 @@ impl<'a> SessionService<'a> {
                     if slot.expired(now) {
                         let peer = socket.remote_endpoint();
                         socket.abort();
-                        slot.deadline = None;
+                        slot.deadline = Some(now + RESET_BOUND);
                         self.counters.aborts_close += 1;
                         net_debug!("session: close of {:?} unfinished, aborted", peer);
                         self.note(SessionEvent::Aborted {
@@ -990,7 +996,7 @@ impl<'a> SessionService<'a> {
         slot.unacked = queued;
         if queued > 0 && now >= slot.progress_at + config.progress_bound() {
             socket.abort();
-            slot.enter(Phase::Closing, None);
+            slot.enter(Phase::Closing, Some(now + RESET_BOUND));
             self.counters.aborts_stalled += 1;
             self.note(SessionEvent::Aborted {
                 peer,
