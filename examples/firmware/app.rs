@@ -1,0 +1,497 @@
+//! The firmware proper: static storage, the node, the main loop.
+
+use core::cell::UnsafeCell;
+use core::fmt::Write;
+use core::mem::MaybeUninit;
+use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use cortex_m_rt::{ExceptionFrame, entry, exception};
+use netbt::name_service::NameEvent;
+use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
+use netbt::session::{SessionConfig, SessionEvent, Slot};
+use netbt::wire::name::{Name, Scope};
+use smoltcp::iface::SocketStorage;
+use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+
+use crate::clock::Clock;
+use crate::lan9118;
+use crate::uart::{Uart, init_logger};
+
+/// Session slots (`NETBT_FW_SESSIONS` at build time; `scripts/firmware.sh build` builds with
+/// one more to measure what a slot costs).
+const SESSIONS: usize = parse_count(option_env!("NETBT_FW_SESSIONS"), 2);
+/// Refusal slots: they answer 0x83 while every session slot is busy.
+const REFUSALS: usize = 1;
+/// Ledger entries.
+const SLOTS: usize = SESSIONS + REFUSALS;
+/// Receive and send buffer of each session slot (the TCP window; the echo handler streams
+/// messages of any length through it).
+const SESSION_BUFFER: usize = 2048;
+
+const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
+const ADDRESS: Ipv4Cidr = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24);
+const NAME: &str = "NETBT";
+/// The LAN9118 of mps2-an385, registers at 0x4020_0000.
+type Lan9118 = lan9118::Lan9118<0x4020_0000>;
+/// How long the firmware waits for a first frame to time (entropy) before it starts.
+const SEED_WAIT_MS: u64 = 2000;
+/// A line with the counters at most this often (and after each session event).
+const STATUS_EVERY_MS: u64 = 60_000;
+
+/// A decimal count from the build environment, or `default`.
+const fn parse_count(text: Option<&str>, default: usize) -> usize {
+    let Some(text) = text else {
+        return default;
+    };
+    let bytes = text.as_bytes();
+    if bytes.is_empty() {
+        return default;
+    }
+    let mut value = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(bytes[i].is_ascii_digit(), "NETBT_FW_SESSIONS: not a number");
+        value = value * 10 + (bytes[i] - b'0') as usize;
+        i += 1;
+    }
+    assert!(value > 0, "NETBT_FW_SESSIONS: at least one session slot");
+    value
+}
+
+/// The log level (`NETBT_FW_LOG` at build time: error, warn, info, debug or trace).
+fn log_level() -> log::LevelFilter {
+    match option_env!("NETBT_FW_LOG") {
+        Some("error") => log::LevelFilter::Error,
+        Some("warn") => log::LevelFilter::Warn,
+        Some("debug") => log::LevelFilter::Debug,
+        Some("trace") => log::LevelFilter::Trace,
+        _ => log::LevelFilter::Info,
+    }
+}
+
+// All storage is static: nothing is allocated, ever. Each static is taken exactly once, at
+// start-up, as a `&'static mut`. The socket table's empty value is not all zeros: it is filled
+// in place at start-up rather than kept as an image in flash. The UDP buffers' is not either
+// (packet metadata), but building them at run time takes a 16 KiB temporary on the stack, so
+// they stay in .data: their image costs flash, not stack.
+static SOCKETS: Once<MaybeUninit<[SocketStorage<'static>; sockets_needed(SLOTS)]>> =
+    Once::new(MaybeUninit::uninit());
+static NAME_SERVICE: Once<UdpBuffers> = Once::new(UdpBuffers::new());
+static SESSION_MEMORY: Once<[u8; 2 * SESSION_BUFFER * SESSIONS]> =
+    Once::new([0; 2 * SESSION_BUFFER * SESSIONS]);
+static REFUSAL_BUFFERS: Once<[RefusalBuffers; REFUSALS]> =
+    Once::new([const { RefusalBuffers::new() }; REFUSALS]);
+static LEDGER: Once<[Slot; SLOTS]> = Once::new([Slot::EMPTY; SLOTS]);
+static DEVICE: Once<Lan9118> = Once::new(Lan9118::new());
+static NODE: Once<MaybeUninit<Node<'static>>> = Once::new(MaybeUninit::uninit());
+
+/// A static handed out once, as `&'static mut`, at start-up (a second take halts).
+struct Once<T> {
+    value: UnsafeCell<T>,
+    taken: AtomicBool,
+}
+
+// SAFETY: the value is reachable only through the one `&'static mut` that `take` hands out.
+unsafe impl<T> Sync for Once<T> {}
+
+impl<T> Once<T> {
+    const fn new(value: T) -> Once<T> {
+        Once {
+            value: UnsafeCell::new(value),
+            taken: AtomicBool::new(false),
+        }
+    }
+
+    // One `&mut` from a shared static is the point; `taken` makes it the only one.
+    #[allow(clippy::mut_from_ref)]
+    fn take(&'static self) -> &'static mut T {
+        if self.taken.swap(true, Ordering::AcqRel) {
+            halt("a static was taken twice");
+        }
+        // SAFETY: first and only take (checked above): no other reference exists.
+        unsafe { &mut *self.value.get() }
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    stack::paint();
+    init_logger(log_level());
+    let Some(core) = cortex_m::Peripherals::take() else {
+        halt("core peripherals taken twice");
+    };
+    let mut clock = Clock::start(core.SYST);
+    let (node, device) = start(&mut clock);
+    // Start-up builds the node by value (Node::new returns it), so its stack peak is larger
+    // than the loop's: note it, then paint again to measure the loop alone.
+    let startup_stack = stack::used();
+    stack::paint();
+    log::info!(
+        "{} ({}), registering {} names; node {} bytes, statics {} bytes, start-up stack {} bytes",
+        ADDRESS,
+        Mac(&MAC),
+        node.names.names().len(),
+        core::mem::size_of::<Node>(),
+        stack::static_ram(),
+        startup_stack
+    );
+    node.names.start(clock.now());
+
+    let mut announced = false;
+    let mut status_at = STATUS_EVERY_MS;
+    let mut next = Some(clock.now());
+    loop {
+        let ms = clock.millis();
+        let now = clock.now();
+        let due = next.is_some_and(|at| at <= now);
+        if !due && !device.frame_waiting() && ms < status_at {
+            // SysTick wakes us every millisecond; a frame waits at most that long.
+            cortex_m::asm::wfi();
+            continue;
+        }
+        next = node.poll(now, device);
+        let mut changed = report_name_events(node);
+        changed |= report_session_events(node);
+        if !announced && node.names.is_ready() {
+            announced = true;
+            let mut line = Line::new();
+            for owned in node.names.names() {
+                let _ = write!(line, " {}", owned.name);
+            }
+            log::info!("netbt ready on lan9118 {} names{}", ADDRESS, line.as_str());
+            changed = true;
+        }
+        if changed || ms >= status_at {
+            status_at = ms + STATUS_EVERY_MS;
+            status(node, device);
+        }
+    }
+}
+
+/// Brings up the controller and builds the node on the static storage, with our names
+/// registered and listened on. Not inlined: its temporaries leave the stack when it returns.
+#[inline(never)]
+fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118) {
+    log::info!(
+        "netbt firmware {} on mps2-an385 (Cortex-M3, LAN9118): {} session slots + {} refusal \
+         slot, {} bytes per direction",
+        env!("CARGO_PKG_VERSION"),
+        SESSIONS,
+        REFUSALS,
+        SESSION_BUFFER
+    );
+    let device = DEVICE.take();
+    match device.init(MAC) {
+        Ok(identity) => log::info!(
+            "lan9118: id {:08x}, MAC {}, link {}",
+            identity.id_rev,
+            Mac(&MAC),
+            if identity.link_up { "up" } else { "down" }
+        ),
+        Err(error) => halt_with(format_args!("lan9118: {error}")),
+    }
+
+    let seed = seed(device, clock);
+    let storage = NodeStorage {
+        sockets: socket_table(SOCKETS.take()),
+        name_service: NAME_SERVICE.take(),
+        session_memory: SESSION_MEMORY.take(),
+        refusals: REFUSAL_BUFFERS.take(),
+        ledger: LEDGER.take(),
+    };
+    let config = NodeConfig {
+        mac: MAC,
+        address: ADDRESS,
+        gateway: None,
+        scope: Scope::default(),
+        hide_mac: false,
+        seed,
+        session: SessionConfig::DEFAULT,
+    };
+    let slot = NODE.take();
+    let node = match Node::new(config, device, storage, clock.now()) {
+        Ok(node) => slot.write(node),
+        Err(error) => halt_with(format_args!("node: {error:?}")),
+    };
+    for suffix in [0x00, 0x20] {
+        let Ok(name) = Name::new(NAME, suffix) else {
+            halt("bad name");
+        };
+        if let Err(error) = node.names.add_name(name, false) {
+            halt_with(format_args!("name {name}: {error:?}"));
+        }
+        if let Err(error) = node.session_service().listen(name, None) {
+            halt_with(format_args!("listen on {name}: {error:?}"));
+        }
+    }
+    (node, device)
+}
+
+/// Fills the socket table in place, entry by entry (no table-sized temporary or image).
+fn socket_table<const N: usize>(
+    table: &'static mut MaybeUninit<[SocketStorage<'static>; N]>,
+) -> &'static mut [SocketStorage<'static>; N] {
+    let first = table.as_mut_ptr().cast::<SocketStorage<'static>>();
+    for i in 0..N {
+        // SAFETY: `i < N`, inside the table; each entry is written before the table is used.
+        unsafe { first.add(i).write(SocketStorage::EMPTY) };
+    }
+    // SAFETY: every entry was written above.
+    unsafe { table.assume_init_mut() }
+}
+
+/// Entropy for smoltcp's sequence numbers and the name service's transaction ids. The board
+/// has no random number generator, so the seed comes from timing: when (to the processor cycle,
+/// 40 ns) the first frame arrives after start-up, the controller's free-running counter at that
+/// moment, and the frame's bytes, mixed with the MAC address. The firmware spins (no sleep) for
+/// at most [`SEED_WAIT_MS`] waiting for that frame; without one, only start-up timing remains,
+/// which is weak, and the log says so.
+fn seed(device: &mut Lan9118, clock: &mut Clock) -> u64 {
+    let mut state = mix(
+        0x6e65_7462_7466_7700,
+        u64::from_le_bytes([MAC[0], MAC[1], MAC[2], MAC[3], MAC[4], MAC[5], 0, 0]),
+    );
+    state = mix(state, u64::from(device.free_run()));
+    let start = clock.millis();
+    loop {
+        let ms = clock.millis();
+        if device.frame_waiting() {
+            state = mix(state, (ms << 32) | u64::from(clock.cycles_in_tick()));
+            state = mix(state, u64::from(device.free_run()));
+            if let Some(frame) = device.peek() {
+                for chunk in frame.chunks(8) {
+                    let mut word = [0u8; 8];
+                    word[..chunk.len()].copy_from_slice(chunk);
+                    state = mix(state, u64::from_le_bytes(word));
+                }
+            }
+            log::info!(
+                "seed: timing of the first frame ({} ms after start-up)",
+                ms - start
+            );
+            return state;
+        }
+        if ms - start >= SEED_WAIT_MS {
+            state = mix(state, u64::from(clock.cycles_in_tick()));
+            state = mix(state, u64::from(device.free_run()));
+            log::warn!(
+                "seed: no frame within {SEED_WAIT_MS} ms; start-up timing only (weak: sequence \
+                 numbers are more predictable)"
+            );
+            return state;
+        }
+    }
+}
+
+/// One step of splitmix64 over `value`.
+fn mix(state: u64, value: u64) -> u64 {
+    let mut z = (state ^ value).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn report_name_events(node: &mut Node) -> bool {
+    let mut any = false;
+    while let Some(event) = node.names.take_event() {
+        any = true;
+        match event {
+            NameEvent::Registered(name) => log::info!("registered {name}"),
+            NameEvent::Conflict { name, by } => {
+                log::error!("name {name} is owned by {by}: in conflict, not answered")
+            }
+            NameEvent::Defended { name, by } => {
+                log::info!("defended {name} against registration by {by}")
+            }
+            NameEvent::Released => log::info!("all names released"),
+        }
+    }
+    any
+}
+
+fn report_session_events(node: &mut Node) -> bool {
+    let mut any = false;
+    while let Some(event) = node.session_service().take_event() {
+        any = true;
+        match event {
+            SessionEvent::Opened {
+                peer,
+                called,
+                calling,
+                ..
+            } => log::info!("session {called} from {calling} at {peer} opened"),
+            SessionEvent::Refused { peer, called, code } => match called {
+                Some(called) => {
+                    log::info!("session request from {peer} for {called} refused: {code:?}")
+                }
+                None => log::info!("malformed session request from {peer} refused: {code:?}"),
+            },
+            SessionEvent::Requested { peer, called, .. } => {
+                log::info!("session {called} from {peer} awaits the handler")
+            }
+            SessionEvent::RequestTimeout { peer } => {
+                log::info!("{peer} sent no session request in time; closed")
+            }
+            SessionEvent::Closed { peer, reason, .. } => {
+                log::info!("session with {peer} closed: {reason:?}")
+            }
+            SessionEvent::Aborted { peer, phase } => {
+                log::info!("connection {peer:?} stopped responding in {phase:?}; aborted")
+            }
+        }
+    }
+    any
+}
+
+/// One line with the ledger, the counters that matter and the stack high-water mark.
+fn status(node: &mut Node, device: &Lan9118) {
+    let names = *node.names.counters();
+    let sessions = node.session_service();
+    let ledger = sessions.ledger();
+    let counters = sessions.counters();
+    let frames = device.counters();
+    log::info!(
+        "status: slots busy {}/{} refusing {}/{} closing {}; positive {} negative {} (0x83: {}); \
+         resets sent {}; queries answered {} node status {}; frames in {} out {} bad {} \
+         dropped {}; stack used {} bytes",
+        ledger.busy,
+        ledger.session_slots,
+        ledger.refusing,
+        ledger.refusal_slots,
+        ledger.closing,
+        counters.positive,
+        counters.negative(),
+        counters.insufficient_resources,
+        counters.resets_sent,
+        names.queries_answered,
+        names.node_status_answered,
+        frames.received,
+        frames.sent,
+        frames.rx_bad,
+        device.rx_dropped(),
+        stack::used()
+    );
+}
+
+/// A MAC address for the log.
+struct Mac<'a>(&'a [u8; 6]);
+
+impl core::fmt::Display for Mac<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let [a, b, c, d, e, g] = *self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+/// A short text built on the stack.
+struct Line {
+    bytes: [u8; 128],
+    len: usize,
+}
+
+impl Line {
+    fn new() -> Line {
+        Line {
+            bytes: [0; 128],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+}
+
+impl Write for Line {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        let room = self.bytes.len() - self.len;
+        if text.len() > room {
+            return Err(core::fmt::Error);
+        }
+        self.bytes[self.len..self.len + text.len()].copy_from_slice(text.as_bytes());
+        self.len += text.len();
+        Ok(())
+    }
+}
+
+fn halt(why: &str) -> ! {
+    halt_with(format_args!("{why}"))
+}
+
+/// Prints why and ends the emulation with a failure (semihosting); on a board without a
+/// debugger attached, the breakpoint locks the core up instead, which a watchdog would reset.
+fn halt_with(why: core::fmt::Arguments) -> ! {
+    cortex_m::interrupt::disable();
+    let _ = writeln!(Uart, "fatal: {why}");
+    cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    halt_with(format_args!("panic: {info}"))
+}
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    halt_with(format_args!("hard fault: {frame:?}"))
+}
+
+/// Stack use, measured: the stack below `main`'s frame is painted at start-up, and the lowest
+/// word no longer carrying the paint marks how deep it went.
+mod stack {
+    use core::ptr::{read_volatile, write_volatile};
+
+    const PAINT: u32 = 0x5a5a_a5a5;
+    /// Paint this far below the stack pointer at start-up (the stack is assumed to stay within).
+    const SPAN: usize = 256 * 1024;
+    /// Leave this much under the stack pointer alone while painting (the painter's own frame).
+    const MARGIN: usize = 256;
+
+    unsafe extern "C" {
+        /// The top of the stack (cortex-m-rt's linker script).
+        static _stack_start: u32;
+        /// The end of .bss and .uninit: where the heap would start.
+        static __sheap: u32;
+        /// The start of .data in RAM.
+        static __sdata: u32;
+    }
+
+    fn top() -> usize {
+        &raw const _stack_start as usize
+    }
+
+    fn bottom() -> usize {
+        let floor = &raw const __sheap as usize;
+        top().saturating_sub(SPAN).max(floor)
+    }
+
+    /// RAM taken by statics: .data, .bss and .uninit.
+    pub fn static_ram() -> usize {
+        (&raw const __sheap as usize) - (&raw const __sdata as usize)
+    }
+
+    /// Paints the unused stack (call first thing in `main`).
+    pub fn paint() {
+        let sp = cortex_m::register::msp::read() as usize;
+        let mut at = bottom();
+        while at + 4 <= sp - MARGIN {
+            // SAFETY: between the end of the statics and the live stack: unused RAM.
+            unsafe { write_volatile(at as *mut u32, PAINT) };
+            at += 4;
+        }
+    }
+
+    /// Deepest stack use so far, in bytes.
+    pub fn used() -> usize {
+        let mut at = bottom();
+        // SAFETY: reads of RAM between the statics and the top of the stack.
+        while at < top() && unsafe { read_volatile(at as *const u32) } == PAINT {
+            at += 4;
+        }
+        top() - at
+    }
+}

@@ -1,0 +1,30 @@
+//! netbt as `no_std` firmware: the same node, name service and session service as `netbt serve`,
+//! on an ARM Cortex-M3 (QEMU's `mps2-an385`) with its LAN9118 Ethernet controller.
+//!
+//! * storage: static arrays only, no allocator ([`app`]);
+//! * network: a polled LAN9118 driver implementing smoltcp's `phy::Device` ([`lan9118`]);
+//! * time: a millisecond clock from SysTick ([`clock`]);
+//! * logs: the `log` crate on UART0 ([`uart`]); a panic or hard fault prints and ends QEMU
+//!   through semihosting.
+//!
+//! Build and run it with `scripts/firmware.sh build` and `scripts/firmware.sh run [TAP]`. On the
+//! host this example is a stub, so `cargo test` and `cargo clippy --all-targets` stay host-only.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+mod app;
+#[cfg(target_os = "none")]
+mod clock;
+#[cfg(target_os = "none")]
+mod lan9118;
+#[cfg(target_os = "none")]
+mod uart;
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!(
+        "the firmware runs on a Cortex-M3 in QEMU: scripts/firmware.sh build, then \
+         scripts/firmware.sh run [TAP]"
+    );
+}

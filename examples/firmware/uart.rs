@@ -1,0 +1,86 @@
+//! Logs on UART0 (an ARM CMSDK APB UART at 0x4000_4000; QEMU's `-serial stdio`), through the
+//! `log` crate: the library's messages (its `log` feature) and the firmware's own.
+
+use core::fmt::{self, Write};
+use core::ptr::{read_volatile, write_volatile};
+
+const BASE: usize = 0x4000_4000;
+const DATA: usize = 0x00;
+const STATE: usize = 0x04;
+const CTRL: usize = 0x08;
+const BAUDDIV: usize = 0x10;
+const STATE_TX_FULL: u32 = 1 << 0;
+const CTRL_TX_ENABLE: u32 = 1 << 0;
+
+/// The transmit side of UART0.
+pub struct Uart;
+
+impl Uart {
+    /// Enables the transmitter at 115200 baud (QEMU ignores the rate).
+    pub fn init() {
+        // SAFETY: UART0's registers; the firmware is their only user.
+        unsafe {
+            write_volatile(
+                (BASE + BAUDDIV) as *mut u32,
+                super::clock::CORE_HZ / 115_200,
+            );
+            write_volatile((BASE + CTRL) as *mut u32, CTRL_TX_ENABLE);
+        }
+    }
+
+    fn put(byte: u8) {
+        // SAFETY: as in `init`.
+        unsafe {
+            while read_volatile((BASE + STATE) as *const u32) & STATE_TX_FULL != 0 {}
+            write_volatile((BASE + DATA) as *mut u32, u32::from(byte));
+        }
+    }
+}
+
+impl Write for Uart {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for byte in text.bytes() {
+            if byte == b'\n' {
+                Uart::put(b'\r');
+            }
+            Uart::put(byte);
+        }
+        Ok(())
+    }
+}
+
+struct UartLogger;
+
+impl log::Log for UartLogger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let ms = super::clock::millis32();
+        let _ = writeln!(
+            Uart,
+            "[{:5}.{:03}] {:<5} {}: {}",
+            ms / 1000,
+            ms % 1000,
+            record.level(),
+            record.target(),
+            record.args()
+        );
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: UartLogger = UartLogger;
+
+/// Routes `log` to UART0 at `level`.
+pub fn init_logger(level: log::LevelFilter) {
+    Uart::init();
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level);
+    }
+}

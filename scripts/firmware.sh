@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The no_std firmware (examples/firmware/): netbt on QEMU's mps2-an385, a Cortex-M3 with a
+# LAN9118 Ethernet controller.
+#
+#   scripts/firmware.sh build        build it (release, opt-level s, fat LTO) and print its
+#                                    footprint: flash, RAM, and the RAM one session slot costs
+#   scripts/firmware.sh run [TAP]    build if needed, then run it in QEMU attached to the existing
+#                                    TAP (default tap0) of the current network namespace, until
+#                                    killed; logs (UART0) on stdout
+#   scripts/firmware.sh elf          print the firmware's path
+#
+# The firmware is 192.168.69.1/24, MAC 02:00:00:00:00:01, NETBT<00> and NETBT<20>, 2 session
+# slots + 1 refusal slot, the echo handler. Installs the rustup target and qemu-system-arm when
+# missing. Environment: NETBT_FW_LOG=debug|trace (build-time log level).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=thumbv7m-none-eabi
+ELF=target/$TARGET/release/examples/firmware
+# One more session slot, built apart (its own target directory keeps both builds cached).
+SLOT_DIR=target/firmware-extra-slot
+FEATURES=(--no-default-features --features log)
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "need root to run: $*" >&2; return 1; fi
+}
+
+setup() {
+    rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
+    if ! command -v qemu-system-arm >/dev/null; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            qemu-system-arm
+    fi
+}
+
+# cargo build of the firmware; extra arguments go to cargo. The linker script (cortex-m-rt's
+# link.x, which includes examples/firmware/memory.x) and the size-oriented profile apply to this
+# target only: host builds and the library's thumbv7em check are untouched.
+cargo_firmware() {
+    CARGO_TARGET_THUMBV7M_NONE_EABI_RUSTFLAGS="-C link-arg=-Tlink.x -L $PWD/examples/firmware" \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
+    CARGO_PROFILE_RELEASE_LTO=fat \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+        cargo build --quiet --release --example firmware --target "$TARGET" "${FEATURES[@]}" "$@"
+}
+
+# Allocated section sizes of an ELF file: "name size" lines (read with python, so no ARM
+# binutils are needed).
+sections() {
+    python3 - "$1" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+assert data[:4] == b"\x7fELF" and data[4] == 1, "not a 32-bit ELF file"
+shoff, = struct.unpack_from("<I", data, 0x20)
+shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x2E)
+def header(i):
+    return struct.unpack_from("<IIIIIIIIII", data, shoff + i * shentsize)
+strtab = header(shstrndx)[4]
+for i in range(shnum):
+    name, kind, flags, addr, offset, size = header(i)[:6]
+    if flags & 2 and size:  # SHF_ALLOC
+        end = data.index(b"\0", strtab + name)
+        print(data[strtab + name:end].decode(), size)
+PY
+}
+
+# footprint ELF -> "flash ram data bss" (flash: vector table, code and constants; RAM: .data,
+# .bss and .uninit; the stack comes on top, measured at run time)
+footprint() {
+    sections "$1" | awk '
+        $1 == ".vector_table" || $1 == ".text" || $1 == ".rodata" { flash += $2 }
+        $1 == ".data" { data += $2 }
+        $1 == ".bss" || $1 == ".uninit" { bss += $2 }
+        END { printf "%d %d %d %d\n", flash, data + bss, data, bss }'
+}
+
+build() {
+    setup
+    cargo_firmware
+    NETBT_FW_SESSIONS=3 cargo_firmware --target-dir "$SLOT_DIR"
+    local flash ram data bss flash3 ram3
+    read -r flash ram data bss < <(footprint "$ELF")
+    read -r flash3 ram3 _ _ < <(footprint "$SLOT_DIR/$TARGET/release/examples/firmware")
+    echo "firmware: $ELF"
+    sections "$ELF" | awk '{ printf "  %-14s %8d\n", $1, $2 }'
+    printf 'footprint (2 session slots + 1 refusal slot):\n'
+    printf '  flash %7d bytes (%.1f KiB) = .vector_table + .text + .rodata' "$flash" \
+        "$(echo "$flash / 1024" | bc -l)"
+    [ "$data" -gt 0 ] && printf ' (+ %d bytes of .data initial values)' "$data"
+    printf '\n'
+    printf '  RAM   %7d bytes (%.1f KiB) = .data %d + .bss %d, plus the stack\n' "$ram" \
+        "$(echo "$ram / 1024" | bc -l)" "$data" "$bss"
+    printf '  per session slot %d bytes of RAM (3 slots minus 2), %d bytes of flash\n' \
+        "$((ram3 - ram))" "$((flash3 - flash))"
+}
+
+run() {
+    local tap=${1:-tap0}
+    if [ ! -e "/sys/class/net/$tap" ]; then
+        echo "no TAP $tap in this network namespace (scripts/lab.sh up makes one)" >&2
+        exit 2
+    fi
+    setup
+    cargo_firmware
+    # -nic: the board's on-board LAN9118 (nd_table[0]) on the TAP. Semihosting lets a fatal
+    # error end QEMU with a failure exit code. UART0 goes to stdout.
+    exec qemu-system-arm -M mps2-an385 -kernel "$ELF" \
+        -nic "tap,ifname=$tap,script=no,downscript=no,model=lan9118,mac=02:00:00:00:00:01" \
+        -semihosting-config enable=on,target=native \
+        -display none -monitor none -serial stdio
+}
+
+case "${1:-}" in
+    build) build ;;
+    run) shift; run "$@" ;;
+    elf) echo "$ELF" ;;
+    *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
