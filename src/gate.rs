@@ -88,25 +88,27 @@ pub struct HeldSyn {
 /// SYNs to the session port that found no listening slot, oldest first.
 #[derive(Debug)]
 pub struct SynBacklog {
-    held: heapless::Vec<HeldSyn, SYN_BACKLOG>,
+    /// A ring; entries forgotten in the middle stay as tombstones (`len == 0`) until they
+    /// reach the front.
+    held: heapless::Deque<HeldSyn, SYN_BACKLOG>,
 }
 
 impl SynBacklog {
     /// Empty.
     pub const fn new() -> SynBacklog {
         SynBacklog {
-            held: heapless::Vec::new(),
+            held: heapless::Deque::new(),
         }
     }
 
     /// SYNs kept now.
     pub fn len(&self) -> usize {
-        self.held.len()
+        self.held.iter().filter(|h| h.len > 0).count()
     }
 
     /// Whether nothing is kept.
     pub fn is_empty(&self) -> bool {
-        self.held.is_empty()
+        self.held.iter().all(|h| h.len == 0)
     }
 
     /// Keeps `frame`, a SYN from `source`; a retransmission replaces the earlier copy in its
@@ -122,24 +124,34 @@ impl SynBacklog {
             at: now,
         };
         syn.frame[..frame.len()].copy_from_slice(frame);
-        match self.held.iter_mut().find(|h| h.source == source) {
+        match self.held.iter_mut().find(|h| h.len > 0 && h.source == source) {
             Some(earlier) => {
                 *earlier = syn;
                 true
             }
-            None => self.held.push(syn).is_ok(),
+            None => {
+                // Tombstones at the front make room.
+                while self.held.front().is_some_and(|h| h.len == 0) {
+                    self.held.pop_front();
+                }
+                self.held.push_back(syn).is_ok()
+            }
         }
     }
 
     /// Drops any copy from `source` (its SYN got through live).
     fn forget(&mut self, source: (Ipv4Address, u16)) {
-        self.held.retain(|h| h.source != source);
+        for held in self.held.iter_mut().filter(|h| h.source == source) {
+            held.len = 0;
+        }
     }
 
     /// The oldest SYN still valid at `now`; expired ones are dropped and counted.
     fn take(&mut self, now: Instant, counters: &GateCounters) -> Option<HeldSyn> {
-        while !self.held.is_empty() {
-            let syn = self.held.remove(0);
+        while let Some(syn) = self.held.pop_front() {
+            if syn.len == 0 {
+                continue;
+            }
             if now < syn.at + SYN_HOLD {
                 return Some(syn);
             }
