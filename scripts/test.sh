@@ -53,6 +53,7 @@ log "lab tier: netbt serve on a TAP in a namespace, real clients, tshark"
 if [ "$(id -u)" -eq 0 ]; then
     scripts/lab-test.sh
     scripts/lab-sessions.sh
+    scripts/lab-firmware.sh
 else
     echo "lab tier needs root (network namespaces): run scripts/test.sh as root" >&2
     exit 1
