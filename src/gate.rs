@@ -124,7 +124,11 @@ impl SynBacklog {
             at: now,
         };
         syn.frame[..frame.len()].copy_from_slice(frame);
-        match self.held.iter_mut().find(|h| h.len > 0 && h.source == source) {
+        match self
+            .held
+            .iter_mut()
+            .find(|h| h.len > 0 && h.source == source)
+        {
             Some(earlier) => {
                 *earlier = syn;
                 true
