@@ -15,13 +15,12 @@ use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
 };
 
-use crate::gate::Gated;
 use crate::name_service::{Destination, NameService, NameServiceConfig, Received};
 use crate::session::{
     MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, SessionConfig, SessionService, Sessions, Slot,
 };
 use crate::wire::name::Scope;
-use crate::wire::{NAME_SERVICE_PORT, SESSION_SERVICE_PORT, nbns};
+use crate::wire::{NAME_SERVICE_PORT, nbns};
 
 /// Datagrams queued per direction on a UDP service socket.
 pub const UDP_PACKETS: usize = 16;
@@ -301,14 +300,7 @@ impl<'a> Node<'a> {
         let mut more = false;
         for _ in 0..MAX_FRAMES_PER_POLL {
             self.sessions.refresh(now, &mut self.sockets);
-            let mut gated = Gated::new(
-                device,
-                &*self.sessions.ledger,
-                &self.sessions.gate,
-                &mut self.sessions.backlog,
-                SESSION_SERVICE_PORT,
-                now,
-            );
+            let mut gated = self.sessions.gate_in_front_of(device, now);
             more = self
                 .iface
                 .poll_ingress_single(now, &mut gated, &mut self.sockets)
@@ -322,14 +314,7 @@ impl<'a> Node<'a> {
             .service(now, &mut self.sockets, &self.names, &mut self.scratch);
         self.sessions.refresh(now, &mut self.sockets);
         self.update_statistics();
-        let mut gated = Gated::new(
-            device,
-            &*self.sessions.ledger,
-            &self.sessions.gate,
-            &mut self.sessions.backlog,
-            SESSION_SERVICE_PORT,
-            now,
-        );
+        let mut gated = self.sessions.gate_in_front_of(device, now);
         // One egress pass sends at most one packet per socket; go on while any socket sent.
         for _ in 0..MAX_FRAMES_PER_POLL {
             if self.iface.poll_egress(now, &mut gated, &mut self.sockets) == PollResult::None {

@@ -843,3 +843,31 @@ fn s_plus_r_plus_k_clients_at_once_all_end_with_0x82_or_0x83_and_no_reset() {
     assert_eq!(counters.aborts(), 0);
     b.assert_no_reset();
 }
+
+#[test]
+fn the_discard_handler_reads_and_drops_every_message() {
+    let mut config = SessionConfig::DEFAULT;
+    config.handler = Handler::Discard;
+    let mut b = Bench::new(2, 1, 4096, config);
+    let (client, answer) = b.call("LABSRV#20");
+    assert_eq!(answer, POSITIVE);
+    let mut stream = message(&[]);
+    stream.extend(message(&vec![7u8; 10_000]));
+    stream.extend([0x85, 0, 0, 0]);
+    stream.extend(message(b"last"));
+    let mut offset = 0;
+    for _ in 0..2_000 {
+        if offset < stream.len() {
+            offset += b.client.tcp(client).send_slice(&stream[offset..]).unwrap();
+        }
+        b.run(1);
+        if b.slots()[0].bytes_in == 10_004 {
+            break;
+        }
+    }
+    assert_eq!(b.slots()[0].bytes_in, 10_004);
+    assert_eq!(b.slots()[0].bytes_out, 0);
+    assert!(b.client.read_all(client).is_empty(), "nothing comes back");
+    assert_eq!(b.counters().keepalives_received, 1);
+    b.assert_no_reset();
+}

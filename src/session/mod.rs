@@ -33,7 +33,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{IpEndpoint, IpListenEndpoint, Ipv4Address};
 
 pub use self::slot::{Phase, Role, Slot, SlotId};
-use crate::gate::{GateCounters, GateView, SynBacklog};
+use crate::gate::{GateCounters, GateView, Gated, SynBacklog};
 use crate::name_service::{NameService, NameState};
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::{Name, NbName};
@@ -622,6 +622,22 @@ impl<'a> SessionService<'a> {
         let _ = self.events.push_back(event);
     }
 
+    /// `device` behind this service's SYN gate, at `now`.
+    pub(crate) fn gate_in_front_of<'g, D: smoltcp::phy::Device + ?Sized>(
+        &'g mut self,
+        device: &'g mut D,
+        now: Instant,
+    ) -> Gated<'g, D, [Slot]> {
+        Gated::new(
+            device,
+            &*self.ledger,
+            &self.gate,
+            &mut self.backlog,
+            SESSION_SERVICE_PORT,
+            now,
+        )
+    }
+
     /// Between frames: recycles closed slots, re-arms listeners, and refreshes what the gate
     /// sees. Cheap; the node calls it before every received frame.
     pub(crate) fn refresh(&mut self, now: Instant, sockets: &mut SocketSet<'a>) {
@@ -668,10 +684,8 @@ impl<'a> SessionService<'a> {
         for index in 0..self.ledger.len() {
             self.service_slot(index, now, sockets, names);
         }
-        match self.config.handler {
-            Handler::Echo => self.echo_all(now, sockets, scratch),
-            Handler::Discard => self.discard_all(now, sockets),
-            Handler::Application => {}
+        if self.config.handler != Handler::Application {
+            self.run_handler(now, sockets, scratch);
         }
         let busy = self.ledger().busy;
         self.counters.high_water = self.counters.high_water.max(busy);
@@ -1099,7 +1113,9 @@ impl<'a> SessionService<'a> {
         )
     }
 
-    fn echo_all(&mut self, now: Instant, sockets: &mut SocketSet<'a>, scratch: &mut [u8]) {
+    /// Runs the built-in handler on every established session.
+    fn run_handler(&mut self, now: Instant, sockets: &mut SocketSet<'a>, scratch: &mut [u8]) {
+        let handler = self.config.handler;
         for index in 0..self.ledger.len() {
             if self.ledger[index].phase != Phase::Established {
                 continue;
@@ -1110,28 +1126,12 @@ impl<'a> SessionService<'a> {
                 sockets,
                 now,
             };
-            let _ = sessions.echo(id, scratch);
-        }
-    }
-
-    fn discard_all(&mut self, now: Instant, sockets: &mut SocketSet<'a>) {
-        for index in 0..self.ledger.len() {
-            if self.ledger[index].phase != Phase::Established {
-                continue;
-            }
-            let id = self.id(index);
-            let mut sessions = Sessions {
-                service: self,
-                sockets,
-                now,
+            // Errors end the session inside the calls; nothing to do here.
+            let _ = match handler {
+                Handler::Echo => sessions.echo(id, scratch),
+                Handler::Discard => sessions.discard(id, scratch),
+                Handler::Application => Ok(()),
             };
-            let mut sink = [0u8; 256];
-            while let Ok(Some(_)) = sessions.incoming(id) {
-                match sessions.read(id, &mut sink) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
         }
     }
 }
@@ -1371,6 +1371,21 @@ impl<'a> Sessions<'_, 'a> {
         let now = self.now;
         self.service
             .end_session(index, now, self.sockets, CloseReason::Local, id, peer);
+        Ok(())
+    }
+
+    /// Reads and drops everything that has arrived on `id`.
+    pub fn discard(&mut self, id: SlotId, scratch: &mut [u8]) -> Result<(), SessionError> {
+        while self.incoming(id)?.is_some() {
+            if self.read(id, scratch)? == 0 {
+                // A zero-length message was taken whole by `incoming`; a longer one waits
+                // for more bytes.
+                let (index, _) = self.slot(id)?;
+                if self.service.ledger[index].rx_remaining.is_some() {
+                    break;
+                }
+            }
+        }
         Ok(())
     }
 
