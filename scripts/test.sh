@@ -54,6 +54,7 @@ if [ "$(id -u)" -eq 0 ]; then
     scripts/lab-test.sh
     scripts/lab-sessions.sh
     scripts/lab-firmware.sh
+    scripts/lab-forward.sh
 else
     echo "lab tier needs root (network namespaces): run scripts/test.sh as root" >&2
     exit 1

@@ -162,6 +162,8 @@ pub struct ControlServer {
     listener_ready: bool,
     /// When to try the listener even if poll(2) did not report it.
     next_accept: StdInstant,
+    /// The poll(2) set of [`ControlServer::wait`], kept between turns.
+    poll_fds: Vec<libc::pollfd>,
 }
 
 struct Client {
@@ -225,6 +227,7 @@ impl ControlServer {
             clients: Vec::with_capacity(MAX_CLIENTS),
             listener_ready: true,
             next_accept: StdInstant::now(),
+            poll_fds: Vec::with_capacity(2 + MAX_CLIENTS),
         })
     }
 
@@ -276,33 +279,34 @@ impl ControlServer {
         }
     }
 
-    /// Waits until the TAP `tap`, the listener or a client is ready, or `timeout` passes (a
-    /// signal also ends the wait).
-    pub fn wait(&mut self, tap: RawFd, timeout: StdDuration) {
-        let idle = libc::pollfd {
-            fd: -1,
-            events: 0,
+    /// Waits until the TAP `tap`, the listener, a client or one of `extra` (the forward
+    /// handler's backend sockets) is ready, or `timeout` passes (a signal also ends the wait).
+    pub fn wait(&mut self, tap: RawFd, extra: &[libc::pollfd], timeout: StdDuration) {
+        let pollfd = |fd: RawFd, events: libc::c_short| libc::pollfd {
+            fd,
+            events,
             revents: 0,
         };
-        let mut fds = [idle; 2 + MAX_CLIENTS];
-        fds[0].fd = tap;
-        fds[0].events = libc::POLLIN;
-        fds[1].fd = self.listener.as_raw_fd();
-        fds[1].events = libc::POLLIN;
-        for (fd, client) in fds[2..].iter_mut().zip(&self.clients) {
-            fd.fd = client.stream.as_raw_fd();
-            fd.events = if client.reply.is_some() {
+        // Reused from turn to turn: no allocation once it has grown to size.
+        let mut fds = std::mem::take(&mut self.poll_fds);
+        fds.clear();
+        fds.push(pollfd(tap, libc::POLLIN));
+        fds.push(pollfd(self.listener.as_raw_fd(), libc::POLLIN));
+        for client in &self.clients {
+            let events = if client.reply.is_some() {
                 libc::POLLOUT
             } else {
                 libc::POLLIN
             };
+            fds.push(pollfd(client.stream.as_raw_fd(), events));
         }
-        let count = 2 + self.clients.len();
+        fds.extend_from_slice(extra);
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: `count` valid pollfds for the duration of the call.
+        // SAFETY: `fds.len()` valid pollfds for the duration of the call.
         #[allow(unsafe_code)]
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), count as libc::nfds_t, ms) };
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         self.listener_ready |= ready > 0 && fds[1].revents != 0;
+        self.poll_fds = fds;
     }
 }
 
@@ -1264,13 +1268,13 @@ mod tests {
         let mut slow = UnixStream::connect(&path).unwrap();
         slow.write_all(b"sta").unwrap();
         // As in the daemon's loop: the wait wakes for the listener, then serve accepts.
-        server.wait(-1, StdDuration::from_secs(1));
+        server.wait(-1, &[], StdDuration::from_secs(1));
         let started = StdInstant::now();
         server.serve(&mut status);
         assert!(started.elapsed() < StdDuration::from_millis(50));
         assert_eq!(server.clients.len(), 2);
         slow.write_all(b"tus\n").unwrap();
-        server.wait(-1, StdDuration::from_millis(100));
+        server.wait(-1, &[], StdDuration::from_millis(100));
         server.serve(&mut status);
         let mut reply = String::new();
         slow.read_to_string(&mut reply).unwrap();
@@ -1280,7 +1284,7 @@ mod tests {
         // An unknown request gets an error document; the status is not built for it.
         let mut odd = UnixStream::connect(&path).unwrap();
         odd.write_all(b"reboot\n").unwrap();
-        server.wait(-1, StdDuration::from_secs(1));
+        server.wait(-1, &[], StdDuration::from_secs(1));
         server.serve(&mut status);
         let mut reply = String::new();
         odd.read_to_string(&mut reply).unwrap();

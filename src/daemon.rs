@@ -17,10 +17,12 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 use crate::control::{self, ControlServer, DaemonInfo};
+use crate::forward::Forwarder;
 
 /// Longest wait in one loop turn, so signals are seen promptly even if poll(2) restarts. The
-/// wait also ends when the control socket has a client (one poll(2) over the TAP, the control
-/// listener and its clients), so `netbt status` is answered at once.
+/// wait also ends when the control socket has a client or a forwarded session's backend socket
+/// is ready (one poll(2) over the TAP, the control listener and its clients, and the backend
+/// sockets), so `netbt status` is answered and backend bytes are relayed at once.
 const MAX_WAIT: StdDuration = StdDuration::from_millis(100);
 /// How long release may take before the daemon exits anyway.
 const RELEASE_BOUND: StdDuration = StdDuration::from_secs(3);
@@ -43,6 +45,9 @@ pub struct ServeConfig {
     pub hide_mac: bool,
     /// The control socket (`None`: [`control::server_path`] of the TAP).
     pub control: Option<std::path::PathBuf>,
+    /// `--handler forward=HOST:PORT`: the backend every session is relayed to (the session
+    /// config then has the application handler and deferred accept).
+    pub forward: Option<std::net::SocketAddr>,
 }
 
 /// Runs the daemon; returns an error line for exit code 2 on set-up failures.
@@ -140,6 +145,10 @@ fn run<D: Device>(
         }
     }
     let mut refusal_log = RateLimit::new(10);
+    // The forward handler's relays: two buffers per session slot, allocated here, once.
+    let mut forwarder = config
+        .forward
+        .map(|backend| Forwarder::new(backend, config.sessions, config.session_buffer));
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -154,6 +163,9 @@ fn run<D: Device>(
         config.names.len(),
         control.path().display()
     );
+    if let Some(forwarder) = &forwarder {
+        log::info!("sessions are forwarded to {}", forwarder.backend());
+    }
     node.names.start(clock());
     let mut announced = false;
     let mut releasing_since: Option<StdInstant> = None;
@@ -161,7 +173,11 @@ fn run<D: Device>(
         let now = clock();
         let next = node.poll(now, device);
         report_events(&mut node);
-        report_session_events(&mut node, &mut refusal_log);
+        report_session_events(&mut node, &mut refusal_log, forwarder.as_mut());
+        // Relay work moves bytes into and out of the session sockets: poll again at once.
+        let relayed = forwarder
+            .as_mut()
+            .is_some_and(|forwarder| forwarder.pump(&mut node, clock()));
         control.serve(&mut || {
             let info = DaemonInfo {
                 tap: ifname,
@@ -230,7 +246,7 @@ fn run<D: Device>(
             }
         }
 
-        let wait = match next {
+        let mut wait = match next {
             Some(at) => {
                 let now = clock();
                 if at <= now {
@@ -241,8 +257,15 @@ fn run<D: Device>(
             }
             None => MAX_WAIT,
         };
+        if let Some(deadline) = forwarder.as_ref().and_then(Forwarder::next_deadline) {
+            wait = wait.min(deadline.saturating_duration_since(StdInstant::now()));
+        }
+        if relayed {
+            wait = StdDuration::ZERO;
+        }
         if !wait.is_zero() {
-            control.wait(fd, wait.min(MAX_WAIT));
+            let backends = forwarder.as_mut().map_or(&[][..], Forwarder::poll_fds);
+            control.wait(fd, backends, wait.min(MAX_WAIT));
         }
     }
 }
@@ -300,8 +323,15 @@ impl RateLimit {
     }
 }
 
-fn report_session_events(node: &mut Node, refusals: &mut RateLimit) {
+fn report_session_events(
+    node: &mut Node,
+    refusals: &mut RateLimit,
+    mut forwarder: Option<&mut Forwarder>,
+) {
     while let Some(event) = node.session_service().take_event() {
+        if let Some(forwarder) = forwarder.as_deref_mut() {
+            forwarder.on_event(&event);
+        }
         match event {
             SessionEvent::Opened {
                 peer,

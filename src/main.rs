@@ -5,6 +5,7 @@
 
 mod control;
 mod daemon;
+mod forward;
 
 use std::process::ExitCode;
 
@@ -96,9 +97,13 @@ struct ServeArgs {
     /// Seconds of idleness before a session keepalive is sent (0: never).
     #[arg(long, default_value = "60", value_name = "SECS", value_parser = parse_seconds)]
     keepalive: netbt::session::Duration,
-    /// What established sessions do: echo (every message is sent back) or discard.
-    #[arg(long, default_value = "echo", value_name = "HANDLER", value_parser = parse_handler)]
-    handler: netbt::session::Handler,
+    /// What established sessions do: echo (every message is sent back), discard, or
+    /// forward=HOST:PORT (each session is relayed to a TCP backend reached through the host's
+    /// own network, e.g. smbd on 127.0.0.1:445, as direct-hosted SMB; a request is answered
+    /// 0x82 only once the backend accepted the connection, else 0x83 0x8F). HOST is an address
+    /// or a name, resolved once at start.
+    #[arg(long, default_value = "echo", value_name = "HANDLER")]
+    handler: String,
     /// Accept sessions only from this calling name (others get 0x81).
     #[arg(long, value_name = "NAME[#XX]")]
     allow_calling: Option<String>,
@@ -162,12 +167,54 @@ fn parse_seconds(text: &str) -> Result<netbt::session::Duration, String> {
     ))
 }
 
-fn parse_handler(text: &str) -> Result<netbt::session::Handler, String> {
+/// A `--handler` value: a built-in handler, or the backend sessions are forwarded to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HandlerChoice {
+    Builtin(netbt::session::Handler),
+    Forward(std::net::SocketAddr),
+}
+
+/// `echo`, `discard` or `forward=HOST:PORT` (HOST resolved here, once; the first address
+/// wins). Parsed in `serve`, not by clap, so that a bad value is one line.
+fn parse_handler(text: &str) -> Result<HandlerChoice, String> {
+    let usage = "echo, discard or forward=HOST:PORT";
     match text {
-        "echo" => Ok(netbt::session::Handler::Echo),
-        "discard" => Ok(netbt::session::Handler::Discard),
-        _ => Err(format!("unknown handler {text:?} (echo or discard)")),
+        "echo" => return Ok(HandlerChoice::Builtin(netbt::session::Handler::Echo)),
+        "discard" => return Ok(HandlerChoice::Builtin(netbt::session::Handler::Discard)),
+        _ => {}
     }
+    let Some(target) = text.strip_prefix("forward=") else {
+        return Err(format!("--handler {text:?}: unknown handler ({usage})"));
+    };
+    let bad = |why: &str| format!("--handler {text:?}: {why} (want forward=HOST:PORT)");
+    let (host, port) = target
+        .rsplit_once(':')
+        .ok_or_else(|| bad("no port after the host"))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| bad(&format!("{port:?} is not a port 1..65535")))?;
+    if let Ok(address) = host.parse::<std::net::IpAddr>() {
+        return Ok(HandlerChoice::Forward(std::net::SocketAddr::new(
+            address, port,
+        )));
+    }
+    use std::net::ToSocketAddrs;
+    let mut addresses = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("--handler {text:?}: cannot resolve {host:?}: {e}"))?;
+    addresses
+        .next()
+        .map(HandlerChoice::Forward)
+        .ok_or_else(|| format!("--handler {text:?}: {host:?} has no address"))
 }
 
 fn parse_cidr(text: &str) -> Result<Ipv4Cidr, String> {
@@ -228,6 +275,7 @@ fn expand_names(
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
+    let handler = parse_handler(&args.handler)?;
     let scope =
         Scope::parse_text(&args.scope).map_err(|e| format!("--scope {:?}: {e}", args.scope))?;
     let mut names = Vec::new();
@@ -258,7 +306,19 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     session.request_timeout = args.request_timeout;
     session.keepalive =
         (args.keepalive != netbt::session::Duration::ZERO).then_some(args.keepalive);
-    session.handler = args.handler;
+    let forward = match handler {
+        HandlerChoice::Builtin(builtin) => {
+            session.handler = builtin;
+            None
+        }
+        HandlerChoice::Forward(backend) => {
+            // The daemon reads and writes the sessions, and answers a request only once the
+            // backend is connected.
+            session.handler = netbt::session::Handler::Application;
+            session.defer_accept = true;
+            Some(backend)
+        }
+    };
     daemon::serve(daemon::ServeConfig {
         session,
         sessions: usize::from(args.sessions),
@@ -274,6 +334,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         pcap: args.pcap,
         hide_mac: args.hide_mac,
         control: args.control,
+        forward,
     })
 }
 
@@ -330,4 +391,56 @@ fn run(command: Command) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netbt::session::Handler;
+
+    #[test]
+    fn handlers_parse() {
+        assert_eq!(
+            parse_handler("echo"),
+            Ok(HandlerChoice::Builtin(Handler::Echo))
+        );
+        assert_eq!(
+            parse_handler("discard"),
+            Ok(HandlerChoice::Builtin(Handler::Discard))
+        );
+        for (text, want) in [
+            ("forward=127.0.0.1:445", "127.0.0.1:445"),
+            ("forward=[::1]:445", "[::1]:445"),
+            ("forward=::1:139", "[::1]:139"),
+            ("forward=localhost:445", "127.0.0.1:445"),
+        ] {
+            let Ok(HandlerChoice::Forward(address)) = parse_handler(text) else {
+                panic!("{text}: {:?}", parse_handler(text));
+            };
+            if text.contains("localhost") {
+                // Whatever /etc/hosts lists first: a loopback address.
+                assert!(
+                    address.ip().is_loopback() && address.port() == 445,
+                    "{address}"
+                );
+            } else {
+                assert_eq!(address.to_string(), want);
+            }
+        }
+        for text in [
+            "teleport",
+            "forward",
+            "forward=",
+            "forward=127.0.0.1",
+            "forward=127.0.0.1:",
+            "forward=127.0.0.1:0",
+            "forward=127.0.0.1:65536",
+            "forward=:445",
+            "forward=[]:445",
+        ] {
+            let error = parse_handler(text).unwrap_err();
+            assert!(error.starts_with("--handler "), "{error}");
+            assert!(!error.contains('\n'), "{error}");
+        }
+    }
 }

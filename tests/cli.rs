@@ -255,6 +255,26 @@ fn status_reports_a_refusal_or_garbage_as_exit_1() {
 }
 
 #[test]
+fn bad_forward_handlers_exit_2_with_one_line() {
+    for handler in [
+        "teleport",
+        "forward=",
+        "forward=127.0.0.1",
+        "forward=127.0.0.1:0",
+        "forward=:445",
+        "forward=backend:port",
+    ] {
+        // Checked before the TAP is opened: the missing TAP is never reached.
+        let out = netbt(&["serve", "--tap", "netbt-no-such-tap9", "--handler", handler]);
+        assert_eq!(out.status.code(), Some(2), "{handler}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.starts_with("netbt: --handler "), "{err}");
+        assert!(!err.contains("TAP"), "{err}");
+    }
+}
+
+#[test]
 fn status_and_serve_usage_errors_exit_2() {
     for args in [
         &["status", "--bogus"][..],
