@@ -5,16 +5,26 @@
 #   smbd       Samba's smbd on the kernel's TCP port 139 (forks per connection)
 #   responder  examples/nbss_responder.rs, a minimal epoll NetBT responder on the kernel's TCP:
 #              the machine's practical ceiling
+#   smoltcp    examples/smoltcp_echo.rs, a plain smoltcp TCP echo server on the same TAP, address
+#              and buffer sizes as netbt: the baseline of the echo rows
 #   netbt      `netbt serve` on a TAP (192.168.69.1), its command line in NETBT_ARGS below
+#
+# The echo table compares netbt with the raw smoltcp echo at each session buffer size in
+# ECHO_BUFFERS (`--session-buffer B` for netbt, `--buffer B` for smoltcp_echo), in
+# BENCH_ECHO_ROUNDS rounds that alternate which of the two goes first; each figure is the median
+# over the rounds. The responder's echo over kernel loopback is printed beside it as the
+# machine's ceiling (not like-for-like: no TAP, MTU 65536).
 #
 # Needs root: it creates its own network namespace netbt-bench-$$ (tap0, the kernel at
 # 192.168.69.100/24, loopback), deletes it on exit, also on failure, and stops every process it
 # started. Every load is bounded in count and time. Installs samba (smbd) with apt if missing.
 # Prints the tables and writes them between the markers in BENCHMARKS.md (BENCH_OUT=FILE to write
-# elsewhere, BENCH_OUT=/dev/null to skip). Runs in about a minute and a half, build excluded.
+# elsewhere, BENCH_OUT=/dev/null to skip). Runs in about three minutes, build excluded.
 #
 #   scripts/bench.sh                 everything
-#   BENCH_ONLY="responder netbt" scripts/bench.sh     skip smbd
+#   BENCH_ONLY="responder smoltcp netbt" scripts/bench.sh     skip smbd
+#   BENCH_ONLY=echo scripts/bench.sh    only the echo table (responder ceiling, smoltcp, netbt);
+#                                       prints only, unless BENCH_OUT names a file
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -33,6 +43,7 @@ CALLED='LABSRV#20'
 # --- The client, the same for every row. -------------------------------------------------------
 LOAD=./target/release/examples/nbss_load
 RESPONDER=./target/release/examples/nbss_responder
+RAW_ECHO=./target/release/examples/smoltcp_echo
 CLOSE=${BENCH_CLOSE:-rst}              # SO_LINGER {1,0}: no client TIME_WAIT (see BENCHMARKS.md)
 THREADS=${BENCH_CLIENT_THREADS:-1}     # client epoll threads
 CONCS=(1 32 128)
@@ -40,11 +51,25 @@ FAST_COUNTS=(20000 50000 50000)        # responder and netbt setups per concurre
 SMBD_COUNTS=(300 1000 1000)            # smbd forks per connection (~470/s)
 ROW_SECS=${BENCH_ROW_SECS:-10}         # cap of every setup row, seconds
 ECHO_SECS=${BENCH_ECHO_SECS:-3}
+ECHO_SIZES=(65536 131071)              # session message payload sizes of the echo rows
+ECHO_SESSIONS=1                        # nbss_load echo --sessions
+ECHO_WINDOW=2                          # nbss_load echo --window
+ECHO_BUFFERS=(8192 65536)              # session buffer sizes (each direction) of the echo table
+ECHO_ROUNDS=${BENCH_ECHO_ROUNDS:-5}    # raw smoltcp / netbt alternations; figures are medians
 HOLD_N=${BENCH_HOLD_N:-200}            # sessions held for the memory rows
 HOLD_SECS=3
 OVERLOAD_COUNT=20000
-ONLY=${BENCH_ONLY:-smbd responder netbt}
-OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+ONLY=${BENCH_ONLY:-smbd responder smoltcp netbt}
+ECHO_ONLY=0
+if [[ " $ONLY " == *" echo "* ]]; then
+    # The echo table alone: the responder's echo (ceiling), smoltcp_echo and netbt, no other
+    # rows. It would leave the other tables empty, so the file is left alone unless asked.
+    ECHO_ONLY=1
+    ONLY="responder smoltcp netbt"
+    OUT=${BENCH_OUT:-/dev/null}
+else
+    OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+fi
 
 NS="netbt-bench-$$"
 WORK=$(mktemp -d /tmp/netbt-bench.XXXXXX)
@@ -107,15 +132,20 @@ jget() {
     [ -s "$f" ] || { echo ""; return; }
     grep -o "\"$2\":[^,}]*" "$f" | head -1 | cut -d: -f2- | tr -d '"'
 }
-# outcomes ROW: the non-zero outcome counts of a row, e.g. "refused 20000".
+# outcomes ROW...: the non-zero outcome counts of the rows (summed), e.g. "refused 20000".
 outcomes() {
-    local f="$WORK/$1.json" k v s=""
-    [ -s "$f" ] || { echo "not run"; return; }
+    local k v r t s="" ran=0
+    for r in "$@"; do [ -s "$WORK/$r.json" ] && ran=1; done
+    [ "$ran" = 1 ] || { echo "not run"; return; }
     for k in positive neg_80 neg_81 neg_82 neg_83 neg_8f neg_other retarget refused reset eof \
              bad_response connect_timeout response_timeout connect_error eaddrnotavail other unfinished \
              mismatches errors; do
-        v=$(jget "$1" "$k")
-        [ -n "$v" ] && [ "$v" != 0 ] && s="$s${s:+, }$k $v"
+        t=0
+        for r in "$@"; do
+            v=$(jget "$r" "$k")
+            if [ -n "$v" ] && [ "$v" != null ]; then t=$((t + ${v%.*})); fi
+        done
+        if [ "$t" != 0 ]; then s="$s${s:+, }$k $t"; fi
     done
     echo "${s:-none}"
 }
@@ -138,9 +168,29 @@ setup_rows() { # setup_rows PREFIX TARGET COUNT...
             --count "${counts[$i]}" --duration "$ROW_SECS"
     done
 }
-echo_rows() { # echo_rows PREFIX TARGET
-    load "$1-echo64k" echo --target "$2" --size 65536 --duration "$ECHO_SECS"
-    load "$1-echo128k" echo --target "$2" --size 131071 --duration "$ECHO_SECS"
+# cpu_ticks PID: user + system CPU time of the process so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo ""; }
+CLK_TCK=$(getconf CLK_TCK)
+echo_rows() { # echo_rows PREFIX TARGET SERVER_PID: rows PREFIX-s65536, PREFIX-s131071
+    local size t0 t1
+    for size in "${ECHO_SIZES[@]}"; do
+        t0=$(cpu_ticks "$3")
+        load "$1-s$size" echo --target "$2" --size "$size" --duration "$ECHO_SECS" \
+            --sessions "$ECHO_SESSIONS" --window "$ECHO_WINDOW"
+        t1=$(cpu_ticks "$3")
+        # The server's CPU time over the row (user + system; the system part includes the
+        # kernel's TCP work for the client that a TAP write triggers), for cpu_per_byte.
+        [ -n "$t0" ] && [ -n "$t1" ] && echo "$((t1 - t0))" >"$WORK/$1-s$size.cpu"
+    done
+    return 0
+}
+# cpu_per_byte ROW: the server's CPU nanoseconds per echoed byte over an echo row, "" if unknown.
+cpu_per_byte() {
+    local bytes ticks
+    bytes=$(jget "$1" echoed_bytes)
+    [ -s "$WORK/$1.cpu" ] || { echo ""; return; }
+    ticks=$(cat "$WORK/$1.cpu")
+    awk -v t="$ticks" -v hz="$CLK_TCK" -v b="${bytes:-0}" 'BEGIN { if (b > 0) printf "%.3f", t / hz * 1e9 / b }'
 }
 # tree PID: the process and all its descendants.
 tree() {
@@ -260,49 +310,99 @@ if want responder; then
     ip netns exec "$NS" "$RESPONDER" --listen "$KERNEL_ADDR:$PORT" >"$WORK/responder.out" 2>"$WORK/responder.err" &
     rpid=$!; pids+=("$rpid")
     wait_listen "$KERNEL_ADDR" "$PORT" || { say "nbss_responder did not listen"; exit 1; }
-    setup_rows responder "$KERNEL_ADDR:$PORT" "${FAST_COUNTS[@]}"
-    echo_rows responder "$KERNEL_ADDR:$PORT"
-    hold_row responder-hold "$KERNEL_ADDR:$PORT" "$rpid"
+    [ "$ECHO_ONLY" = 1 ] || setup_rows responder "$KERNEL_ADDR:$PORT" "${FAST_COUNTS[@]}"
+    echo_rows responder-echo "$KERNEL_ADDR:$PORT" "$rpid"
+    [ "$ECHO_ONLY" = 1 ] || hold_row responder-hold "$KERNEL_ADDR:$PORT" "$rpid"
     stop "$rpid"; sed 's/^/   /' "$WORK/responder.err" >&2
 
-    say "nbss_responder --refuse on $KERNEL_ADDR:$PORT (the refusal ceiling)"
-    ip netns exec "$NS" "$RESPONDER" --listen "$KERNEL_ADDR:$PORT" --refuse >"$WORK/refuser.out" 2>"$WORK/refuser.err" &
-    rpid=$!; pids+=("$rpid")
-    wait_listen "$KERNEL_ADDR" "$PORT" || { say "nbss_responder --refuse did not listen"; exit 1; }
-    load responder-refuse setup --target "$KERNEL_ADDR:$PORT" --concurrency $((10 * NETBT_SESSIONS)) \
-        --count "$OVERLOAD_COUNT" --duration "$ROW_SECS"
-    stop "$rpid"
+    if [ "$ECHO_ONLY" != 1 ]; then
+        say "nbss_responder --refuse on $KERNEL_ADDR:$PORT (the refusal ceiling)"
+        ip netns exec "$NS" "$RESPONDER" --listen "$KERNEL_ADDR:$PORT" --refuse >"$WORK/refuser.out" 2>"$WORK/refuser.err" &
+        rpid=$!; pids+=("$rpid")
+        wait_listen "$KERNEL_ADDR" "$PORT" || { say "nbss_responder --refuse did not listen"; exit 1; }
+        load responder-refuse setup --target "$KERNEL_ADDR:$PORT" --concurrency $((10 * NETBT_SESSIONS)) \
+            --count "$OVERLOAD_COUNT" --duration "$ROW_SECS"
+        stop "$rpid"
+    fi
 fi
 
 # --- netbt ----------------------------------------------------------------------------------------
+# netbt's command line: NETBT_ARGS plus the flags added with the session service, passed once
+# this build knows them: the slot count the overload rows assume, and a control socket of our
+# own (the default path is global, not per namespace, and may belong to another running netbt).
+NETBT_HELP=$("$NETBT" serve --help 2>/dev/null || true)
+args=$NETBT_ARGS
+grep -q -- '--sessions' <<<"$NETBT_HELP" && args="$args --sessions $NETBT_SESSIONS"
+grep -q -- '--control' <<<"$NETBT_HELP" && args="$args --control $WORK/netbt.sock"
+# start_server NAME READY_WORD COMMAND...: starts COMMAND in the namespace, its output in
+# NAME.out/.err; waits (10 s at most) for READY_WORD on its stdout. Sets SERVER_PID.
+start_server() {
+    local name=$1 word=$2; shift 2
+    ip netns exec "$NS" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    SERVER_PID=$!; pids+=("$SERVER_PID")
+    for _ in $(seq 100); do
+        grep -q "$word" "$WORK/$name.out" && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    say "$name did not print $word; its rows are empty"
+    sed 's/^/   /' "$WORK/$name.err" >&2 || true
+    return 1
+}
+
 NETBT_RAN=0
-if want netbt; then
-    args=$NETBT_ARGS
-    help=$("$NETBT" serve --help 2>/dev/null || true)
-    # Flags added with the session service, passed once this build knows them: the slot count
-    # the overload rows assume, and a control socket of our own (the default path is global,
-    # not per namespace, and may belong to another running netbt).
-    grep -q -- '--sessions' <<<"$help" && args="$args --sessions $NETBT_SESSIONS"
-    grep -q -- '--control' <<<"$help" && args="$args --control $WORK/netbt.sock"
+if want netbt && [ "$ECHO_ONLY" != 1 ]; then
     say "netbt $args"
     # shellcheck disable=SC2086  # NETBT_ARGS is a word list on purpose
-    ip netns exec "$NS" "$NETBT" $args >"$WORK/netbt.out" 2>"$WORK/netbt.err" &
-    npid=$!; pids+=("$npid")
-    for _ in $(seq 100); do grep -q ready "$WORK/netbt.out" && break; kill -0 "$npid" 2>/dev/null || break; sleep 0.1; done
-    if grep -q ready "$WORK/netbt.out"; then
+    if start_server netbt ready "$NETBT" $args; then
+        npid=$SERVER_PID
         NETBT_RAN=1
         setup_rows netbt "$NETBT_ADDR:$PORT" "${FAST_COUNTS[@]}"
-        echo_rows netbt "$NETBT_ADDR:$PORT"
         hold_row netbt-hold "$NETBT_ADDR:$PORT" "$npid"
         load netbt-unloaded setup --target "$NETBT_ADDR:$PORT" --concurrency "$NETBT_SESSIONS" \
             --count "$OVERLOAD_COUNT" --duration "$ROW_SECS"
         load netbt-overload setup --target "$NETBT_ADDR:$PORT" --concurrency $((10 * NETBT_SESSIONS)) \
             --count "$OVERLOAD_COUNT" --duration "$ROW_SECS"
-    else
-        say "netbt did not print ready; its rows are empty"
-        sed 's/^/   /' "$WORK/netbt.err" >&2 || true
     fi
-    stop "$npid"
+    stop "$SERVER_PID"
+fi
+
+# --- echo: raw smoltcp vs netbt on the same TAP, address and buffer sizes --------------------------
+# Rows echo-raw-bB-rR-sSIZE and echo-netbt-bB-rR-sSIZE. Each round runs both servers at every
+# buffer size, one after the other on tap0; odd rounds start with the raw echo, even rounds with
+# netbt, so that a drift in the machine's load does not favour one of them.
+echo_server() { # echo_server raw|netbt BUFFER ROUND
+    local kind=$1 buffer=$2 round=$3 name="echo-$1-b$2-r$3"
+    if [ "$kind" = raw ]; then
+        say "smoltcp_echo --buffer $buffer (round $round)"
+        start_server "$name" ready "$RAW_ECHO" --tap tap0 --ip "$NETBT_ADDR/24" --port "$PORT" \
+            --sockets "$NETBT_SESSIONS" --buffer "$buffer" || { stop "$SERVER_PID"; return 0; }
+    else
+        grep -q -- '--session-buffer' <<<"$NETBT_HELP" ||
+            { say "netbt serve has no --session-buffer; no netbt echo rows"; return 0; }
+        say "netbt $args --session-buffer $buffer (round $round)"
+        # shellcheck disable=SC2086  # NETBT_ARGS is a word list on purpose
+        start_server "$name" ready "$NETBT" $args --session-buffer "$buffer" ||
+            { stop "$SERVER_PID"; return 0; }
+    fi
+    echo_rows "$name" "$NETBT_ADDR:$PORT" "$SERVER_PID"
+    stop "$SERVER_PID"
+    [ "$kind" = raw ] && sed 's/^/   /' "$WORK/$name.err" >&2
+    return 0
+}
+ECHO_RAN=0
+if want smoltcp || want netbt; then
+    ECHO_RAN=1
+    for round in $(seq "$ECHO_ROUNDS"); do
+        order="raw netbt"; [ $((round % 2)) = 0 ] && order="netbt raw"
+        for buffer in "${ECHO_BUFFERS[@]}"; do
+            for kind in $order; do
+                { [ "$kind" = raw ] && want smoltcp; } || { [ "$kind" = netbt ] && want netbt; } ||
+                    continue
+                echo_server "$kind" "$buffer" "$round"
+            done
+        done
+    done
 fi
 ELAPSED=$(( $(date +%s) - START ))
 
@@ -319,12 +419,80 @@ row() { # row LABEL SMBD RESPONDER NETBT DECIMALS NETBT_ROW
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(num "$2" "$5")" "$(num "$3" "$5")" \
         "$(num "$4" "$5")" "$(ratio "$4" "$2")" "$(ratio "$4" "$3")" "$(outcomes "$6")"
 }
+median() { # median VALUE...: the median of the numeric values given, "" if there are none
+    printf '%s\n' "$@" | awk '$1 ~ /^[0-9.eE+-]+$/ {print $1}' | sort -g |
+        awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2]; else if (NR) print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+echo_table() {
+    local buffer size r raw netbt rows raws netbts per ceiling notes o rawc netbtc rawcs netbtcs
+    local ratios cratios
+    local -A at_first_buffer=()    # netbt's median at the first buffer size, by message size
+    echo "Echo, raw smoltcp against netbt: \`nbss_load echo --sessions $ECHO_SESSIONS --window $ECHO_WINDOW\`, $ECHO_SECS s"
+    echo "per row, both servers on tap0 at $NETBT_ADDR with $NETBT_SESSIONS TCP sockets (smoltcp_echo) or session slots"
+    echo "(netbt), the same buffer size for both; MB/s = 10^6 echoed payload bytes per second, median of"
+    echo "$ECHO_ROUNDS rounds (alternating which server goes first); the ratios are the medians of the"
+    echo "rounds' ratios. CPU ns/B: the server process's CPU time (user + system, which includes the"
+    echo "kernel's TCP work for the client that its TAP writes trigger) per echoed byte; less sensitive"
+    echo "than MB/s to other load on the machine."
+    echo
+    echo "| echo MB/s | session buffer, bytes | raw smoltcp echo (TAP) | netbt (TAP) | netbt/raw smoltcp | netbt/raw by round | CPU ns/B raw | CPU ns/B netbt | netbt/raw CPU ns/B | netbt outcomes |"
+    echo "|---|---:|---:|---:|---:|---|---:|---:|---:|---|"
+    for buffer in "${ECHO_BUFFERS[@]}"; do
+        for size in "${ECHO_SIZES[@]}"; do
+            raws=(); netbts=(); rawcs=(); netbtcs=(); ratios=(); cratios=(); per=""; rows=()
+            for r in $(seq "$ECHO_ROUNDS"); do
+                raw=$(jget "echo-raw-b$buffer-r$r-s$size" mbps); raws+=("$raw")
+                netbt=$(jget "echo-netbt-b$buffer-r$r-s$size" mbps); netbts+=("$netbt")
+                ratios+=("$(ratio "$netbt" "$raw")")
+                per="$per${per:+ }$(ratio "$netbt" "$raw")"
+                rawc=$(cpu_per_byte "echo-raw-b$buffer-r$r-s$size"); rawcs+=("$rawc")
+                netbtc=$(cpu_per_byte "echo-netbt-b$buffer-r$r-s$size"); netbtcs+=("$netbtc")
+                cratios+=("$(ratio "$netbtc" "$rawc")")
+                rows+=("echo-netbt-b$buffer-r$r-s$size")
+            done
+            [ "$buffer" = "${ECHO_BUFFERS[0]}" ] && at_first_buffer[$size]=$(median "${netbts[@]}")
+            printf '| %s-byte messages | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$size" "$buffer" \
+                "$(num "$(median "${raws[@]}")" 1)" "$(num "$(median "${netbts[@]}")" 1)" \
+                "$(num "$(median "${ratios[@]}")" 2)" "$per" "$(num "$(median "${rawcs[@]}")" 2)" \
+                "$(num "$(median "${netbtcs[@]}")" 2)" "$(num "$(median "${cratios[@]}")" 2)" \
+                "$(outcomes "${rows[@]}")"
+        done
+    done
+    echo
+    echo "Machine ceiling, not like-for-like (the kernel's TCP over loopback: MTU 65 536, no TAP, no"
+    echo "userspace stack): \`nbss_responder\` echoes"
+    ceiling=""
+    for size in "${ECHO_SIZES[@]}"; do
+        raw=$(jget "responder-echo-s$size" mbps)
+        netbt=${at_first_buffer[$size]:-}
+        [ -n "$ceiling" ] && echo "$ceiling;"
+        ceiling="$(num "$raw" 1) MB/s with $size-byte messages (netbt at buffer ${ECHO_BUFFERS[0]}: $(ratio "$netbt" "$raw") of it)"
+    done
+    echo "$ceiling."
+    notes=""
+    for buffer in "${ECHO_BUFFERS[@]}"; do
+        for size in "${ECHO_SIZES[@]}"; do
+            for r in $(seq "$ECHO_ROUNDS"); do
+                o=$(outcomes "echo-raw-b$buffer-r$r-s$size")
+                [[ $o == "not run" || $o =~ ^positive\ [0-9]+$ ]] ||
+                    notes="$notes${notes:+; }echo-raw-b$buffer-r$r-s$size: $o"
+            done
+        done
+    done
+    for size in "${ECHO_SIZES[@]}"; do
+        o=$(outcomes "responder-echo-s$size")
+        [[ $o == "not run" || $o =~ ^positive\ [0-9]+$ ]] || notes="$notes${notes:+; }responder-echo-s$size: $o"
+    done
+    if [ -n "$notes" ]; then echo; echo "Baseline echo rows with other outcomes: $notes."; fi
+}
 netbt_col="netbt (TAP, $NETBT_ADDR)"
 [ "$NETBT_RAN" = 1 ] || netbt_col="netbt (not run)"
 [ "$NETBT_RAN" = 1 ] && ! grep -q -- '--sessions' <<<"$args" && netbt_col="netbt (TAP; no session service yet)"
 
 TABLE="$WORK/table.md"
-{
+if [ "$ECHO_ONLY" = 1 ]; then
+    echo_table >"$TABLE"
+else {
     echo "| row | smbd (kernel TCP) | responder (kernel TCP) | $netbt_col | netbt/smbd | netbt/responder | netbt outcomes |"
     echo "|---|---:|---:|---:|---:|---:|---|"
     for c in "${CONCS[@]}"; do
@@ -333,8 +501,6 @@ TABLE="$WORK/table.md"
         row "p99 ms to 0x82, c=$c" "$(jget smbd-c$c pos_p99_ms)" "$(jget responder-c$c pos_p99_ms)" \
             "$(jget netbt-c$c pos_p99_ms)" 2 "netbt-c$c"
     done
-    row "echo MB/s, 65536-byte messages" "" "$(jget responder-echo64k mbps)" "$(jget netbt-echo64k mbps)" 1 netbt-echo64k
-    row "echo MB/s, 131071-byte messages" "" "$(jget responder-echo128k mbps)" "$(jget netbt-echo128k mbps)" 1 netbt-echo128k
     row "server PSS idle, KiB" "$(memget smbd-hold idle_pss)" "$(memget responder-hold idle_pss)" \
         "$(memget netbt-hold idle_pss)" 0 netbt-hold
     row "server PSS per held session, KiB (up to $HOLD_N held)" "$(memget smbd-hold per_session_pss)" \
@@ -342,7 +508,7 @@ TABLE="$WORK/table.md"
     # Baseline rows that did not end every session with the expected response.
     notes=""
     for r in smbd-c1 smbd-c32 smbd-c128 smbd-hold responder-c1 responder-c32 responder-c128 \
-             responder-echo64k responder-echo128k responder-hold responder-refuse; do
+             responder-hold responder-refuse; do
         o=$(outcomes "$r")
         [[ $o == "not run" || $o =~ ^(positive|neg_83)\ [0-9]+$ ]] || notes="$notes${notes:+; }$r: $o"
     done
@@ -364,7 +530,9 @@ TABLE="$WORK/table.md"
     printf '| p99 ms to 0x83, c=10×S | %s | %s | %s | |\n' \
         "$(num "$(jget responder-refuse neg_p99_ms)" 2)" "$(num "$(jget netbt-overload neg_p99_ms)" 2)" \
         "$(ratio "$(jget netbt-overload neg_p99_ms)" "$(jget responder-refuse neg_p99_ms)")"
+    if [ "$ECHO_RAN" = 1 ]; then echo; echo_table; fi
 } >"$TABLE"
+fi
 
 CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -374,8 +542,9 @@ SECTION="$WORK/section.md"
     echo "<!-- bench:begin (written by scripts/bench.sh; edits inside are overwritten) -->"
     echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') at commit $COMMIT: $(nproc) vCPU ($CPU), Linux $(uname -r),"
     echo "$(smbd --version 2>/dev/null | sed 's/^Version /smbd /' || echo 'smbd not installed'). Client: \`nbss_load --close $CLOSE --threads $THREADS\`;"
-    echo "setup rows $ROW_SECS s at most each (smbd ${SMBD_COUNTS[*]} sessions, the others ${FAST_COUNTS[*]} for c=${CONCS[*]}),"
-    echo "echo rows $ECHO_SECS s, one session, window 2. Rows took ${ELAPSED} s; load average before: $LOADAVG."
+    [ "$ECHO_ONLY" = 1 ] && echo "echo rows only (BENCH_ONLY=echo),"
+    [ "$ECHO_ONLY" = 1 ] || echo "setup rows $ROW_SECS s at most each (smbd ${SMBD_COUNTS[*]} sessions, the others ${FAST_COUNTS[*]} for c=${CONCS[*]}),"
+    echo "echo rows $ECHO_SECS s, $ECHO_SESSIONS session, window $ECHO_WINDOW, $ECHO_ROUNDS rounds. Rows took ${ELAPSED} s; load average before: $LOADAVG."
     echo
     cat "$TABLE"
     echo "<!-- bench:end -->"
