@@ -35,6 +35,9 @@ NETBT_ARGS="serve --tap tap0 --ip 192.168.69.1/24 --name LABSRV"
 # Session slots the overload rows assume (issue 4's default). Passed as --sessions once
 # `netbt serve --help` knows the flag.
 NETBT_SESSIONS=${NETBT_SESSIONS:-8}
+# Session slots for the setup and hold rows: at least the highest concurrency, so every setup
+# is a session (0x82), as it is for smbd and the responder. The overload rows use NETBT_SESSIONS.
+SETUP_SESSIONS=${SETUP_SESSIONS:-128}
 NETBT_ADDR=192.168.69.1
 KERNEL_ADDR=192.168.69.100
 PORT=139
@@ -332,8 +335,17 @@ fi
 # own (the default path is global, not per namespace, and may belong to another running netbt).
 NETBT_HELP=$("$NETBT" serve --help 2>/dev/null || true)
 args=$NETBT_ARGS
-grep -q -- '--sessions' <<<"$NETBT_HELP" && args="$args --sessions $NETBT_SESSIONS"
 grep -q -- '--control' <<<"$NETBT_HELP" && args="$args --control $WORK/netbt.sock"
+setup_args=$args
+if grep -q -- '--sessions' <<<"$NETBT_HELP"; then
+    setup_args="$args --sessions $SETUP_SESSIONS"
+    args="$args --sessions $NETBT_SESSIONS"
+fi
+# ledger_bytes FIELD: bytes_per_session_slot | bytes_per_refusal_slot from `netbt status`.
+ledger_bytes() {
+    "$NETBT" status --control "$WORK/netbt.sock" --json 2>/dev/null |
+        sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" | head -n 1
+}
 # start_server NAME READY_WORD COMMAND...: starts COMMAND in the namespace, its output in
 # NAME.out/.err; waits (10 s at most) for READY_WORD on its stdout. Sets SERVER_PID.
 start_server() {
@@ -352,13 +364,19 @@ start_server() {
 
 NETBT_RAN=0
 if want netbt && [ "$ECHO_ONLY" != 1 ]; then
-    say "netbt $args"
+    say "netbt $setup_args"
     # shellcheck disable=SC2086  # NETBT_ARGS is a word list on purpose
-    if start_server netbt ready "$NETBT" $args; then
+    if start_server netbt ready "$NETBT" $setup_args; then
         npid=$SERVER_PID
         NETBT_RAN=1
         setup_rows netbt "$NETBT_ADDR:$PORT" "${FAST_COUNTS[@]}"
         hold_row netbt-hold "$NETBT_ADDR:$PORT" "$npid"
+        ledger_bytes bytes_per_session_slot >"$WORK/netbt-slot-bytes"
+    fi
+    stop "$SERVER_PID"
+    say "netbt $args"
+    # shellcheck disable=SC2086  # NETBT_ARGS is a word list on purpose
+    if start_server netbt ready "$NETBT" $args; then
         load netbt-unloaded setup --target "$NETBT_ADDR:$PORT" --concurrency "$NETBT_SESSIONS" \
             --count "$OVERLOAD_COUNT" --duration "$ROW_SECS"
         load netbt-overload setup --target "$NETBT_ADDR:$PORT" --concurrency $((10 * NETBT_SESSIONS)) \
@@ -505,6 +523,9 @@ else {
         "$(memget netbt-hold idle_pss)" 0 netbt-hold
     row "server PSS per held session, KiB (up to $HOLD_N held)" "$(memget smbd-hold per_session_pss)" \
         "$(memget responder-hold per_session_pss)" "$(memget netbt-hold per_session_pss)" 1 netbt-hold
+    slot_kib=$(awk '{ if ($1 > 0) printf "%.1f", $1 / 1024 }' "$WORK/netbt-slot-bytes" 2>/dev/null || true)
+    row "memory per session slot, KiB (netbt: reserved at start, from its ledger)" \
+        "$(memget smbd-hold per_session_pss)" "" "$slot_kib" 0 netbt-hold
     # Baseline rows that did not end every session with the expected response.
     notes=""
     for r in smbd-c1 smbd-c32 smbd-c128 smbd-hold responder-c1 responder-c32 responder-c128 \

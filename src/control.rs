@@ -529,6 +529,8 @@ pub fn status_json(node: &mut Node, info: &DaemonInfo, now: Instant) -> String {
         pending,
         refusing,
         closing,
+        bytes_per_session_slot,
+        bytes_per_refusal_slot,
     } = service.ledger();
     write_numeric_object(
         &mut out,
@@ -542,6 +544,8 @@ pub fn status_json(node: &mut Node, info: &DaemonInfo, now: Instant) -> String {
             ("refusing", refusing.into()),
             ("closing", closing.into()),
             ("high_water", counters.high_water.into()),
+            ("bytes_per_session_slot", bytes_per_session_slot.into()),
+            ("bytes_per_refusal_slot", bytes_per_refusal_slot.into()),
         ],
     );
 

@@ -222,6 +222,11 @@ pub struct LedgerCounts {
     pub refusing: u16,
     /// Slots draining a refused peer or closing.
     pub closing: u16,
+    /// Memory one session slot takes, all of it reserved at start-up: its receive and send
+    /// buffers, its socket-table entry and its ledger entry.
+    pub bytes_per_session_slot: u32,
+    /// Memory one refusal slot takes, likewise.
+    pub bytes_per_refusal_slot: u32,
 }
 
 /// Why a session ended.
@@ -525,7 +530,13 @@ impl<'a> SessionService<'a> {
 
     /// How the ledger stands.
     pub fn ledger(&self) -> LedgerCounts {
-        let mut counts = LedgerCounts::default();
+        let fixed = core::mem::size_of::<smoltcp::iface::SocketStorage>()
+            + core::mem::size_of::<Slot>();
+        let mut counts = LedgerCounts {
+            bytes_per_session_slot: (2 * self.session_buffer + fixed) as u32,
+            bytes_per_refusal_slot: (REFUSAL_RX + REFUSAL_TX + fixed) as u32,
+            ..LedgerCounts::default()
+        };
         for slot in self.ledger.iter() {
             match slot.role {
                 Role::Session => {
