@@ -530,8 +530,8 @@ impl<'a> SessionService<'a> {
 
     /// How the ledger stands.
     pub fn ledger(&self) -> LedgerCounts {
-        let fixed = core::mem::size_of::<smoltcp::iface::SocketStorage>()
-            + core::mem::size_of::<Slot>();
+        let fixed =
+            core::mem::size_of::<smoltcp::iface::SocketStorage>() + core::mem::size_of::<Slot>();
         let mut counts = LedgerCounts {
             bytes_per_session_slot: (2 * self.session_buffer + fixed) as u32,
             bytes_per_refusal_slot: (REFUSAL_RX + REFUSAL_TX + fixed) as u32,
