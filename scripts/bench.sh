@@ -383,6 +383,17 @@ if want netbt && [ "$ECHO_ONLY" != 1 ]; then
             --count "$OVERLOAD_COUNT" --duration "$ROW_SECS"
     fi
     stop "$SERVER_PID"
+    # The same client concurrency (10×S) against a node with 10×S session slots: not
+    # overloaded, so the ratio to the overload row isolates what overload costs the server
+    # (the one-thread client itself slows down with 10× the connections in flight).
+    wide_args=${args/--sessions $NETBT_SESSIONS/--sessions $((10 * NETBT_SESSIONS))}
+    say "netbt $wide_args"
+    # shellcheck disable=SC2086  # NETBT_ARGS is a word list on purpose
+    if [ "$wide_args" != "$args" ] && start_server netbt ready "$NETBT" $wide_args; then
+        load netbt-unloaded-wide setup --target "$NETBT_ADDR:$PORT" \
+            --concurrency $((10 * NETBT_SESSIONS)) --count "$OVERLOAD_COUNT" --duration "$ROW_SECS"
+    fi
+    stop "$SERVER_PID"
 fi
 
 # --- echo: raw smoltcp vs netbt on the same TAP, address and buffer sizes --------------------------
@@ -545,6 +556,10 @@ else {
         "$(num "$(jget netbt-overload positive_rate)" 0)" "$(outcomes netbt-overload)"
     printf '| accepted at 10×S / unloaded | – | %s | – | |\n' \
         "$(ratio "$(jget netbt-overload positive_rate)" "$(jget netbt-unloaded positive_rate)")"
+    printf '| accepted setups/s, c=10×S against 10×S slots (not overloaded) | – | %s | – | %s |\n' \
+        "$(num "$(jget netbt-unloaded-wide positive_rate)" 0)" "$(outcomes netbt-unloaded-wide)"
+    printf '| accepted at 10×S / not overloaded at the same concurrency | – | %s | – | |\n' \
+        "$(ratio "$(jget netbt-overload positive_rate)" "$(jget netbt-unloaded-wide positive_rate)")"
     printf '| refusals (0x83) /s, c=10×S | %s | %s | %s | |\n' \
         "$(num "$(jget responder-refuse negative_rate)" 0)" "$(num "$(jget netbt-overload negative_rate)" 0)" \
         "$(ratio "$(jget netbt-overload negative_rate)" "$(jget responder-refuse negative_rate)")"
