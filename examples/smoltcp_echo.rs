@@ -41,11 +41,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use clap::Parser;
+use netbt::host::{entropy, parse_cidr, parse_mac, parse_session_buffer};
 use netbt::tap::{TapDevice, wait_readable};
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Cidr};
 
 /// Plain smoltcp TCP echo server on a TAP device (the raw-smoltcp baseline of the echo bench),
 /// with a trivial NetBT handshake: a first message starting with 0x81 is answered 82 00 00 00.
@@ -69,7 +70,7 @@ struct Cli {
     sockets: u16,
     /// Receive and send buffer of each socket, in bytes (each direction), like `netbt serve
     /// --session-buffer`.
-    #[arg(long, default_value_t = 8192, value_name = "BYTES", value_parser = parse_buffer)]
+    #[arg(long, default_value_t = 8192, value_name = "BYTES", value_parser = parse_session_buffer)]
     buffer: usize,
 }
 
@@ -119,7 +120,7 @@ fn main() {
     let clock = || Instant::from_micros(start.elapsed().as_micros() as i64);
 
     let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(cli.mac)));
-    config.random_seed = seed();
+    config.random_seed = entropy();
     let mut iface = Interface::new(config, &mut device, clock());
     iface.update_ip_addrs(|addrs| {
         addrs.push(IpCidr::Ipv4(cli.ip)).expect("one address fits");
@@ -262,57 +263,4 @@ fn service(
     {
         socket.close();
     }
-}
-
-fn seed() -> u64 {
-    let mut bytes = [0u8; 8];
-    if let Ok(mut file) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut file, &mut bytes);
-    }
-    let clock = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    u64::from_ne_bytes(bytes) ^ clock
-}
-
-fn parse_buffer(text: &str) -> Result<usize, String> {
-    let bytes: usize = text
-        .parse()
-        .map_err(|_| format!("not a byte count: {text}"))?;
-    let min = netbt::session::MIN_SESSION_BUFFER;
-    if !(min..=1 << 20).contains(&bytes) {
-        return Err(format!("must be between {min} and {} bytes", 1 << 20));
-    }
-    Ok(bytes)
-}
-
-fn parse_cidr(text: &str) -> Result<Ipv4Cidr, String> {
-    let (address, prefix) = text
-        .split_once('/')
-        .ok_or_else(|| format!("{text:?} is not ADDRESS/PREFIX (e.g. 192.168.69.1/24)"))?;
-    let address: Ipv4Address = address
-        .parse()
-        .map_err(|_| format!("{address:?} is not an IPv4 address"))?;
-    let prefix: u8 = prefix
-        .parse()
-        .ok()
-        .filter(|p| (1..=32).contains(p))
-        .ok_or_else(|| format!("{prefix:?} is not a prefix length 1..32"))?;
-    Ok(Ipv4Cidr::new(address, prefix))
-}
-
-fn parse_mac(text: &str) -> Result<[u8; 6], String> {
-    let bad = || format!("{text:?} is not a MAC address like 02:00:00:00:00:01");
-    let parts: Vec<&str> = text.split([':', '-']).collect();
-    if parts.len() != 6 {
-        return Err(bad());
-    }
-    let mut mac = [0u8; 6];
-    for (byte, part) in mac.iter_mut().zip(parts) {
-        *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
-    }
-    if mac[0] & 1 != 0 {
-        return Err(format!("{text:?} is a multicast address"));
-    }
-    Ok(mac)
 }

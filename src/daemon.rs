@@ -84,18 +84,6 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
     }
 }
 
-fn entropy() -> u64 {
-    let mut bytes = [0u8; 8];
-    if let Ok(mut file) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut file, &mut bytes);
-    }
-    // If /dev/urandom is unreadable, the wall clock and pid still differ between runs.
-    let clock = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    u64::from_ne_bytes(bytes) ^ clock ^ (u64::from(std::process::id()) << 32)
-}
-
 fn run<D: Device>(
     config: &ServeConfig,
     device: &mut D,
@@ -129,7 +117,7 @@ fn run<D: Device>(
         gateway: config.gateway,
         scope: config.scope,
         hide_mac: config.hide_mac,
-        seed: entropy(),
+        seed: netbt::host::entropy(),
         session: config.session,
     };
     let mut node = Node::new(node_config, device, storage, clock())

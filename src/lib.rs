@@ -26,6 +26,8 @@
 mod macros;
 
 pub mod gate;
+#[cfg(feature = "std")]
+pub mod host;
 pub mod name_service;
 pub mod node;
 pub mod session;

@@ -10,6 +10,7 @@ mod forward;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use netbt::host::{parse_cidr, parse_mac, parse_session_buffer};
 use netbt::wire::name::{Name, NbName, Scope};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
@@ -89,7 +90,7 @@ struct ServeArgs {
     #[arg(long, default_value_t = 2, value_name = "R", value_parser = clap::value_parser!(u16).range(0..=64))]
     refusal_slots: u16,
     /// Receive and send buffer of each session slot, in bytes (each direction).
-    #[arg(long, default_value_t = 8192, value_name = "BYTES", value_parser = parse_buffer)]
+    #[arg(long, default_value_t = 8192, value_name = "BYTES", value_parser = parse_session_buffer)]
     session_buffer: usize,
     /// Seconds a connected client has to send its session request.
     #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_seconds)]
@@ -142,17 +143,6 @@ fn parse_ifname(text: &str) -> Result<String, String> {
         ));
     }
     Ok(text.to_string())
-}
-
-fn parse_buffer(text: &str) -> Result<usize, String> {
-    let bytes: usize = text
-        .parse()
-        .map_err(|_| format!("not a byte count: {text}"))?;
-    let min = netbt::session::MIN_SESSION_BUFFER;
-    if !(min..=1 << 20).contains(&bytes) {
-        return Err(format!("must be between {min} and {} bytes", 1 << 20));
-    }
-    Ok(bytes)
 }
 
 fn parse_seconds(text: &str) -> Result<netbt::session::Duration, String> {
@@ -215,42 +205,6 @@ fn parse_handler(text: &str) -> Result<HandlerChoice, String> {
         .next()
         .map(HandlerChoice::Forward)
         .ok_or_else(|| format!("--handler {text:?}: {host:?} has no address"))
-}
-
-fn parse_cidr(text: &str) -> Result<Ipv4Cidr, String> {
-    let (address, prefix) = text
-        .split_once('/')
-        .ok_or_else(|| format!("{text:?} is not ADDRESS/PREFIX (e.g. 192.168.69.1/24)"))?;
-    let address: Ipv4Address = address
-        .parse()
-        .map_err(|_| format!("{address:?} is not an IPv4 address"))?;
-    let prefix: u8 = prefix
-        .parse()
-        .ok()
-        .filter(|p| (1..=32).contains(p))
-        .ok_or_else(|| format!("{prefix:?} is not a prefix length 1..32"))?;
-    if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
-        return Err(format!("{address} is not a unicast address"));
-    }
-    Ok(Ipv4Cidr::new(address, prefix))
-}
-
-fn parse_mac(text: &str) -> Result<[u8; 6], String> {
-    let mut mac = [0u8; 6];
-    let parts: Vec<&str> = text.split([':', '-']).collect();
-    if parts.len() != 6 {
-        return Err(format!(
-            "{text:?} is not a MAC address like 02:00:00:00:00:01"
-        ));
-    }
-    for (byte, part) in mac.iter_mut().zip(parts) {
-        *byte = u8::from_str_radix(part, 16)
-            .map_err(|_| format!("{text:?} is not a MAC address like 02:00:00:00:00:01"))?;
-    }
-    if mac[0] & 1 != 0 {
-        return Err(format!("{text} is a multicast address"));
-    }
-    Ok(mac)
 }
 
 /// `NAME` → the given default suffixes; `NAME#XX` → just that one.
