@@ -871,3 +871,23 @@ fn the_discard_handler_reads_and_drops_every_message() {
     assert_eq!(b.counters().keepalives_received, 1);
     b.assert_no_reset();
 }
+
+#[test]
+fn the_ledger_reports_what_a_slot_costs() {
+    let mut small = Bench::new(2, 1, 4096, SessionConfig::DEFAULT);
+    let mut large = Bench::new(2, 1, 16384, SessionConfig::DEFAULT);
+    let a = small.node.node.session_service().ledger();
+    let b = large.node.node.session_service().ledger();
+    // Both buffers of a slot, plus the same fixed part whatever the buffer size.
+    assert_eq!(
+        b.bytes_per_session_slot - a.bytes_per_session_slot,
+        2 * (16384 - 4096)
+    );
+    assert!(a.bytes_per_session_slot > 2 * 4096);
+    assert_eq!(a.bytes_per_refusal_slot, b.bytes_per_refusal_slot);
+    assert!(
+        a.bytes_per_refusal_slot < 2 * 1024,
+        "refusal slots are tiny"
+    );
+    assert_eq!((a.session_slots, a.refusal_slots), (2, 1));
+}

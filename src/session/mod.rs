@@ -112,17 +112,6 @@ pub enum Handler {
     Application,
 }
 
-/// Why a session request was refused, or accepted.
-fn negative_index(code: NegativeCode) -> usize {
-    match code {
-        NegativeCode::NotListeningOnCalledName => 0,
-        NegativeCode::NotListeningForCallingName => 1,
-        NegativeCode::CalledNameNotPresent => 2,
-        NegativeCode::InsufficientResources => 3,
-        _ => 4,
-    }
-}
-
 /// Everything the session service counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionCounters {
@@ -194,11 +183,11 @@ impl SessionCounters {
     }
 
     fn count_negative(&mut self, code: NegativeCode) {
-        let counter = match negative_index(code) {
-            0 => &mut self.not_listening_on_called,
-            1 => &mut self.not_listening_for_calling,
-            2 => &mut self.called_not_present,
-            3 => &mut self.insufficient_resources,
+        let counter = match code {
+            NegativeCode::NotListeningOnCalledName => &mut self.not_listening_on_called,
+            NegativeCode::NotListeningForCallingName => &mut self.not_listening_for_calling,
+            NegativeCode::CalledNameNotPresent => &mut self.called_not_present,
+            NegativeCode::InsufficientResources => &mut self.insufficient_resources,
             _ => &mut self.unspecified,
         };
         *counter = counter.wrapping_add(1);
