@@ -1007,7 +1007,6 @@ impl<'a> SessionService<'a> {
             slot.progress_at = now;
         }
         slot.acked = acked;
-        slot.unacked = queued;
         if queued > 0 && now >= slot.progress_at + config.progress_bound() {
             socket.abort();
             slot.enter(Phase::Closing, Some(now + RESET_BOUND));
@@ -1083,7 +1082,7 @@ impl<'a> SessionService<'a> {
                 if let Some(interval) = self.config.keepalive {
                     consider(slot.last_activity + interval);
                 }
-                if slot.unacked > 0 {
+                if slot.handed_over > slot.acked {
                     consider(slot.progress_at + self.config.progress_bound());
                 }
             }

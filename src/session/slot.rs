@@ -79,8 +79,6 @@ pub struct Slot {
     pub(crate) tx_remaining: u32,
     /// Last byte received or sent (keepalive timer).
     pub(crate) last_activity: Instant,
-    /// Bytes waiting in smoltcp's send queue at the last look.
-    pub(crate) unacked: usize,
     /// Every byte handed to the socket, and how many of them the peer had acknowledged at the
     /// last look (handed over minus still queued).
     pub(crate) handed_over: u64,
@@ -110,7 +108,6 @@ impl Slot {
         current_length: 0,
         tx_remaining: 0,
         last_activity: Instant::ZERO,
-        unacked: 0,
         handed_over: 0,
         acked: 0,
         progress_at: Instant::ZERO,
