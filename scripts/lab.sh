@@ -50,7 +50,10 @@ Try it from another terminal:
   sudo ip netns exec $NS nmblookup -U 192.168.69.1 NETBT
   sudo ip netns exec $NS nmblookup -B 192.168.69.255 'NETBT#20'
   sudo ip netns exec $NS nmblookup -A 192.168.69.1
-  sudo ip netns exec $NS smbclient -L //NETBT -p 139 -I 192.168.69.1 -N   (session service: issue 4)
+  sudo ip netns exec $NS ./target/release/netbt status          # names, sessions, slots, counters
+Sessions on 139 echo every message by default; for SMB, put an smbd on 127.0.0.1:445 inside the
+lab and run: scripts/lab.sh run --handler forward=127.0.0.1:445, then
+  sudo ip netns exec $NS smbclient -L //NETBT -p 139 -I 192.168.69.1 -N
 TXT
     as_root ip netns exec "$NS" ./target/release/netbt serve --tap "$TAP" "$@" &
     local child=$!
