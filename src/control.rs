@@ -301,10 +301,23 @@ impl ControlServer {
             fds.push(pollfd(client.stream.as_raw_fd(), events));
         }
         fds.extend_from_slice(extra);
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: `fds.len()` valid pollfds for the duration of the call.
+        // ppoll, not poll: a deadline in microseconds (the gate's refusal delay is a few
+        // milliseconds) neither wakes early nor spins through its last millisecond.
+        let timeout = libc::timespec {
+            tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+        };
+        // SAFETY: `fds.len()` valid pollfds and a timespec, both live for the duration of the
+        // call; a null signal mask leaves the mask as it is.
         #[allow(unsafe_code)]
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        let ready = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                &timeout,
+                std::ptr::null(),
+            )
+        };
         self.listener_ready |= ready > 0 && fds[1].revents != 0;
         self.poll_fds = fds;
     }
@@ -529,6 +542,8 @@ pub fn status_json(node: &mut Node, info: &DaemonInfo, now: Instant) -> String {
         pending,
         refusing,
         closing,
+        waiting,
+        syn_backlog,
         bytes_per_session_slot,
         bytes_per_refusal_slot,
     } = service.ledger();
@@ -544,6 +559,8 @@ pub fn status_json(node: &mut Node, info: &DaemonInfo, now: Instant) -> String {
             ("refusing", refusing.into()),
             ("closing", closing.into()),
             ("high_water", counters.high_water.into()),
+            ("waiting", waiting.into()),
+            ("syn_backlog", syn_backlog.into()),
             ("bytes_per_session_slot", bytes_per_session_slot.into()),
             ("bytes_per_refusal_slot", bytes_per_refusal_slot.into()),
         ],
@@ -574,6 +591,7 @@ fn write_session_counters(out: &mut String, indent: &str, counters: SessionCount
             syns_held,
             syns_dropped,
             syns_replayed,
+            syns_refused_after_wait,
             duplicate_syns_swallowed,
             resets_sent,
             request_timeouts,
@@ -1385,7 +1403,7 @@ mod tests {
         };
         write_session_counters(&mut out, "", counters);
         let value = parse_json(&out).unwrap();
-        assert_eq!(value.as_object().len(), 24);
+        assert_eq!(value.as_object().len(), 25);
         assert_eq!(value.field("positive"), "3");
         assert_eq!(value.field("high_water"), "2");
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use netbt::gate::HeldSyn;
 use netbt::name_service::NameEvent;
 use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
 use netbt::session::{SessionConfig, SessionEvent, Slot};
@@ -32,6 +33,8 @@ pub struct ServeConfig {
     pub session: SessionConfig,
     pub sessions: usize,
     pub refusal_slots: usize,
+    /// SYNs the gate keeps while no session slot is free.
+    pub syn_backlog: usize,
     pub session_buffer: usize,
     pub allow_calling: Option<Name>,
     pub tap: String,
@@ -110,6 +113,7 @@ fn run<D: Device>(
                 .collect(),
         ),
         ledger: vec![Slot::EMPTY; slots].leak(),
+        syn_backlog: vec![HeldSyn::EMPTY; config.syn_backlog].leak(),
     };
     let node_config = NodeConfig {
         mac: config.mac,

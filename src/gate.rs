@@ -5,11 +5,14 @@
 //! sees every received frame before the interface does and hands smoltcp an empty frame
 //! (which it counts as processed and otherwise ignores) instead of:
 //!
-//! * a bare SYN to the session port while no slot listens: the frame is kept in a small
-//!   [`SynBacklog`] (first come, first served; a retransmission replaces its earlier copy)
-//!   and handed to the interface the moment a slot listens again, so the client gets its
-//!   SYN-ACK then instead of after its next retransmission (1 s, 3 s, 7 s ... later). When the
-//!   backlog is full the SYN is dropped, and the client's retransmission tries again;
+//! * a bare SYN to the session port that no *session* slot would take: the frame is kept in
+//!   the [`SynBacklog`] (first come, first served; a retransmission replaces its earlier copy)
+//!   and handed to the interface the moment a session slot listens, so the client gets its
+//!   SYN-ACK then instead of after its next retransmission (1 s, 3 s, 7 s ... later). A kept
+//!   SYN goes to a refusal slot (and gets 0x83) only once it has waited the *refusal delay*
+//!   without a session slot freeing, or at once when the backlog is full; so a burst that the
+//!   session slots clear within the delay is served, not refused. When the backlog is full and
+//!   no slot listens at all, the SYN is dropped, and the client's retransmission tries again;
 //! * a SYN from a peer a slot already holds (half-open, or connected and not yet closing): a
 //!   listener earlier in the socket set would otherwise take it, and two slots would own one
 //!   connection.
@@ -28,17 +31,27 @@ use smoltcp::wire::{
     EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket,
 };
 
-/// SYNs the backlog keeps.
-pub const SYN_BACKLOG: usize = 64;
 /// Largest SYN frame kept: Ethernet header, and IPv4 and TCP headers with all options.
 pub const MAX_SYN_FRAME: usize = 14 + 60 + 60;
 /// How long a kept SYN stays valid (a client retransmits within this, refreshing it).
 pub const SYN_HOLD: Duration = Duration::from_secs(3);
 
+/// Which slot a SYN to the session port would land on now (smoltcp gives it to the first
+/// listening socket, and session slots come first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SynTaker {
+    /// No slot listens.
+    Nobody,
+    /// Only refusal slots listen: the SYN would be answered 0x83.
+    RefusalSlot,
+    /// A session slot listens.
+    SessionSlot,
+}
+
 /// Which SYNs the gate lets through; written by the session service between frames.
 pub trait GateView {
-    /// Whether a slot listens, i.e. a new SYN to the session port would be taken.
-    fn accepts_syn(&self) -> bool;
+    /// Where a new SYN to the session port would land.
+    fn syn_taker(&self) -> SynTaker;
     /// Whether a slot already holds a connection from `address`:`port` (half-open, or
     /// connected and not closing).
     fn holds(&self, address: Ipv4Address, port: u16) -> bool;
@@ -47,12 +60,16 @@ pub trait GateView {
 /// What the gate counted.
 #[derive(Debug, Default)]
 pub struct GateCounters {
-    /// SYNs that found no listening slot (kept in the backlog, or dropped when it was full).
+    /// SYNs no session slot could take at once (kept in the backlog, or dropped when it was
+    /// full).
     pub syns_held: Cell<u32>,
     /// Of those, SYNs dropped: backlog full, frame too large, or kept past [`SYN_HOLD`].
     pub syns_dropped: Cell<u32>,
-    /// Kept SYNs handed to the interface once a slot listened.
+    /// Kept SYNs handed to the interface once a slot could take them.
     pub syns_replayed: Cell<u32>,
+    /// Of those, SYNs handed to a refusal slot (waited out the refusal delay, or made room in
+    /// a full backlog).
+    pub syns_refused_after_wait: Cell<u32>,
     /// SYNs from peers a slot already holds (retransmissions), swallowed.
     pub duplicate_syns_swallowed: Cell<u32>,
     /// TCP resets sent from the session port.
@@ -66,6 +83,7 @@ impl GateCounters {
             syns_held: Cell::new(0),
             syns_dropped: Cell::new(0),
             syns_replayed: Cell::new(0),
+            syns_refused_after_wait: Cell::new(0),
             duplicate_syns_swallowed: Cell::new(0),
             resets_sent: Cell::new(0),
         }
@@ -76,7 +94,7 @@ fn bump(counter: &Cell<u32>) {
     counter.set(counter.get().wrapping_add(1));
 }
 
-/// A SYN kept for later.
+/// One backlog entry: a SYN kept for later.
 #[derive(Debug, Clone, Copy)]
 pub struct HeldSyn {
     frame: [u8; MAX_SYN_FRAME],
@@ -85,30 +103,76 @@ pub struct HeldSyn {
     at: Instant,
 }
 
-/// SYNs to the session port that found no listening slot, oldest first.
-#[derive(Debug)]
-pub struct SynBacklog {
-    /// A ring; entries forgotten in the middle stay as tombstones (`len == 0`) until they
-    /// reach the front.
-    held: heapless::Deque<HeldSyn, SYN_BACKLOG>,
+impl HeldSyn {
+    /// An empty entry (usable in a `static`).
+    pub const EMPTY: HeldSyn = HeldSyn {
+        frame: [0; MAX_SYN_FRAME],
+        len: 0,
+        source: (Ipv4Address::new(0, 0, 0, 0), 0),
+        at: Instant::ZERO,
+    };
 }
 
-impl SynBacklog {
-    /// Empty.
-    pub const fn new() -> SynBacklog {
+impl Default for HeldSyn {
+    fn default() -> Self {
+        HeldSyn::EMPTY
+    }
+}
+
+/// SYNs to the session port that no session slot could take yet, oldest first: a ring over
+/// storage the caller provides (one [`HeldSyn`] per SYN it can keep; none: every SYN that
+/// finds no listening slot is dropped and retransmitted by its client).
+#[derive(Debug)]
+pub struct SynBacklog<'a> {
+    ring: &'a mut [HeldSyn],
+    /// How long a kept SYN waits for a session slot before a refusal slot may take it.
+    refusal_delay: Duration,
+    /// Index of the oldest entry.
+    head: usize,
+    /// Entries kept.
+    kept: usize,
+}
+
+impl<'a> SynBacklog<'a> {
+    /// An empty backlog keeping up to `ring.len()` SYNs, each waiting up to `refusal_delay`
+    /// for a session slot before a refusal slot may take it.
+    pub fn new(ring: &'a mut [HeldSyn], refusal_delay: Duration) -> SynBacklog<'a> {
         SynBacklog {
-            held: heapless::Deque::new(),
+            ring,
+            refusal_delay,
+            head: 0,
+            kept: 0,
         }
+    }
+
+    /// SYNs it can keep.
+    pub fn capacity(&self) -> usize {
+        self.ring.len()
     }
 
     /// SYNs kept now.
     pub fn len(&self) -> usize {
-        self.held.iter().filter(|h| h.len > 0).count()
+        self.kept
     }
 
     /// Whether nothing is kept.
     pub fn is_empty(&self) -> bool {
-        self.held.iter().all(|h| h.len == 0)
+        self.kept == 0
+    }
+
+    /// How long a kept SYN waits for a session slot before a refusal slot may take it.
+    pub fn refusal_delay(&self) -> Duration {
+        self.refusal_delay
+    }
+
+    /// Ring index of the `n`th oldest entry.
+    fn index(&self, n: usize) -> usize {
+        (self.head + n) % self.ring.len()
+    }
+
+    /// Position (0: oldest) of the entry from `source`.
+    fn position(&self, source: (Ipv4Address, u16)) -> Option<usize> {
+        (0..self.kept).find(|&n| self.ring[self.index(n)].source == source)
     }
 
     /// Keeps `frame`, a SYN from `source`; a retransmission replaces the earlier copy in its
@@ -117,45 +181,48 @@ impl SynBacklog {
         if frame.len() > MAX_SYN_FRAME {
             return false;
         }
-        let mut syn = HeldSyn {
-            frame: [0; MAX_SYN_FRAME],
-            len: frame.len(),
-            source,
-            at: now,
+        let index = match self.position(source) {
+            Some(n) => self.index(n),
+            None if self.kept < self.ring.len() => {
+                self.kept += 1;
+                self.index(self.kept - 1)
+            }
+            None => return false,
         };
-        syn.frame[..frame.len()].copy_from_slice(frame);
-        match self
-            .held
-            .iter_mut()
-            .find(|h| h.len > 0 && h.source == source)
-        {
-            Some(earlier) => {
-                *earlier = syn;
-                true
-            }
-            None => {
-                // Tombstones at the front make room.
-                while self.held.front().is_some_and(|h| h.len == 0) {
-                    self.held.pop_front();
-                }
-                self.held.push_back(syn).is_ok()
-            }
-        }
+        let entry = &mut self.ring[index];
+        entry.frame[..frame.len()].copy_from_slice(frame);
+        entry.len = frame.len();
+        entry.source = source;
+        entry.at = now;
+        true
     }
 
-    /// Drops any copy from `source` (its SYN got through live).
+    /// Drops the copy from `source`, if any (its SYN got through live); younger entries move
+    /// up.
     fn forget(&mut self, source: (Ipv4Address, u16)) {
-        for held in self.held.iter_mut().filter(|h| h.source == source) {
-            held.len = 0;
+        let Some(position) = self.position(source) else {
+            return;
+        };
+        for n in position..self.kept - 1 {
+            let (to, from) = (self.index(n), self.index(n + 1));
+            self.ring[to] = self.ring[from];
         }
+        self.kept -= 1;
+    }
+
+    fn pop_front(&mut self) -> Option<HeldSyn> {
+        if self.kept == 0 {
+            return None;
+        }
+        let syn = self.ring[self.head];
+        self.head = self.index(1);
+        self.kept -= 1;
+        Some(syn)
     }
 
     /// The oldest SYN still valid at `now`; expired ones are dropped and counted.
     fn take(&mut self, now: Instant, counters: &GateCounters) -> Option<HeldSyn> {
-        while let Some(syn) = self.held.pop_front() {
-            if syn.len == 0 {
-                continue;
-            }
+        while let Some(syn) = self.pop_front() {
             if now < syn.at + SYN_HOLD {
                 return Some(syn);
             }
@@ -163,34 +230,41 @@ impl SynBacklog {
         }
         None
     }
-}
 
-impl Default for SynBacklog {
-    fn default() -> Self {
-        Self::new()
+    /// When the oldest kept SYN is due for a refusal slot, having waited the refusal delay for
+    /// a session slot; at once if the backlog is full (a new SYN needs the room). `None`:
+    /// nothing kept.
+    pub fn refusal_due(&self) -> Option<Instant> {
+        if self.kept == 0 {
+            return None;
+        }
+        if self.kept == self.ring.len() {
+            return Some(Instant::ZERO);
+        }
+        Some(self.ring[self.head].at + self.refusal_delay)
     }
 }
 
 /// `device` behind the gate for session `port`.
-pub struct Gated<'g, D: ?Sized, V: ?Sized> {
+pub struct Gated<'g, 'b, D: ?Sized, V: ?Sized> {
     device: &'g mut D,
     view: &'g V,
     counters: &'g GateCounters,
-    backlog: &'g mut SynBacklog,
+    backlog: &'g mut SynBacklog<'b>,
     port: u16,
     now: Instant,
 }
 
-impl<'g, D: Device + ?Sized, V: GateView + ?Sized> Gated<'g, D, V> {
+impl<'g, 'b, D: Device + ?Sized, V: GateView + ?Sized> Gated<'g, 'b, D, V> {
     /// Puts the gate in front of `device` at time `now`.
     pub fn new(
         device: &'g mut D,
         view: &'g V,
         counters: &'g GateCounters,
-        backlog: &'g mut SynBacklog,
+        backlog: &'g mut SynBacklog<'b>,
         port: u16,
         now: Instant,
-    ) -> Gated<'g, D, V> {
+    ) -> Gated<'g, 'b, D, V> {
         Gated {
             device,
             view,
@@ -235,7 +309,7 @@ fn is_reset_from(frame: &[u8], port: u16) -> bool {
 }
 
 /// A received frame, judged by the gate when consumed; or a kept SYN, replayed.
-pub enum RxToken<'g, T, V: ?Sized> {
+pub enum RxToken<'g, 'b, T, V: ?Sized> {
     /// A frame from the device.
     Device {
         /// The device's token.
@@ -245,7 +319,7 @@ pub enum RxToken<'g, T, V: ?Sized> {
         /// Where it counts.
         counters: &'g GateCounters,
         /// Where it keeps SYNs.
-        backlog: &'g mut SynBacklog,
+        backlog: &'g mut SynBacklog<'b>,
         /// The session port.
         port: u16,
         /// The time.
@@ -255,7 +329,7 @@ pub enum RxToken<'g, T, V: ?Sized> {
     Held(HeldSyn),
 }
 
-impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, T, V> {
+impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, V> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
         let (inner, view, counters, backlog, port, now) = match self {
             RxToken::Held(syn) => return f(&syn.frame[..syn.len]),
@@ -268,35 +342,47 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, T, V> {
                 now,
             } => (inner, view, counters, backlog, port, now),
         };
-        inner.consume(|frame| match bare_syn_to(frame, port) {
-            Some((address, source_port)) if view.holds(address, source_port) => {
+        inner.consume(|frame| {
+            let Some(source) = bare_syn_to(frame, port) else {
+                return f(frame);
+            };
+            if view.holds(source.0, source.1) {
                 bump(&counters.duplicate_syns_swallowed);
-                net_trace!("gate: SYN from {address}:{source_port}, already held, swallowed");
-                f(&[])
+                net_trace!(
+                    "gate: SYN from {}:{}, already held, swallowed",
+                    source.0,
+                    source.1
+                );
+                return f(&[]);
             }
-            Some(source) if !view.accepts_syn() => {
-                bump(&counters.syns_held);
-                if backlog.hold(frame, source, now) {
-                    net_trace!(
-                        "gate: no slot free, SYN from {}:{} kept",
-                        source.0,
-                        source.1
-                    );
-                } else {
-                    bump(&counters.syns_dropped);
-                    net_trace!(
-                        "gate: backlog full, SYN from {}:{} dropped",
-                        source.0,
-                        source.1
-                    );
-                }
-                f(&[])
-            }
-            Some(source) => {
+            let taker = view.syn_taker();
+            let refusal_now =
+                taker == SynTaker::RefusalSlot && backlog.refusal_delay.total_micros() == 0;
+            if taker == SynTaker::SessionSlot || refusal_now {
                 backlog.forget(source);
-                f(frame)
+                return f(frame);
             }
-            None => f(frame),
+            bump(&counters.syns_held);
+            if backlog.hold(frame, source, now) {
+                net_trace!(
+                    "gate: no session slot free, SYN from {}:{} kept",
+                    source.0,
+                    source.1
+                );
+                return f(&[]);
+            }
+            if taker == SynTaker::RefusalSlot {
+                // No room to wait in: refused now rather than dropped.
+                bump(&counters.syns_refused_after_wait);
+                return f(frame);
+            }
+            bump(&counters.syns_dropped);
+            net_trace!(
+                "gate: backlog full, SYN from {}:{} dropped",
+                source.0,
+                source.1
+            );
+            f(&[])
         })
     }
 
@@ -336,9 +422,9 @@ impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
     }
 }
 
-impl<D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, D, V> {
+impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V> {
     type RxToken<'a>
-        = RxToken<'a, D::RxToken<'a>, V>
+        = RxToken<'a, 'b, D::RxToken<'a>, V>
     where
         Self: 'a;
     type TxToken<'a>
@@ -356,9 +442,16 @@ impl<D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, D, V> {
             now,
         } = self;
         let (view, counters, port, now) = (*view, *counters, *port, *now);
-        // A kept SYN goes first, as soon as a slot listens.
+        // A kept SYN goes first: at once to a session slot; to a refusal slot only once it
+        // has waited the refusal delay (or the backlog is full).
+        let taker = view.syn_taker();
+        let due = match taker {
+            SynTaker::SessionSlot => true,
+            SynTaker::RefusalSlot => backlog.refusal_due().is_some_and(|at| at <= now),
+            SynTaker::Nobody => false,
+        };
         let mut replay = None;
-        if view.accepts_syn() {
+        if due {
             while let Some(syn) = backlog.take(now, counters) {
                 if view.holds(syn.source.0, syn.source.1) {
                     bump(&counters.duplicate_syns_swallowed);
@@ -374,6 +467,9 @@ impl<D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, D, V> {
                 return None;
             };
             bump(&counters.syns_replayed);
+            if taker == SynTaker::RefusalSlot {
+                bump(&counters.syns_refused_after_wait);
+            }
             net_trace!(
                 "gate: kept SYN from {}:{} replayed",
                 syn.source.0,
@@ -428,13 +524,13 @@ mod tests {
     };
 
     struct View {
-        listening: bool,
+        taker: SynTaker,
         held: Option<(Ipv4Address, u16)>,
     }
 
     impl GateView for View {
-        fn accepts_syn(&self) -> bool {
-            self.listening
+        fn syn_taker(&self) -> SynTaker {
+            self.taker
         }
         fn holds(&self, address: Ipv4Address, port: u16) -> bool {
             self.held == Some((address, port))
@@ -493,19 +589,28 @@ mod tests {
         segment(src, 139, TcpControl::Syn, false)
     }
 
-    /// A gate in front of a loopback device holding `frames`.
+    /// Backlog entries of the usual rig.
+    const CAPACITY: usize = 64;
+    /// Refusal delay of the usual rig.
+    const DELAY_MS: i64 = 2;
+
+    /// A gate in front of a loopback device.
     struct Rig {
         device: Loopback,
         counters: GateCounters,
-        backlog: SynBacklog,
+        backlog: SynBacklog<'static>,
     }
 
     impl Rig {
         fn new() -> Rig {
+            Rig::with(CAPACITY, Duration::from_millis(DELAY_MS as u64))
+        }
+
+        fn with(capacity: usize, refusal_delay: Duration) -> Rig {
             Rig {
                 device: Loopback::new(Medium::Ethernet),
                 counters: GateCounters::new(),
-                backlog: SynBacklog::new(),
+                backlog: SynBacklog::new(std::vec![HeldSyn::EMPTY; capacity].leak(), refusal_delay),
             }
         }
 
@@ -536,12 +641,19 @@ mod tests {
         }
     }
 
+    /// A session slot listens.
     const OPEN: View = View {
-        listening: true,
+        taker: SynTaker::SessionSlot,
         held: None,
     };
+    /// Only a refusal slot listens.
+    const REFUSING: View = View {
+        taker: SynTaker::RefusalSlot,
+        held: None,
+    };
+    /// Nothing listens.
     const FULL: View = View {
-        listening: false,
+        taker: SynTaker::Nobody,
         held: None,
     };
 
@@ -586,10 +698,10 @@ mod tests {
         rig.next(Some(&syn(40000)), &FULL, at(0));
         assert_eq!(rig.next(None, &OPEN, at(3_000)), None, "expired");
         assert_eq!(rig.counters.syns_dropped.get(), 1);
-        for port in 0..SYN_BACKLOG as u16 + 2 {
+        for port in 0..CAPACITY as u16 + 2 {
             rig.next(Some(&syn(41000 + port)), &FULL, at(4_000));
         }
-        assert_eq!(rig.backlog.len(), SYN_BACKLOG);
+        assert_eq!(rig.backlog.len(), CAPACITY);
         assert_eq!(rig.counters.syns_dropped.get(), 3);
     }
 
@@ -626,7 +738,7 @@ mod tests {
     fn a_syn_from_a_peer_already_held_is_swallowed_live_or_kept() {
         let mut rig = Rig::new();
         let view = View {
-            listening: true,
+            taker: SynTaker::SessionSlot,
             held: Some((CLIENT, 40000)),
         };
         assert_eq!(rig.next(Some(&syn(40000)), &view, at(0)), Some(vec![]));
@@ -636,6 +748,97 @@ mod tests {
         assert_eq!(rig.next(None, &view, at(1)), None);
         assert_eq!(rig.counters.duplicate_syns_swallowed.get(), 2);
         assert_eq!(rig.counters.syns_held.get(), 1);
+    }
+
+    #[test]
+    fn a_syn_waits_the_refusal_delay_for_a_session_slot_before_a_refusal_slot_takes_it() {
+        let mut rig = Rig::new();
+        assert_eq!(rig.next(Some(&syn(40000)), &REFUSING, at(0)), Some(vec![]));
+        assert_eq!(rig.backlog.refusal_due(), Some(at(DELAY_MS)));
+        assert_eq!(
+            rig.next(None, &REFUSING, at(DELAY_MS - 1)),
+            None,
+            "still waiting"
+        );
+        assert_eq!(rig.next(None, &REFUSING, at(DELAY_MS)), Some(syn(40000)));
+        assert_eq!(rig.counters.syns_refused_after_wait.get(), 1);
+        assert_eq!(rig.counters.syns_replayed.get(), 1);
+        assert_eq!(rig.backlog.refusal_due(), None);
+    }
+
+    #[test]
+    fn a_waiting_syn_goes_to_a_session_slot_that_frees_within_the_delay() {
+        let mut rig = Rig::new();
+        rig.next(Some(&syn(40000)), &REFUSING, at(0));
+        rig.next(Some(&syn(40001)), &REFUSING, at(1));
+        assert_eq!(rig.next(None, &OPEN, at(1)), Some(syn(40000)));
+        // The younger one has not waited long enough for the refusal slot.
+        assert_eq!(rig.next(None, &REFUSING, at(2)), None);
+        assert_eq!(rig.next(None, &REFUSING, at(3)), Some(syn(40001)));
+        assert_eq!(rig.counters.syns_refused_after_wait.get(), 1);
+    }
+
+    #[test]
+    fn a_full_backlog_hands_its_oldest_to_a_refusal_slot_at_once() {
+        let mut rig = Rig::with(2, Duration::from_millis(1_000));
+        rig.next(Some(&syn(40000)), &FULL, at(0));
+        rig.next(Some(&syn(40001)), &FULL, at(0));
+        assert_eq!(rig.backlog.refusal_due(), Some(Instant::ZERO));
+        // The oldest goes first, before the new frame is read; the new one is then kept.
+        assert_eq!(
+            rig.next(Some(&syn(40002)), &REFUSING, at(1)),
+            Some(syn(40000))
+        );
+        assert_eq!(rig.next(None, &REFUSING, at(1)), Some(vec![]));
+        assert_eq!(rig.backlog.len(), 2);
+        assert_eq!(rig.counters.syns_dropped.get(), 0);
+        assert_eq!(rig.counters.syns_refused_after_wait.get(), 1);
+    }
+
+    #[test]
+    fn without_a_delay_or_a_backlog_a_refusal_slot_takes_the_syn_at_once() {
+        let mut rig = Rig::with(CAPACITY, Duration::ZERO);
+        assert_eq!(
+            rig.next(Some(&syn(40000)), &REFUSING, at(0)),
+            Some(syn(40000))
+        );
+        assert_eq!(rig.counters.syns_held.get(), 0);
+        let mut rig = Rig::with(0, Duration::from_millis(5));
+        assert_eq!(
+            rig.next(Some(&syn(40000)), &REFUSING, at(0)),
+            Some(syn(40000))
+        );
+        assert_eq!(rig.counters.syns_refused_after_wait.get(), 1);
+        // With no backlog and no listener, the SYN is dropped.
+        assert_eq!(rig.next(Some(&syn(40001)), &FULL, at(0)), Some(vec![]));
+        assert_eq!(rig.counters.syns_dropped.get(), 1);
+        assert_eq!(rig.backlog.refusal_due(), None);
+    }
+
+    #[test]
+    fn the_ring_keeps_order_across_wraps_and_forgotten_entries() {
+        let mut rig = Rig::with(3, Duration::from_millis(1_000));
+        let mut expected = std::collections::VecDeque::new();
+        let mut port = 40000;
+        for round in 0..10 {
+            while rig.backlog.len() < 3 {
+                rig.next(Some(&syn(port)), &FULL, at(round));
+                expected.push_back(port);
+                port += 1;
+            }
+            if round % 3 == 0 {
+                // One in the middle got through live.
+                let forgotten = expected.remove(1).unwrap();
+                rig.backlog.forget((CLIENT, forgotten));
+            }
+            let front = expected.pop_front().unwrap();
+            assert_eq!(rig.next(None, &OPEN, at(round)), Some(syn(front)));
+        }
+        while let Some(front) = expected.pop_front() {
+            assert_eq!(rig.next(None, &OPEN, at(10)), Some(syn(front)));
+        }
+        assert!(rig.backlog.is_empty());
+        assert_eq!(rig.next(None, &OPEN, at(10)), None);
     }
 
     #[test]

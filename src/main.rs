@@ -86,9 +86,19 @@ struct ServeArgs {
     #[arg(long, default_value_t = 8, value_name = "S", value_parser = clap::value_parser!(u16).range(1..=1024))]
     sessions: u16,
     /// Refusal slots: connections beyond S that are answered 0x83 (insufficient resources)
-    /// at once; past S+R, SYNs wait unanswered until a slot frees (never a reset).
+    /// once they have waited --refusal-delay for a session slot; past S+R, SYNs wait
+    /// unanswered until a slot frees (never a reset).
     #[arg(long, default_value_t = 2, value_name = "R", value_parser = clap::value_parser!(u16).range(0..=64))]
     refusal_slots: u16,
+    /// Milliseconds a connection that finds every session slot busy waits for one to free
+    /// before a refusal slot answers it 0x83 (0: at once).
+    #[arg(long, default_value = "2", value_name = "MS", value_parser = parse_millis)]
+    refusal_delay: netbt::session::Duration,
+    /// SYNs kept while no session slot is free (about 160 bytes each), replayed the moment a
+    /// slot frees; when it is full and no slot listens, SYNs are dropped and the client
+    /// retransmits (0: keep none).
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=8192))]
+    syn_backlog: u16,
     /// Receive and send buffer of each session slot, in bytes (each direction).
     #[arg(long, default_value_t = 8192, value_name = "BYTES", value_parser = parse_session_buffer)]
     session_buffer: usize,
@@ -143,6 +153,16 @@ fn parse_ifname(text: &str) -> Result<String, String> {
         ));
     }
     Ok(text.to_string())
+}
+
+fn parse_millis(text: &str) -> Result<netbt::session::Duration, String> {
+    let millis: u64 = text
+        .parse()
+        .map_err(|_| format!("not a whole number of milliseconds: {text}"))?;
+    if millis > 10_000 {
+        return Err(format!("must be between 0 and 10000 milliseconds: {text}"));
+    }
+    Ok(netbt::session::Duration::from_millis(millis))
 }
 
 fn parse_seconds(text: &str) -> Result<netbt::session::Duration, String> {
@@ -258,6 +278,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .transpose()?;
     let mut session = netbt::session::SessionConfig::DEFAULT;
     session.request_timeout = args.request_timeout;
+    session.refusal_delay = args.refusal_delay;
     session.keepalive =
         (args.keepalive != netbt::session::Duration::ZERO).then_some(args.keepalive);
     let forward = match handler {
@@ -277,6 +298,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         session,
         sessions: usize::from(args.sessions),
         refusal_slots: usize::from(args.refusal_slots),
+        syn_backlog: usize::from(args.syn_backlog),
         session_buffer: args.session_buffer,
         allow_calling,
         tap: args.tap,

@@ -15,6 +15,7 @@ use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
 };
 
+use crate::gate::HeldSyn;
 use crate::name_service::{Destination, NameService, NameServiceConfig, Received};
 use crate::session::{
     MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, SessionConfig, SessionService, Sessions, Slot,
@@ -111,6 +112,9 @@ pub struct NodeStorage<'a> {
     pub refusals: &'a mut [RefusalBuffers],
     /// The slot ledger (fill it with [`Slot::EMPTY`]).
     pub ledger: &'a mut [Slot],
+    /// The SYN backlog: one entry per SYN the gate can keep while no session slot is free
+    /// (fill it with [`HeldSyn::EMPTY`]; empty: such SYNs are dropped and retransmitted).
+    pub syn_backlog: &'a mut [HeldSyn],
 }
 
 /// How the node sits on its network.
@@ -174,6 +178,7 @@ impl<'a> Node<'a> {
             session_memory,
             refusals,
             ledger,
+            syn_backlog,
         } = storage;
         let slots = ledger.len();
         let session_slots = slots.saturating_sub(refusals.len());
@@ -237,7 +242,13 @@ impl<'a> Node<'a> {
                 };
                 (handle, role)
             });
-        let sessions = SessionService::new(config.session, ledger, tcp_handles, session_buffer);
+        let sessions = SessionService::new(
+            config.session,
+            ledger,
+            syn_backlog,
+            tcp_handles,
+            session_buffer,
+        );
         let mut names = NameService::new(
             NameServiceConfig {
                 address: config.address,

@@ -334,6 +334,63 @@ fn syns_queued_together_get_one_slot_each_and_the_rest_wait() {
     b.assert_no_reset();
 }
 
+/// One session slot, one refusal slot, and a refusal delay long enough to watch.
+fn patient() -> Bench {
+    let session = SessionConfig {
+        refusal_delay: netbt::session::Duration::from_millis(50),
+        ..SessionConfig::DEFAULT
+    };
+    Bench::new(1, 1, 4096, session)
+}
+
+#[test]
+fn a_connection_finding_every_session_slot_busy_is_refused_only_after_the_refusal_delay() {
+    let mut b = patient();
+    let (_first, answer) = b.call("LABSRV#20");
+    assert_eq!(answer, POSITIVE);
+    let waiting = b.connect();
+    // The refusal slot listens, but the SYN waits for a session slot first.
+    b.run(40);
+    assert_eq!(b.client.tcp(waiting).state(), State::SynSent);
+    assert_eq!(b.counters().syns_held, 1);
+    let took = b.run_until(100, |b| b.client.tcp(waiting).state() == State::Established);
+    assert!(
+        took <= 15,
+        "refusal slot took the SYN {} ms after it arrived",
+        40 + took
+    );
+    b.send(waiting, &request("LABSRV#20", "CLIENT"));
+    b.run(20);
+    assert_eq!(b.client.read_all(waiting), negative(0x83));
+    let counters = b.counters();
+    assert_eq!(counters.syns_refused_after_wait, 1);
+    assert_eq!(counters.insufficient_resources, 1);
+    b.assert_no_reset();
+}
+
+#[test]
+fn a_session_slot_freed_within_the_refusal_delay_serves_the_waiting_connection() {
+    let mut b = patient();
+    let (first, answer) = b.call("LABSRV#20");
+    assert_eq!(answer, POSITIVE);
+    let waiting = b.connect();
+    b.run(20);
+    assert_eq!(b.client.tcp(waiting).state(), State::SynSent);
+    // The session ends while the SYN waits: it gets the freed session slot, not a refusal.
+    b.client.tcp(first).close();
+    b.run_until(30, |b| b.client.tcp(waiting).state() == State::Established);
+    b.send(waiting, &request("LABSRV#20", "CLIENT"));
+    b.run(20);
+    assert_eq!(b.client.read_all(waiting), POSITIVE);
+    let counters = b.counters();
+    assert_eq!((counters.positive, counters.insufficient_resources), (2, 0));
+    assert_eq!(
+        (counters.syns_replayed, counters.syns_refused_after_wait),
+        (1, 0)
+    );
+    b.assert_no_reset();
+}
+
 #[test]
 fn a_kept_syn_is_answered_the_moment_a_slot_frees_not_at_the_next_retransmission() {
     let mut b = Bench::new(1, 0, 4096, SessionConfig::DEFAULT);

@@ -7,6 +7,7 @@ use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
+use netbt::gate::HeldSyn;
 use netbt::name_service::NameEvent;
 use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
 use netbt::session::{SessionConfig, SessionEvent, Slot};
@@ -28,6 +29,8 @@ const SLOTS: usize = SESSIONS + REFUSALS;
 /// Receive and send buffer of each session slot (the TCP window; the echo handler streams
 /// messages of any length through it).
 const SESSION_BUFFER: usize = 2048;
+/// SYNs kept while no session slot is free (about 160 bytes each).
+const SYN_BACKLOG: usize = 8;
 
 const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
 const ADDRESS: Ipv4Cidr = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24);
@@ -83,6 +86,7 @@ static SESSION_MEMORY: Once<[u8; 2 * SESSION_BUFFER * SESSIONS]> =
 static REFUSAL_BUFFERS: Once<[RefusalBuffers; REFUSALS]> =
     Once::new([const { RefusalBuffers::new() }; REFUSALS]);
 static LEDGER: Once<[Slot; SLOTS]> = Once::new([Slot::EMPTY; SLOTS]);
+static BACKLOG: Once<[HeldSyn; SYN_BACKLOG]> = Once::new([HeldSyn::EMPTY; SYN_BACKLOG]);
 static DEVICE: Once<Lan9118> = Once::new(Lan9118::new());
 static NODE: Once<MaybeUninit<Node<'static>>> = Once::new(MaybeUninit::uninit());
 
@@ -199,6 +203,7 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
         session_memory: SESSION_MEMORY.take(),
         refusals: REFUSAL_BUFFERS.take(),
         ledger: LEDGER.take(),
+        syn_backlog: BACKLOG.take(),
     };
     let config = NodeConfig {
         mac: MAC,

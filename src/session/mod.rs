@@ -33,7 +33,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{IpEndpoint, IpListenEndpoint, Ipv4Address};
 
 pub use self::slot::{Phase, Role, Slot, SlotId};
-use crate::gate::{GateCounters, GateView, Gated, SynBacklog};
+use crate::gate::{GateCounters, GateView, Gated, HeldSyn, SynBacklog, SynTaker};
 use crate::name_service::{NameService, NameState};
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::{Name, NbName};
@@ -75,11 +75,16 @@ pub struct SessionConfig {
     /// Hold acceptable requests for the owner to accept or refuse ([`SessionEvent::Requested`])
     /// instead of answering 0x82 at once; e.g. a relay that must reach its backend first.
     pub defer_accept: bool,
+    /// How long a SYN that finds every session slot busy waits in the gate's backlog for one
+    /// to free before a refusal slot takes it (and answers 0x83). A burst the session slots
+    /// clear within this is served instead of refused; it is also the least time to a 0x83
+    /// while the session slots stay busy. Zero: refusal slots take SYNs at once.
+    pub refusal_delay: Duration,
 }
 
 impl SessionConfig {
     /// The defaults: request 10 s, drain 2 s, close 5 s, handshake 5 s, keepalive 60 s (the
-    /// RFC 1001 default), echo.
+    /// RFC 1001 default), echo, refusal delay 2 ms.
     pub const DEFAULT: SessionConfig = SessionConfig {
         request_timeout: Duration::from_secs(10),
         drain_timeout: Duration::from_secs(2),
@@ -88,6 +93,7 @@ impl SessionConfig {
         keepalive: Some(Duration::from_secs(60)),
         handler: Handler::Echo,
         defer_accept: false,
+        refusal_delay: Duration::from_millis(2),
     };
 
     fn progress_bound(&self) -> Duration {
@@ -127,12 +133,15 @@ pub struct SessionCounters {
     pub insufficient_resources: u32,
     /// Negative responses 0x8F (unspecified: malformed or out-of-order request).
     pub unspecified: u32,
-    /// SYNs that found no listening slot (kept in the gate's backlog, or dropped).
+    /// SYNs that found no session slot listening (kept in the gate's backlog, or dropped).
     pub syns_held: u32,
-    /// Of those, SYNs dropped (backlog full, or kept too long).
+    /// Of those, SYNs dropped (backlog full while no slot listened, or kept too long).
     pub syns_dropped: u32,
-    /// Kept SYNs handed on once a slot listened.
+    /// Kept SYNs handed on once a slot could take them.
     pub syns_replayed: u32,
+    /// SYNs handed to a refusal slot after waiting out the refusal delay (or because the
+    /// backlog was full).
+    pub syns_refused_after_wait: u32,
     /// SYNs from peers a slot already holds (retransmissions), swallowed by the gate.
     pub duplicate_syns_swallowed: u32,
     /// TCP resets sent from port 139, whatever the cause (only aborts should cause them).
@@ -211,6 +220,10 @@ pub struct LedgerCounts {
     pub refusing: u16,
     /// Slots draining a refused peer or closing.
     pub closing: u16,
+    /// SYNs waiting in the gate's backlog for a slot.
+    pub waiting: u16,
+    /// SYNs the backlog can keep.
+    pub syn_backlog: u16,
     /// Memory one session slot takes, all of it reserved at start-up: its receive and send
     /// buffers, its socket-table entry and its ledger entry.
     pub bytes_per_session_slot: u32,
@@ -354,15 +367,20 @@ pub struct SessionService<'a> {
     listeners: Vec<Listener, MAX_LISTENERS>,
     counters: SessionCounters,
     pub(crate) gate: GateCounters,
-    pub(crate) backlog: SynBacklog,
+    pub(crate) backlog: SynBacklog<'a>,
     events: Deque<SessionEvent, MAX_EVENTS>,
     accepting: bool,
     session_buffer: usize,
 }
 
 impl GateView for [Slot] {
-    fn accepts_syn(&self) -> bool {
-        self.iter().any(|s| s.listening)
+    fn syn_taker(&self) -> SynTaker {
+        // The ledger is in socket-set order: the first listening slot takes the SYN.
+        match self.iter().find(|s| s.listening).map(|s| s.role) {
+            None => SynTaker::Nobody,
+            Some(Role::Session) => SynTaker::SessionSlot,
+            Some(Role::Refusal) => SynTaker::RefusalSlot,
+        }
     }
 
     fn holds(&self, address: Ipv4Address, port: u16) -> bool {
@@ -452,10 +470,12 @@ fn take_request(socket: &mut tcp::Socket) -> Request {
 }
 
 impl<'a> SessionService<'a> {
-    /// A service on `ledger` (one entry per socket in `handles`, session slots first).
+    /// A service on `ledger` (one entry per socket in `handles`, session slots first) with a
+    /// SYN backlog of `backlog.len()` entries.
     pub(crate) fn new(
         config: SessionConfig,
         ledger: &'a mut [Slot],
+        backlog: &'a mut [HeldSyn],
         handles: impl Iterator<Item = (SocketHandle, Role)>,
         session_buffer: usize,
     ) -> SessionService<'a> {
@@ -472,7 +492,7 @@ impl<'a> SessionService<'a> {
             listeners: Vec::new(),
             counters: SessionCounters::default(),
             gate: GateCounters::new(),
-            backlog: SynBacklog::new(),
+            backlog: SynBacklog::new(backlog, config.refusal_delay),
             events: Deque::new(),
             accepting: true,
             session_buffer,
@@ -512,6 +532,7 @@ impl<'a> SessionService<'a> {
         counters.syns_held = self.gate.syns_held.get();
         counters.syns_dropped = self.gate.syns_dropped.get();
         counters.syns_replayed = self.gate.syns_replayed.get();
+        counters.syns_refused_after_wait = self.gate.syns_refused_after_wait.get();
         counters.duplicate_syns_swallowed = self.gate.duplicate_syns_swallowed.get();
         counters.resets_sent = self.gate.resets_sent.get();
         counters
@@ -524,6 +545,8 @@ impl<'a> SessionService<'a> {
         let mut counts = LedgerCounts {
             bytes_per_session_slot: (2 * self.session_buffer + fixed) as u32,
             bytes_per_refusal_slot: (REFUSAL_RX + REFUSAL_TX + fixed) as u32,
+            waiting: self.backlog.len() as u16,
+            syn_backlog: self.backlog.capacity() as u16,
             ..LedgerCounts::default()
         };
         for slot in self.ledger.iter() {
@@ -627,7 +650,7 @@ impl<'a> SessionService<'a> {
         &'g mut self,
         device: &'g mut D,
         now: Instant,
-    ) -> Gated<'g, D, [Slot]> {
+    ) -> Gated<'g, 'a, D, [Slot]> {
         Gated::new(
             device,
             &*self.ledger,
@@ -1063,11 +1086,19 @@ impl<'a> SessionService<'a> {
     /// When the service next needs a poll (a kept SYN a slot can take now, a deadline, a
     /// keepalive, a progress bound).
     pub(crate) fn poll_at(&self) -> Option<Instant> {
-        if !self.backlog.is_empty() && self.ledger.accepts_syn() {
-            return Some(Instant::ZERO);
-        }
         let mut next: Option<Instant> = None;
         let mut consider = |at: Instant| next = Some(next.map_or(at, |n: Instant| n.min(at)));
+        if !self.backlog.is_empty() {
+            match self.ledger.syn_taker() {
+                SynTaker::SessionSlot => return Some(Instant::ZERO),
+                SynTaker::RefusalSlot => self
+                    .backlog
+                    .refusal_due()
+                    .into_iter()
+                    .for_each(&mut consider),
+                SynTaker::Nobody => {}
+            }
+        }
         for slot in self.ledger.iter() {
             if let Some(deadline) = slot.deadline {
                 consider(deadline);

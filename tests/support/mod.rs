@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use netbt::gate::HeldSyn;
 use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
 use netbt::session::{SessionConfig, Slot};
 use netbt::wire::name::Scope;
@@ -22,6 +23,9 @@ use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::{Duration, Instant};
+
+/// SYNs a test node's gate keeps.
+pub const SYN_BACKLOG: usize = 64;
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, HardwareAddress, IpAddress, IpCidr,
     IpEndpoint, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, TcpPacket, UdpPacket,
@@ -380,6 +384,7 @@ impl TestNode {
             session_memory: vec![0; 2 * buffer * sessions].leak(),
             refusals: Box::leak((0..refusals).map(|_| RefusalBuffers::new()).collect()),
             ledger: vec![Slot::EMPTY; slots].leak(),
+            syn_backlog: vec![HeldSyn::EMPTY; SYN_BACKLOG].leak(),
         };
         let node = Node::new(config, &mut port, storage, hub.now()).unwrap();
         TestNode { node, port }
