@@ -591,7 +591,7 @@ fn write_session_counters(out: &mut String, indent: &str, counters: SessionCount
             syns_held,
             syns_dropped,
             syns_replayed,
-            syns_refused_after_wait,
+            syns_to_refusal_slots,
             duplicate_syns_swallowed,
             resets_sent,
             request_timeouts,

@@ -6,13 +6,16 @@
 //! (which it counts as processed and otherwise ignores) instead of:
 //!
 //! * a bare SYN to the session port that no *session* slot would take: the frame is kept in
-//!   the [`SynBacklog`] (first come, first served; a retransmission replaces its earlier copy)
-//!   and handed to the interface the moment a session slot listens, so the client gets its
-//!   SYN-ACK then instead of after its next retransmission (1 s, 3 s, 7 s ... later). A kept
-//!   SYN goes to a refusal slot (and gets 0x83) only once it has waited the *refusal delay*
-//!   without a session slot freeing, or at once when the backlog is full; so a burst that the
-//!   session slots clear within the delay is served, not refused. When the backlog is full and
-//!   no slot listens at all, the SYN is dropped, and the client's retransmission tries again;
+//!   the [`SynBacklog`] (a retransmission replaces its earlier copy in place) and handed to
+//!   the interface the moment a session slot listens, oldest first, so the client gets its
+//!   SYN-ACK then instead of after its next retransmission (1 s, 3 s, 7 s ... later). Kept
+//!   SYNs go to refusal slots (and get 0x83) only once the session slots have kept the oldest
+//!   waiting the *refusal delay*: a burst the session slots clear within the delay is served,
+//!   not refused. Then the youngest are refused first, so a newcomer to a slow queue learns
+//!   at once, while the oldest keep their turn for a session slot; a SYN that waits
+//!   [`BACKSTOP_FACTOR`] delays, or the oldest when the backlog is full, is refused ahead of
+//!   them. When the backlog is full and no slot listens at all, the SYN is dropped, and the
+//!   client's retransmission tries again;
 //! * a SYN from a peer a slot already holds (half-open, or connected and not yet closing): a
 //!   listener earlier in the socket set would otherwise take it, and two slots would own one
 //!   connection.
@@ -35,6 +38,22 @@ use smoltcp::wire::{
 pub const MAX_SYN_FRAME: usize = 14 + 60 + 60;
 /// How long a kept SYN stays valid (a client retransmits within this, refreshing it).
 pub const SYN_HOLD: Duration = Duration::from_secs(3);
+
+/// A kept SYN older than this many refusal delays goes to a refusal slot ahead of younger
+/// ones (see [`SynBacklog`]).
+pub const BACKSTOP_FACTOR: u32 = 4;
+
+/// Which kept SYN a slot takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    /// The one that waited longest: for a session slot always; for a refusal slot when the
+    /// backlog is full or the oldest waited past the backstop.
+    Oldest,
+    /// The youngest, for a refusal slot once the session slots are slow (the oldest waited
+    /// past the refusal delay): the newcomer learns at once, instead of after a wait that
+    /// would end in a refusal anyway, and the older ones keep their turn.
+    Newest,
+}
 
 /// Which slot a SYN to the session port would land on now (smoltcp gives it to the first
 /// listening socket, and session slots come first).
@@ -67,9 +86,9 @@ pub struct GateCounters {
     pub syns_dropped: Cell<u32>,
     /// Kept SYNs handed to the interface once a slot could take them.
     pub syns_replayed: Cell<u32>,
-    /// Of those, SYNs handed to a refusal slot (waited out the refusal delay, or made room in
-    /// a full backlog).
-    pub syns_refused_after_wait: Cell<u32>,
+    /// SYNs the gate handed to a refusal slot because the session slots kept SYNs waiting
+    /// past the refusal delay, or the backlog was full.
+    pub syns_to_refusal_slots: Cell<u32>,
     /// SYNs from peers a slot already holds (retransmissions), swallowed.
     pub duplicate_syns_swallowed: Cell<u32>,
     /// TCP resets sent from the session port.
@@ -83,7 +102,7 @@ impl GateCounters {
             syns_held: Cell::new(0),
             syns_dropped: Cell::new(0),
             syns_replayed: Cell::new(0),
-            syns_refused_after_wait: Cell::new(0),
+            syns_to_refusal_slots: Cell::new(0),
             duplicate_syns_swallowed: Cell::new(0),
             resets_sent: Cell::new(0),
         }
@@ -100,7 +119,10 @@ pub struct HeldSyn {
     frame: [u8; MAX_SYN_FRAME],
     len: usize,
     source: (Ipv4Address, u16),
+    /// When this copy arrived (it is valid for [`SYN_HOLD`] from then).
     at: Instant,
+    /// When the first copy arrived (the wait is counted from then).
+    since: Instant,
 }
 
 impl HeldSyn {
@@ -110,6 +132,7 @@ impl HeldSyn {
         len: 0,
         source: (Ipv4Address::new(0, 0, 0, 0), 0),
         at: Instant::ZERO,
+        since: Instant::ZERO,
     };
 }
 
@@ -119,9 +142,12 @@ impl Default for HeldSyn {
     }
 }
 
-/// SYNs to the session port that no session slot could take yet, oldest first: a ring over
-/// storage the caller provides (one [`HeldSyn`] per SYN it can keep; none: every SYN that
-/// finds no listening slot is dropped and retransmitted by its client).
+/// SYNs to the session port that no session slot could take yet, in order of arrival: a ring
+/// over storage the caller provides (one [`HeldSyn`] per SYN it can keep; none: every SYN that
+/// finds no listening slot is dropped and retransmitted by its client). Session slots take the
+/// oldest. Refusal slots take nothing until the oldest has waited the refusal delay, then the
+/// youngest, except that the oldest goes first once it has waited [`BACKSTOP_FACTOR`] delays
+/// or when the backlog is full.
 #[derive(Debug)]
 pub struct SynBacklog<'a> {
     ring: &'a mut [HeldSyn],
@@ -181,11 +207,11 @@ impl<'a> SynBacklog<'a> {
         if frame.len() > MAX_SYN_FRAME {
             return false;
         }
-        let index = match self.position(source) {
-            Some(n) => self.index(n),
+        let (index, since) = match self.position(source) {
+            Some(n) => (self.index(n), self.ring[self.index(n)].since),
             None if self.kept < self.ring.len() => {
                 self.kept += 1;
-                self.index(self.kept - 1)
+                (self.index(self.kept - 1), now)
             }
             None => return false,
         };
@@ -194,6 +220,7 @@ impl<'a> SynBacklog<'a> {
         entry.len = frame.len();
         entry.source = source;
         entry.at = now;
+        entry.since = since;
         true
     }
 
@@ -220,20 +247,51 @@ impl<'a> SynBacklog<'a> {
         Some(syn)
     }
 
-    /// The oldest SYN still valid at `now`; expired ones are dropped and counted.
-    fn take(&mut self, now: Instant, counters: &GateCounters) -> Option<HeldSyn> {
-        while let Some(syn) = self.pop_front() {
+    fn pop_back(&mut self) -> Option<HeldSyn> {
+        if self.kept == 0 {
+            return None;
+        }
+        self.kept -= 1;
+        Some(self.ring[self.index(self.kept)])
+    }
+
+    /// The oldest (or, with `newest`, the youngest) SYN still valid at `now`; expired ones
+    /// are dropped and counted.
+    fn take(&mut self, now: Instant, newest: bool, counters: &GateCounters) -> Option<HeldSyn> {
+        loop {
+            let syn = if newest {
+                self.pop_back()?
+            } else {
+                self.pop_front()?
+            };
             if now < syn.at + SYN_HOLD {
                 return Some(syn);
             }
             bump(&counters.syns_dropped);
         }
-        None
     }
 
-    /// When the oldest kept SYN is due for a refusal slot, having waited the refusal delay for
-    /// a session slot; at once if the backlog is full (a new SYN needs the room). `None`:
-    /// nothing kept.
+    /// The longest a SYN waits for a session slot before a refusal slot takes it ahead of
+    /// younger ones: [`BACKSTOP_FACTOR`] refusal delays.
+    fn backstop(&self) -> Duration {
+        self.refusal_delay * BACKSTOP_FACTOR
+    }
+
+    /// What a listening refusal slot takes at `now`, if anything.
+    fn refusal_pick(&self, now: Instant) -> Option<Pick> {
+        let oldest = self.ring.get(self.head).filter(|_| self.kept > 0)?.since;
+        if self.kept == self.ring.len() || now >= oldest + self.backstop() {
+            Some(Pick::Oldest)
+        } else if now >= oldest + self.refusal_delay {
+            Some(Pick::Newest)
+        } else {
+            None
+        }
+    }
+
+    /// When a listening refusal slot next has something to take: once the oldest kept SYN
+    /// has waited the refusal delay; at once if the backlog is full (a new SYN needs the
+    /// room). `None`: nothing kept.
     pub fn refusal_due(&self) -> Option<Instant> {
         if self.kept == 0 {
             return None;
@@ -241,7 +299,7 @@ impl<'a> SynBacklog<'a> {
         if self.kept == self.ring.len() {
             return Some(Instant::ZERO);
         }
-        Some(self.ring[self.head].at + self.refusal_delay)
+        Some(self.ring[self.head].since + self.refusal_delay)
     }
 }
 
@@ -355,10 +413,12 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
                 );
                 return f(&[]);
             }
+            // A SYN is kept whenever no session slot listens (unless refusal slots take SYNs
+            // without delay): while the session slots are slow, the kept ones go to refusal
+            // slots youngest first, so it is refused as soon as a refusal slot listens.
             let taker = view.syn_taker();
-            let refusal_now =
-                taker == SynTaker::RefusalSlot && backlog.refusal_delay.total_micros() == 0;
-            if taker == SynTaker::SessionSlot || refusal_now {
+            let no_delay = backlog.refusal_delay == Duration::ZERO;
+            if taker == SynTaker::SessionSlot || (taker == SynTaker::RefusalSlot && no_delay) {
                 backlog.forget(source);
                 return f(frame);
             }
@@ -373,7 +433,7 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
             }
             if taker == SynTaker::RefusalSlot {
                 // No room to wait in: refused now rather than dropped.
-                bump(&counters.syns_refused_after_wait);
+                bump(&counters.syns_to_refusal_slots);
                 return f(frame);
             }
             bump(&counters.syns_dropped);
@@ -442,17 +502,17 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
             now,
         } = self;
         let (view, counters, port, now) = (*view, *counters, *port, *now);
-        // A kept SYN goes first: at once to a session slot; to a refusal slot only once it
-        // has waited the refusal delay (or the backlog is full).
+        // A kept SYN goes first: the oldest at once to a session slot; to a refusal slot only
+        // once the session slots have kept it waiting the refusal delay.
         let taker = view.syn_taker();
-        let due = match taker {
-            SynTaker::SessionSlot => true,
-            SynTaker::RefusalSlot => backlog.refusal_due().is_some_and(|at| at <= now),
-            SynTaker::Nobody => false,
+        let pick = match taker {
+            SynTaker::SessionSlot => Some(Pick::Oldest),
+            SynTaker::RefusalSlot => backlog.refusal_pick(now),
+            SynTaker::Nobody => None,
         };
         let mut replay = None;
-        if due {
-            while let Some(syn) = backlog.take(now, counters) {
+        if let Some(pick) = pick {
+            while let Some(syn) = backlog.take(now, pick == Pick::Newest, counters) {
                 if view.holds(syn.source.0, syn.source.1) {
                     bump(&counters.duplicate_syns_swallowed);
                     continue;
@@ -468,7 +528,7 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
             };
             bump(&counters.syns_replayed);
             if taker == SynTaker::RefusalSlot {
-                bump(&counters.syns_refused_after_wait);
+                bump(&counters.syns_to_refusal_slots);
             }
             net_trace!(
                 "gate: kept SYN from {}:{} replayed",
@@ -761,7 +821,7 @@ mod tests {
             "still waiting"
         );
         assert_eq!(rig.next(None, &REFUSING, at(DELAY_MS)), Some(syn(40000)));
-        assert_eq!(rig.counters.syns_refused_after_wait.get(), 1);
+        assert_eq!(rig.counters.syns_to_refusal_slots.get(), 1);
         assert_eq!(rig.counters.syns_replayed.get(), 1);
         assert_eq!(rig.backlog.refusal_due(), None);
     }
@@ -775,7 +835,41 @@ mod tests {
         // The younger one has not waited long enough for the refusal slot.
         assert_eq!(rig.next(None, &REFUSING, at(2)), None);
         assert_eq!(rig.next(None, &REFUSING, at(3)), Some(syn(40001)));
-        assert_eq!(rig.counters.syns_refused_after_wait.get(), 1);
+        assert_eq!(rig.counters.syns_to_refusal_slots.get(), 1);
+    }
+
+    #[test]
+    fn once_the_session_slots_are_slow_newcomers_are_refused_first_and_the_oldest_at_the_backstop()
+    {
+        let mut rig = Rig::new();
+        rig.next(Some(&syn(40000)), &FULL, at(0));
+        rig.next(Some(&syn(40001)), &FULL, at(1));
+        // The oldest waited the delay: the refusal slot takes the youngest.
+        assert_eq!(rig.next(None, &REFUSING, at(DELAY_MS)), Some(syn(40001)));
+        // A newcomer is kept, and is the next one refused.
+        assert_eq!(rig.next(Some(&syn(40002)), &FULL, at(3)), Some(vec![]));
+        assert_eq!(rig.next(None, &REFUSING, at(3)), Some(syn(40002)));
+        assert_eq!(rig.counters.syns_held.get(), 3);
+        // The oldest is not starved: past the backstop it goes ahead of newcomers.
+        let backstop = DELAY_MS * BACKSTOP_FACTOR as i64;
+        rig.next(Some(&syn(40003)), &FULL, at(backstop - 1));
+        assert_eq!(rig.next(None, &REFUSING, at(backstop)), Some(syn(40000)));
+        assert_eq!(rig.counters.syns_to_refusal_slots.get(), 3);
+        assert_eq!(rig.backlog.len(), 1);
+    }
+
+    #[test]
+    fn a_retransmission_keeps_its_place_and_its_waiting_time() {
+        let mut rig = Rig::with(CAPACITY, Duration::from_millis(500));
+        rig.next(Some(&syn(40000)), &FULL, at(0));
+        rig.next(Some(&syn(40001)), &FULL, at(100));
+        rig.next(Some(&syn(40000)), &FULL, at(400));
+        assert_eq!(rig.backlog.refusal_due(), Some(at(500)));
+        assert_eq!(rig.next(None, &REFUSING, at(499)), None);
+        // Waited since 0: the session slots are slow; the youngest (40001) is refused first.
+        assert_eq!(rig.next(None, &REFUSING, at(500)), Some(syn(40001)));
+        // The replayed copy of 40000 is its latest: still valid at 3.3 s, expired at 3.4 s.
+        assert_eq!(rig.next(None, &OPEN, at(3_399)), Some(syn(40000)));
     }
 
     #[test]
@@ -792,7 +886,7 @@ mod tests {
         assert_eq!(rig.next(None, &REFUSING, at(1)), Some(vec![]));
         assert_eq!(rig.backlog.len(), 2);
         assert_eq!(rig.counters.syns_dropped.get(), 0);
-        assert_eq!(rig.counters.syns_refused_after_wait.get(), 1);
+        assert_eq!(rig.counters.syns_to_refusal_slots.get(), 1);
     }
 
     #[test]
@@ -808,7 +902,7 @@ mod tests {
             rig.next(Some(&syn(40000)), &REFUSING, at(0)),
             Some(syn(40000))
         );
-        assert_eq!(rig.counters.syns_refused_after_wait.get(), 1);
+        assert_eq!(rig.counters.syns_to_refusal_slots.get(), 1);
         // With no backlog and no listener, the SYN is dropped.
         assert_eq!(rig.next(Some(&syn(40001)), &FULL, at(0)), Some(vec![]));
         assert_eq!(rig.counters.syns_dropped.get(), 1);

@@ -363,8 +363,37 @@ fn a_connection_finding_every_session_slot_busy_is_refused_only_after_the_refusa
     b.run(20);
     assert_eq!(b.client.read_all(waiting), negative(0x83));
     let counters = b.counters();
-    assert_eq!(counters.syns_refused_after_wait, 1);
+    assert_eq!(counters.syns_to_refusal_slots, 1);
     assert_eq!(counters.insufficient_resources, 1);
+    b.assert_no_reset();
+}
+
+#[test]
+fn once_the_session_slots_are_slow_the_youngest_waiting_connection_is_refused_first() {
+    let mut b = patient();
+    let (_first, answer) = b.call("LABSRV#20");
+    assert_eq!(answer, POSITIVE);
+    let older = b.connect();
+    b.run(10);
+    let younger = b.connect();
+    // At 50 ms the older SYN has waited the delay: the refusal slot takes the younger one.
+    let took = b.run_until(100, |b| b.client.tcp(younger).state() == State::Established);
+    assert!(
+        (35..=50).contains(&took),
+        "younger answered after {} ms",
+        10 + took
+    );
+    assert_eq!(b.client.tcp(older).state(), State::SynSent);
+    b.send(younger, &request("LABSRV#20", "CLIENT"));
+    b.run(5);
+    assert_eq!(b.client.read_all(younger), negative(0x83));
+    b.client.tcp(younger).close();
+    // The older one is refused next, once the refusal slot is free again.
+    b.run_until(100, |b| b.client.tcp(older).state() == State::Established);
+    b.send(older, &request("LABSRV#20", "CLIENT"));
+    b.run(5);
+    assert_eq!(b.client.read_all(older), negative(0x83));
+    assert_eq!(b.counters().syns_to_refusal_slots, 2);
     b.assert_no_reset();
 }
 
@@ -385,7 +414,7 @@ fn a_session_slot_freed_within_the_refusal_delay_serves_the_waiting_connection()
     let counters = b.counters();
     assert_eq!((counters.positive, counters.insufficient_resources), (2, 0));
     assert_eq!(
-        (counters.syns_replayed, counters.syns_refused_after_wait),
+        (counters.syns_replayed, counters.syns_to_refusal_slots),
         (1, 0)
     );
     b.assert_no_reset();

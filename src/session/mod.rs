@@ -4,9 +4,11 @@
 //!
 //! The ledger holds S *session* slots followed by R *refusal* slots, one smoltcp TCP socket
 //! each, created once. smoltcp hands a SYN to the first listening socket in the socket set,
-//! so connections land on session slots while one is free, then on refusal slots (which
-//! answer 0x83 "called name present, but insufficient resources"), and once those are busy
-//! too the [gate](crate::gate) holds SYNs back until a slot frees; the client retransmits.
+//! so connections land on session slots while one is free. When none is, the
+//! [gate](crate::gate) keeps the SYN for up to [`SessionConfig::refusal_delay`] in case one
+//! frees, then hands it to a refusal slot, which answers 0x83 "called name present, but
+//! insufficient resources". While the refusal slots are busy too, SYNs wait in the gate's
+//! backlog (or, when it is full, are dropped and retransmitted by the client).
 //!
 //! A slot's life (see [`Phase`]): Free → Listening → AwaitingRequest (deadline
 //! [`SessionConfig::request_timeout`]) → Established → Closing → Free, or, after a negative
@@ -139,9 +141,9 @@ pub struct SessionCounters {
     pub syns_dropped: u32,
     /// Kept SYNs handed on once a slot could take them.
     pub syns_replayed: u32,
-    /// SYNs handed to a refusal slot after waiting out the refusal delay (or because the
-    /// backlog was full).
-    pub syns_refused_after_wait: u32,
+    /// SYNs the gate handed to a refusal slot because the session slots kept SYNs waiting
+    /// past the refusal delay, or the backlog was full.
+    pub syns_to_refusal_slots: u32,
     /// SYNs from peers a slot already holds (retransmissions), swallowed by the gate.
     pub duplicate_syns_swallowed: u32,
     /// TCP resets sent from port 139, whatever the cause (only aborts should cause them).
@@ -532,7 +534,7 @@ impl<'a> SessionService<'a> {
         counters.syns_held = self.gate.syns_held.get();
         counters.syns_dropped = self.gate.syns_dropped.get();
         counters.syns_replayed = self.gate.syns_replayed.get();
-        counters.syns_refused_after_wait = self.gate.syns_refused_after_wait.get();
+        counters.syns_to_refusal_slots = self.gate.syns_to_refusal_slots.get();
         counters.duplicate_syns_swallowed = self.gate.duplicate_syns_swallowed.get();
         counters.resets_sent = self.gate.resets_sent.get();
         counters
