@@ -6,7 +6,9 @@
 #
 #   1 session requests: ours -> 82; NOSUCH -> 83/82; *SMBSERVER -> 82; malformed -> 83/8F
 #   2 echo of 1, 65536 and 131071 bytes on one session
-#   3 capacity (S=2 R=1): two held sessions, the next gets 83/83, smbclient at capacity
+#   3 capacity (S=2 R=1, refusal delay 20 ms): two held sessions, the next gets 83/83 after
+#     waiting the delay, smbclient at capacity; then S clients reconnecting in a loop against
+#     S slots all get 82 (a SYN that beats its old slot's recycling waits for it)
 #   4 impacket NetBIOSTCPSession and an echo round trip
 #   5 flood (S=2 R=1): 120 concurrent clients that reconnect on their own, then 120 in lockstep
 #     left to the kernel's SYN retries; every client ends with 82 or 83; no reset from 139;
@@ -27,6 +29,7 @@ NETBT=${NETBT:-}                # a binary to test instead of building ./target/
 SERVER=192.168.69.1
 PY=/usr/bin/python3             # Debian's python, where python3-impacket lives
 CLIENT=scripts/nbss_client.py   # our own raw NBSS / node status client (standard library only)
+LOAD=./target/release/examples/nbss_load   # our Rust load client (examples/nbss_load.rs)
 CAP=$WORK/tap0.pcap
 S=2                             # session slots of the small instances (phases 3, 5, 6)
 R=1                             # refusal slots of the small instances
@@ -118,6 +121,7 @@ if [ -z "$NETBT" ]; then
     cargo build --release --quiet
     NETBT=./target/release/netbt
 fi
+cargo build --release --quiet --example nbss_load
 scripts/lab.sh up >/dev/null
 in_ns tcpdump -i tap0 -U -n -w "$CAP" 2>"$WORK/tcpdump.err" &
 tcpdump_pid=$!
@@ -172,8 +176,8 @@ phase_end 4
 stop_serve A
 
 # ------------------------------------------------------------------------------------------
-echo "lab sessions: instance B, --sessions $S --refusal-slots $R"
-start_serve B --sessions "$S" --refusal-slots "$R"
+echo "lab sessions: instance B, --sessions $S --refusal-slots $R --refusal-delay 20"
+start_serve B --sessions "$S" --refusal-slots "$R" --refusal-delay 20
 phase 3 "capacity: $S held sessions, then refusals"
 client hold "$SERVER" LABSRV --n "$S" --until "$WORK/release" --max 40 >"$WORK/p3-hold.out" 2>&1 &
 hold_pid=$!
@@ -183,6 +187,9 @@ expect "held session 2 of $S: positive" "^HELD 1 .*bytes=82000000$" "$WORK/p3-ho
 client request "$SERVER" LABSRV >"$WORK/p3-full.out" 2>&1 || true
 expect "at capacity: negative 83 00 00 01 83 (insufficient resources)" \
     "^RESULT=NEGATIVE code=0x83 bytes=8300000183$" "$WORK/p3-full.out"
+in_ns "$NETBT" status --json >"$WORK/p3-status.json" 2>&1 || true
+expect "netbt status: the SYN waited for a session slot, then went to the refusal slot" \
+    '"syns_to_refusal_slots": 1,' "$WORK/p3-status.json"
 client status "$SERVER" --wait-free "$R" --max 5 >"$WORK/p3-status.out" 2>&1 || true
 expect "node status at capacity: free $R of $((S + R)), max sessions $S" \
     "free_command_blocks=$R total_command_blocks=$((S + R)) .*max_total_sessions=$S " "$WORK/p3-status.out"
@@ -201,6 +208,13 @@ expect_not "no held session failed" "^STILL_ALIVE [0-9]+ [^o]|HOLD_FAIL" "$WORK/
 expect "held sessions released (closed by the client)" "^RELEASED $S$" "$WORK/p3-hold.out"
 client request "$SERVER" LABSRV >"$WORK/p3-after.out" 2>&1 || true
 expect "after the release a new session gets 82" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p3-after.out"
+# S clients, each connecting again the moment its session is over, against S session slots: a
+# new SYN often arrives while its old slot is still closing. It waits for that slot (up to the
+# refusal delay) instead of landing on the refusal slot and getting a needless 83/83.
+ns_run 30 "$LOAD" setup --target "$SERVER:139" --concurrency "$S" --count 2000 --duration 20 \
+    --close fin >"$WORK/p3-loop.out" 2>&1 || true
+expect "$S clients reconnecting in a loop against $S slots: 2000 sessions, every one 82" \
+    "outcomes: positive 2000$" "$WORK/p3-loop.out"
 phase_end 3
 
 phase 5 "flood: $FLOOD_N concurrent clients (twice), S=$S R=$R"
