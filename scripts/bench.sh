@@ -595,7 +595,7 @@ else {
         printf '| p99 ms to 0x83, c=10×S (by round) | %s | %s | %s | %s |\n' \
             "$(num "$(jget responder-refuse neg_p99_ms)" 2)" "$(num "$(median $(rounds overload neg_p99_ms))" 2)" \
             "$(ratio "$(median $(rounds overload neg_p99_ms))" "$(jget responder-refuse neg_p99_ms)")" \
-            "$(for v in $(rounds overload neg_p99_ms); do num "$v" 2; done | xargs)"
+            "$(for v in $(rounds overload neg_p99_ms); do num "$v" 2; echo; done | xargs)"
         printf '| accepted setups/s, c=20×S | – | %s | – | %s |\n' \
             "$(num "$(jget netbt-overload20 positive_rate)" 0)" "$(outcomes netbt-overload20)"
         printf '| accepted at 20×S / unloaded | – | %s | – | |\n' \
