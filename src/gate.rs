@@ -224,19 +224,6 @@ impl<'a> SynBacklog<'a> {
         true
     }
 
-    /// Drops the copy from `source`, if any (its SYN got through live); younger entries move
-    /// up.
-    fn forget(&mut self, source: (Ipv4Address, u16)) {
-        let Some(position) = self.position(source) else {
-            return;
-        };
-        for n in position..self.kept - 1 {
-            let (to, from) = (self.index(n), self.index(n + 1));
-            self.ring[to] = self.ring[from];
-        }
-        self.kept -= 1;
-    }
-
     fn pop_front(&mut self) -> Option<HeldSyn> {
         if self.kept == 0 {
             return None;
@@ -419,7 +406,8 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
             let taker = view.syn_taker();
             let no_delay = backlog.refusal_delay == Duration::ZERO;
             if taker == SynTaker::SessionSlot || (taker == SynTaker::RefusalSlot && no_delay) {
-                backlog.forget(source);
+                // Nothing is kept now: before reading the device, `receive` handed every kept
+                // SYN to such a slot, so no older copy of this one waits behind it.
                 return f(frame);
             }
             bump(&counters.syns_held);
@@ -578,6 +566,7 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use smoltcp::phy::{Loopback, Medium, RxToken as _, TxToken as _};
     use smoltcp::wire::{
         EthernetAddress, EthernetRepr, IpAddress, Ipv4Repr, TcpControl, TcpRepr, TcpSeqNumber,
@@ -766,18 +755,6 @@ mod tests {
     }
 
     #[test]
-    fn a_live_syn_forgets_its_kept_copy() {
-        let mut rig = Rig::new();
-        rig.next(Some(&syn(40000)), &FULL, at(0));
-        rig.next(Some(&syn(40001)), &FULL, at(0));
-        // Both taken from the backlog in order; then the device frame.
-        assert_eq!(rig.next(None, &OPEN, at(1)), Some(syn(40000)));
-        // A live retransmission from 40001 while its copy is still kept is judged live.
-        rig.backlog.forget((CLIENT, 40001));
-        assert!(rig.backlog.is_empty());
-    }
-
-    #[test]
     fn only_bare_syns_to_the_session_port_are_judged() {
         let mut rig = Rig::new();
         for frame in [
@@ -910,7 +887,7 @@ mod tests {
     }
 
     #[test]
-    fn the_ring_keeps_order_across_wraps_and_forgotten_entries() {
+    fn the_ring_keeps_order_across_wraps() {
         let mut rig = Rig::with(3, Duration::from_millis(1_000));
         let mut expected = std::collections::VecDeque::new();
         let mut port = 40000;
@@ -920,11 +897,6 @@ mod tests {
                 expected.push_back(port);
                 port += 1;
             }
-            if round % 3 == 0 {
-                // One in the middle got through live.
-                let forgotten = expected.remove(1).unwrap();
-                rig.backlog.forget((CLIENT, forgotten));
-            }
             let front = expected.pop_front().unwrap();
             assert_eq!(rig.next(None, &OPEN, at(round)), Some(syn(front)));
         }
@@ -933,6 +905,117 @@ mod tests {
         }
         assert!(rig.backlog.is_empty());
         assert_eq!(rig.next(None, &OPEN, at(10)), None);
+    }
+
+    /// What the gate should hand the interface, step by step: a plain queue model of the
+    /// backlog rules (kept in arrival order; session slots take the oldest; refusal slots
+    /// nothing before the delay, then the youngest, the oldest past the backstop or when
+    /// full; expired copies dropped).
+    struct Model {
+        capacity: usize,
+        delay: i64,
+        /// (port, first arrival, latest copy), oldest first.
+        kept: std::collections::VecDeque<(u16, i64, i64)>,
+        device: std::collections::VecDeque<u16>,
+        dropped: u32,
+    }
+
+    impl Model {
+        fn step(&mut self, taker: SynTaker, now: i64) -> Option<std::vec::Vec<u8>> {
+            let hold_ms = SYN_HOLD.total_millis() as i64;
+            let pick = match (taker, self.kept.front()) {
+                (_, None) | (SynTaker::Nobody, _) => None,
+                (SynTaker::SessionSlot, _) => Some(Pick::Oldest),
+                (SynTaker::RefusalSlot, Some(&(_, since, _))) => {
+                    if self.kept.len() == self.capacity
+                        || now >= since + self.delay * BACKSTOP_FACTOR as i64
+                    {
+                        Some(Pick::Oldest)
+                    } else if now >= since + self.delay {
+                        Some(Pick::Newest)
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(pick) = pick {
+                loop {
+                    let next = match pick {
+                        Pick::Oldest => self.kept.pop_front(),
+                        Pick::Newest => self.kept.pop_back(),
+                    };
+                    let Some((port, _, at)) = next else { break };
+                    if now < at + hold_ms {
+                        return Some(syn(port));
+                    }
+                    self.dropped += 1;
+                }
+            }
+            let port = self.device.pop_front()?;
+            let position = self.kept.iter().position(|k| k.0 == port);
+            if taker == SynTaker::SessionSlot || (taker == SynTaker::RefusalSlot && self.delay == 0)
+            {
+                if let Some(position) = position {
+                    self.kept.remove(position);
+                }
+                return Some(syn(port));
+            }
+            if let Some(position) = position {
+                self.kept[position].2 = now;
+                return Some(vec![]);
+            }
+            if self.kept.len() < self.capacity {
+                self.kept.push_back((port, now, now));
+                return Some(vec![]);
+            }
+            if taker == SynTaker::RefusalSlot {
+                return Some(syn(port));
+            }
+            self.dropped += 1;
+            Some(vec![])
+        }
+    }
+
+    fn taker() -> impl Strategy<Value = SynTaker> {
+        prop_oneof![
+            Just(SynTaker::Nobody),
+            Just(SynTaker::RefusalSlot),
+            Just(SynTaker::SessionSlot),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_gate_follows_the_backlog_rules(
+            capacity in 0usize..6,
+            delay in 0i64..4,
+            steps in proptest::collection::vec(
+                (proptest::option::of(40000u16..40008), taker(), prop_oneof![0i64..3, 0i64..1500]),
+                1..200,
+            ),
+        ) {
+            let mut rig = Rig::with(capacity, Duration::from_millis(delay as u64));
+            let mut model = Model {
+                capacity,
+                delay,
+                kept: Default::default(),
+                device: Default::default(),
+                dropped: 0,
+            };
+            let mut now = 0;
+            for (arrival, taker, dt) in steps {
+                now += dt;
+                let view = View { taker, held: None };
+                if let Some(port) = arrival {
+                    model.device.push_back(port);
+                }
+                let got = rig.next(arrival.map(syn).as_deref(), &view, at(now));
+                prop_assert_eq!(got, model.step(taker, now));
+                prop_assert_eq!(rig.backlog.len(), model.kept.len());
+                prop_assert!(rig.backlog.len() <= capacity);
+                prop_assert_eq!(rig.counters.syns_dropped.get(), model.dropped);
+            }
+        }
     }
 
     #[test]
