@@ -90,6 +90,10 @@ fn serve_rejects_bad_session_options_with_exit_2() {
         &["serve", "--request-timeout", "-1"],
         &["serve", "--handler", "teleport"],
         &["serve", "--allow-calling", "MUCHTOOLONGNAME123"],
+        &["serve", "--refusal-delay", "10001"],
+        &["serve", "--refusal-delay", "1.5"],
+        &["serve", "--syn-backlog", "8193"],
+        &["serve", "--syn-backlog", "-1"],
     ] {
         let out = netbt(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
