@@ -114,10 +114,15 @@ impl Bench {
     fn call(&mut self, called: &str) -> (SocketHandle, Vec<u8>) {
         let handle = self.connect();
         self.run(20);
+        let answer = self.ask(handle, called);
+        (handle, answer)
+    }
+
+    /// Sends a request for `called` on the established `handle`; returns the answer.
+    fn ask(&mut self, handle: SocketHandle, called: &str) -> Vec<u8> {
         self.send(handle, &request(called, "CLIENT"));
         self.run(20);
-        let answer = self.client.read_all(handle);
-        (handle, answer)
+        self.client.read_all(handle)
     }
 
     fn counters(&mut self) -> SessionCounters {
@@ -279,9 +284,7 @@ fn at_capacity_the_refusal_slot_answers_0x83_and_the_gate_holds_the_rest() {
     b.run_until(10_000, |b| {
         b.client.tcp(fourth).state() == State::Established
     });
-    b.send(fourth, &request("LABSRV#20", "CLIENT"));
-    b.run(20);
-    assert_eq!(b.client.read_all(fourth), POSITIVE);
+    assert_eq!(b.ask(fourth, "LABSRV#20"), POSITIVE);
     let counters = b.counters();
     assert_eq!(counters.insufficient_resources, 1);
     assert_eq!(counters.high_water, 2);
@@ -321,9 +324,7 @@ fn syns_queued_together_get_one_slot_each_and_the_rest_wait() {
             .iter()
             .find(|&&c| b.client.tcp(c).state() == State::Established)
             .unwrap();
-        b.send(current, &request("LABSRV#20", "CLIENT"));
-        b.run(20);
-        assert_eq!(b.client.read_all(current), POSITIVE);
+        assert_eq!(b.ask(current, "LABSRV#20"), POSITIVE);
         b.client.tcp(current).close();
         b.run_until(1_000, |b| {
             b.client.tcp(current).state() == State::TimeWait
@@ -334,20 +335,22 @@ fn syns_queued_together_get_one_slot_each_and_the_rest_wait() {
     b.assert_no_reset();
 }
 
-/// One session slot, one refusal slot, and a refusal delay long enough to watch.
-fn patient() -> Bench {
+/// One session slot, already taken by a session (returned), one refusal slot, and a refusal
+/// delay long enough to watch.
+fn patient_and_full() -> (Bench, SocketHandle) {
     let session = SessionConfig {
         refusal_delay: netbt::session::Duration::from_millis(50),
         ..SessionConfig::DEFAULT
     };
-    Bench::new(1, 1, 4096, session)
+    let mut b = Bench::new(1, 1, 4096, session);
+    let (first, answer) = b.call("LABSRV#20");
+    assert_eq!(answer, POSITIVE);
+    (b, first)
 }
 
 #[test]
 fn a_connection_finding_every_session_slot_busy_is_refused_only_after_the_refusal_delay() {
-    let mut b = patient();
-    let (_first, answer) = b.call("LABSRV#20");
-    assert_eq!(answer, POSITIVE);
+    let (mut b, _first) = patient_and_full();
     let waiting = b.connect();
     // The refusal slot listens, but the SYN waits for a session slot first.
     b.run(40);
@@ -359,9 +362,7 @@ fn a_connection_finding_every_session_slot_busy_is_refused_only_after_the_refusa
         "refusal slot took the SYN {} ms after it arrived",
         40 + took
     );
-    b.send(waiting, &request("LABSRV#20", "CLIENT"));
-    b.run(20);
-    assert_eq!(b.client.read_all(waiting), negative(0x83));
+    assert_eq!(b.ask(waiting, "LABSRV#20"), negative(0x83));
     let counters = b.counters();
     assert_eq!(counters.syns_to_refusal_slots, 1);
     assert_eq!(counters.insufficient_resources, 1);
@@ -370,9 +371,7 @@ fn a_connection_finding_every_session_slot_busy_is_refused_only_after_the_refusa
 
 #[test]
 fn once_the_session_slots_are_slow_the_youngest_waiting_connection_is_refused_first() {
-    let mut b = patient();
-    let (_first, answer) = b.call("LABSRV#20");
-    assert_eq!(answer, POSITIVE);
+    let (mut b, _first) = patient_and_full();
     let older = b.connect();
     b.run(10);
     let younger = b.connect();
@@ -384,33 +383,25 @@ fn once_the_session_slots_are_slow_the_youngest_waiting_connection_is_refused_fi
         10 + took
     );
     assert_eq!(b.client.tcp(older).state(), State::SynSent);
-    b.send(younger, &request("LABSRV#20", "CLIENT"));
-    b.run(5);
-    assert_eq!(b.client.read_all(younger), negative(0x83));
+    assert_eq!(b.ask(younger, "LABSRV#20"), negative(0x83));
     b.client.tcp(younger).close();
     // The older one is refused next, once the refusal slot is free again.
     b.run_until(100, |b| b.client.tcp(older).state() == State::Established);
-    b.send(older, &request("LABSRV#20", "CLIENT"));
-    b.run(5);
-    assert_eq!(b.client.read_all(older), negative(0x83));
+    assert_eq!(b.ask(older, "LABSRV#20"), negative(0x83));
     assert_eq!(b.counters().syns_to_refusal_slots, 2);
     b.assert_no_reset();
 }
 
 #[test]
 fn a_session_slot_freed_within_the_refusal_delay_serves_the_waiting_connection() {
-    let mut b = patient();
-    let (first, answer) = b.call("LABSRV#20");
-    assert_eq!(answer, POSITIVE);
+    let (mut b, first) = patient_and_full();
     let waiting = b.connect();
     b.run(20);
     assert_eq!(b.client.tcp(waiting).state(), State::SynSent);
     // The session ends while the SYN waits: it gets the freed session slot, not a refusal.
     b.client.tcp(first).close();
     b.run_until(30, |b| b.client.tcp(waiting).state() == State::Established);
-    b.send(waiting, &request("LABSRV#20", "CLIENT"));
-    b.run(20);
-    assert_eq!(b.client.read_all(waiting), POSITIVE);
+    assert_eq!(b.ask(waiting, "LABSRV#20"), POSITIVE);
     let counters = b.counters();
     assert_eq!((counters.positive, counters.insufficient_resources), (2, 0));
     assert_eq!(
@@ -437,9 +428,7 @@ fn a_kept_syn_is_answered_the_moment_a_slot_frees_not_at_the_next_retransmission
     });
     assert!(took < 20, "served {took} ms after the slot freed");
     assert_eq!(b.counters().syns_replayed, 1);
-    b.send(waiting, &request("LABSRV#20", "CLIENT"));
-    b.run(20);
-    assert_eq!(b.client.read_all(waiting), POSITIVE);
+    assert_eq!(b.ask(waiting, "LABSRV#20"), POSITIVE);
     b.assert_no_reset();
 }
 
@@ -547,9 +536,7 @@ fn a_slow_reader_streaming_longer_than_the_keepalive_interval_is_not_stalled() {
     // A small receive window, read slowly: our send buffer stays full for seconds.
     let client = b.connect_with(1024);
     b.run(20);
-    b.send(client, &request("LABSRV#20", "CLIENT"));
-    b.run(20);
-    assert_eq!(b.client.read_all(client), POSITIVE);
+    assert_eq!(b.ask(client, "LABSRV#20"), POSITIVE);
     let body = vec![0x5a; 60_000];
     let sent = message(&body);
     let (mut offset, mut echoed) = (0, 0);
