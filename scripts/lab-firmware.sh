@@ -15,37 +15,21 @@
 # shellcheck disable=SC2015  # `test && pass || fail`: pass only echoes, it cannot fail
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lab-lib.sh
 
 export NETBT_NS="netbt-fw-$$"
 WORK=$(mktemp -d /tmp/netbt-lab-firmware.XXXXXX)
 SERVER=192.168.69.1
 PY=/usr/bin/python3
-failures=0
 
-# Everything this script starts runs inside its namespace (tcpdump, QEMU, the clients), so the
-# namespace's own process list is exactly what to stop.
+# Everything this script starts runs inside its namespace (tcpdump, QEMU, the clients).
 cleanup() {
-    local left pid
-    for _ in $(seq 20); do
-        left=$(ip netns pids "$NETBT_NS" 2>/dev/null || true)
-        [ -z "$left" ] && break
-        for pid in $left; do kill "$pid" 2>/dev/null || true; done
-        sleep 0.1
-    done
-    for pid in $(ip netns pids "$NETBT_NS" 2>/dev/null || true); do kill -KILL "$pid" 2>/dev/null || true; done
+    stop_ns "$NETBT_NS"
     scripts/lab.sh down >/dev/null 2>&1 || true
-    if [ "${KEEP_LAB_LOGS:-0}" = 1 ]; then echo "logs kept in $WORK"; else rm -rf "$WORK"; fi
+    drop_work
 }
 trap cleanup EXIT
-trap 'echo "interrupted"; exit 130' INT
-trap 'echo "terminated"; exit 143' TERM
-
-in_ns() { ip netns exec "$NETBT_NS" "$@"; }
-pass() { echo "  ok   $*"; }
-fail() { echo "  FAIL $*"; failures=$((failures + 1)); }
-expect() { # expect DESCRIPTION PATTERN FILE
-    if grep -Eq -- "$2" "$3"; then pass "$1"; else fail "$1: no /$2/ in:"; sed 's/^/         /' "$3"; fi
-}
+on_signals
 
 echo "firmware lab: build"
 scripts/firmware.sh build | tee "$WORK/build.out"
@@ -160,7 +144,6 @@ expect "UART: refusal logged" "refused: InsufficientResources" "$WORK/uart.out"
 expect "UART: the firmware sent no reset" "resets sent 0;" "$WORK/status.out"
 
 T="tshark -n -r $WORK/tap0.pcap"
-count() { $T -Y "$1" 2>/dev/null | wc -l; }
 resets=$(count "tcp.srcport == 139 && tcp.flags.reset == 1")
 [ "$resets" -eq 0 ] && pass "capture: no RST from port 139" || fail "capture: $resets RSTs from port 139"
 refusals=$(count "nbss.type == 0x83 && tcp.srcport == 139")

@@ -20,6 +20,7 @@
 # shellcheck disable=SC2015  # `test && pass || fail`: pass only echoes, it cannot fail
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lab-lib.sh
 
 export NETBT_NS="netbt-fwd-$$"
 WORK=$(mktemp -d /tmp/netbt-lab-forward.XXXXXX)
@@ -29,37 +30,22 @@ PY=/usr/bin/python3
 ECHO_PORT=4445
 BLACKHOLE=192.168.69.200        # on tap0's subnet; nobody answers ARP for it
 CAP=$WORK/tap0.pcap
-failures=0
 pids=()
 serve_pid=""
 
 cleanup() {
-    local left pid
+    local pid
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     # netbt closes its sessions and releases its names before it exits (bounded); smbd's helpers
-    # (samba-dcerpcd) outlive smbd: everything left in the namespace is ours. Then insist.
-    for _ in $(seq 40); do
-        left=$(ip netns pids "$NETBT_NS" 2>/dev/null || true)
-        [ -z "$left" ] && break
-        for pid in $left; do kill "$pid" 2>/dev/null || true; done
-        sleep 0.1
-    done
-    for pid in $(ip netns pids "$NETBT_NS" 2>/dev/null || true); do kill -KILL "$pid" 2>/dev/null || true; done
+    # (samba-dcerpcd) outlive smbd: everything left in the namespace is ours.
+    stop_ns "$NETBT_NS"
     scripts/lab.sh down >/dev/null 2>&1 || true
-    if [ "${KEEP_LAB_LOGS:-0}" = 1 ]; then echo "logs kept in $WORK"; else rm -rf "$WORK"; fi
+    drop_work
 }
 trap cleanup EXIT
+on_signals
 
-in_ns() { ip netns exec "$NETBT_NS" "$@"; }
 client() { in_ns timeout 30 "$PY" "$WORK/client.py" "$@"; }
-pass() { echo "  ok   $*"; }
-fail() { echo "  FAIL $*"; failures=$((failures + 1)); }
-expect() { # expect DESCRIPTION PATTERN FILE
-    if grep -Eq -- "$2" "$3"; then pass "$1"; else fail "$1: no /$2/ in:"; sed 's/^/         /' "$3"; fi
-}
-expect_not() { # expect_not DESCRIPTION PATTERN FILE
-    if grep -Eq -- "$2" "$3"; then fail "$1: /$2/ in:"; sed 's/^/         /' "$3"; else pass "$1"; fi
-}
 listening() { in_ns ss -ltnH "sport = :$1" 2>/dev/null | grep -q "127.0.0.1:$1"; }
 
 start_serve() { # start_serve LABEL SERVE-ARGS...: netbt serve --name LABSRV, waits for ready

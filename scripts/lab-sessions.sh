@@ -22,6 +22,7 @@
 # shellcheck disable=SC2015  # `test && pass || fail`: pass only echoes, it cannot fail
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lab-lib.sh
 
 export NETBT_NS="netbt-sess-$$"
 WORK=$(mktemp -d /tmp/netbt-lab-sessions.XXXXXX)
@@ -34,30 +35,18 @@ CAP=$WORK/tap0.pcap
 S=2                             # session slots of the small instances (phases 3, 5, 6)
 R=1                             # refusal slots of the small instances
 FLOOD_N=120                     # >= 50 x S concurrent clients
-failures=0
 serve_pid=""
 T_BEGIN=$EPOCHREALTIME
 
-# Everything this script starts runs inside its namespace (tcpdump, netbt, every client), so the
-# namespace's own process list is exactly what to stop: never a process of anyone else.
+# Everything this script starts runs inside its namespace (tcpdump, netbt, every client).
 cleanup() {
-    local left pid
-    for _ in $(seq 40); do     # netbt closes sessions and releases names first (bounded)
-        left=$(ip netns pids "$NETBT_NS" 2>/dev/null || true)
-        [ -z "$left" ] && break
-        for pid in $left; do kill "$pid" 2>/dev/null || true; done
-        sleep 0.1
-    done
-    for pid in $(ip netns pids "$NETBT_NS" 2>/dev/null || true); do kill -KILL "$pid" 2>/dev/null || true; done
+    stop_ns "$NETBT_NS"
     scripts/lab.sh down >/dev/null 2>&1 || true
-    if [ "${KEEP_LAB_LOGS:-0}" = 1 ]; then echo "logs kept in $WORK" >&3; else rm -rf "$WORK"; fi
+    drop_work
 }
-exec 3>&1                      # the terminal, also while a client's output goes to a file
 trap cleanup EXIT
-trap 'echo "interrupted" >&3; exit 130' INT
-trap 'echo "terminated" >&3; exit 143' TERM
+on_signals
 
-in_ns() { ip netns exec "$NETBT_NS" "$@"; }
 # Run a bounded command in the namespace as a child we wait for: `wait` returns at once when a
 # signal arrives, so Ctrl-C or SIGTERM cleans up now, not when the command is done.
 ns_run() { # ns_run SECONDS CMD...
@@ -68,15 +57,6 @@ ns_run() { # ns_run SECONDS CMD...
     wait "$child"
 }
 client() { ns_run 60 "$PY" "$CLIENT" "$@"; }
-pass() { echo "  ok   $*"; }
-fail() { echo "  FAIL $*"; failures=$((failures + 1)); }
-note() { echo "  note $*"; }
-expect() { # expect DESCRIPTION PATTERN FILE
-    if grep -Eq -- "$2" "$3"; then pass "$1"; else fail "$1: no /$2/ in:"; sed 's/^/         /' "$3"; fi
-}
-expect_not() { # expect_not DESCRIPTION PATTERN FILE
-    if grep -Eq -- "$2" "$3"; then fail "$1: /$2/ in:"; sed 's/^/         /' "$3"; else pass "$1"; fi
-}
 field() { # field KEY FILE: the value of KEY=value on the last line that has it (0: none)
     local value
     value=$(grep -Eo "(^| )$1=[^ ]*" "$2" 2>/dev/null | tail -1 | cut -d= -f2 || true)
@@ -278,7 +258,6 @@ wait "$tcpdump_pid" 2>/dev/null || true
 # ------------------------------------------------------------------------------------------
 phase 7 "tshark on the kernel-side capture"
 T="tshark -2 -n -r $CAP"       # two passes: segments of a reassembled PDU know where it ends
-count() { $T -Y "$1" 2>/dev/null | wc -l; }
 RST_139="ip.src == $SERVER && tcp.srcport == 139 && tcp.flags.reset == 1"
 FROM_139="ip.src == $SERVER && tcp.srcport == 139"
 

@@ -5,6 +5,7 @@
 # name. Needs root. Deletes everything it starts, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lab-lib.sh
 
 export NETBT_NS="netbt-test-$$"
 PAIR_NS="netbt-pair-$$"         # the two-instance conflict lab: br0 with tap0 and tap1
@@ -12,35 +13,23 @@ WORK=$(mktemp -d /tmp/netbt-lab-test.XXXXXX)
 NETBT=./target/release/netbt
 SERVER=192.168.69.1
 PY=/usr/bin/python3            # Debian's python, where python3-impacket lives
-failures=0
 pids=()
 
+# Everything this script starts runs inside its two namespaces. netbt releases its names before
+# it exits (bounded by 3 s); stop_ns waits for that, then insists.
 cleanup() {
+    local pid
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    sleep 0.3
+    stop_ns "$NETBT_NS"
     scripts/lab.sh down >/dev/null 2>&1 || true
     if ip netns list | awk '{print $1}' | grep -qx "$PAIR_NS"; then
-        # netbt releases its names before it exits (bounded by 3 s); wait for that, then insist.
-        local left
-        for _ in $(seq 40); do
-            left=$(ip netns pids "$PAIR_NS" 2>/dev/null || true)
-            [ -z "$left" ] && break
-            for pid in $left; do kill "$pid" 2>/dev/null || true; done
-            sleep 0.1
-        done
-        for pid in $left; do kill -KILL "$pid" 2>/dev/null || true; done
+        stop_ns "$PAIR_NS"
         ip netns del "$PAIR_NS" 2>/dev/null || true
     fi
-    [ "${KEEP_LAB_LOGS:-0}" = 1 ] && echo "logs kept in $WORK" || rm -rf "$WORK"
+    drop_work
 }
 trap cleanup EXIT
-
-in_ns() { ip netns exec "$NETBT_NS" "$@"; }
-pass() { echo "  ok   $*"; }
-fail() { echo "  FAIL $*"; failures=$((failures + 1)); }
-expect() { # expect DESCRIPTION PATTERN FILE
-    if grep -Eq -- "$2" "$3"; then pass "$1"; else fail "$1: no /$2/ in:"; sed 's/^/         /' "$3"; fi
-}
+on_signals
 
 cargo build --release --quiet
 scripts/lab.sh up >/dev/null
@@ -55,7 +44,7 @@ for _ in $(seq 50); do grep -q "listening on" "$WORK/tcpdump.err" 2>/dev/null &&
 echo "lab: netbt serve --name LABSRV --group LABGRP"
 ip netns exec "$NETBT_NS" "$NETBT" serve --name LABSRV --group LABGRP >"$WORK/serve.out" 2>"$WORK/serve.err" &
 serve_pid=$!
-pids+=($serve_pid)
+pids+=("$serve_pid")
 for _ in $(seq 50); do grep -q ready "$WORK/serve.out" && break; sleep 0.1; done
 expect "ready line names every name" "ready on tap0 192.168.69.1/24 names LABSRV<00> LABSRV<20> LABGRP<00>" "$WORK/serve.out"
 
@@ -102,7 +91,7 @@ print("response 0x%02x" % s.recv(4)[0], flush=True)
 time.sleep(3)
 PYEOF
 hold_pid=$!
-pids+=($hold_pid)
+pids+=("$hold_pid")
 for _ in $(seq 30); do grep -q response "$WORK/hold.out" && break; sleep 0.1; done
 in_ns "$NETBT" status >"$WORK/status.txt" 2>&1 || true
 in_ns "$NETBT" status --json >"$WORK/status.json" 2>&1 || true
@@ -128,7 +117,6 @@ kill "${pids[0]}" 2>/dev/null || true
 wait "${pids[0]}" 2>/dev/null || true
 
 T="tshark -n -r $WORK/tap0.pcap"
-count() { $T -Y "$1" 2>/dev/null | wc -l; }
 releases=$(count "nbns.flags.opcode == 6 && ip.src == $SERVER")
 [ "$releases" -eq 9 ] && pass "9 releases on the wire (3 names x 3)" || fail "releases on the wire: $releases, want 9"
 registrations=$(count "nbns.flags == 0x2910 && ip.src == $SERVER")
@@ -161,20 +149,20 @@ ip -n "$PAIR_NS" link set br0 up
 
 ip netns exec "$PAIR_NS" tcpdump -i br0 --immediate-mode -U -n -w "$WORK/br0.pcap" 2>"$WORK/pair-tcpdump.err" &
 pair_tcpdump=$!
-pids+=($pair_tcpdump)
+pids+=("$pair_tcpdump")
 for _ in $(seq 50); do grep -q "listening on" "$WORK/pair-tcpdump.err" 2>/dev/null && break; sleep 0.1; done
 
 RUST_LOG=info ip netns exec "$PAIR_NS" "$NETBT" serve --tap tap0 --ip "$A/24" --mac 02:00:00:00:00:01 \
     --name LABSRV >"$WORK/a.serve.out" 2>"$WORK/a.serve.err" &
 a_pid=$!
-pids+=($a_pid)
+pids+=("$a_pid")
 for _ in $(seq 50); do grep -q ready "$WORK/a.serve.out" && break; sleep 0.1; done
 expect "A ready with LABSRV" "ready on tap0 192\.168\.69\.1/24 names LABSRV<00> LABSRV<20>$" "$WORK/a.serve.out"
 
 RUST_LOG=info ip netns exec "$PAIR_NS" "$NETBT" serve --tap tap1 --ip "$B/24" --mac 02:00:00:00:00:02 \
     --name LABSRV --name OTHER >"$WORK/b.serve.out" 2>"$WORK/b.serve.err" &
 b_pid=$!
-pids+=($b_pid)
+pids+=("$b_pid")
 for _ in $(seq 50); do grep -q ready "$WORK/b.serve.out" && break; sleep 0.1; done
 expect "B ready" "ready on tap1 192\.168\.69\.2/24" "$WORK/b.serve.out"
 expect "B's ready line marks the lost names" "names LABSRV<00>\(conflict\) LABSRV<20>\(conflict\) OTHER<00> OTHER<20>" "$WORK/b.serve.out"

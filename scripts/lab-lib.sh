@@ -1,0 +1,50 @@
+# Helpers shared by the lab scripts (scripts/lab-*.sh): sourced, never run. The sourcing script
+# sets NETBT_NS (the namespace it owns) and WORK (its scratch directory); the helpers read them
+# when called. Checks print one line each and count failures in $failures.
+# shellcheck shell=bash
+
+failures=0
+# The terminal, also while a check's or a client's output goes to a file (a trap that fires then
+# runs with that redirection).
+exec 3>&1
+
+in_ns() { ip netns exec "$NETBT_NS" "$@"; }
+pass() { echo "  ok   $*"; }
+fail() { echo "  FAIL $*"; failures=$((failures + 1)); }
+note() { echo "  note $*"; }
+expect() { # expect DESCRIPTION PATTERN FILE: passes when an ERE matches a line of FILE
+    if grep -Eq -- "$2" "$3"; then pass "$1"; else fail "$1: no /$2/ in:"; sed 's/^/         /' "$3"; fi
+}
+expect_not() { # expect_not DESCRIPTION PATTERN FILE: passes when no line of FILE matches
+    if grep -Eq -- "$2" "$3"; then fail "$1: /$2/ in:"; sed 's/^/         /' "$3"; else pass "$1"; fi
+}
+# count FILTER: frames of the capture that match a display filter; the script sets T to its
+# tshark command line ("tshark -n -r FILE").
+count() { $T -Y "$1" 2>/dev/null | wc -l; }
+
+# stop_ns NS: stops every process in network namespace NS. Everything a lab starts runs inside
+# a namespace of its own, so that list is exactly what to stop, never anyone else's process.
+# SIGTERM every 0.1 s for up to 4 s (netbt closes its sessions and releases its names before it
+# exits), then SIGKILL for what is left.
+stop_ns() {
+    local ns=$1 left pid
+    for _ in $(seq 40); do
+        left=$(ip netns pids "$ns" 2>/dev/null || true)
+        [ -z "$left" ] && return 0
+        for pid in $left; do kill "$pid" 2>/dev/null || true; done
+        sleep 0.1
+    done
+    for pid in $(ip netns pids "$ns" 2>/dev/null || true); do kill -KILL "$pid" 2>/dev/null || true; done
+}
+
+# drop_work: removes $WORK; with KEEP_LAB_LOGS=1 (set by a run with failures) keeps it and says
+# where.
+drop_work() {
+    if [ "${KEEP_LAB_LOGS:-0}" = 1 ]; then echo "logs kept in $WORK" >&3; else rm -rf "$WORK"; fi
+}
+
+# on_signals: Ctrl-C or SIGTERM ends the script at once (the EXIT trap then cleans up).
+on_signals() {
+    trap 'echo "interrupted" >&3; exit 130' INT
+    trap 'echo "terminated" >&3; exit 143' TERM
+}
