@@ -115,31 +115,46 @@ fn register(hub: &Hub, node: &mut TestNode, peer: Option<&mut Peer>) {
     }
 }
 
-/// A node with its names registered, and a peer asking from `port`.
-fn registered(port: u16) -> (Hub, TestNode, Peer, SocketHandle) {
-    let hub = Hub::new();
-    let mut node = labsrv(&hub);
-    let (mut peer, socket) = asker(&hub, port);
-    register(&hub, &mut node, Some(&mut peer));
-    assert!(node.node.names.is_ready());
-    events(&mut node);
-    peer.received(socket); // our registration broadcasts, when the peer listens on 137
-    hub.clear_log();
-    (hub, node, peer, socket)
+/// A node with its names registered, and a peer asking it from a UDP socket.
+struct Asking {
+    hub: Hub,
+    node: TestNode,
+    peer: Peer,
+    socket: SocketHandle,
 }
 
-/// Sends `bytes` from the peer to `to` and runs the hub for 50 ms; returns what the peer got.
-fn exchange(
-    hub: &Hub,
-    node: &mut TestNode,
-    peer: &mut Peer,
-    socket: SocketHandle,
-    to: Ipv4Address,
-    bytes: &[u8],
-) -> Vec<(IpEndpoint, Vec<u8>)> {
-    peer.send_to(socket, (to, NAME_SERVICE_PORT), bytes);
-    run(hub, 50, &mut [node, peer]);
-    peer.received(socket)
+impl Asking {
+    /// Registers `node`'s names (on `hub`) with a peer listening on `port`; clears the log.
+    fn new(hub: Hub, mut node: TestNode, port: u16) -> Asking {
+        let (mut peer, socket) = asker(&hub, port);
+        register(&hub, &mut node, Some(&mut peer));
+        assert!(node.node.names.is_ready());
+        events(&mut node);
+        peer.received(socket); // our registration broadcasts, when the peer listens on 137
+        hub.clear_log();
+        Asking {
+            hub,
+            node,
+            peer,
+            socket,
+        }
+    }
+
+    /// Sends `bytes` from the peer to `to` and runs the hub for 50 ms; returns what the peer
+    /// got.
+    fn exchange(&mut self, to: Ipv4Address, bytes: &[u8]) -> Vec<(IpEndpoint, Vec<u8>)> {
+        self.peer
+            .send_to(self.socket, (to, NAME_SERVICE_PORT), bytes);
+        run(&self.hub, 50, &mut [&mut self.node, &mut self.peer]);
+        self.peer.received(self.socket)
+    }
+}
+
+/// The lab's node with its names registered, and a peer asking from `port`.
+fn registered(port: u16) -> Asking {
+    let hub = Hub::new();
+    let node = labsrv(&hub);
+    Asking::new(hub, node, port)
 }
 
 /// Every UDP datagram sent from `address`.
@@ -221,7 +236,7 @@ fn registration_is_three_broadcasts_250_ms_apart_then_an_overwrite_demand() {
 
 #[test]
 fn queries_are_answered_from_port_137_to_the_askers_address_and_port() {
-    let (hub, mut node, mut peer, socket) = registered(ASKER_PORT);
+    let mut lab = registered(ASKER_PORT);
     let asker = IpEndpoint::new(NODE_IP.into(), NAME_SERVICE_PORT);
     let cases = [
         (0x0101, "LABSRV#00", NODE_IP, Some(true)),
@@ -232,14 +247,7 @@ fn queries_are_answered_from_port_137_to_the_askers_address_and_port() {
         (0x0106, "LABSRV#03", NODE_IP, Some(false)),
     ];
     for (id, text, to, answer) in cases {
-        let got = exchange(
-            &hub,
-            &mut node,
-            &mut peer,
-            socket,
-            to,
-            &query(id, text, to == BROADCAST),
-        );
+        let got = lab.exchange(to, &query(id, text, to == BROADCAST));
         let Some(positive) = answer else {
             assert!(got.is_empty(), "{text} to {to}: silence, got {got:?}");
             continue;
@@ -269,7 +277,7 @@ fn queries_are_answered_from_port_137_to_the_askers_address_and_port() {
     }
     // On the wire: every reply from 192.168.69.1:137 to the asker's port, never a broadcast
     // source.
-    let replies = sent_by(&hub, NODE_IP);
+    let replies = sent_by(&lab.hub, NODE_IP);
     assert_eq!(replies.len(), 5);
     for reply in &replies {
         assert!(
@@ -278,27 +286,20 @@ fn queries_are_answered_from_port_137_to_the_askers_address_and_port() {
         );
         assert_eq!(reply.destination, PEER_IP);
     }
-    assert!(hub.seen().iter().all(|s| s.source != BROADCAST));
-    assert_eq!(node.node.names.counters().queries_answered, 3);
-    assert_eq!(node.node.names.counters().queries_refused, 2);
+    assert!(lab.hub.seen().iter().all(|s| s.source != BROADCAST));
+    assert_eq!(lab.node.node.names.counters().queries_answered, 3);
+    assert_eq!(lab.node.node.names.counters().queries_refused, 2);
 }
 
 #[test]
 fn node_status_lists_every_name_with_flags_and_the_mac() {
-    let (hub, mut node, mut peer, socket) = registered(ASKER_PORT);
+    let mut lab = registered(ASKER_PORT);
     for (id, asked, to) in [
         (7, "*", NODE_IP),
         (8, "LABSRV#20", NODE_IP),
         (9, "*", BROADCAST),
     ] {
-        let got = exchange(
-            &hub,
-            &mut node,
-            &mut peer,
-            socket,
-            to,
-            &node_status(id, asked),
-        );
+        let got = lab.exchange(to, &node_status(id, asked));
         assert_eq!(got.len(), 1, "node status of {asked} to {to}");
         let repr = parse(&got[0].1);
         assert_eq!(repr.transaction_id, id);
@@ -324,14 +325,7 @@ fn node_status_lists_every_name_with_flags_and_the_mac() {
         assert_eq!(statistics.unit_id, NODE_MAC);
     }
     // A name we don't own: silence.
-    let got = exchange(
-        &hub,
-        &mut node,
-        &mut peer,
-        socket,
-        NODE_IP,
-        &node_status(10, "NOSUCH"),
-    );
+    let got = lab.exchange(NODE_IP, &node_status(10, "NOSUCH"));
     assert!(got.is_empty());
 }
 
@@ -342,16 +336,8 @@ fn node_status_hides_the_mac_when_configured() {
     config.hide_mac = true;
     let mut node = TestNode::with(&hub, config);
     node.node.names.add_name(name("HIDDEN"), false).unwrap();
-    let (mut peer, socket) = asker(&hub, ASKER_PORT);
-    register(&hub, &mut node, Some(&mut peer));
-    let got = exchange(
-        &hub,
-        &mut node,
-        &mut peer,
-        socket,
-        NODE_IP,
-        &node_status(1, "*"),
-    );
+    let mut lab = Asking::new(hub, node, ASKER_PORT);
+    let got = lab.exchange(NODE_IP, &node_status(1, "*"));
     let Message::NodeStatusResponse { statistics, .. } = parse(&got[0].1).message else {
         panic!()
     };
@@ -360,7 +346,7 @@ fn node_status_hides_the_mac_when_configured() {
 
 #[test]
 fn registrations_of_our_unique_names_are_defended_with_act_err() {
-    let (hub, mut node, mut peer, socket) = registered(NAME_SERVICE_PORT);
+    let mut lab = registered(NAME_SERVICE_PORT);
     // (name, as group, sent to)
     let cases = [
         ("LABSRV#00", false, BROADCAST),
@@ -369,14 +355,7 @@ fn registrations_of_our_unique_names_are_defended_with_act_err() {
     ];
     for (i, &(text, group, to)) in cases.iter().enumerate() {
         let id = 0x0500 + i as u16;
-        let got = exchange(
-            &hub,
-            &mut node,
-            &mut peer,
-            socket,
-            to,
-            &registration(id, text, group),
-        );
+        let got = lab.exchange(to, &registration(id, text, group));
         assert_eq!(got.len(), 1, "{text} (group {group}) to {to}");
         let (from, bytes) = &got[0];
         assert_eq!(*from, IpEndpoint::new(NODE_IP.into(), 137));
@@ -396,21 +375,14 @@ fn registrations_of_our_unique_names_are_defended_with_act_err() {
         assert_eq!(e.address, PEER_IP, "the registrant's entry, copied");
     }
     // Group names are not defended.
-    let got = exchange(
-        &hub,
-        &mut node,
-        &mut peer,
-        socket,
-        BROADCAST,
-        &registration(0x0600, "LABGRP#00", true),
-    );
+    let got = lab.exchange(BROADCAST, &registration(0x0600, "LABGRP#00", true));
     assert!(got.is_empty());
     for text in ["LABSRV#00", "LABSRV#20", "LABGRP#00"] {
-        assert_eq!(state(&node, text), NameState::Active);
+        assert_eq!(state(&lab.node, text), NameState::Active);
     }
-    assert_eq!(node.node.names.counters().defences, 3);
+    assert_eq!(lab.node.node.names.counters().defences, 3);
     assert_eq!(
-        events(&mut node),
+        events(&mut lab.node),
         vec![
             NameEvent::Defended {
                 name: name("LABSRV#00"),
@@ -583,13 +555,13 @@ fn a_conflict_demand_answering_our_registration_puts_the_name_in_conflict() {
 
 #[test]
 fn release_broadcasts_three_times_and_the_names_stop_answering() {
-    let (hub, mut node, mut peer, socket) = registered(ASKER_PORT);
-    let start = ms(hub.now());
-    node.node.names.release(hub.now());
-    run(&hub, 800, &mut [&mut node, &mut peer]);
-    assert!(node.node.names.is_released());
-    assert_eq!(events(&mut node), vec![NameEvent::Released]);
-    let sent = sent_by(&hub, NODE_IP);
+    let mut lab = registered(ASKER_PORT);
+    let start = ms(lab.hub.now());
+    lab.node.node.names.release(lab.hub.now());
+    run(&lab.hub, 800, &mut [&mut lab.node, &mut lab.peer]);
+    assert!(lab.node.node.names.is_released());
+    assert_eq!(events(&mut lab.node), vec![NameEvent::Released]);
+    let sent = sent_by(&lab.hub, NODE_IP);
     assert_eq!(sent.len(), 9, "3 names × 3");
     for s in &sent {
         assert!(s.udp(Some(137), Some(137)).is_some());
@@ -607,14 +579,7 @@ fn release_broadcasts_three_times_and_the_names_stop_answering() {
     let times: Vec<i64> = sent.iter().map(|s| ms(s.at) - start).collect();
     assert_eq!(times, vec![0, 0, 0, 250, 250, 250, 500, 500, 500]);
     // Released names are not answered.
-    let got = exchange(
-        &hub,
-        &mut node,
-        &mut peer,
-        socket,
-        NODE_IP,
-        &query(1, "LABSRV", false),
-    );
+    let got = lab.exchange(NODE_IP, &query(1, "LABSRV", false));
     assert!(matches!(
         parse(&got[0].1).message,
         Message::NegativeNameQueryResponse { .. }
@@ -623,7 +588,7 @@ fn release_broadcasts_three_times_and_the_names_stop_answering() {
 
 #[test]
 fn attacks_on_our_names_are_ignored_and_counted() {
-    let (hub, mut node, mut peer, socket) = registered(NAME_SERVICE_PORT);
+    let mut lab = registered(NAME_SERVICE_PORT);
     let ours = entry(false, NODE_IP);
     let attacks = [
         // MS00-047: a release of our name by someone else, with our entry or theirs.
@@ -674,28 +639,21 @@ fn attacks_on_our_names_are_ignored_and_counted() {
     ];
     for attack in &attacks {
         for to in [NODE_IP, BROADCAST] {
-            let got = exchange(&hub, &mut node, &mut peer, socket, to, &emit(attack));
+            let got = lab.exchange(to, &emit(attack));
             assert!(got.is_empty(), "{attack:?}: no answer");
         }
     }
     for text in ["LABSRV#00", "LABSRV#20", "LABGRP#00"] {
-        assert_eq!(state(&node, text), NameState::Active, "{text}");
+        assert_eq!(state(&lab.node, text), NameState::Active, "{text}");
     }
-    let counters = *node.node.names.counters();
+    let counters = *lab.node.node.names.counters();
     assert_eq!(counters.foreign_releases_ignored, 4);
     assert_eq!(counters.unsolicited_conflicts_ignored, 2);
     assert_eq!(counters.unsolicited_responses_ignored, 4);
     assert_eq!(counters.conflicts, 0);
-    assert_eq!(events(&mut node), vec![]);
+    assert_eq!(events(&mut lab.node), vec![]);
     // And the name still answers.
-    let got = exchange(
-        &hub,
-        &mut node,
-        &mut peer,
-        socket,
-        NODE_IP,
-        &query(1, "LABSRV", false),
-    );
+    let got = lab.exchange(NODE_IP, &query(1, "LABSRV", false));
     assert!(matches!(
         parse(&got[0].1).message,
         Message::PositiveNameQueryResponse { .. }
