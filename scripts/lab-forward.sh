@@ -61,20 +61,10 @@ start_serve() { # start_serve LABEL SERVE-ARGS...: netbt serve --name LABSRV, wa
 }
 
 stop_serve() { # stop_serve LABEL: status --json first, then SIGTERM, exit 0 within 5 s
-    local label=$1 rc=0
+    local label=$1
     in_ns timeout 10 "$NETBT" status --control "$WORK/$label.sock" --json >"$WORK/$label.json" 2>&1 || true
     expect "$label: status --json: \"resets_sent\": 0" '"resets_sent": 0,' "$WORK/$label.json"
-    kill -TERM "$serve_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$serve_pid" 2>/dev/null; then
-        kill -KILL "$serve_pid" 2>/dev/null || true
-        fail "$label: still running 5 s after SIGTERM"
-        wait "$serve_pid" 2>/dev/null || true
-    else
-        wait "$serve_pid" || rc=$?
-        [ "$rc" -eq 0 ] && pass "$label: SIGTERM, exit 0" || fail "$label: SIGTERM, exit $rc"
-    fi
-    expect_not "$label: no panic, no error in the log" "panicked|ERROR" "$WORK/$label.err"
+    term_netbt "$label" "$serve_pid"
 }
 
 # ---------------------------------------------------------------------------- helper programs

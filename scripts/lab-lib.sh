@@ -22,6 +22,24 @@ expect_not() { # expect_not DESCRIPTION PATTERN FILE: passes when no line of FIL
 # tshark command line ("tshark -n -r FILE").
 count() { $T -Y "$1" 2>/dev/null | wc -l; }
 
+# term_netbt LABEL PID: SIGTERM to a `netbt serve` (PID), which must exit 0 within 5 s (it
+# closes its sessions and releases its names first) and leave no panic or ERROR in
+# $WORK/LABEL.err; SIGKILL if it does not exit.
+term_netbt() {
+    local label=$1 pid=$2 rc=0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        fail "$label: still running 5 s after SIGTERM"
+        wait "$pid" 2>/dev/null || true
+    else
+        wait "$pid" || rc=$?
+        if [ "$rc" -eq 0 ]; then pass "$label: SIGTERM, exit 0"; else fail "$label: SIGTERM, exit $rc"; fi
+    fi
+    expect_not "$label: no panic, no error in the log" "panicked|ERROR" "$WORK/$label.err"
+}
+
 # stop_ns NS: stops every process in network namespace NS. Everything a lab starts runs inside
 # a namespace of its own, so that list is exactly what to stop, never anyone else's process.
 # SIGTERM every 0.1 s for up to 4 s (netbt closes its sessions and releases its names before it
