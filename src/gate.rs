@@ -186,11 +186,6 @@ impl<'a> SynBacklog<'a> {
         self.kept == 0
     }
 
-    /// How long a kept SYN waits for a session slot before a refusal slot may take it.
-    pub fn refusal_delay(&self) -> Duration {
-        self.refusal_delay
-    }
-
     /// Ring index of the `n`th oldest entry.
     fn index(&self, n: usize) -> usize {
         (self.head + n) % self.ring.len()
@@ -209,7 +204,7 @@ impl<'a> SynBacklog<'a> {
         }
         let (index, since) = match self.position(source) {
             Some(n) => (self.index(n), self.ring[self.index(n)].since),
-            None if self.kept < self.ring.len() => {
+            None if !self.is_full() => {
                 self.kept += 1;
                 (self.index(self.kept - 1), now)
             }
@@ -264,12 +259,22 @@ impl<'a> SynBacklog<'a> {
         self.refusal_delay * BACKSTOP_FACTOR
     }
 
+    /// When the oldest kept SYN first arrived.
+    fn oldest_since(&self) -> Option<Instant> {
+        (self.kept > 0).then(|| self.ring[self.head].since)
+    }
+
+    /// Whether a new SYN would find no room.
+    fn is_full(&self) -> bool {
+        self.kept == self.ring.len()
+    }
+
     /// What a listening refusal slot takes at `now`, if anything.
     fn refusal_pick(&self, now: Instant) -> Option<Pick> {
-        let oldest = self.ring.get(self.head).filter(|_| self.kept > 0)?.since;
-        if self.kept == self.ring.len() || now >= oldest + self.backstop() {
+        let since = self.oldest_since()?;
+        if self.is_full() || now >= since + self.backstop() {
             Some(Pick::Oldest)
-        } else if now >= oldest + self.refusal_delay {
+        } else if now >= since + self.refusal_delay {
             Some(Pick::Newest)
         } else {
             None
@@ -280,13 +285,12 @@ impl<'a> SynBacklog<'a> {
     /// has waited the refusal delay; at once if the backlog is full (a new SYN needs the
     /// room). `None`: nothing kept.
     pub fn refusal_due(&self) -> Option<Instant> {
-        if self.kept == 0 {
-            return None;
-        }
-        if self.kept == self.ring.len() {
-            return Some(Instant::ZERO);
-        }
-        Some(self.ring[self.head].since + self.refusal_delay)
+        let since = self.oldest_since()?;
+        Some(if self.is_full() {
+            Instant::ZERO
+        } else {
+            since + self.refusal_delay
+        })
     }
 }
 
@@ -492,7 +496,12 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
         let (view, counters, port, now) = (*view, *counters, *port, *now);
         // A kept SYN goes first: the oldest at once to a session slot; to a refusal slot only
         // once the session slots have kept it waiting the refusal delay.
-        let taker = view.syn_taker();
+        // (Nothing kept, the common case: no need to look at the slots.)
+        let taker = if backlog.is_empty() {
+            SynTaker::Nobody
+        } else {
+            view.syn_taker()
+        };
         let pick = match taker {
             SynTaker::SessionSlot => Some(Pick::Oldest),
             SynTaker::RefusalSlot => backlog.refusal_pick(now),

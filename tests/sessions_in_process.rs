@@ -356,6 +356,11 @@ fn a_connection_finding_every_session_slot_busy_is_refused_only_after_the_refusa
     b.run(40);
     assert_eq!(b.client.tcp(waiting).state(), State::SynSent);
     assert_eq!(b.counters().syns_held, 1);
+    let ledger = b.node.node.session_service().ledger();
+    assert_eq!(
+        (ledger.waiting, ledger.syn_backlog),
+        (1, SYN_BACKLOG as u16)
+    );
     let took = b.run_until(100, |b| b.client.tcp(waiting).state() == State::Established);
     assert!(
         took <= 15,

@@ -547,8 +547,8 @@ impl<'a> SessionService<'a> {
         let mut counts = LedgerCounts {
             bytes_per_session_slot: (2 * self.session_buffer + fixed) as u32,
             bytes_per_refusal_slot: (REFUSAL_RX + REFUSAL_TX + fixed) as u32,
-            waiting: self.backlog.len() as u16,
-            syn_backlog: self.backlog.capacity() as u16,
+            waiting: u16::try_from(self.backlog.len()).unwrap_or(u16::MAX),
+            syn_backlog: u16::try_from(self.backlog.capacity()).unwrap_or(u16::MAX),
             ..LedgerCounts::default()
         };
         for slot in self.ledger.iter() {
@@ -1093,11 +1093,11 @@ impl<'a> SessionService<'a> {
         if !self.backlog.is_empty() {
             match self.ledger.syn_taker() {
                 SynTaker::SessionSlot => return Some(Instant::ZERO),
-                SynTaker::RefusalSlot => self
-                    .backlog
-                    .refusal_due()
-                    .into_iter()
-                    .for_each(&mut consider),
+                SynTaker::RefusalSlot => {
+                    if let Some(due) = self.backlog.refusal_due() {
+                        consider(due);
+                    }
+                }
                 SynTaker::Nobody => {}
             }
         }
