@@ -28,6 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+. scripts/smbd-lib.sh
 
 # --- What runs. netbt's command line lives here and only here. ---------------------------------
 NETBT=./target/release/netbt
@@ -108,12 +109,8 @@ want() { [[ " $ONLY " == *" $1 "* ]]; }
 say() { echo "== $*" >&2; }
 
 # --- Prerequisites ------------------------------------------------------------------------------
-if want smbd && ! command -v smbd >/dev/null; then
-    say "installing samba (smbd)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y --no-install-recommends samba >"$WORK/apt.log" 2>&1 ||
-        { apt-get update >>"$WORK/apt.log" 2>&1 &&
-          apt-get install -y --no-install-recommends samba >>"$WORK/apt.log" 2>&1; }
+if want smbd; then
+    ensure_smbd "$WORK/apt.log"
 fi
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     say "cargo build --release --examples --bins"
@@ -260,36 +257,7 @@ LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 if want smbd; then
     say "smbd on $KERNEL_ADDR:$PORT"
     S="$WORK/smbd"
-    mkdir -p "$S"/{run,lock,state,cache,private,ncalrpc,binddns,share,log}
-    cat >"$S/smb.conf" <<CONF
-[global]
-    netbios name = LABSRV
-    workgroup = LABGRP
-    server role = standalone server
-    smb ports = $PORT
-    interfaces = $KERNEL_ADDR/24
-    bind interfaces only = yes
-    pid directory = $S/run
-    lock directory = $S/lock
-    state directory = $S/state
-    cache directory = $S/cache
-    private dir = $S/private
-    ncalrpc dir = $S/ncalrpc
-    binddns dir = $S/binddns
-    passdb backend = tdbsam:$S/private/passdb.tdb
-    log file = $S/log/smbd.log
-    log level = 0
-    max log size = 0
-    load printers = no
-    printing = bsd
-    printcap name = /dev/null
-    disable spoolss = yes
-    map to guest = Bad User
-[share]
-    path = $S/share
-    read only = yes
-    guest ok = yes
-CONF
+    write_smb_conf "$S" "$PORT" "$KERNEL_ADDR/24" share
     # In a session and process group of its own (setsid; smbd's own setsid would fail and it
     # would exit): smbd signals its whole process group when it shuts down.
     ip netns exec "$NS" setsid smbd --foreground --no-process-group --configfile="$S/smb.conf" \
@@ -573,9 +541,9 @@ else {
         local i
         for ((i = 1; i <= OVERLOAD_ROUNDS; i++)); do echo "netbt-$1-r$i"; done
     }
-    local_ratios=()
+    ratios_by_round=()
     for ((i = 1; i <= OVERLOAD_ROUNDS; i++)); do
-        local_ratios+=("$(ratio "$(jget "netbt-overload-r$i" positive_rate)" "$(jget "netbt-unloaded-r$i" positive_rate)")")
+        ratios_by_round+=("$(ratio "$(jget "netbt-overload-r$i" positive_rate)" "$(jget "netbt-unloaded-r$i" positive_rate)")")
     done
     # shellcheck disable=SC2046  # word lists on purpose
     {
@@ -584,7 +552,7 @@ else {
         printf '| accepted setups/s, c=10×S | – | %s | – | %s |\n' \
             "$(num "$(median $(rounds overload positive_rate))" 0)" "$(outcomes $(round_rows overload))"
         printf '| accepted at 10×S / unloaded (by round) | – | %s | – | %s |\n' \
-            "$(num "$(median "${local_ratios[@]}")" 2)" "${local_ratios[*]}"
+            "$(num "$(median "${ratios_by_round[@]}")" 2)" "${ratios_by_round[*]}"
         printf '| accepted setups/s, c=10×S against 10×S slots (not overloaded) | – | %s | – | %s |\n' \
             "$(num "$(jget netbt-unloaded-wide positive_rate)" 0)" "$(outcomes netbt-unloaded-wide)"
         printf '| accepted at 10×S / not overloaded at the same concurrency | – | %s | – | |\n' \

@@ -21,6 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lab-lib.sh
+. scripts/smbd-lib.sh
 
 export NETBT_NS="netbt-fwd-$$"
 WORK=$(mktemp -d /tmp/netbt-lab-forward.XXXXXX)
@@ -255,50 +256,17 @@ PYEOF
 
 # Samba's smbd on 127.0.0.1:445 only, everything it writes in $WORK/smbd.
 SMB=$WORK/smbd
-mkdir -p "$SMB"/{run,lock,state,cache,private,ncalrpc,binddns,share}
+# A NetBT session message carries at most 0x1FFFF bytes; smbd offers 8 MiB reads on
+# direct-hosted TCP unless told otherwise (netbt closes a session that gets a longer frame).
+write_smb_conf "$SMB" 445 lo labshare "smb2 max read = 65536
+smb2 max write = 65536
+smb2 max trans = 65536"
 # Guests are nobody (uid 65534): the share must be reachable for them (mktemp makes 0700).
 chmod 0755 "$WORK" "$SMB" "$SMB/share"
 echo "hello from labshare" >"$SMB/share/hello-labshare.txt"
 head -c 1000000 /dev/urandom >"$SMB/share/big.bin"
-cat >"$SMB/smb.conf" <<CONF
-[global]
-    netbios name = LABSRV
-    workgroup = LABGRP
-    server role = standalone server
-    smb ports = 445
-    interfaces = lo
-    bind interfaces only = yes
-    pid directory = $SMB/run
-    lock directory = $SMB/lock
-    state directory = $SMB/state
-    cache directory = $SMB/cache
-    private dir = $SMB/private
-    ncalrpc dir = $SMB/ncalrpc
-    binddns dir = $SMB/binddns
-    passdb backend = tdbsam:$SMB/private/passdb.tdb
-    log level = 0
-    load printers = no
-    printing = bsd
-    printcap name = /dev/null
-    disable spoolss = yes
-    map to guest = Bad User
-    # A NetBT session message carries at most 0x1FFFF bytes; smbd offers 8 MiB reads on
-    # direct-hosted TCP unless told otherwise (netbt closes a session that gets a longer frame).
-    smb2 max read = 65536
-    smb2 max write = 65536
-    smb2 max trans = 65536
-[labshare]
-    path = $SMB/share
-    guest ok = yes
-    read only = yes
-CONF
 
-if ! command -v smbd >/dev/null; then
-    echo "installing samba (smbd)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends samba >"$WORK/apt.log" 2>&1 ||
-        { DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$WORK/apt.log" 2>&1 &&
-          DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends samba >>"$WORK/apt.log" 2>&1; }
-fi
+ensure_smbd "$WORK/apt.log"
 cargo build --release --quiet
 scripts/lab.sh up >/dev/null
 ip netns exec "$NETBT_NS" tcpdump -i tap0 --immediate-mode -U -n -w "$CAP" 2>"$WORK/tcpdump.err" &

@@ -1,0 +1,61 @@
+# A private Samba smbd for the forward lab and the benchmark: sourced, never run.
+# shellcheck shell=bash
+
+# ensure_smbd LOG: installs samba with apt when smbd is missing (apt's output to LOG).
+ensure_smbd() {
+    command -v smbd >/dev/null && return 0
+    echo "installing samba (smbd)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends samba >"$1" 2>&1 ||
+        { apt-get update -q >>"$1" 2>&1 &&
+          apt-get install -y -q --no-install-recommends samba >>"$1" 2>&1; }
+}
+
+# write_smb_conf DIR PORT INTERFACES SHARE [GLOBAL-LINES]: DIR/smb.conf for a standalone smbd
+# (LABSRV in LABGRP) on PORT of INTERFACES only, that keeps everything it writes below DIR
+# (pid, lock, state, cache, private, log), serves no printers, maps unknown users to the guest,
+# and offers DIR/share read-only to guests as SHARE. GLOBAL-LINES (one "key = value" a line)
+# are added to [global]. Start it with
+#   setsid smbd --foreground --no-process-group -s DIR/smb.conf
+# (in a session of its own: smbd signals its whole process group when it shuts down); its pid
+# is then in DIR/run/smbd.pid.
+write_smb_conf() {
+    local dir=$1 port=$2 interfaces=$3 share=$4 extra=${5:-} line
+    mkdir -p "$dir"/{run,lock,state,cache,private,ncalrpc,binddns,share,log}
+    {
+        cat <<CONF
+[global]
+    netbios name = LABSRV
+    workgroup = LABGRP
+    server role = standalone server
+    smb ports = $port
+    interfaces = $interfaces
+    bind interfaces only = yes
+    pid directory = $dir/run
+    lock directory = $dir/lock
+    state directory = $dir/state
+    cache directory = $dir/cache
+    private dir = $dir/private
+    ncalrpc dir = $dir/ncalrpc
+    binddns dir = $dir/binddns
+    passdb backend = tdbsam:$dir/private/passdb.tdb
+    log file = $dir/log/smbd.log
+    log level = 0
+    max log size = 0
+    load printers = no
+    printing = bsd
+    printcap name = /dev/null
+    disable spoolss = yes
+    map to guest = Bad User
+CONF
+        if [ -n "$extra" ]; then
+            while IFS= read -r line; do printf '    %s\n' "$line"; done <<<"$extra"
+        fi
+        cat <<CONF
+[$share]
+    path = $dir/share
+    read only = yes
+    guest ok = yes
+CONF
+    } >"$dir/smb.conf"
+}
