@@ -486,33 +486,30 @@ fn nbns_cases() -> Vec<Case> {
                     expect.push(("nbns.name_flags.act", bit(nbns::NameFlags::ACTIVE)));
                     let mac = s.unit_id.map(|b| format!("{b:02x}")).join(":");
                     expect.push(("nbns.unit_id", mac));
-                    expect.push(("nbns.num_good_sends", s.number_good_sends.to_string()));
-                    expect.push(("nbns.num_good_receives", s.number_good_receives.to_string()));
-                    expect.push((
-                        "nbns.num_no_resource_conditions",
-                        s.number_no_resource_conditions.to_string(),
-                    ));
-                    // tshark's shifted labels (see the module comment).
-                    expect.push((
-                        "nbns.numcommand_blocks",
-                        s.number_free_command_blocks.to_string(),
-                    ));
-                    expect.push((
-                        "nbns.numpending_sessions",
-                        s.total_number_command_blocks.to_string(),
-                    ));
-                    expect.push((
-                        "nbns.max_num_pending_sessions",
-                        s.max_total_number_command_blocks.to_string(),
-                    ));
-                    expect.push((
-                        "nbns.max_total_sessions_possible",
-                        s.number_pending_sessions.to_string(),
-                    ));
-                    expect.push((
-                        "nbns.session_data_packet_size",
-                        s.max_number_pending_sessions.to_string(),
-                    ));
+                    let counts: [(&str, &dyn ToString); 8] = [
+                        ("nbns.num_good_sends", &s.number_good_sends),
+                        ("nbns.num_good_receives", &s.number_good_receives),
+                        (
+                            "nbns.num_no_resource_conditions",
+                            &s.number_no_resource_conditions,
+                        ),
+                        // tshark's shifted labels (see the module comment).
+                        ("nbns.numcommand_blocks", &s.number_free_command_blocks),
+                        ("nbns.numpending_sessions", &s.total_number_command_blocks),
+                        (
+                            "nbns.max_num_pending_sessions",
+                            &s.max_total_number_command_blocks,
+                        ),
+                        (
+                            "nbns.max_total_sessions_possible",
+                            &s.number_pending_sessions,
+                        ),
+                        (
+                            "nbns.session_data_packet_size",
+                            &s.max_number_pending_sessions,
+                        ),
+                    ];
+                    expect.extend(counts.map(|(field, value)| (field, value.to_string())));
                 }
                 nbns::Message::NameRegistrationResponse {
                     name, ttl, entry, ..
