@@ -27,7 +27,7 @@ apt_install() {
 }
 
 log "setup"
-apt_install tshark tcpdump samba-common-bin smbclient python3-impacket iproute2
+apt_install tshark tcpdump samba-common-bin smbclient python3-impacket iproute2 jq
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target add thumbv7em-none-eabihf

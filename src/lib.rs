@@ -25,6 +25,7 @@
 #[macro_use]
 mod macros;
 
+pub mod counter;
 pub mod gate;
 #[cfg(feature = "std")]
 pub mod host;

@@ -108,6 +108,7 @@ pub struct OwnedName {
 
 /// Counters of the name service; all wrap on overflow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct NameCounters {
     /// Datagrams received on UDP 137.
     pub received: u32,

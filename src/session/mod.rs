@@ -122,6 +122,7 @@ pub enum Handler {
 
 /// Everything the session service counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SessionCounters {
     /// Positive session responses sent.
     pub positive: u32,
@@ -207,6 +208,7 @@ impl SessionCounters {
 
 /// How the ledger stands right now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LedgerCounts {
     /// Session slots.
     pub session_slots: u16,

@@ -652,6 +652,7 @@ record_list! {
 ///
 /// netbt fills the session fields with its live slot ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[allow(missing_docs)]
 pub struct Statistics {
     /// UNIT_ID: the MAC address (or zeros).
