@@ -6,13 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use netbt::gate::HeldSyn;
 use netbt::name_service::NameEvent;
-use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
-use netbt::session::{SessionConfig, SessionEvent, Slot};
+use netbt::node::{Node, NodeConfig, NodeStorage};
+use netbt::session::{SessionConfig, SessionEvent};
 use netbt::tap::TapDevice;
 use netbt::wire::name::{Name, Scope};
-use smoltcp::iface::SocketStorage;
 use smoltcp::phy::{Device, PcapMode, PcapWriter};
 use smoltcp::time::Instant;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
@@ -98,23 +96,12 @@ fn run<D: Device>(
     let clock = || Instant::from_micros(start.elapsed().as_micros() as i64);
 
     // All storage, allocated once here and never again.
-    let slots = config.sessions + config.refusal_slots;
-    let storage = NodeStorage {
-        sockets: Box::leak(
-            (0..sockets_needed(slots))
-                .map(|_| SocketStorage::EMPTY)
-                .collect(),
-        ),
-        name_service: Box::leak(Box::new(UdpBuffers::new())),
-        session_memory: vec![0u8; 2 * config.session_buffer * config.sessions].leak(),
-        refusals: Box::leak(
-            (0..config.refusal_slots)
-                .map(|_| RefusalBuffers::new())
-                .collect(),
-        ),
-        ledger: vec![Slot::EMPTY; slots].leak(),
-        syn_backlog: vec![HeldSyn::EMPTY; config.syn_backlog].leak(),
-    };
+    let storage = NodeStorage::leaked(
+        config.sessions,
+        config.refusal_slots,
+        config.session_buffer,
+        config.syn_backlog,
+    );
     let node_config = NodeConfig {
         mac: config.mac,
         address: config.address,

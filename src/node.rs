@@ -117,6 +117,36 @@ pub struct NodeStorage<'a> {
     pub syn_backlog: &'a mut [HeldSyn],
 }
 
+#[cfg(feature = "std")]
+impl NodeStorage<'static> {
+    /// Storage for a node with `sessions` session slots of `buffer` bytes per direction,
+    /// `refusals` refusal slots and a SYN backlog of `backlog` entries, allocated once on the heap
+    /// and leaked (std only): for a node that lives as long as the process, as the daemon's does.
+    ///
+    /// `Node::new` checks the sizes: no session slot, or a `buffer` under
+    /// [`MIN_SESSION_BUFFER`], is [`NodeError::BadSlots`] there.
+    pub fn leaked(
+        sessions: usize,
+        refusals: usize,
+        buffer: usize,
+        backlog: usize,
+    ) -> NodeStorage<'static> {
+        let slots = sessions + refusals;
+        NodeStorage {
+            sockets: Box::leak(
+                (0..sockets_needed(slots))
+                    .map(|_| SocketStorage::EMPTY)
+                    .collect(),
+            ),
+            name_service: Box::leak(Box::new(UdpBuffers::new())),
+            session_memory: vec![0u8; 2 * buffer * sessions].leak(),
+            refusals: Box::leak((0..refusals).map(|_| RefusalBuffers::new()).collect()),
+            ledger: vec![Slot::EMPTY; slots].leak(),
+            syn_backlog: vec![HeldSyn::EMPTY; backlog].leak(),
+        }
+    }
+}
+
 /// How the node sits on its network.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeConfig {
@@ -409,5 +439,20 @@ fn send_to(socket: &mut udp::Socket, to: Destination, repr: &nbns::Repr) {
             "name service: send queue full, packet to {} dropped",
             to.address
         ),
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod test {
+    use super::*;
+
+    #[test]
+    fn leaked_storage_has_every_piece_sized_for_its_slots() {
+        let storage = NodeStorage::leaked(3, 2, 4096, 8);
+        assert_eq!(storage.sockets.len(), sockets_needed(5));
+        assert_eq!(storage.session_memory.len(), 2 * 4096 * 3);
+        assert_eq!(storage.refusals.len(), 2);
+        assert_eq!(storage.ledger.len(), 5);
+        assert_eq!(storage.syn_backlog.len(), 8);
     }
 }

@@ -15,11 +15,10 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use netbt::gate::HeldSyn;
-use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
-use netbt::session::{SessionConfig, Slot};
+use netbt::node::{Node, NodeConfig, NodeStorage};
+use netbt::session::SessionConfig;
 use netbt::wire::name::Scope;
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::{Duration, Instant};
@@ -373,19 +372,7 @@ impl TestNode {
         buffer: usize,
     ) -> TestNode {
         let mut port = hub.port();
-        let slots = sessions + refusals;
-        let storage = NodeStorage {
-            sockets: Box::leak(
-                (0..sockets_needed(slots))
-                    .map(|_| SocketStorage::EMPTY)
-                    .collect(),
-            ),
-            name_service: Box::leak(Box::new(UdpBuffers::new())),
-            session_memory: vec![0; 2 * buffer * sessions].leak(),
-            refusals: Box::leak((0..refusals).map(|_| RefusalBuffers::new()).collect()),
-            ledger: vec![Slot::EMPTY; slots].leak(),
-            syn_backlog: vec![HeldSyn::EMPTY; SYN_BACKLOG].leak(),
-        };
+        let storage = NodeStorage::leaked(sessions, refusals, buffer, SYN_BACKLOG);
         let node = Node::new(config, &mut port, storage, hub.now()).unwrap();
         TestNode { node, port }
     }
