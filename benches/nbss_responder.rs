@@ -28,6 +28,8 @@
 //! on stderr when it exits (SIGINT/SIGTERM or the duration). Needs the `std` feature (the
 //! default): `cargo run --release --example nbss_responder -- --help`.
 
+mod common;
+
 use std::io;
 use std::net::SocketAddrV4;
 use std::os::fd::RawFd;
@@ -36,6 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use common::{errno, raise_nofile};
 use netbt::wire::nbss::{HEADER_LEN, MessageType, NegativeCode, Packet, Repr};
 
 /// Minimal NetBIOS session service (RFC 1002, TCP 139) on the kernel's TCP: answers session
@@ -89,10 +92,6 @@ fn install_signals() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-}
-
-fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 fn fail(what: &str) -> ! {
@@ -523,20 +522,6 @@ fn accept_all(lfd: RawFd, ep: RawFd, conns: &mut Vec<Option<Conn>>, stats: &Stat
             conns.resize_with(index + 1, || None);
         }
         conns[index] = Some(Conn::new());
-    }
-}
-
-fn raise_nofile() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
     }
 }
 

@@ -50,6 +50,8 @@
 //!
 //! Needs the `std` feature (the default): `cargo run --release --example nbss_load -- --help`.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpStream};
@@ -59,6 +61,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use common::{errno, raise_nofile};
 use netbt::wire::name::{Name, NbName, Scope};
 use netbt::wire::nbss::{HEADER_LEN, MAX_LENGTH, MessageType, Packet, Repr};
 
@@ -328,10 +331,6 @@ impl Outcome {
 
 type Counts = [u64; OUTCOMES];
 
-fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
 /// What a response buffer holds so far.
 enum Parsed {
     /// Not a complete frame yet.
@@ -394,21 +393,6 @@ fn label(common: &Common) -> String {
 fn called_text(common: &Common) -> String {
     let scope = Scope::parse_text(&common.scope).unwrap_or(Scope::NONE);
     NbName::new(common.called, scope).to_string()
-}
-
-/// Raises the soft open-file limit to the hard one (hold runs keep many sockets open).
-fn raise_nofile() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }
 
 fn sockaddr(target: SocketAddrV4) -> libc::sockaddr_in {
