@@ -54,6 +54,10 @@ pub struct ServeConfig {
 /// Runs the daemon; returns an error line for exit code 2 on set-up failures.
 pub fn serve(config: ServeConfig) -> Result<(), String> {
     let device = TapDevice::open(&config.tap).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::ResourceBusy {
+            // The TAP exists and works: the advice to create it would mislead.
+            return format!("cannot open TAP device {}: {e}", config.tap);
+        }
         format!(
             "cannot open TAP device {}: {e} (create it as root with `ip tuntap add dev {} mode tap` \
              and run netbt with CAP_NET_ADMIN)",

@@ -22,7 +22,8 @@ pub struct TapDevice {
 }
 
 impl TapDevice {
-    /// Attaches to the existing TAP interface `name` (`NotFound` if there is none).
+    /// Attaches to the existing TAP interface `name`: `NotFound` if there is none,
+    /// `ResourceBusy` if another process (another netbt, QEMU) is attached to it.
     pub fn open(name: &str) -> io::Result<TapDevice> {
         // Opening a name that does not exist would create a new TAP attached to nothing, and
         // the node would "own" its names on an empty segment. Demand an existing device.
@@ -33,7 +34,18 @@ impl TapDevice {
                 "no such network interface",
             ));
         }
-        let iface = Iface::without_packet_info(name, Mode::Tap)?;
+        let iface = Iface::without_packet_info(name, Mode::Tap).map_err(|e| {
+            // EBUSY: a TAP takes one process at a time.
+            if e.kind() == io::ErrorKind::ResourceBusy {
+                io::Error::new(
+                    e.kind(),
+                    "in use by another process (is another netbt running on it? stop it, or \
+                     give this one another TAP)",
+                )
+            } else {
+                e
+            }
+        })?;
         iface.set_non_blocking()?;
         let mtu = std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))
             .ok()
@@ -50,11 +62,6 @@ impl TapDevice {
     /// The interface name.
     pub fn name(&self) -> &str {
         self.iface.name()
-    }
-
-    /// Largest frame, Ethernet header included.
-    pub fn frame_len(&self) -> usize {
-        self.rx.len()
     }
 }
 
