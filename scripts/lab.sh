@@ -45,15 +45,25 @@ run() {
     lab_exists || { up; created=1; }
     [ "$created" -eq 1 ] && trap down EXIT
     cargo build --release --quiet
+    # The hints name what this run serves: the first --name (default NETBT) and --ip.
+    local name="" ip=192.168.69.1 prev=""
+    for arg in "$@"; do
+        case "$prev" in --name) name=${name:-$arg} ;; --ip) ip=${arg%/*} ;; esac
+        case "$arg" in --name=*) name=${name:-${arg#--name=}} ;; --ip=*) ip=${arg#--ip=} ip=${ip%/*} ;; esac
+        prev=$arg
+    done
+    name=${name:-NETBT}
+    local base=${name%%#*} server="'${name%%#*}#20'"
+    [ "$name" != "$base" ] && server="'$name'"
     cat <<TXT
 Try it from another terminal:
-  sudo ip netns exec $NS nmblookup -U 192.168.69.1 NETBT
-  sudo ip netns exec $NS nmblookup -B 192.168.69.255 'NETBT#20'
-  sudo ip netns exec $NS nmblookup -A 192.168.69.1
+  sudo ip netns exec $NS nmblookup -U $ip '$name'
+  sudo ip netns exec $NS nmblookup -B 192.168.69.255 $server
+  sudo ip netns exec $NS nmblookup -A $ip
   sudo ip netns exec $NS ./target/release/netbt status          # names, sessions, slots, counters
 Sessions on 139 echo every message by default; for SMB, put an smbd on 127.0.0.1:445 inside the
 lab and run: scripts/lab.sh run --handler forward=127.0.0.1:445, then
-  sudo ip netns exec $NS smbclient -L //NETBT -p 139 -I 192.168.69.1 -N
+  sudo ip netns exec $NS smbclient -L //$base -p 139 -I $ip -N
 TXT
     as_root ip netns exec "$NS" ./target/release/netbt serve --tap "$TAP" "$@" &
     local child=$!
