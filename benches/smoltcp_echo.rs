@@ -1,7 +1,7 @@
 //! `smoltcp_echo`: a plain smoltcp TCP echo server on a TAP device, no NetBIOS.
 //!
-//! The baseline of the echo rows in `scripts/bench.sh`: issue 4 asks for netbt's echo throughput
-//! *versus raw smoltcp TCP echo on the same TAP and buffer sizes*. This program is that raw
+//! The baseline of the echo rows in `scripts/bench.sh`, which measure netbt's echo throughput
+//! *against raw smoltcp TCP echo on the same TAP and buffer sizes*. This program is that raw
 //! smoltcp echo: the same smoltcp 0.14, the same [`netbt::tap::TapDevice`] and
 //! [`netbt::tap::wait_readable`], the same socket options as netbt's session slots (Nagle off,
 //! everything else smoltcp's default) and the same buffer size per direction (`--buffer` means

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Benchmark of the NetBT session service (issue 4), every row beside baselines measured in the
-# same invocation with the same client (examples/nbss_load.rs):
+# Benchmark of the NetBT session service, every row beside baselines measured in the same
+# invocation with the same client (benches/nbss_load.rs):
 #
 #   smbd       Samba's smbd on the kernel's TCP port 139 (forks per connection)
-#   responder  examples/nbss_responder.rs, a minimal epoll NetBT responder on the kernel's TCP:
+#   responder  benches/nbss_responder.rs, a minimal epoll NetBT responder on the kernel's TCP:
 #              the machine's practical ceiling
-#   smoltcp    examples/smoltcp_echo.rs, a plain smoltcp TCP echo server on the same TAP, address
+#   smoltcp    benches/smoltcp_echo.rs, a plain smoltcp TCP echo server on the same TAP, address
 #              and buffer sizes as netbt: the baseline of the echo rows
 #   netbt      `netbt serve` on a TAP (192.168.69.1), its command line in NETBT_ARGS below
 #
@@ -33,8 +33,7 @@ ROOT=$(pwd)
 # --- What runs. netbt's command line lives here and only here. ---------------------------------
 NETBT=./target/release/netbt
 NETBT_ARGS="serve --tap tap0 --ip 192.168.69.1/24 --name LABSRV"
-# Session slots the overload rows assume (issue 4's default). Passed as --sessions once
-# `netbt serve --help` knows the flag.
+# Session slots the overload rows assume (netbt serve's default).
 NETBT_SESSIONS=${NETBT_SESSIONS:-8}
 # Session slots for the setup and hold rows: at least the highest concurrency, so every setup
 # is a session (0x82), as it is for smbd and the responder. The overload rows use NETBT_SESSIONS.
@@ -299,17 +298,12 @@ if want responder; then
 fi
 
 # --- netbt ----------------------------------------------------------------------------------------
-# netbt's command line: NETBT_ARGS plus the flags added with the session service, passed once
-# this build knows them: the slot count the overload rows assume, and a control socket of our
-# own (the default path is global, not per namespace, and may belong to another running netbt).
-NETBT_HELP=$("$NETBT" serve --help 2>/dev/null || true)
-args=$NETBT_ARGS
-grep -q -- '--control' <<<"$NETBT_HELP" && args="$args --control $WORK/netbt.sock"
-setup_args=$args
-if grep -q -- '--sessions' <<<"$NETBT_HELP"; then
-    setup_args="$args --sessions $SETUP_SESSIONS"
-    args="$args --sessions $NETBT_SESSIONS"
-fi
+# netbt's command line: NETBT_ARGS, a control socket of our own (the default path may belong to
+# another running netbt), and the slot count of the rows: SETUP_SESSIONS for the setup and hold
+# rows, NETBT_SESSIONS for the others.
+args="$NETBT_ARGS --control $WORK/netbt.sock"
+setup_args="$args --sessions $SETUP_SESSIONS"
+args="$args --sessions $NETBT_SESSIONS"
 # ledger_bytes FIELD: bytes_per_session_slot | bytes_per_refusal_slot from `netbt status`.
 ledger_bytes() {
     "$NETBT" status --control "$WORK/netbt.sock" --json 2>/dev/null |
@@ -386,8 +380,6 @@ echo_server() { # echo_server raw|netbt BUFFER ROUND
         start_server "$name" ready "$RAW_ECHO" --tap tap0 --ip "$NETBT_ADDR/24" --port "$PORT" \
             --sockets "$NETBT_SESSIONS" --buffer "$buffer" || { stop "$SERVER_PID"; return 0; }
     else
-        grep -q -- '--session-buffer' <<<"$NETBT_HELP" ||
-            { say "netbt serve has no --session-buffer; no netbt echo rows"; return 0; }
         say "netbt $args --session-buffer $buffer (round $round)"
         # shellcheck disable=SC2086  # NETBT_ARGS is a word list on purpose
         start_server "$name" ready "$NETBT" $args --session-buffer "$buffer" ||
@@ -495,7 +487,6 @@ echo_table() {
 }
 netbt_col="netbt (TAP, $NETBT_ADDR)"
 [ "$NETBT_RAN" = 1 ] || netbt_col="netbt (not run)"
-[ "$NETBT_RAN" = 1 ] && ! grep -q -- '--sessions' <<<"$args" && netbt_col="netbt (TAP; no session service yet)"
 
 TABLE="$WORK/table.md"
 if [ "$ECHO_ONLY" = 1 ]; then

@@ -1,7 +1,43 @@
 //! # netbt
 //!
 //! A userspace TCP/IP stack ([smoltcp]) with embedded NetBIOS over TCP/IP (RFC 1001/1002):
-//! name service (UDP 137), datagram service (UDP 138) and session service (TCP 139).
+//! the name service (UDP 137, a B-node) and the session service (TCP 139). The datagram service
+//! (UDP 138) is a codec only ([`wire::nbds`]): nothing sends or receives datagrams.
+//!
+//! ## Layers
+//!
+//! From the bytes on the wire up to the program; code in a layer uses only its own layer and the
+//! ones before it.
+//!
+//! **Wire** ([`wire`]): smoltcp-style codecs, a `Packet<T: AsRef<[u8]>>` view with checked
+//! accessors and a `Repr` that parses and emits, for NetBIOS names ([`wire::name`]), the name
+//! service ([`wire::nbns`]), the session service ([`wire::nbss`]) and datagrams
+//! ([`wire::nbds`]). No state, no I/O; `Repr::parse` never panics on any input.
+//!
+//! **Services**: the protocol state machines, without sockets of their own.
+//! [`name_service`] is the B-node's name table and timers (register, answer, node status,
+//! defend, release); it is handed every received datagram and hands back the packets to send.
+//! [`session`] is the ledger of session and refusal slots over smoltcp TCP sockets: it reads
+//! the session request, answers 0x82 or 0x83, runs the handler and recycles the slot. [`gate`]
+//! sits in front of the interface as a smoltcp `phy::Device` wrapper and keeps a SYN to port
+//! 139 from meeting smoltcp's reset: it holds the SYN until a slot can take it.
+//! [`counter`] is the one counter type all of them count with.
+//!
+//! **Node** ([`node`]): one smoltcp `Interface` and `SocketSet` on storage the caller hands in
+//! ([`node::NodeStorage`]: static arrays on a microcontroller, `NodeStorage::leaked` with std),
+//! with both services on top. [`node::Node::poll`] does all pending
+//! work and says when to call it again. This is the whole API a firmware needs
+//! (`examples/firmware/`).
+//!
+//! **std glue** (feature `std`): `tap`, a TAP interface as a smoltcp `Device`, and `host`,
+//! entropy and the parsers for addresses and sizes. `examples/node_on_tap.rs` puts a node on a
+//! TAP with them in about 100 lines.
+//!
+//! **Binary** (`src/main.rs`, feature `std`): the `netbt` command line. `daemon` is `netbt
+//! serve`, the poll loop with signals and the ready line; `control` is the control socket and
+//! `netbt status`; `forward` relays sessions to a TCP backend (`--handler forward=HOST:PORT`).
+//!
+//! ## Why
 //!
 //! Windows NT 3.5's NetBT answered a session request with a TCP reset once it ran out of
 //! transport connections (Microsoft KB Q141344); clients saw "network path not found" or a bogus
@@ -9,12 +45,15 @@
 //! out of them is a negative session response (0x83, "called name present, but insufficient
 //! resources"), a counter and a log line, never a reset.
 //!
+//! ## Features
+//!
 //! The library core is `no_std` and allocation-free: every packet codec in [`wire`] works on
 //! borrowed byte slices and fixed-size values. Everything that needs an operating system (the
 //! TAP device, the daemon, the command line) sits behind the `std` feature.
 //!
 //! With the `log` feature the library emits trace and debug messages through the [`log`] crate;
-//! library code never logs above debug, except for events an operator must see.
+//! library code never logs above debug, except for events an operator must see. With the `serde`
+//! feature (on with `std`) the library's counters and figures are `Serialize` and `Deserialize`.
 //!
 //! [smoltcp]: https://docs.rs/smoltcp
 //! [`log`]: https://docs.rs/log
