@@ -7,14 +7,16 @@
 #
 #   A  forward=127.0.0.1:445, a real Samba smbd listening on 127.0.0.1:445 only:
 #      smbclient -L over port 139 lists the share; smbclient ls and get (one, then four at once)
-#      through the relays;
-#      then smbd is stopped: a raw session request gets 83 00 00 01 8F (never 82 then a close)
-#   B  forward=127.0.0.1:$ECHO_PORT, a direct-hosted echo backend (python): messages of 1, 65536
-#      and 131071 bytes both ways; 40 x 131071 bytes while the backend stops reading for 1 s
-#      (backpressure); `netbt status` during a session; a backend frame longer than 0x1FFFF
-#      closes the session
+#      through the relays; a held smbclient session shows in `netbt status`, and the log line
+#      that opened it names the backend-side port smbd sees;
+#      then smbd is stopped: smbclient gets NT_STATUS_RESOURCE_NAME_NOT_FOUND (0x8F), no reset
 #   C  forward=$BLACKHOLE:445 (nobody answers ARP there): 0x8F after the 3 s connect timeout
 #   and: no TCP reset from 139 in the capture; `netbt status --json` says "resets_sent": 0.
+#
+# The relay's own behaviours (echo of 1, 65536 and 131071 bytes, 40 x 131071 bytes behind a
+# backend pause with zero windows from 139, an oversize backend frame, backend EOF, a refused
+# or unanswered connect answered 83 00 00 01 8F then FIN) are checked without root by
+# tests/forward_in_process.rs (cargo test), against a loopback echo backend.
 #
 # KEEP_LAB_LOGS=1 keeps the logs.
 # shellcheck disable=SC2015  # `test && pass || fail`: pass only echoes, it cannot fail
@@ -27,8 +29,6 @@ export NETBT_NS="netbt-fwd-$$"
 WORK=$(mktemp -d /tmp/netbt-lab-forward.XXXXXX)
 NETBT=./target/release/netbt
 SERVER=192.168.69.1
-PY=/usr/bin/python3
-ECHO_PORT=4445
 BLACKHOLE=192.168.69.200        # on tap0's subnet; nobody answers ARP for it
 CAP=$WORK/tap0.pcap
 pids=()
@@ -46,7 +46,6 @@ cleanup() {
 trap cleanup EXIT
 on_signals
 
-client() { in_ns timeout 30 "$PY" "$WORK/client.py" "$@"; }
 listening() { in_ns ss -ltnH "sport = :$1" 2>/dev/null | grep -q "127.0.0.1:$1"; }
 
 start_serve() { # start_serve LABEL SERVE-ARGS...: netbt serve --name LABSRV, waits for ready
@@ -67,192 +66,6 @@ stop_serve() { # stop_serve LABEL: status --json first, then SIGTERM, exit 0 wit
     expect "$label: status --json: \"resets_sent\": 0" '"resets_sent": 0,' "$WORK/$label.json"
     term_netbt "$label" "$serve_pid"
 }
-
-# ---------------------------------------------------------------------------- helper programs
-# A raw NetBT client (standard library only; every wait bounded by --timeout).
-cat >"$WORK/client.py" <<'PYEOF'
-import argparse, os, socket, struct, sys, threading
-
-def name(text, suffix):
-    raw = text.upper().encode()[:15].ljust(15, b" ") + bytes([suffix])
-    return b"\x20" + bytes(x for c in raw for x in (0x41 + (c >> 4), 0x41 + (c & 15))) + b"\0"
-
-def frame(kind, body):
-    return struct.pack(">BBH", kind, len(body) >> 16, len(body) & 0xFFFF) + body
-
-def recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(min(n - len(data), 65536))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
-
-def read_frame(s):
-    kind, flags, length = struct.unpack(">BBH", recv_exact(s, 4))
-    length |= (flags & 1) << 16
-    return kind, flags, recv_exact(s, length) if length else b""
-
-def session(a):
-    """-> (socket, answer text)"""
-    s = socket.create_connection((a.ip, 139), timeout=a.timeout)
-    s.sendall(frame(0x81, name(a.called, 0x20) + name("LABCLIENT", 0x00)))
-    try:
-        kind, flags, body = read_frame(s)
-    except ConnectionResetError:
-        return s, "RESULT=RST"
-    except EOFError:
-        return s, "RESULT=EOF"
-    except socket.timeout:
-        return s, "RESULT=TIMEOUT"
-    raw = struct.pack(">BBH", kind, flags, len(body)) + body
-    if kind == 0x82:
-        return s, "RESULT=POSITIVE bytes=" + raw.hex()
-    if kind == 0x83:
-        return s, "RESULT=NEGATIVE code=0x%02x bytes=%s" % (body[0] if body else 0, raw.hex())
-    return s, "RESULT=OTHER bytes=" + raw.hex()
-
-def after_answer(s):
-    """What follows the answer: EOF (the server closes first), DATA or RST within the timeout."""
-    try:
-        data = s.recv(1)
-        return "AFTER=EOF" if not data else "AFTER=DATA"
-    except ConnectionResetError:
-        return "AFTER=RST"
-    except socket.timeout:
-        return "AFTER=TIMEOUT"
-
-def cmd_request(a):
-    t = os.times().elapsed
-    s, text = session(a)
-    print(text, "ms=%d" % ((os.times().elapsed - t) * 1000))
-    if text.startswith("RESULT=NEGATIVE"):
-        print(after_answer(s))
-    s.close()
-
-def cmd_echo(a):
-    s, text = session(a)
-    print(text)
-    if not text.startswith("RESULT=POSITIVE"):
-        return 1
-    bad = 0
-    for size in map(int, a.sizes.split(",")):
-        body = os.urandom(size)
-        sender = threading.Thread(target=s.sendall, args=(frame(0x00, body),))
-        sender.start()
-        try:
-            kind, flags, back = read_frame(s)
-        except (OSError, EOFError) as e:
-            print("ECHO_FAIL size=%d %r" % (size, e)); bad += 1; break
-        finally:
-            sender.join()
-        want_flags = 1 if size > 0xFFFF else 0
-        ok = kind == 0 and flags == want_flags and back == body
-        print("%s size=%d type=0x%02x flags=%d got=%d" % ("ECHO_OK" if ok else "ECHO_FAIL", size, kind, flags, len(back)))
-        bad += 0 if ok else 1
-    s.close()
-    return 1 if bad else 0
-
-def cmd_oversize(a):
-    """Asks the echo backend for a frame longer than 0x1FFFF: the session must end (EOF)."""
-    s, text = session(a)
-    print(text)
-    s.sendall(frame(0x00, b"too-long"))
-    try:
-        kind, flags, body = read_frame(s)
-        print("OVERSIZE_GOT type=0x%02x len=%d" % (kind, len(body)))
-    except EOFError:
-        print("OVERSIZE_CLOSED")
-    except ConnectionResetError:
-        print("OVERSIZE_RST")
-    except socket.timeout:
-        print("OVERSIZE_TIMEOUT")
-    s.close()
-
-def cmd_stream(a):
-    """N messages of --size bytes sent back to back behind a 'pause' message (the backend stops
-    reading for 1 s: backpressure from the backend through netbt to us), every echo checked."""
-    s, text = session(a)
-    print(text)
-    if not text.startswith("RESULT=POSITIVE"):
-        return 1
-    bodies = [b"pause"] + [os.urandom(a.size) for _ in range(a.n)]
-    failure = []
-    def send():
-        try:
-            for body in bodies:
-                s.sendall(frame(0x00, body))
-        except OSError as e:
-            failure.append(repr(e))
-    sender = threading.Thread(target=send)
-    sender.start()
-    good = 0
-    try:
-        for body in bodies:
-            kind, flags, back = read_frame(s)
-            good += kind == 0 and back == body
-    except (OSError, EOFError) as e:
-        failure.append(repr(e))
-    sender.join()
-    print("STREAM n=%d size=%d intact=%d %s" % (a.n, a.size, good - 1, " ".join(failure) or "ok"))
-    s.close()
-
-def cmd_hold(a):
-    """One session with one echoed message, held until FILE exists (at most --timeout s)."""
-    s, text = session(a)
-    print(text, flush=True)
-    s.sendall(frame(0x00, b"held"))
-    print("HELD_ECHO", read_frame(s)[2].decode(), flush=True)
-    for _ in range(int(a.timeout * 20)):
-        if os.path.exists(a.until):
-            break
-        threading.Event().wait(0.05)
-    s.close()
-
-def cmd_echo_backend(a):
-    """Direct-hosted echo server on 127.0.0.1:PORT: each frame back; 'too-long' -> a 0x20000 frame."""
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", a.port))
-    srv.listen(16)
-    print("listening", flush=True)
-    def serve(c):
-        with c:
-            try:
-                while True:
-                    header = recv_exact(c, 4)
-                    body = recv_exact(c, int.from_bytes(header[1:], "big"))
-                    if body == b"too-long":
-                        c.sendall(b"\x00\x02\x00\x00" + b"\0" * 64)
-                    elif body == b"pause":
-                        threading.Event().wait(1.0)
-                        c.sendall(header + body)
-                    else:
-                        c.sendall(header + body)
-            except (OSError, EOFError):
-                pass
-    while True:
-        c, _ = srv.accept()
-        threading.Thread(target=serve, args=(c,), daemon=True).start()
-
-ap = argparse.ArgumentParser()
-sub = ap.add_subparsers(dest="cmd", required=True)
-for cmd in ("request", "echo", "oversize", "hold", "stream"):
-    p = sub.add_parser(cmd)
-    p.add_argument("ip")
-    p.add_argument("called")
-    p.add_argument("--timeout", type=float, default=10)
-    p.add_argument("--sizes", default="1,65536,131071")
-    p.add_argument("--until", default="/nonexistent")
-    p.add_argument("--n", type=int, default=40)
-    p.add_argument("--size", type=int, default=131071)
-p = sub.add_parser("echo-backend")
-p.add_argument("--port", type=int, required=True)
-a = ap.parse_args()
-sys.exit({"request": cmd_request, "echo": cmd_echo, "oversize": cmd_oversize, "hold": cmd_hold,
-          "stream": cmd_stream, "echo-backend": cmd_echo_backend}[a.cmd](a) or 0)
-PYEOF
 
 # Samba's smbd on 127.0.0.1:445 only, everything it writes in $WORK/smbd.
 SMB=$WORK/smbd
@@ -321,17 +134,43 @@ for i in 1 2 3 4; do cmp -s "$SMB/share/big.bin" "$WORK/big.got$i" && same=$((sa
 [ "$same" -eq 4 ] && pass "4 concurrent smbclient gets through 4 relays: all identical" \
     || { fail "4 concurrent gets: only $same identical"; cat "$WORK"/a-get[1-4].out | sed 's/^/         /'; }
 
-client request "$SERVER" LABSRV >"$WORK/a-up.out" 2>&1 || true
-expect "raw session request with the backend up: 82 00 00 00" "^RESULT=POSITIVE bytes=82000000 " "$WORK/a-up.out"
+# A session held open (smbclient reads its commands from a FIFO): `netbt status` lists it, and
+# the line that opened it names both ends; the backend side is the connection smbd sees.
+mkfifo "$WORK/hold.fifo"
+in_ns timeout 30 smbclient //LABSRV/labshare -p 139 -I "$SERVER" -N <"$WORK/hold.fifo" >"$WORK/a-hold.out" 2>&1 &
+hold_pid=$!
+pids+=("$hold_pid")
+exec 3<>"$WORK/hold.fifo"  # read-write: never blocks, even if smbclient did not start
+echo ls >&3
+for _ in $(seq 100); do grep -qs hello-labshare "$WORK/a-hold.out" && break; sleep 0.1; done
+in_ns timeout 10 "$NETBT" status --control "$WORK/A.sock" >"$WORK/a-status.out" 2>&1 || true
+in_ns ss -tnH state established "dport = :445" >"$WORK/a-ss.out" 2>&1 || true
+echo quit >&3
+exec 3>&-
+wait "$hold_pid" 2>/dev/null || true
+expect "held session: smbclient ls through the relay" "hello-labshare\.txt" "$WORK/a-hold.out"
+expect "netbt status lists the forwarded session as usual (Established)" \
+    "session +Established +192\.168\.69\.100:[0-9]+ +LABSRV<20> " "$WORK/a-status.out"
+# TODO(integrator): once session rows carry `backend`, check
+#   jq -e '.sessions[] | select(.phase == "Established") | .backend | test("^127\\.0\\.0\\.1:")'
+# on `netbt status --json` taken here.
+opened=$(sed -n 's/.*forward: session from 192\.168\.69\.100:[0-9]* relayed to 127\.0\.0\.1:445 from 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/A.err" | tail -1)
+[ -n "$opened" ] && pass "the opening log line names the NetBT peer and the backend side (127.0.0.1:$opened)" \
+    || fail "no 'forward: session from PEER relayed to BACKEND from LOCAL' line in the log"
+[ -n "$opened" ] && grep -q "127\.0\.0\.1:$opened \+127\.0\.0\.1:445" "$WORK/a-ss.out" \
+    && pass "smbd's peer of the held session is that backend-side port ($opened)" \
+    || { fail "the logged backend-side port ${opened:-?} is not a connection to smbd:"; sed 's/^/         /' "$WORK/a-ss.out"; }
+# TODO(integrator): a raw request with the backend up (want RESULT=POSITIVE) via
+#   in_ns "$NETBT" probe "$SERVER" LABSRV
+# once `netbt probe` exists; the smbclient sessions above already got 82 from this relay.
 
 # Stop the backend; netbt stays.
 if [ -n "$smbd_pid" ]; then kill -TERM "$smbd_pid" 2>/dev/null || true; fi
 for _ in $(seq 100); do listening 445 || break; sleep 0.1; done
 listening 445 && fail "smbd still listens 10 s after SIGTERM" || pass "smbd stopped: nothing listens on 127.0.0.1:445"
-client request "$SERVER" LABSRV >"$WORK/a-down.out" 2>&1 || true
-expect "backend down: raw session request gets 83 00 00 01 8F" \
-    "^RESULT=NEGATIVE code=0x8f bytes=830000018f " "$WORK/a-down.out"
-expect "backend down: then netbt closes (FIN, no reset)" "^AFTER=EOF$" "$WORK/a-down.out"
+# The exact answer (83 00 00 01 8F, then FIN) is checked by tests/forward_in_process.rs
+# (a_refused_backend_connect_refuses_the_request_with_0x8f_then_a_fin).
+# TODO(integrator): in_ns "$NETBT" probe "$SERVER" LABSRV, want RESULT=NEGATIVE CODE=0x8F.
 in_ns timeout 30 smbclient -L //LABSRV -p 139 -I "$SERVER" -N >"$WORK/a-list-down.out" 2>&1 || true
 expect "backend down: smbclient -L says NT_STATUS_RESOURCE_NAME_NOT_FOUND" \
     "NT_STATUS_RESOURCE_NAME_NOT_FOUND" "$WORK/a-list-down.out"
@@ -343,46 +182,23 @@ stop_serve A
 expect "A: status counted positive responses" '"positive": [1-9]' "$WORK/A.json"
 expect "A: status counted the 0x8F refusals" '"unspecified": [1-9]' "$WORK/A.json"
 
-# ------------------------------------------------------------------------------------------
-echo "lab forward B: a direct-hosted echo backend on 127.0.0.1:$ECHO_PORT"
-ip netns exec "$NETBT_NS" timeout 120 "$PY" "$WORK/client.py" echo-backend --port "$ECHO_PORT" >"$WORK/echo-backend.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do listening "$ECHO_PORT" && break; sleep 0.05; done
-start_serve B --handler "forward=127.0.0.1:$ECHO_PORT"
-client echo "$SERVER" LABSRV --sizes 1,65536,131071,0,4096 >"$WORK/b-echo.out" 2>&1 || true
-for size in 1 65536 131071 0 4096; do
-    expect "echo of $size bytes through the backend: intact, 17-bit header right" "^ECHO_OK size=$size " "$WORK/b-echo.out"
-done
-client stream "$SERVER" LABSRV --n 40 --size 131071 >"$WORK/b-stream.out" 2>&1 || true
-sed -n 's/^STREAM/       STREAM/p' "$WORK/b-stream.out"
-expect "40 x 131071 bytes back to back while the backend stops reading for 1 s: all echoed intact" \
-    "^STREAM n=40 size=131071 intact=40 ok$" "$WORK/b-stream.out"
-client hold "$SERVER" LABSRV --until "$WORK/release" --timeout 10 >"$WORK/b-hold.out" 2>&1 &
-hold_pid=$!
-pids+=("$hold_pid")
-for _ in $(seq 100); do grep -qs '^HELD_ECHO' "$WORK/b-hold.out" && break; sleep 0.05; done
-in_ns timeout 10 "$NETBT" status --control "$WORK/B.sock" >"$WORK/b-status.out" 2>&1 || true
-touch "$WORK/release"
-wait "$hold_pid" 2>/dev/null || true
-expect "held session: echoed through the backend" "^HELD_ECHO held$" "$WORK/b-hold.out"
-expect "netbt status lists the forwarded session as usual (Established, 4 body bytes each way)" \
-    "session +Established +192\.168\.69\.100:[0-9]+ +LABSRV<20> +LABCLIENT<00> .* 4 +4$" "$WORK/b-status.out"
-client oversize "$SERVER" LABSRV >"$WORK/b-oversize.out" 2>&1 || true
-expect "oversize: the session was accepted" "^RESULT=POSITIVE bytes=82000000$" "$WORK/b-oversize.out"
-expect "a backend frame of 0x20000 bytes closes the session (FIN)" "^OVERSIZE_CLOSED$" "$WORK/b-oversize.out"
-expect "B: the oversized frame is logged" "sent a frame of 131072 bytes, longer than a NetBT session message" "$WORK/B.err"
-client request "$SERVER" LABSRV >"$WORK/b-after.out" 2>&1 || true
-expect "after that a new session gets 82" "^RESULT=POSITIVE bytes=82000000 " "$WORK/b-after.out"
-stop_serve B
+# (Lab B, a Python echo backend behind netbt, is now tests/forward_in_process.rs.)
 
 # ------------------------------------------------------------------------------------------
 echo "lab forward C: a backend that never answers ($BLACKHOLE:445)"
 start_serve C --handler "forward=$BLACKHOLE:445"
-client request "$SERVER" LABSRV >"$WORK/c-timeout.out" 2>&1 || true
-expect "unanswered backend: 83 00 00 01 8F" "^RESULT=NEGATIVE code=0x8f bytes=830000018f " "$WORK/c-timeout.out"
-ms=$(sed -n 's/.* ms=\([0-9]*\)$/\1/p' "$WORK/c-timeout.out")
-[ "${ms:-0}" -ge 2500 ] && [ "${ms:-0}" -le 5000 ] && pass "the refusal came after the connect timeout (${ms} ms)" \
-    || fail "the refusal came after ${ms:-?} ms, want about 3000"
+# smbclient -L: a negative response (0x8F) is NT_STATUS_RESOURCE_NAME_NOT_FOUND; timed here.
+started=$(date +%s%N)
+in_ns timeout 30 smbclient -L //LABSRV -p 139 -I "$SERVER" -N >"$WORK/c-list.out" 2>&1 || true
+ms=$((($(date +%s%N) - started) / 1000000))
+expect "unanswered backend: smbclient -L says NT_STATUS_RESOURCE_NAME_NOT_FOUND" \
+    "NT_STATUS_RESOURCE_NAME_NOT_FOUND" "$WORK/c-list.out"
+expect "C: the refusal after the connect timeout is logged" \
+    "backend $BLACKHOLE:445 unreachable \(no connection within 3s\); session request from .* refused \(0x8F\)" "$WORK/C.err"
+[ "$ms" -ge 2500 ] && [ "$ms" -le 5000 ] && pass "the refusal came after the connect timeout (${ms} ms)" \
+    || fail "smbclient was answered after ${ms} ms, want about 3000 (the connect timeout)"
+# TODO(integrator): time one raw request instead (want RESULT=NEGATIVE CODE=0x8F after 2.5-5 s):
+#   in_ns "$NETBT" probe "$SERVER" LABSRV
 stop_serve C
 
 sleep 0.3
@@ -398,11 +214,8 @@ rsts=$(wc -l <"$WORK/rst.txt")
 [ "$sessions" -gt 0 ] && [ "$rsts" -eq 0 ] && pass "capture: $sessions connections to 139, zero TCP resets from $SERVER:139" \
     || { fail "capture: $rsts TCP resets from $SERVER:139 ($sessions connections)"; head -5 "$WORK/rst.txt" | sed 's/^/         /'; }
 
-# The stream of phase B: the backend stopped reading, netbt stopped reading the session, and
-# its receive window closed (flow control reached the client, nothing was dropped).
-zero_windows=$(tcpdump -n -r "$CAP" "src host $SERVER and tcp src port 139 and tcp[14:2] = 0" 2>/dev/null | wc -l)
-[ "$zero_windows" -gt 0 ] && pass "capture: backpressure reached the client ($zero_windows zero-window segments from 139)" \
-    || fail "capture: no zero window from 139 while the backend did not read"
+# Backpressure (zero windows from 139 while the backend does not read) is checked by
+# tests/forward_in_process.rs (forty_max_size_messages_behind_a_backend_pause_all_arrive_intact).
 
 if [ "$failures" -ne 0 ]; then
     echo "forward lab: $failures failed"; KEEP_LAB_LOGS=1; exit 1

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use netbt::forward::Forwarder;
+use netbt::log_limit::LogLimit;
 use netbt::name_service::NameEvent;
 use netbt::node::{Node, NodeConfig, NodeStorage};
 use netbt::session::{SessionConfig, SessionEvent};
@@ -16,7 +18,6 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 use crate::control::{self, ControlServer, DaemonInfo};
-use crate::forward::Forwarder;
 
 /// Longest wait in one loop turn, so signals are seen promptly even if poll(2) restarts. The
 /// wait also ends when the control socket has a client or a forwarded session's backend socket
@@ -127,7 +128,7 @@ fn run<D: Device>(
                 .map_err(|e| format!("cannot listen on {name}: {e:?}"))?;
         }
     }
-    let mut refusal_log = RateLimit::new(10);
+    let mut refusal_log = LogLimit::new(10, |n| log::info!("{n} more session refusals not logged"));
     // The forward handler's relays: two buffers per session slot, allocated here, once.
     let mut forwarder = config
         .forward
@@ -268,47 +269,9 @@ fn report_events(node: &mut Node) {
     }
 }
 
-/// At most `per_second` lines a second; the rest are counted and summed up once a second.
-struct RateLimit {
-    per_second: u32,
-    window: StdInstant,
-    used: u32,
-    suppressed: u32,
-}
-
-impl RateLimit {
-    fn new(per_second: u32) -> RateLimit {
-        RateLimit {
-            per_second,
-            window: StdInstant::now(),
-            used: 0,
-            suppressed: 0,
-        }
-    }
-
-    /// Whether a line may be logged now.
-    fn allow(&mut self) -> bool {
-        if self.window.elapsed() >= StdDuration::from_secs(1) {
-            if self.suppressed > 0 {
-                log::info!("{} more session refusals not logged", self.suppressed);
-            }
-            self.window = StdInstant::now();
-            self.used = 0;
-            self.suppressed = 0;
-        }
-        if self.used < self.per_second {
-            self.used += 1;
-            true
-        } else {
-            self.suppressed += 1;
-            false
-        }
-    }
-}
-
 fn report_session_events(
     node: &mut Node,
-    refusals: &mut RateLimit,
+    refusals: &mut LogLimit,
     mut forwarder: Option<&mut Forwarder>,
 ) {
     while let Some(event) = node.session_service().take_event() {

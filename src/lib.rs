@@ -65,9 +65,13 @@
 mod macros;
 
 pub mod counter;
+#[cfg(feature = "std")]
+pub mod forward;
 pub mod gate;
 #[cfg(feature = "std")]
 pub mod host;
+#[cfg(feature = "std")]
+pub mod log_limit;
 pub mod name_service;
 pub mod node;
 pub mod session;

@@ -5,7 +5,6 @@
 
 mod control;
 mod daemon;
-mod forward;
 
 use std::process::ExitCode;
 
