@@ -17,13 +17,14 @@ use smoltcp::phy::{Device, PcapMode, PcapWriter};
 use smoltcp::time::Instant;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
-use crate::control::{self, ControlServer, DaemonInfo};
+use crate::control::{self, ControlServer, DaemonInfo, Status};
 use crate::forward::Forwarder;
+use crate::poll::PollSet;
 
-/// Longest wait in one loop turn, so signals are seen promptly even if poll(2) restarts. The
+/// Longest wait in one loop turn, so signals are seen promptly even if the wait restarts. The
 /// wait also ends when the control socket has a client or a forwarded session's backend socket
-/// is ready (one poll(2) over the TAP, the control listener and its clients, and the backend
-/// sockets), so `netbt status` is answered and backend bytes are relayed at once.
+/// is ready (one ppoll(2) over the TAP, the control listener and its clients, and the backend
+/// sockets: [`wait`]), so `netbt status` is answered and backend bytes are relayed at once.
 const MAX_WAIT: StdDuration = StdDuration::from_millis(100);
 /// How long release may take before the daemon exits anyway.
 const RELEASE_BOUND: StdDuration = StdDuration::from_secs(3);
@@ -161,6 +162,7 @@ fn run<D: Device>(
     node.names.start(clock());
     let mut announced = false;
     let mut releasing_since: Option<StdInstant> = None;
+    let mut poll = PollSet::new();
     loop {
         let now = clock();
         let next = node.poll(now, device);
@@ -179,8 +181,11 @@ fn run<D: Device>(
                 uptime: start.elapsed(),
                 ready: node.names.is_ready(),
                 stopping: releasing_since.is_some(),
+                unit_id: if config.hide_mac { [0; 6] } else { config.mac },
             };
-            control::status_json(&mut node, &info, clock())
+            // A forwarded session's backend-side address: not known to the forwarder yet.
+            let backend = |_slot| None;
+            Status::new(&mut node, &info, clock(), &backend).to_json()
         });
 
         if !announced && node.names.is_ready() {
@@ -257,9 +262,26 @@ fn run<D: Device>(
         }
         if !wait.is_zero() {
             let backends = forwarder.as_mut().map_or(&[][..], Forwarder::poll_fds);
-            control.wait(fd, backends, wait.min(MAX_WAIT));
+            self::wait(&mut poll, fd, control, backends, wait.min(MAX_WAIT));
         }
     }
+}
+
+/// Sleeps until the TAP `tap`, the control socket or one of `backends` (the forward handler's
+/// backend sockets) is ready, or `timeout` passes (a signal also ends the wait).
+fn wait(
+    poll: &mut PollSet,
+    tap: std::os::fd::RawFd,
+    control: &mut ControlServer,
+    backends: &[libc::pollfd],
+    timeout: StdDuration,
+) {
+    poll.clear();
+    poll.push(tap, libc::POLLIN);
+    let listener = control.watch(poll);
+    poll.extend(backends);
+    poll.wait(timeout);
+    control.woken(poll, listener);
 }
 
 fn report_events(node: &mut Node) {
