@@ -429,10 +429,10 @@ mod tests {
              \x20 OTHER<20>      unique  Registered  listening (from PROBE<20> only)\n\
              \x20 WORKGROUP<00>  group   Registered  -\n",
             "\nSessions\n\
-             \x20 SLOT  ROLE     PHASE        PEER                  CALLED     CALLING    AGE s  IN  \
-             OUT  BACKEND\n\
-             \x20 0     session  Established  192.168.69.100:40000  OTHER<20>  PROBE<20>  2.4    1   \
-             1    127.0.0.1:50445\n",
+             \x20 SLOT  ROLE     PHASE        PEER                  CALLED     CALLING    BACKEND          \
+             AGE s  IN  OUT\n\
+             \x20 0     session  Established  192.168.69.100:40000  OTHER<20>  PROBE<20>  127.0.0.1:50445  \
+             2.4    1   1\n",
             "\nLedger\n  session slots           2\n  refusal slots           1\n",
             "\nCounters\n  session service (TCP 139)\n",
             "\n  name service (UDP 137)\n",

@@ -48,22 +48,23 @@ pub fn render_text(status: &Status) -> String {
                 shown(&s.peer),
                 shown(&s.called),
                 shown(&s.calling),
-                seconds(s.age_ms),
-                s.bytes_in.to_string(),
-                s.bytes_out.to_string(),
             ];
             if forwarded {
                 row.push(shown(&s.backend));
             }
+            row.extend([
+                seconds(s.age_ms),
+                s.bytes_in.to_string(),
+                s.bytes_out.to_string(),
+            ]);
             row
         })
         .collect();
-    let mut columns = vec![
-        "SLOT", "ROLE", "PHASE", "PEER", "CALLED", "CALLING", "AGE s", "IN", "OUT",
-    ];
+    let mut columns = vec!["SLOT", "ROLE", "PHASE", "PEER", "CALLED", "CALLING"];
     if forwarded {
         columns.push("BACKEND");
     }
+    columns.extend(["AGE s", "IN", "OUT"]);
     table(&mut out, &columns, &rows);
 
     out.push_str("\nLedger\n");
