@@ -114,6 +114,7 @@ fn stderr(output: &Output) -> String {
 }
 
 /// Exit 1 and exactly one line on stderr that contains every one of `needles`.
+#[track_caller]
 fn assert_fails_with(out: &Output, needles: &[&str]) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(1), "stderr: {err}");

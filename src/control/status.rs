@@ -312,6 +312,7 @@ mod tests {
     /// WORKGROUP<00>, listens on LABSRV<20> and OTHER<20> (from PROBE<00> only), and holds one
     /// established session from the peer to OTHER<20>, which carried 5 bytes each way. The
     /// session's backend is reported as [`BACKEND`].
+    #[track_caller]
     fn node_with_a_session() -> Status {
         let hub = Hub::new();
         let mut owner = TestNode::new(&hub, NODE_MAC, NODE_IP);
