@@ -66,3 +66,9 @@ on_signals() {
     trap 'echo "interrupted" >&3; exit 130' INT
     trap 'echo "terminated" >&3; exit 143' TERM
 }
+
+# expect_json DESCRIPTION FILTER FILE: passes when the jq FILTER is true for the JSON document in
+# FILE (`jq -e`: false, null, no output or a document that does not parse all fail).
+expect_json() {
+    if jq -e "$2" "$3" >/dev/null 2>&1; then pass "$1"; else fail "$1: jq '$2' is not true for:"; sed 's/^/         /' "$3"; fi
+}

@@ -158,8 +158,8 @@ client request "$SERVER" LABSRV >"$WORK/p3-full.out" 2>&1 || true
 expect "at capacity: negative 83 00 00 01 83 (insufficient resources)" \
     "^RESULT=NEGATIVE code=0x83 bytes=8300000183$" "$WORK/p3-full.out"
 in_ns "$NETBT" status --json >"$WORK/p3-status.json" 2>&1 || true
-expect "netbt status: the SYN waited for a session slot, then went to the refusal slot" \
-    '"syns_to_refusal_slots": 1,' "$WORK/p3-status.json"
+expect_json "netbt status: the SYN waited for a session slot, then went to the refusal slot" \
+    '.counters.sessions.gate.syns_to_refusal_slots == 1' "$WORK/p3-status.json"
 client status "$SERVER" --wait-free "$R" --max 5 >"$WORK/p3-status.out" 2>&1 || true
 expect "node status at capacity: free $R of $((S + R)), max sessions $S" \
     "free_command_blocks=$R total_command_blocks=$((S + R)) .*max_total_sessions=$S " "$WORK/p3-status.out"

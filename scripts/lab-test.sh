@@ -100,11 +100,13 @@ expect "status: LABSRV<20> registered and listening" "^  LABSRV<20> +unique +Reg
 expect "status: LABGRP<00> a registered group" "^  LABGRP<00> +group +Registered +-$" "$WORK/status.txt"
 expect "status: the held session" "^  [0-9]+ +session +Established +192\.168\.69\.100:[0-9]+ +LABSRV<20> +PROBE<00> " "$WORK/status.txt"
 expect "status: ledger" "^  busy +[1-9]$" "$WORK/status.txt"
-expect "status --json: names" '"name": "LABSRV<20>", "suffix": 32, "group": false, "state": "Registered", "listening": true' "$WORK/status.json"
-expect "status --json: the session" '"phase": "Established", "peer": "192\.168\.69\.100:[0-9]+", "called": "LABSRV<20>", "calling": "PROBE<00>"' "$WORK/status.json"
-expect "status --json: positive responses counted" '"positive": [1-9]' "$WORK/status.json"
-expect "status --json: node status counted" '"node_status_answered": [1-9]' "$WORK/status.json"
-expect "status --json: no resets from 139" '"resets_sent": 0,' "$WORK/status.json"
+expect_json "status --json: names" \
+    'any(.names[]; .name == "LABSRV<20>" and .suffix == 32 and .group == false and .state == "Registered" and .listening)' "$WORK/status.json"
+expect_json "status --json: the session" \
+    'any(.sessions[]; .phase == "Established" and (.peer | test("^192\\.168\\.69\\.100:[0-9]+$")) and .called == "LABSRV<20>" and .calling == "PROBE<00>")' "$WORK/status.json"
+expect_json "status --json: positive responses counted" '.counters.sessions.positive > 0' "$WORK/status.json"
+expect_json "status --json: node status counted" '.counters.names.node_status_answered > 0' "$WORK/status.json"
+expect_json "status --json: no resets from 139" '.counters.sessions.gate.resets_sent == 0' "$WORK/status.json"
 
 kill -TERM "$serve_pid"
 rc=0

@@ -17,12 +17,13 @@ use smoltcp::phy::{Device, PcapMode, PcapWriter};
 use smoltcp::time::Instant;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
-use crate::control::{self, ControlServer, DaemonInfo};
+use crate::control::{self, ControlServer, DaemonInfo, Status};
+use crate::poll::PollSet;
 
-/// Longest wait in one loop turn, so signals are seen promptly even if poll(2) restarts. The
+/// Longest wait in one loop turn, so signals are seen promptly even if the wait restarts. The
 /// wait also ends when the control socket has a client or a forwarded session's backend socket
-/// is ready (one poll(2) over the TAP, the control listener and its clients, and the backend
-/// sockets), so `netbt status` is answered and backend bytes are relayed at once.
+/// is ready (one ppoll(2) over the TAP, the control listener and its clients, and the backend
+/// sockets: [`wait`]), so `netbt status` is answered and backend bytes are relayed at once.
 const MAX_WAIT: StdDuration = StdDuration::from_millis(100);
 /// How long release may take before the daemon exits anyway.
 const RELEASE_BOUND: StdDuration = StdDuration::from_secs(3);
@@ -153,12 +154,12 @@ fn run<D: Device>(
     node.names.start(clock());
     let mut announced = false;
     let mut releasing_since: Option<StdInstant> = None;
+    let mut poll = PollSet::new();
     loop {
         let now = clock();
         let next = node.poll(now, device);
         report_events(&mut node);
         report_session_events(&mut node, &mut refusal_log, forwarder.as_mut());
-        // Relay work moves bytes into and out of the session sockets: poll again at once.
         let relayed = forwarder
             .as_mut()
             .is_some_and(|forwarder| forwarder.pump(&mut node, clock()));
@@ -171,8 +172,11 @@ fn run<D: Device>(
                 uptime: start.elapsed(),
                 ready: node.names.is_ready(),
                 stopping: releasing_since.is_some(),
+                unit_id: if config.hide_mac { [0; 6] } else { config.mac },
             };
-            control::status_json(&mut node, &info, clock())
+            // The backend-side local address of each forwarded session (smbd's log shows it).
+            let backend = |slot| forwarder.as_ref().and_then(|f| f.backend_local(slot));
+            Status::new(&mut node, &info, clock(), &backend).to_json()
         });
 
         if !announced && node.names.is_ready() {
@@ -230,28 +234,47 @@ fn run<D: Device>(
             }
         }
 
-        let mut wait = match next {
-            Some(at) => {
-                let now = clock();
-                if at <= now {
-                    StdDuration::ZERO
-                } else {
-                    StdDuration::from_micros((at - now).total_micros())
-                }
+        // Relay work moves bytes into and out of the session sockets: no sleep, poll again.
+        if !relayed {
+            let timeout = sleep_for(next, clock(), forwarder.as_ref());
+            if !timeout.is_zero() {
+                let backends = forwarder.as_mut().map_or(&[][..], Forwarder::poll_fds);
+                wait(&mut poll, fd, control, backends, timeout);
             }
-            None => MAX_WAIT,
-        };
-        if let Some(deadline) = forwarder.as_ref().and_then(Forwarder::next_deadline) {
-            wait = wait.min(deadline.saturating_duration_since(StdInstant::now()));
-        }
-        if relayed {
-            wait = StdDuration::ZERO;
-        }
-        if !wait.is_zero() {
-            let backends = forwarder.as_mut().map_or(&[][..], Forwarder::poll_fds);
-            control.wait(fd, backends, wait.min(MAX_WAIT));
         }
     }
+}
+
+/// How long the loop may sleep: until the node's next timer (`next`, as [`Node::poll`] at `now`
+/// returned it) or the forwarder's next deadline, at most [`MAX_WAIT`]. In microseconds, not
+/// rounded to milliseconds: the gate's refusal delay is a few milliseconds.
+fn sleep_for(next: Option<Instant>, now: Instant, forwarder: Option<&Forwarder>) -> StdDuration {
+    let mut sleep = match next {
+        Some(at) if at <= now => StdDuration::ZERO,
+        Some(at) => StdDuration::from_micros((at - now).total_micros()),
+        None => MAX_WAIT,
+    };
+    if let Some(deadline) = forwarder.and_then(Forwarder::next_deadline) {
+        sleep = sleep.min(deadline.saturating_duration_since(StdInstant::now()));
+    }
+    sleep.min(MAX_WAIT)
+}
+
+/// Sleeps until the TAP `tap`, the control socket or one of `backends` (the forward handler's
+/// backend sockets) is ready, or `timeout` passes (a signal also ends the wait).
+fn wait(
+    poll: &mut PollSet,
+    tap: std::os::fd::RawFd,
+    control: &mut ControlServer,
+    backends: &[libc::pollfd],
+    timeout: StdDuration,
+) {
+    poll.clear();
+    poll.push(tap, libc::POLLIN);
+    let listener = control.watch(poll);
+    poll.extend(backends);
+    poll.wait(timeout);
+    control.woken(poll, listener);
 }
 
 fn report_events(node: &mut Node) {
@@ -313,4 +336,25 @@ fn report_session_events(
 
 fn format_mac(mac: &[u8; 6]) -> String {
     mac.map(|b| format!("{b:02x}")).join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loop_sleeps_until_the_next_timer_to_the_microsecond_at_most_max_wait() {
+        let now = Instant::from_micros(1_000_000);
+        assert_eq!(sleep_for(None, now, None), MAX_WAIT);
+        assert_eq!(sleep_for(Some(now), now, None), StdDuration::ZERO);
+        let overdue = Instant::from_micros(999_000);
+        assert_eq!(sleep_for(Some(overdue), now, None), StdDuration::ZERO);
+        let soon = Instant::from_micros(1_002_345);
+        assert_eq!(
+            sleep_for(Some(soon), now, None),
+            StdDuration::from_micros(2_345)
+        );
+        let late = Instant::from_micros(60_000_000);
+        assert_eq!(sleep_for(Some(late), now, None), MAX_WAIT);
+    }
 }

@@ -5,6 +5,7 @@
 
 mod control;
 mod daemon;
+mod poll;
 
 use std::process::ExitCode;
 
@@ -317,7 +318,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Status(args) = cli.command {
         // Not reaching the daemon is an operational failure (1), not bad usage (2).
-        return match control::status(args.control, &args.tap, args.json) {
+        return match control::client::print_status(args.control, &args.tap, args.json) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("netbt: {message}");

@@ -114,6 +114,7 @@ fn stderr(output: &Output) -> String {
 }
 
 /// Exit 1 and exactly one line on stderr that contains every one of `needles`.
+#[track_caller]
 fn assert_fails_with(out: &Output, needles: &[&str]) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(1), "stderr: {err}");
@@ -191,24 +192,116 @@ const STATUS: &str = r#"{
   "ready": true,
   "stopping": false,
   "names": [
-    {"name": "LABSRV<20>", "suffix": 32, "group": false, "state": "Registered", "listening": true}
+    {
+      "name": "LABSRV<20>",
+      "suffix": 32,
+      "group": false,
+      "state": "Registered",
+      "listening": true
+    }
   ],
   "listeners": [
-    {"name": "LABSRV<20>", "calling": null}
+    {
+      "name": "LABSRV<20>",
+      "calling": null
+    }
   ],
   "sessions": [
-    {"slot": 1, "generation": 2, "role": "session", "phase": "Established", "peer": "192.168.69.100:40000", "called": "LABSRV<20>", "calling": "PROBE<00>", "age_ms": 900, "bytes_in": 5, "bytes_out": 5}
+    {
+      "slot": 1,
+      "generation": 2,
+      "role": "session",
+      "phase": "Established",
+      "peer": "192.168.69.100:40000",
+      "called": "LABSRV<20>",
+      "calling": "PROBE<00>",
+      "age_ms": 900,
+      "bytes_in": 5,
+      "bytes_out": 5
+    }
   ],
   "ledger": {
     "session_slots": 8,
-    "free": 7
+    "refusal_slots": 0,
+    "free": 7,
+    "busy": 0,
+    "pending": 0,
+    "refusing": 0,
+    "closing": 0,
+    "waiting": 0,
+    "syn_backlog": 0,
+    "bytes_per_session_slot": 0,
+    "bytes_per_refusal_slot": 0
   },
   "counters": {
     "sessions": {
-      "positive": 1
+      "positive": 1,
+      "not_listening_on_called": 0,
+      "not_listening_for_calling": 0,
+      "called_not_present": 0,
+      "insufficient_resources": 0,
+      "unspecified": 0,
+      "syns_held": 0,
+      "syns_dropped": 0,
+      "syns_replayed": 0,
+      "syns_to_refusal_slots": 0,
+      "duplicate_syns_swallowed": 0,
+      "resets_sent": 0,
+      "request_timeouts": 0,
+      "drains": 0,
+      "drain_timeouts": 0,
+      "aborts_handshake": 0,
+      "aborts_close": 0,
+      "aborts_stalled": 0,
+      "peer_resets": 0,
+      "peer_closes": 0,
+      "keepalives_sent": 0,
+      "keepalives_received": 0,
+      "protocol_errors": 0,
+      "high_water": 0,
+      "events_lost": 0
     },
     "names": {
-      "received": 4
+      "received": 4,
+      "malformed": 0,
+      "queries_answered": 0,
+      "queries_refused": 0,
+      "node_status_answered": 0,
+      "defences": 0,
+      "conflicts": 0,
+      "foreign_releases_ignored": 0,
+      "unsolicited_conflicts_ignored": 0,
+      "unsolicited_responses_ignored": 0,
+      "sent": 0
+    },
+    "node_status": {
+      "unit_id": [
+        2,
+        0,
+        0,
+        0,
+        0,
+        1
+      ],
+      "jumpers": 0,
+      "test_result": 0,
+      "version_number": 0,
+      "period_of_statistics": 0,
+      "number_of_crcs": 0,
+      "number_alignment_errors": 0,
+      "number_of_collisions": 0,
+      "number_send_aborts": 0,
+      "number_good_sends": 0,
+      "number_good_receives": 0,
+      "number_retransmits": 0,
+      "number_no_resource_conditions": 0,
+      "number_free_command_blocks": 0,
+      "total_number_command_blocks": 0,
+      "max_total_number_command_blocks": 0,
+      "number_pending_sessions": 0,
+      "max_number_pending_sessions": 0,
+      "max_total_sessions_possible": 0,
+      "session_data_packet_size": 0
     }
   }
 }
@@ -227,10 +320,11 @@ fn status_renders_the_daemons_answer() {
         "LABSRV<20>  unique  Registered  listening",
         "\nSessions\n",
         "1     session  Established  192.168.69.100:40000  LABSRV<20>  PROBE<00>  0.9    5   5",
-        "\nLedger\n  session slots  8\n  free           7\n",
+        "\nLedger\n  session slots           8\n  refusal slots           0\n  free                    7\n",
         "\nCounters\n",
-        "    positive  1\n",
-        "    received  4\n",
+        "    positive                   1\n",
+        "    received                       4\n",
+        "    unit id                          02:00:00:00:00:01\n",
     ] {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }
@@ -254,6 +348,13 @@ fn status_reports_a_refusal_or_garbage_as_exit_1() {
     let daemon = fake_daemon(&path, "{\"names\": [", 1);
     let out = netbt(&["status", "--control", path.to_str().unwrap(), "--json"]);
     assert_fails_with(&out, &["unreadable answer"]);
+    daemon.join().unwrap();
+    std::fs::remove_file(&path).unwrap();
+
+    // JSON, but not a status document: text needs every field.
+    let daemon = fake_daemon(&path, "{\"names\": []}\n", 1);
+    let out = netbt(&["status", "--control", path.to_str().unwrap()]);
+    assert_fails_with(&out, &["unreadable answer", "missing field"]);
     daemon.join().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,0 +1,400 @@
+//! The control socket's transport: a non-blocking Unix stream listener that the daemon's loop
+//! serves between polls of the node.
+//!
+//! Protocol: the client sends one line, `status` (or `status json`, the same), at most
+//! [`REQUEST_MAX`] bytes; the daemon answers with one JSON document and closes. Anything else is
+//! answered with `{"error": "..."}` ([`ErrorReply`]). The daemon never blocks on a client:
+//! connections are accepted, read and written non-blocking, at most [`MAX_CLIENTS`] at once,
+//! each for at most [`CLIENT_BOUND`]. The daemon's wait covers the listener and the clients
+//! ([`ControlServer::watch`]), so a request is answered at once, not at the next timer.
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use super::status::ErrorReply;
+use crate::poll::PollSet;
+
+/// Clients served at once; more are closed at once (the client reports no answer).
+pub const MAX_CLIENTS: usize = 8;
+/// Longest request line.
+pub const REQUEST_MAX: usize = 64;
+/// Time a client has from connect until its answer is written.
+pub const CLIENT_BOUND: StdDuration = StdDuration::from_secs(2);
+/// Connections accepted per loop turn.
+const ACCEPTS_PER_TURN: usize = 16;
+/// The listener is tried at least this often even if the wait did not report it (the loop skips
+/// the wait when work is due at once); otherwise only when the wait says a client is waiting, so
+/// an idle control socket costs the busy loop no system call.
+const ACCEPT_FALLBACK: StdDuration = StdDuration::from_millis(100);
+
+/// The daemon's end: a non-blocking listener and the clients being served. Dropping it removes
+/// the socket file (if it is still ours).
+pub struct ControlServer {
+    path: PathBuf,
+    listener: UnixListener,
+    /// Device and inode of the socket file we created.
+    identity: (u64, u64),
+    clients: Vec<Client>,
+    /// The wait reported the listener readable.
+    listener_ready: bool,
+    /// When to try the listener even if the wait did not report it.
+    next_accept: StdInstant,
+}
+
+struct Client {
+    stream: UnixStream,
+    request: [u8; REQUEST_MAX],
+    len: usize,
+    reply: Option<Vec<u8>>,
+    sent: usize,
+    deadline: StdInstant,
+}
+
+impl ControlServer {
+    /// Creates the socket at `path`. A socket file nobody answers on is a leftover and removed;
+    /// one a daemon answers on is an error (exit 2), as is a file that is not a socket.
+    pub fn bind(path: &Path) -> Result<ControlServer, String> {
+        let shown = path.display();
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if !meta.file_type().is_socket() => {
+                return Err(format!(
+                    "control socket {shown} exists and is not a socket; remove it or choose \
+                     another with --control PATH"
+                ));
+            }
+            Ok(_) => match UnixStream::connect(path) {
+                Ok(_) => {
+                    return Err(format!(
+                        "another netbt daemon answers on control socket {shown}; stop it or \
+                         give this one --control PATH"
+                    ));
+                }
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                    std::fs::remove_file(path)
+                        .map_err(|e| format!("cannot remove stale control socket {shown}: {e}"))?;
+                    log::info!("removed stale control socket {shown}");
+                }
+                Err(e) => {
+                    return Err(format!("cannot probe existing control socket {shown}: {e}"));
+                }
+            },
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot check control socket {shown}: {e}")),
+        }
+        let listener = UnixListener::bind(path)
+            .map_err(|e| format!("cannot create control socket {shown}: {e}"))?;
+        let remove = |message: String| {
+            let _ = std::fs::remove_file(path);
+            message
+        };
+        let meta = std::fs::symlink_metadata(path)
+            .map_err(|e| remove(format!("cannot create control socket {shown}: {e}")))?;
+        // Only our user may ask (the answer lists peers); independent of the umask.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| remove(format!("cannot restrict control socket {shown}: {e}")))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| remove(format!("control socket {shown}: {e}")))?;
+        Ok(ControlServer {
+            path: path.to_path_buf(),
+            listener,
+            identity: (meta.dev(), meta.ino()),
+            clients: Vec::with_capacity(MAX_CLIENTS),
+            listener_ready: true,
+            next_accept: StdInstant::now(),
+        })
+    }
+
+    /// Where the socket is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Accepts new clients, reads requests, writes answers, drops clients that are done or out
+    /// of time. Never blocks. `status` builds the status document when a request needs it.
+    pub fn serve(&mut self, status: &mut dyn FnMut() -> String) {
+        let now = StdInstant::now();
+        if self.listener_ready || now >= self.next_accept {
+            self.listener_ready = false;
+            self.next_accept = now + ACCEPT_FALLBACK;
+            self.accept(now);
+        }
+        if !self.clients.is_empty() {
+            self.clients
+                .retain_mut(|client| client.advance(now, &mut *status));
+        }
+    }
+
+    fn accept(&mut self, now: StdInstant) {
+        for _ in 0..ACCEPTS_PER_TURN {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    // Accepted sockets do not inherit O_NONBLOCK on Linux.
+                    if self.clients.len() >= MAX_CLIENTS {
+                        log::debug!("control socket: {MAX_CLIENTS} clients already; closing one");
+                    } else if stream.set_nonblocking(true).is_ok() {
+                        self.clients.push(Client {
+                            stream,
+                            request: [0; REQUEST_MAX],
+                            len: 0,
+                            reply: None,
+                            sent: 0,
+                            deadline: now + CLIENT_BOUND,
+                        });
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    log::debug!("control socket: accept: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Adds the listener and the clients to the daemon's wait: the listener for a new client, a
+    /// client for its request or for room for its answer. Returns the listener's entry, for
+    /// [`ControlServer::woken`].
+    pub fn watch(&self, set: &mut PollSet) -> usize {
+        let listener = set.push(self.listener.as_raw_fd(), libc::POLLIN);
+        for client in &self.clients {
+            let events = if client.reply.is_some() {
+                libc::POLLOUT
+            } else {
+                libc::POLLIN
+            };
+            set.push(client.stream.as_raw_fd(), events);
+        }
+        listener
+    }
+
+    /// Takes the wait's word on the listener (entry `listener` of `set`, from
+    /// [`ControlServer::watch`]): the next [`ControlServer::serve`] accepts if it is ready.
+    pub fn woken(&mut self, set: &PollSet, listener: usize) {
+        self.listener_ready |= set.is_ready(listener);
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        // Remove the file only if it is still the one we created (not a successor's).
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path)
+            && (meta.dev(), meta.ino()) == self.identity
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Client {
+    /// Moves the exchange on; `false` when the client is done with (it is then closed).
+    fn advance(&mut self, now: StdInstant, status: &mut dyn FnMut() -> String) -> bool {
+        if now >= self.deadline {
+            return false;
+        }
+        if self.reply.is_none() {
+            loop {
+                if self.request[..self.len].contains(&b'\n') {
+                    break;
+                }
+                if self.len == REQUEST_MAX {
+                    break;
+                }
+                match self.stream.read(&mut self.request[self.len..]) {
+                    // End of input ends the line too; a connection that sent nothing (a probe)
+                    // is closed without an answer.
+                    Ok(0) if self.len == 0 => return false,
+                    Ok(0) => break,
+                    Ok(n) => self.len += n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                    Err(_) => return false,
+                }
+            }
+            let request = &self.request[..self.len];
+            let reply = match request.iter().position(|&b| b == b'\n') {
+                Some(end) => answer(&request[..end], status),
+                None if self.len == REQUEST_MAX => {
+                    ErrorReply::json(&format!("request longer than {REQUEST_MAX} bytes"))
+                }
+                None => answer(request, status),
+            };
+            self.reply = Some(reply.into_bytes());
+        }
+        let Some(reply) = &self.reply else {
+            return false;
+        };
+        while self.sent < reply.len() {
+            match self.stream.write(&reply[self.sent..]) {
+                Ok(0) => return false,
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+}
+
+/// The answer to one request line.
+fn answer(line: &[u8], status: &mut dyn FnMut() -> String) -> String {
+    let line = String::from_utf8_lossy(line);
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words[..] {
+        ["status"] | ["status", "json"] => status(),
+        _ => ErrorReply::json(&format!(
+            "unknown request {:?} (the daemon knows: status)",
+            line.trim()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("netbt-control-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The daemon's wait, on the control socket alone.
+    fn wait(server: &mut ControlServer, timeout: StdDuration) {
+        let mut set = PollSet::new();
+        let listener = server.watch(&mut set);
+        set.wait(timeout);
+        server.woken(&set, listener);
+    }
+
+    #[test]
+    fn bind_replaces_only_a_stale_socket() {
+        let dir = scratch("bind");
+        let path = dir.join("netbt.sock");
+
+        // Another daemon answers: refused, its socket kept.
+        let other = UnixListener::bind(&path).unwrap();
+        let refused = ControlServer::bind(&path).err().unwrap();
+        assert!(
+            refused.contains("another netbt daemon answers"),
+            "{refused}"
+        );
+        assert!(path.exists());
+        drop(other);
+
+        // Now nobody answers: the leftover is replaced; ours goes away with the server.
+        let server = ControlServer::bind(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        drop(server);
+        assert!(!path.exists());
+
+        // A successor's socket at the same path is not ours to remove.
+        let server = ControlServer::bind(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let successor = UnixListener::bind(&path).unwrap();
+        drop(server);
+        assert!(path.exists());
+        drop(successor);
+
+        // Not a socket: refused, left alone.
+        let file = dir.join("plain");
+        std::fs::write(&file, "keep").unwrap();
+        let refused = ControlServer::bind(&file).err().unwrap();
+        assert!(refused.contains("is not a socket"), "{refused}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn server_answers_without_blocking() {
+        let dir = scratch("serve");
+        let path = dir.join("netbt.sock");
+        let mut server = ControlServer::bind(&path).unwrap();
+        let mut calls = 0;
+        let mut status = || {
+            calls += 1;
+            "{\"ok\": true}\n".to_string()
+        };
+        // Nothing to do: returns at once.
+        server.serve(&mut status);
+
+        // A client that connects but says nothing does not hold the loop up; one that sends
+        // its line in two pieces is answered once the line is whole.
+        let silent = UnixStream::connect(&path).unwrap();
+        let mut slow = UnixStream::connect(&path).unwrap();
+        slow.write_all(b"sta").unwrap();
+        // As in the daemon's loop: the wait wakes for the listener, then serve accepts.
+        wait(&mut server, StdDuration::from_secs(1));
+        let started = StdInstant::now();
+        server.serve(&mut status);
+        assert!(started.elapsed() < StdDuration::from_millis(50));
+        assert_eq!(server.clients.len(), 2);
+        slow.write_all(b"tus\n").unwrap();
+        wait(&mut server, StdDuration::from_millis(100));
+        server.serve(&mut status);
+        let mut reply = String::new();
+        slow.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "{\"ok\": true}\n");
+        assert_eq!(server.clients.len(), 1, "the silent client waits, bounded");
+
+        // An unknown request gets an error document; the status is not built for it.
+        let mut odd = UnixStream::connect(&path).unwrap();
+        odd.write_all(b"reboot\n").unwrap();
+        wait(&mut server, StdDuration::from_secs(1));
+        server.serve(&mut status);
+        let mut reply = String::new();
+        odd.read_to_string(&mut reply).unwrap();
+        let refused: ErrorReply = serde_json::from_str(&reply).unwrap();
+        assert!(refused.error.starts_with("unknown request"), "{reply}");
+
+        // The silent client is dropped at its deadline.
+        for client in &mut server.clients {
+            client.deadline = StdInstant::now();
+        }
+        server.serve(&mut status);
+        assert!(server.clients.is_empty());
+        drop(silent);
+        drop(server);
+        assert_eq!(calls, 1);
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn excess_clients_are_closed_not_queued() {
+        let dir = scratch("excess");
+        let path = dir.join("netbt.sock");
+        let mut server = ControlServer::bind(&path).unwrap();
+        let clients: Vec<UnixStream> = (0..MAX_CLIENTS + 2)
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        server.serve(&mut || String::new());
+        assert_eq!(server.clients.len(), MAX_CLIENTS);
+        let mut last = &clients[MAX_CLIENTS + 1];
+        let mut buffer = Vec::new();
+        assert_eq!(last.read_to_end(&mut buffer).unwrap(), 0, "closed at once");
+        drop(server);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn requests_are_answered_exactly() {
+        let mut status = || "{\"ok\": true}\n".to_string();
+        assert_eq!(answer(b"status", &mut status), "{\"ok\": true}\n");
+        assert_eq!(answer(b"status json\r", &mut status), "{\"ok\": true}\n");
+        assert_eq!(answer(b"  status  ", &mut status), "{\"ok\": true}\n");
+        let refused: ErrorReply = serde_json::from_str(&answer(b"shutdown", &mut status)).unwrap();
+        assert!(
+            refused.error.contains("unknown request \"shutdown\""),
+            "{refused:?}"
+        );
+    }
+}
