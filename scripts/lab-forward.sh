@@ -144,6 +144,7 @@ exec 3<>"$WORK/hold.fifo"  # read-write: never blocks, even if smbclient did not
 echo ls >&3
 for _ in $(seq 100); do grep -qs hello-labshare "$WORK/a-hold.out" && break; sleep 0.1; done
 in_ns timeout 10 "$NETBT" status --control "$WORK/A.sock" >"$WORK/a-status.out" 2>&1 || true
+in_ns timeout 10 "$NETBT" status --control "$WORK/A.sock" --json >"$WORK/a-status.json" 2>&1 || true
 in_ns ss -tnH state established "dport = :445" >"$WORK/a-ss.out" 2>&1 || true
 echo quit >&3
 exec 3>&-
@@ -151,15 +152,14 @@ wait "$hold_pid" 2>/dev/null || true
 expect "held session: smbclient ls through the relay" "hello-labshare\.txt" "$WORK/a-hold.out"
 expect "netbt status lists the forwarded session as usual (Established)" \
     "session +Established +192\.168\.69\.100:[0-9]+ +LABSRV<20> " "$WORK/a-status.out"
-# TODO(integrator): once session rows carry `backend`, check
-#   jq -e '.sessions[] | select(.phase == "Established") | .backend | test("^127\\.0\\.0\\.1:")'
-# on `netbt status --json` taken here.
 opened=$(sed -n 's/.*forward: session from 192\.168\.69\.100:[0-9]* relayed to 127\.0\.0\.1:445 from 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/A.err" | tail -1)
 [ -n "$opened" ] && pass "the opening log line names the NetBT peer and the backend side (127.0.0.1:$opened)" \
     || fail "no 'forward: session from PEER relayed to BACKEND from LOCAL' line in the log"
 [ -n "$opened" ] && grep -q "127\.0\.0\.1:$opened \+127\.0\.0\.1:445" "$WORK/a-ss.out" \
     && pass "smbd's peer of the held session is that backend-side port ($opened)" \
     || { fail "the logged backend-side port ${opened:-?} is not a connection to smbd:"; sed 's/^/         /' "$WORK/a-ss.out"; }
+expect_json "netbt status --json shows that backend-side address in the session's row" \
+    "any(.sessions[]; .phase == \"Established\" and .backend == \"127.0.0.1:${opened:-none}\")" "$WORK/a-status.json"
 # TODO(integrator): a raw request with the backend up (want RESULT=POSITIVE) via
 #   in_ns "$NETBT" probe "$SERVER" LABSRV
 # once `netbt probe` exists; the smbclient sessions above already got 82 from this relay.
