@@ -62,10 +62,11 @@ fn responses(
         if packet.transaction_id() != transaction_id {
             continue;
         }
-        if let Ok(repr) = nbns::Repr::parse(&packet) {
-            if repr.message.is_response() && !on(from, repr) {
-                return Ok(());
-            }
+        if let Ok(repr) = nbns::Repr::parse(&packet)
+            && repr.message.is_response()
+            && !on(from, repr)
+        {
+            return Ok(());
         }
     }
 }
