@@ -115,7 +115,7 @@ CAP="$WORK/tap0.pcap"
 expect_count "9 releases on the wire (3 names x 3)" "$(count "$CAP" "nbns.flags.opcode == 6 && ip.src == $SERVER")" 9
 expect_count "9 registration broadcasts (3 names x 3)" "$(count "$CAP" "nbns.flags == 0x2910 && ip.src == $SERVER")" 9
 expect_count "3 overwrite demands" "$(count "$CAP" "nbns.flags == 0x2810 && ip.src == $SERVER")" 3
-expect_count "every NBNS packet from us leaves UDP 137 (count of others)" \
+expect_count "every NBNS packet from us leaves UDP 137" \
     "$(count "$CAP" "nbns && ip.src == $SERVER && udp.srcport != 137")" 0
 expect_count "no NBNS packet with a broadcast source" \
     "$(count "$CAP" "nbns && (ip.src == 192.168.69.255 || ip.src == 255.255.255.255)")" 0
