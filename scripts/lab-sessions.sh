@@ -18,7 +18,7 @@
 #   7 tshark: nothing malformed, every NBSS frame from 139 decoded as NBSS
 #
 # SESS_BURST=0 skips the lockstep burst of phase 5. KEEP_LAB_LOGS=1 keeps the logs. NETBT=path
-# tests that binary instead of the release build.
+# tests that binary (and uses its `netbt probe` as the raw client) instead of the release build.
 # shellcheck disable=SC2015  # `test && pass || fail`: pass only echoes, it cannot fail
 set -euo pipefail
 cd "$(dirname "$0")/.."
