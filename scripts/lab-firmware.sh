@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 export NETBT_NS="netbt-fw-$$"
 WORK=$(mktemp -d /tmp/netbt-lab-firmware.XXXXXX)
 SERVER=192.168.69.1
-PY=/usr/bin/python3
+NETBT=./target/release/netbt   # its `probe` is the session client
 
 # Everything this script starts runs inside its namespace (tcpdump, QEMU, the clients).
 cleanup() {
@@ -32,6 +32,7 @@ trap cleanup EXIT
 on_signals
 
 echo "firmware lab: build"
+cargo build --release --quiet
 scripts/firmware.sh build | tee "$WORK/build.out"
 expect "footprint printed" "^  flash +[0-9]+ bytes" "$WORK/build.out"
 expect "per-slot cost printed" "per session slot [0-9]+ bytes of RAM" "$WORK/build.out"
@@ -39,7 +40,7 @@ expect "per-slot cost printed" "per session slot [0-9]+ bytes of RAM" "$WORK/bui
 scripts/lab.sh up >/dev/null
 in_ns tcpdump -i tap0 --immediate-mode -U -n -w "$WORK/tap0.pcap" 2>"$WORK/tcpdump.err" &
 tcpdump_pid=$!
-for _ in $(seq 50); do grep -q "listening on" "$WORK/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+wait_for "listening on" "$WORK/tcpdump.err" 50 || true
 
 echo "firmware lab: QEMU mps2-an385 on tap0 of $NETBT_NS"
 in_ns scripts/firmware.sh run tap0 >"$WORK/uart.out" 2>"$WORK/qemu.err" &
@@ -70,69 +71,33 @@ expect "node status lists NETBT<20>" "NETBT +<20> - +B <ACTIVE>" "$WORK/a.out"
 expect "node status carries the MAC" "MAC Address = 02-00-00-00-00-01" "$WORK/a.out"
 
 echo "firmware lab: sessions (2 session slots + 1 refusal slot)"
-in_ns timeout 60 "$PY" - "$SERVER" >"$WORK/sessions.out" 2>&1 <<'PYEOF' || true
-import socket, struct, sys, time
-
-SERVER = sys.argv[1]
-
-def enc(name, suffix):
-    raw = name.encode().ljust(15, b" ") + bytes([suffix])
-    return b"\x20" + bytes(x for c in raw for x in (0x41 + (c >> 4), 0x41 + (c & 15))) + b"\0"
-
-def recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            raise EOFError("closed after %d of %d bytes" % (len(data), n))
-        data += chunk
-    return data
-
-def request(calling):
-    s = socket.create_connection((SERVER, 139), timeout=10)
-    body = enc("NETBT", 0x20) + enc(calling, 0x00)
-    s.sendall(struct.pack(">BBH", 0x81, 0, len(body)) + body)
-    header = recv_exact(s, 4)
-    length = ((header[1] & 1) << 16) | struct.unpack(">H", header[2:4])[0]
-    return s, header + recv_exact(s, length)
-
-def echo(s, payload):
-    n = len(payload)
-    s.sendall(bytes([0, n >> 16]) + struct.pack(">H", n & 0xFFFF) + payload)
-    header = recv_exact(s, 4)
-    length = ((header[1] & 1) << 16) | struct.unpack(">H", header[2:4])[0]
-    return header[0], length, recv_exact(s, length)
-
-a, answer = request("CLIENTA")
-print("A response", answer.hex(" "), flush=True)
-kind, length, body = echo(a, b"hello")
-print("A echo", "%02x" % kind, length, body.decode(errors="replace"), flush=True)
-big = bytes((i * 7 + 3) & 0xFF for i in range(70000))
-kind, length, body = echo(a, big)
-print("A echo 70000", "%02x" % kind, length, "same" if body == big else "DIFFERENT", flush=True)
-
-b, answer = request("CLIENTB")
-print("B response", answer.hex(" "), flush=True)
-c, answer = request("CLIENTC")
-print("C response", answer.hex(" "), flush=True)
-# The refused client closes first, as it should; the held sessions close after.
-c.close()
-kind, length, body = echo(b, b"still here")
-print("B echo", "%02x" % kind, length, body.decode(errors="replace"), flush=True)
-time.sleep(0.5)
-a.close()
-b.close()
-time.sleep(1)
-print("done", flush=True)
-PYEOF
-expect "session to NETBT<20> accepted: 82 00 00 00" "^A response 82 00 00 00$" "$WORK/sessions.out"
-expect "session message echoed" "^A echo 00 5 hello$" "$WORK/sessions.out"
+# A echoes 5 and 70000 bytes, then holds its session; B holds one; C, refused while both are
+# held, closes first; then A and B are released, echo 16 bytes once more, and close.
+fw_probe() { # fw_probe OUT ARGS...: a session to NETBT<20>, held until $WORK/release exists
+    local out=$1
+    shift
+    in_ns timeout 60 "$NETBT" probe "$SERVER" NETBT --timeout 10 --hold-until "$WORK/release" \
+        --hold-max 30 "$@" >"$out" 2>&1
+}
+fw_probe "$WORK/a.session" --calling CLIENTA --echo 5,70000 &
+a_pid=$!
+wait_for "^ECHO=[A-Z]+ SIZE=70000 |^RESULT=[^P]" "$WORK/a.session" 200 || true
+fw_probe "$WORK/b.session" --calling CLIENTB &
+b_pid=$!
+wait_for "^RESULT=" "$WORK/b.session" 100 || true
+in_ns timeout 30 "$NETBT" probe "$SERVER" NETBT --calling CLIENTC --timeout 10 >"$WORK/c.session" 2>&1 || true
+touch "$WORK/release"
+wait "$a_pid" "$b_pid" || true
+expect "session to NETBT<20> accepted: 82 00 00 00" "^RESULT=POSITIVE BYTES=82000000 " "$WORK/a.session"
+expect "session message echoed" "^ECHO=OK SIZE=5 " "$WORK/a.session"
 expect "70000-byte message echoed (length extension bit, streamed through 2 KiB windows)" \
-    "^A echo 70000 00 70000 same$" "$WORK/sessions.out"
-expect "second concurrent session accepted" "^B response 82 00 00 00$" "$WORK/sessions.out"
-expect "third concurrent session refused: 83 00 00 01 83" "^C response 83 00 00 01 83$" "$WORK/sessions.out"
-expect "held session still echoes after the refusal" "^B echo 00 10 still here$" "$WORK/sessions.out"
-expect "client finished" "^done$" "$WORK/sessions.out"
+    "^ECHO=OK SIZE=70000 " "$WORK/a.session"
+expect "second concurrent session accepted" "^RESULT=POSITIVE BYTES=82000000 " "$WORK/b.session"
+expect "third concurrent session refused: 83 00 00 01 83" "^RESULT=NEGATIVE CODE=0x83 BYTES=8300000183 " \
+    "$WORK/c.session"
+expect "held session still echoes after the refusal" "^STILL_ALIVE=OK " "$WORK/b.session"
+expect_count "clients finished: both held sessions released by the client" \
+    "$(cat "$WORK/a.session" "$WORK/b.session" | grep -c '^RELEASED=FILE ')" 2
 
 # Let the firmware log its status after the closes.
 sleep 1
@@ -143,13 +108,10 @@ expect "UART: refusal logged" "refused: InsufficientResources" "$WORK/uart.out"
 { grep "status:" "$WORK/uart.out" || true; } | tail -1 | tr -d '\r' >"$WORK/status.out"
 expect "UART: the firmware sent no reset" "resets sent 0;" "$WORK/status.out"
 
-T="tshark -n -r $WORK/tap0.pcap"
-resets=$(count "tcp.srcport == 139 && tcp.flags.reset == 1")
-[ "$resets" -eq 0 ] && pass "capture: no RST from port 139" || fail "capture: $resets RSTs from port 139"
-refusals=$(count "nbss.type == 0x83 && tcp.srcport == 139")
-[ "$refusals" -eq 1 ] && pass "capture: one negative session response from 139" || fail "capture: $refusals negative responses"
-bad=$(count '_ws.malformed || _ws.expert.severity == error')
-[ "$bad" -eq 0 ] && pass "capture: nothing malformed" || fail "capture: tshark flags $bad frames"
+CAP="$WORK/tap0.pcap"
+expect_count "capture: no RST from port 139" "$(count "$CAP" "tcp.srcport == 139 && tcp.flags.reset == 1")" 0
+expect_count "capture: one negative session response from 139" "$(count "$CAP" "nbss.type == 0x83 && tcp.srcport == 139")" 1
+expect_count "capture: nothing malformed" "$(count "$CAP" '_ws.malformed || _ws.expert.severity == error')" 0
 
 echo "firmware: $(grep -Eo 'start-up stack [0-9]+ bytes' "$WORK/uart.out" | head -1), loop $(grep -Eo 'stack used [0-9]+ bytes' "$WORK/status.out")"
 if [ "$failures" -ne 0 ]; then

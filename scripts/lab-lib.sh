@@ -18,9 +18,38 @@ expect() { # expect DESCRIPTION PATTERN FILE: passes when an ERE matches a line 
 expect_not() { # expect_not DESCRIPTION PATTERN FILE: passes when no line of FILE matches
     if grep -Eq -- "$2" "$3"; then fail "$1: /$2/ in:"; sed 's/^/         /' "$3"; else pass "$1"; fi
 }
-# count FILTER: frames of the capture that match a display filter; the script sets T to its
-# tshark command line ("tshark -n -r FILE").
-count() { $T -Y "$1" 2>/dev/null | wc -l; }
+# expect_count DESCRIPTION ACTUAL EXPECTED: passes when the number ACTUAL equals EXPECTED.
+expect_count() {
+    if [ "$2" -eq "$3" ]; then pass "$1"; else fail "$1: $2, want $3"; fi
+}
+# expect_at_least DESCRIPTION ACTUAL MINIMUM: passes when the number ACTUAL is MINIMUM or more.
+expect_at_least() {
+    if [ "$2" -ge "$3" ]; then pass "$1"; else fail "$1: $2, want at least $3"; fi
+}
+# count [-2] CAPTURE FILTER: frames of the capture file that match a tshark display filter
+# (-2: two passes, so segments of a reassembled PDU know where it ends).
+count() {
+    local passes=()
+    if [ "$1" = -2 ]; then passes=(-2); shift; fi
+    tshark "${passes[@]}" -n -r "$1" -Y "$2" 2>/dev/null | wc -l
+}
+# wait_for PATTERN FILE TENTHS: waits until an ERE matches a line of FILE (which may not exist
+# yet), checking every 0.1 s, at most TENTHS times; fails if it never did.
+wait_for() {
+    local _
+    for _ in $(seq "$3"); do
+        grep -Eq -- "$1" "$2" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# field KEY FILE: the value of KEY=value on the last line of FILE that has it (0: none). The
+# lines are `netbt probe` output.
+field() {
+    local value
+    value=$(grep -Eo "(^| )$1=[^ ]*" "$2" 2>/dev/null | tail -1 | cut -d= -f2 || true)
+    echo "${value:-0}"
+}
 
 # term_netbt LABEL PID: SIGTERM to a `netbt serve` (PID), which must exit 0 within 5 s (it
 # closes its sessions and releases its names first) and leave no panic or ERROR in

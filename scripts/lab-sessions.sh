@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Session service lab (TCP 139): the real `netbt serve` on a TAP in a network namespace of its
-# own, driven by our raw client (scripts/nbss_client.py), smbclient and impacket, every frame
+# own, driven by our raw client (`netbt probe`), smbclient and impacket, every frame
 # captured on the kernel side for the whole run and checked by tshark. Needs root. Deletes
 # everything it starts, also on failure; every wait is bounded.
 #
@@ -18,7 +18,7 @@
 #   7 tshark: nothing malformed, every NBSS frame from 139 decoded as NBSS
 #
 # SESS_BURST=0 skips the lockstep burst of phase 5. KEEP_LAB_LOGS=1 keeps the logs. NETBT=path
-# tests that binary instead of the release build.
+# tests that binary (and uses its `netbt probe` as the raw client) instead of the release build.
 # shellcheck disable=SC2015  # `test && pass || fail`: pass only echoes, it cannot fail
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,6 @@ WORK=$(mktemp -d /tmp/netbt-lab-sessions.XXXXXX)
 NETBT=${NETBT:-}                # a binary to test instead of building ./target/release/netbt
 SERVER=192.168.69.1
 PY=/usr/bin/python3             # Debian's python, where python3-impacket lives
-CLIENT=scripts/nbss_client.py   # our own raw NBSS / node status client (standard library only)
 LOAD=./target/release/examples/nbss_load   # our Rust load client (examples/nbss_load.rs)
 CAP=$WORK/tap0.pcap
 S=2                             # session slots of the small instances (phases 3, 5, 6)
@@ -56,12 +55,7 @@ ns_run() { # ns_run SECONDS CMD...
     child=$!
     wait "$child"
 }
-client() { ns_run 60 "$PY" "$CLIENT" "$@"; }
-field() { # field KEY FILE: the value of KEY=value on the last line that has it (0: none)
-    local value
-    value=$(grep -Eo "(^| )$1=[^ ]*" "$2" 2>/dev/null | tail -1 | cut -d= -f2 || true)
-    echo "${value:-0}"
-}
+probe() { ns_run 60 "$NETBT" probe "$@"; }   # our raw NBSS / NBNS client (src/probe/)
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # Phases: start and end times (epoch, the capture's clock) for per-phase capture checks.
@@ -77,7 +71,7 @@ start_serve() { # start_serve LABEL SERVE-ARGS...: netbt serve --name LABSRV, wa
     RUST_LOG=info ip netns exec "$NETBT_NS" "$NETBT" serve --name LABSRV "$@" \
         >"$WORK/$label.out" 2>"$WORK/$label.err" &
     serve_pid=$!
-    for _ in $(seq 100); do grep -q ready "$WORK/$label.out" && break; sleep 0.05; done
+    wait_for ready "$WORK/$label.out" 50 || true
     expect "$label: netbt serve --name LABSRV${*:+ $*} is ready" "ready on tap0 192\.168\.69\.1/24 names LABSRV<00> LABSRV<20>$" \
         "$WORK/$label.out"
 }
@@ -95,34 +89,35 @@ cargo build --release --quiet --example nbss_load
 scripts/lab.sh up >/dev/null
 in_ns tcpdump -i tap0 -U -n -w "$CAP" 2>"$WORK/tcpdump.err" &
 tcpdump_pid=$!
-for _ in $(seq 50); do grep -q "listening on" "$WORK/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+wait_for "listening on" "$WORK/tcpdump.err" 50 || true
 
 # ------------------------------------------------------------------------------------------
 echo "lab sessions: instance A, defaults (8 session slots, 2 refusal slots)"
 start_serve A
 phase 1 "session requests"
-client request "$SERVER" LABSRV >"$WORK/p1-ours.out" 2>&1 || true
-expect "LABSRV<20> -> positive 82 00 00 00" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p1-ours.out"
-client request "$SERVER" 'LABSRV#00' >"$WORK/p1-ours00.out" 2>&1 || true
-expect "LABSRV<00> -> positive 82 00 00 00" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p1-ours00.out"
-client request "$SERVER" NOSUCH >"$WORK/p1-nosuch.out" 2>&1 || true
+POSITIVE="^RESULT=POSITIVE BYTES=82000000 "
+probe "$SERVER" LABSRV >"$WORK/p1-ours.out" 2>&1 || true
+expect "LABSRV<20> -> positive 82 00 00 00" "$POSITIVE" "$WORK/p1-ours.out"
+probe "$SERVER" 'LABSRV#00' >"$WORK/p1-ours00.out" 2>&1 || true
+expect "LABSRV<00> -> positive 82 00 00 00" "$POSITIVE" "$WORK/p1-ours00.out"
+probe "$SERVER" NOSUCH >"$WORK/p1-nosuch.out" 2>&1 || true
 expect "NOSUCH<20> -> negative 83 00 00 01 82 (called name not present)" \
-    "^RESULT=NEGATIVE code=0x82 bytes=8300000182$" "$WORK/p1-nosuch.out"
-client request "$SERVER" '*SMBSERVER' >"$WORK/p1-smbserver.out" 2>&1 || true
-expect "*SMBSERVER<20> -> positive 82 00 00 00" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p1-smbserver.out"
-client malformed "$SERVER" --kind message-first >"$WORK/p1-message-first.out" 2>&1 || true
+    "^RESULT=NEGATIVE CODE=0x82 BYTES=8300000182 " "$WORK/p1-nosuch.out"
+probe "$SERVER" '*SMBSERVER' >"$WORK/p1-smbserver.out" 2>&1 || true
+expect "*SMBSERVER<20> -> positive 82 00 00 00" "$POSITIVE" "$WORK/p1-smbserver.out"
+probe malformed "$SERVER" message-first >"$WORK/p1-message-first.out" 2>&1 || true
 expect "session message before any request -> negative 83 00 00 01 8F" \
-    "^RESULT=NEGATIVE code=0x8f bytes=830000018f$" "$WORK/p1-message-first.out"
-client malformed "$SERVER" --kind bad-label >"$WORK/p1-bad-label.out" 2>&1 || true
+    "^RESULT=NEGATIVE CODE=0x8f BYTES=830000018f " "$WORK/p1-message-first.out"
+probe malformed "$SERVER" bad-label >"$WORK/p1-bad-label.out" 2>&1 || true
 expect "request with an 8-byte name label -> negative 83 00 00 01 8F" \
-    "^RESULT=NEGATIVE code=0x8f bytes=830000018f$" "$WORK/p1-bad-label.out"
+    "^RESULT=NEGATIVE CODE=0x8f BYTES=830000018f " "$WORK/p1-bad-label.out"
 phase_end 1
 
 phase 2 "echo on one session"
-client echo "$SERVER" LABSRV --sizes 1,65536,131071 >"$WORK/p2-echo.out" 2>&1 || true
-expect "echo session accepted" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p2-echo.out"
+probe "$SERVER" LABSRV --echo 1,65536,131071 --timeout 10 >"$WORK/p2-echo.out" 2>&1 || true
+expect "echo session accepted" "$POSITIVE" "$WORK/p2-echo.out"
 for size in 1 65536 131071; do
-    expect "echo of $size bytes returned intact, header right" "^ECHO_OK size=$size " "$WORK/p2-echo.out"
+    expect "echo of $size bytes returned intact, header right" "^ECHO=OK SIZE=$size " "$WORK/p2-echo.out"
 done
 phase_end 2
 
@@ -149,20 +144,24 @@ stop_serve A
 echo "lab sessions: instance B, --sessions $S --refusal-slots $R --refusal-delay 20"
 start_serve B --sessions "$S" --refusal-slots "$R" --refusal-delay 20
 phase 3 "capacity: $S held sessions, then refusals"
-client hold "$SERVER" LABSRV --n "$S" --until "$WORK/release" --max 40 >"$WORK/p3-hold.out" 2>&1 &
-hold_pid=$!
-for _ in $(seq 100); do [ "$(grep -c '^HELD' "$WORK/p3-hold.out")" -ge "$S" ] && break; sleep 0.05; done
-expect "held session 1 of $S: positive" "^HELD 0 .*bytes=82000000$" "$WORK/p3-hold.out"
-expect "held session 2 of $S: positive" "^HELD 1 .*bytes=82000000$" "$WORK/p3-hold.out"
-client request "$SERVER" LABSRV >"$WORK/p3-full.out" 2>&1 || true
+hold_pids=()
+for i in $(seq "$S"); do   # one session each, held until $WORK/release exists (at most 40 s)
+    in_ns timeout 60 "$NETBT" probe "$SERVER" LABSRV --hold-until "$WORK/release" --hold-max 40 \
+        >"$WORK/p3-hold-$i.out" 2>&1 &
+    hold_pids+=($!)
+    wait_for "^RESULT=" "$WORK/p3-hold-$i.out" 50 || true
+    expect "held session $i of $S: positive" "$POSITIVE" "$WORK/p3-hold-$i.out"
+done
+probe "$SERVER" LABSRV >"$WORK/p3-full.out" 2>&1 || true
 expect "at capacity: negative 83 00 00 01 83 (insufficient resources)" \
-    "^RESULT=NEGATIVE code=0x83 bytes=8300000183$" "$WORK/p3-full.out"
+    "^RESULT=NEGATIVE CODE=0x83 BYTES=8300000183 " "$WORK/p3-full.out"
 in_ns "$NETBT" status --json >"$WORK/p3-status.json" 2>&1 || true
 expect_json "netbt status: the SYN waited for a session slot, then went to the refusal slot" \
     '.counters.sessions.gate.syns_to_refusal_slots == 1' "$WORK/p3-status.json"
-client status "$SERVER" --wait-free "$R" --max 5 >"$WORK/p3-status.out" 2>&1 || true
+probe node-status "$SERVER" --wait-free "$R" --max 5 >"$WORK/p3-status.out" 2>&1 || true
 expect "node status at capacity: free $R of $((S + R)), max sessions $S" \
-    "free_command_blocks=$R total_command_blocks=$((S + R)) .*max_total_sessions=$S " "$WORK/p3-status.out"
+    "NUMBER_FREE_COMMAND_BLOCKS=$R TOTAL_NUMBER_COMMAND_BLOCKS=$((S + R)) .*MAX_TOTAL_SESSIONS_POSSIBLE=$S " \
+    "$WORK/p3-status.out"
 t=$EPOCHREALTIME
 ns_run 40 smbclient -L //LABSRV -p 139 -I "$SERVER" -N >"$WORK/p3-smbclient.out" 2>&1 || true
 smb_time=$(secs "$t" "$EPOCHREALTIME")
@@ -171,13 +170,13 @@ expect "smbclient at capacity: NT_STATUS_RESOURCE_NAME_NOT_FOUND (${smb_time} s)
 expect_not "smbclient at capacity: no IO_DEVICE_ERROR, no CONNECTION_RESET" \
     "NT_STATUS_IO_DEVICE_ERROR|NT_STATUS_CONNECTION_RESET" "$WORK/p3-smbclient.out"
 touch "$WORK/release"
-for _ in $(seq 100); do kill -0 "$hold_pid" 2>/dev/null || break; sleep 0.05; done
-wait "$hold_pid" 2>/dev/null || true
-expect "held sessions still echo at release" "^STILL_ALIVE 1 ok$" "$WORK/p3-hold.out"
-expect_not "no held session failed" "^STILL_ALIVE [0-9]+ [^o]|HOLD_FAIL" "$WORK/p3-hold.out"
-expect "held sessions released (closed by the client)" "^RELEASED $S$" "$WORK/p3-hold.out"
-client request "$SERVER" LABSRV >"$WORK/p3-after.out" 2>&1 || true
-expect "after the release a new session gets 82" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p3-after.out"
+for pid in "${hold_pids[@]}"; do wait "$pid" 2>/dev/null || true; done   # each ends at once now
+cat "$WORK"/p3-hold-*.out >"$WORK/p3-hold.out"
+expect_count "held sessions still echo at release" "$(grep -c '^STILL_ALIVE=OK ' "$WORK/p3-hold.out")" "$S"
+expect_not "no held session failed" "^STILL_ALIVE=FAIL|^RESULT=[^P]" "$WORK/p3-hold.out"
+expect_count "held sessions released (closed by the client)" "$(grep -c '^RELEASED=FILE ' "$WORK/p3-hold.out")" "$S"
+probe "$SERVER" LABSRV >"$WORK/p3-after.out" 2>&1 || true
+expect "after the release a new session gets 82" "$POSITIVE" "$WORK/p3-after.out"
 # S clients, each connecting again the moment its session is over, against S session slots: a
 # new SYN often arrives while its old slot is still closing. It waits for that slot (up to the
 # refusal delay) instead of landing on the refusal slot and getting a needless 83/83.
@@ -188,33 +187,30 @@ expect "$S clients reconnecting in a loop against $S slots: 2000 sessions, every
 phase_end 3
 
 phase 5 "flood: $FLOOD_N concurrent clients (twice), S=$S R=$R"
-client status "$SERVER" >"$WORK/p5-before.out" 2>&1 || true
-nr_before=$(field no_resource_conditions "$WORK/p5-before.out")
-client flood "$SERVER" LABSRV --n "$FLOOD_N" --retry-ms 200:600 --connect-timeout 20 --deadline 30 \
-    >"$WORK/p5-flood.out" 2>&1 || true
-grep '^FLOOD ' "$WORK/p5-flood.out" | sed 's/^/       /' || true
-expect "flood: every one of $FLOOD_N clients ended with 82 or 83/83" "^FLOOD n=$FLOOD_N .* bad=0 " "$WORK/p5-flood.out"
-peak=$(field peak_in_flight "$WORK/p5-flood.out")
-[ "$peak" -ge $((50 * S)) ] && pass "flood: $peak clients in flight at once (>= $((50 * S)))" \
-    || fail "flood: only $peak clients in flight at once, want >= $((50 * S))"
+probe node-status "$SERVER" >"$WORK/p5-before.out" 2>&1 || true
+nr_before=$(field NUMBER_NO_RESOURCE_CONDITIONS "$WORK/p5-before.out")
+probe flood "$SERVER" LABSRV --count "$FLOOD_N" --retry-ms 200:600 --connect-timeout 20 --deadline 30 \
+    --timeout 10 >"$WORK/p5-flood.out" 2>&1 || true
+grep '^SUMMARY=' "$WORK/p5-flood.out" | sed 's/^/       /' || true
+expect "flood: every one of $FLOOD_N clients ended with 82 or 83/83" "^SUMMARY=flood N=$FLOOD_N .* BAD=0 " "$WORK/p5-flood.out"
+peak=$(field PEAK "$WORK/p5-flood.out")
+expect_at_least "flood: $peak clients in flight at once" "$peak" $((50 * S))
 if [ "${SESS_BURST:-1}" != 0 ]; then
     # Lockstep: every SYN at once, every retry left to the kernel, which retransmits the SYNs of
     # all waiting clients together. Only the gate's SYN backlog (SYNs kept and replayed when a
     # slot listens) lets them all through; without it about S+R get in per retransmission.
-    client flood "$SERVER" LABSRV --n "$FLOOD_N" --connect-timeout 20 --deadline 25 \
+    probe flood "$SERVER" LABSRV --count "$FLOOD_N" --connect-timeout 20 --deadline 25 --timeout 10 \
         >"$WORK/p5-burst.out" 2>&1 || true
-    grep '^FLOOD ' "$WORK/p5-burst.out" | sed 's/^/       /' || true
-    grep '^FLOOD ' "$WORK/p5-burst.out" >"$WORK/p5-burst.summary" || true
+    grep '^SUMMARY=' "$WORK/p5-burst.out" | sed 's/^/       /' || true
+    grep '^SUMMARY=' "$WORK/p5-burst.out" >"$WORK/p5-burst.summary" || true
     expect "lockstep burst: every one of $FLOOD_N clients ended with 82 or 83/83" \
-        "^FLOOD n=$FLOOD_N .* bad=0 " "$WORK/p5-burst.summary"
+        "^SUMMARY=flood N=$FLOOD_N .* BAD=0 " "$WORK/p5-burst.summary"
 fi
-client status "$SERVER" --wait-free $((S + R)) --max 30 >"$WORK/p5-after.out" 2>&1 || true
-expect "after the flood every slot is free again ($((S + R)) listening)" "^WAIT_FREE ok " "$WORK/p5-after.out"
-nr_after=$(field no_resource_conditions "$WORK/p5-after.out")
-[ "$nr_after" -gt "$nr_before" ] \
-    && pass "node status: no-resource conditions $nr_before -> $nr_after" \
-    || fail "node status: no-resource conditions did not grow ($nr_before -> $nr_after)"
-expect "node status after the flood: no pending session" " pending_sessions=0 " "$WORK/p5-after.out"
+probe node-status "$SERVER" --wait-free $((S + R)) --max 30 >"$WORK/p5-after.out" 2>&1 || true
+expect "after the flood every slot is free again ($((S + R)) listening)" "^WAIT_FREE=OK " "$WORK/p5-after.out"
+nr_after=$(field NUMBER_NO_RESOURCE_CONDITIONS "$WORK/p5-after.out")
+expect_at_least "node status: no-resource conditions grew ($nr_before -> $nr_after)" "$nr_after" $((nr_before + 1))
+expect "node status after the flood: no pending session" " NUMBER_PENDING_SESSIONS=0 " "$WORK/p5-after.out"
 phase_end 5
 expect_not "B: no connection aborted" "aborted" "$WORK/B.err"
 stop_serve B
@@ -223,22 +219,21 @@ stop_serve B
 echo "lab sessions: instance C, --sessions $S --refusal-slots $R --request-timeout 2"
 start_serve C --sessions "$S" --refusal-slots "$R" --request-timeout 2
 phase 6 "silent clients: $((4 * S)) connections that send nothing"
-client silent "$SERVER" --n $((4 * S)) --polite 1 --connect-timeout 40 --deadline 45 \
+probe silent "$SERVER" --count $((4 * S)) --polite 1 --timeout 40 --deadline 45 \
     >"$WORK/p6-silent.out" 2>&1 || true
 sed 's/^/       /' "$WORK/p6-silent.out"
 expect "every silent client was closed by the server (EOF) 2 s after connecting" \
-    "^SILENT n=$((4 * S)) polite=1 bad=0 " "$WORK/p6-silent.out"
-client status "$SERVER" --wait-free $((S + R)) --max 40 >"$WORK/p6-status.out" 2>&1 || true
+    "^SUMMARY=silent N=$((4 * S)) POLITE=1 BAD=0 " "$WORK/p6-silent.out"
+probe node-status "$SERVER" --wait-free $((S + R)) --max 40 >"$WORK/p6-status.out" 2>&1 || true
 reclaimed=$(secs "${P_START[6]}" "$EPOCHREALTIME")
 expect "slots reclaimed: $((S + R)) free again, ${reclaimed} s after the silent clients began" \
-    "^WAIT_FREE ok " "$WORK/p6-status.out"
-client request "$SERVER" LABSRV >"$WORK/p6-after.out" 2>&1 || true
-expect "after the silent clients a normal client gets 82" "^RESULT=POSITIVE bytes=82000000$" "$WORK/p6-after.out"
+    "^WAIT_FREE=OK " "$WORK/p6-status.out"
+probe "$SERVER" LABSRV >"$WORK/p6-after.out" 2>&1 || true
+expect "after the silent clients a normal client gets 82" "$POSITIVE" "$WORK/p6-after.out"
 phase_end 6
 timeouts=$(grep -c "sent no session request in time; closed" "$WORK/C.err" || true)
 aborts=$(grep -c "stopped responding in Closing; aborted" "$WORK/C.err" || true)
-[ "$timeouts" -eq $((4 * S)) ] && pass "C logged $timeouts request timeouts" \
-    || fail "C logged $timeouts request timeouts, want $((4 * S))"
+expect_count "C logged its request timeouts" "$timeouts" $((4 * S))
 stop_serve C
 
 sleep 0.3
@@ -247,43 +242,41 @@ wait "$tcpdump_pid" 2>/dev/null || true
 
 # ------------------------------------------------------------------------------------------
 phase 7 "tshark on the kernel-side capture"
-T="tshark -2 -n -r $CAP"       # two passes: segments of a reassembled PDU know where it ends
+T="tshark -2 -n -r $CAP"       # for listings; count -2 counts with the same two passes
 RST_139="ip.src == $SERVER && tcp.srcport == 139 && tcp.flags.reset == 1"
 FROM_139="ip.src == $SERVER && tcp.srcport == 139"
 
 # Our own bad-label probe (phase 1) shows as "Illegal NetBIOS name"; names from us must not.
 BAD="_ws.malformed || _ws.expert.severity == error || (ip.src == $SERVER && nbns.name contains \"Illegal\")"
-illegal=$(count "ip.src != $SERVER && nbss.called_name contains \"Illegal\"")
-[ "$illegal" -eq 1 ] && pass "tshark: the bad-label probe is the one illegal name on the wire" \
-    || fail "tshark: $illegal requests with an illegal name, want 1 (the probe)"
-malformed=$(count '_ws.malformed')
-bad=$(count "$BAD")
+illegal=$(count -2 "$CAP" "ip.src != $SERVER && nbss.called_name contains \"Illegal\"")
+expect_count "tshark: the bad-label probe is the one illegal name on the wire" "$illegal" 1
+malformed=$(count -2 "$CAP" '_ws.malformed')
+bad=$(count -2 "$CAP" "$BAD")
 [ "$malformed" -eq 0 ] && [ "$bad" -eq 0 ] && pass "tshark: no malformed packet, no expert error in the capture" \
     || { fail "tshark: $malformed malformed, $bad flagged:"; $T -Y "$BAD" 2>/dev/null | head -5 | sed 's/^/         /'; }
-undecoded=$(count "$FROM_139 && tcp.len > 0 && !nbss && !tcp.reassembled_in")
-continuation=$(count "$FROM_139 && nbss.continuation_data")
-nbss_139=$(count "$FROM_139 && nbss")
+undecoded=$(count -2 "$CAP" "$FROM_139 && tcp.len > 0 && !nbss && !tcp.reassembled_in")
+continuation=$(count -2 "$CAP" "$FROM_139 && nbss.continuation_data")
+nbss_139=$(count -2 "$CAP" "$FROM_139 && nbss")
 [ "$undecoded" -eq 0 ] && [ "$continuation" -eq 0 ] && [ "$nbss_139" -gt 0 ] \
     && pass "tshark: all $nbss_139 NBSS frames from 139 decoded as NBSS (none undecoded, no continuation)" \
     || fail "tshark: from 139: $undecoded data segments not NBSS, $continuation continuation frames"
 
-rst_flood=$(count "$RST_139 && $(window 5)")
+rst_flood=$(count -2 "$CAP" "$RST_139 && $(window 5)")
 [ "$rst_flood" -eq 0 ] && pass "flood phase: zero TCP resets from $SERVER:139" \
     || { fail "flood phase: $rst_flood TCP resets from $SERVER:139:"; $T -Y "$RST_139 && $(window 5)" 2>/dev/null | head -5 | sed 's/^/         /'; }
-rst_other=$(count "$RST_139 && ($(window 1) || $(window 2) || $(window 3) || $(window 4))")
-[ "$rst_other" -eq 0 ] && pass "phases 1-4: zero TCP resets from $SERVER:139" \
-    || fail "phases 1-4: $rst_other TCP resets from $SERVER:139"
+rst_other=$(count -2 "$CAP" "$RST_139 && ($(window 1) || $(window 2) || $(window 3) || $(window 4))")
+expect_count "phases 1-4: zero TCP resets from $SERVER:139" "$rst_other" 0
 
-neg83_3=$(count "$FROM_139 && nbss.type == 0x83 && nbss.error_code == 0x83 && $(window 3)")
-smbserver_3=$(count "nbss.type == 0x81 && nbss.called_name contains \"SMBSERVER\" && $(window 3)")
+neg83_3=$(count -2 "$CAP" "$FROM_139 && nbss.type == 0x83 && nbss.error_code == 0x83 && $(window 3)")
+smbserver_3=$(count -2 "$CAP" "nbss.type == 0x81 && nbss.called_name contains \"SMBSERVER\" && $(window 3)")
 [ "$neg83_3" -eq 3 ] && [ "$smbserver_3" -eq 1 ] \
     && pass "capacity phase on the wire: 3 x 83/83 (raw, smbclient, its *SMBSERVER retry)" \
     || fail "capacity phase on the wire: $neg83_3 x 83/83 (want 3), $smbserver_3 *SMBSERVER requests (want 1)"
 
-pos_5=$(count "$FROM_139 && nbss.type == 0x82 && $(window 5)")
-neg_5=$(count "$FROM_139 && nbss.type == 0x83 && nbss.error_code == 0x83 && $(window 5)")
-want_pos=$(( $(field pos "$WORK/p5-flood.out") + $(field pos "$WORK/p5-burst.out") ))
-want_neg=$(( $(field neg83 "$WORK/p5-flood.out") + $(field neg83 "$WORK/p5-burst.out") ))
+pos_5=$(count -2 "$CAP" "$FROM_139 && nbss.type == 0x82 && $(window 5)")
+neg_5=$(count -2 "$CAP" "$FROM_139 && nbss.type == 0x83 && nbss.error_code == 0x83 && $(window 5)")
+want_pos=$(( $(field POSITIVE "$WORK/p5-flood.out") + $(field POSITIVE "$WORK/p5-burst.out") ))
+want_neg=$(( $(field NEG83 "$WORK/p5-flood.out") + $(field NEG83 "$WORK/p5-burst.out") ))
 [ "$pos_5" -eq "$want_pos" ] && [ "$neg_5" -eq "$want_neg" ] \
     && pass "flood phase on the wire: $pos_5 positive, $neg_5 x 83/83, as the clients counted" \
     || fail "flood phase on the wire: $pos_5 positive (clients: $want_pos), $neg_5 x 83/83 (clients: $want_neg)"
@@ -291,21 +284,20 @@ want_neg=$(( $(field neg83 "$WORK/p5-flood.out") + $(field neg83 "$WORK/p5-burst
 # Phase 6: resets are allowed here: a connection whose close does not finish within the close
 # timeout (our kept clients) is aborted, and an abort sends exactly one reset (src/session/mod.rs:
 # "A connection was aborted (one reset sent)"). The client that closed after our FIN gets none.
-rst_silent=$(count "$RST_139 && $(window 6)")
-kept=$(sed -n 's/^SILENT_KEPT_PORTS //p' "$WORK/p6-silent.out")
-polite=$(sed -n 's/^SILENT_CLOSED_PORTS //p' "$WORK/p6-silent.out")
+rst_silent=$(count -2 "$CAP" "$RST_139 && $(window 6)")
+kept=$(sed -n 's/^KEPT_PORTS=//p' "$WORK/p6-silent.out")
+polite=$(sed -n 's/^CLOSED_PORTS=//p' "$WORK/p6-silent.out")
 n_kept=$(echo "$kept" | tr ',' '\n' | grep -c . || true)
 rst_polite=0
-[ -n "$polite" ] && rst_polite=$(count "$RST_139 && $(window 6) && tcp.dstport in {$polite}")
-kept_reset=$(field kept_reset_by_server "$WORK/p6-silent.out")
+[ -n "$polite" ] && rst_polite=$(count -2 "$CAP" "$RST_139 && $(window 6) && tcp.dstport in {$polite}")
+kept_reset=$(field KEPT_RESET "$WORK/p6-silent.out")
 note "silent phase: $rst_silent resets from 139, $rst_polite of them to the client that closed after" \
     "our FIN; $aborts unfinished closes aborted (log); $kept_reset of $n_kept kept clients were reset" \
     "while they held (6.5 s after our FIN)"
 echo "       resets from 139 in the silent phase (time since the phase began, to port):"
 $T -Y "$RST_139 && $(window 6)" -T fields -e frame.time_epoch -e tcp.dstport 2>/dev/null \
     | awk -v s="${P_START[6]}" '{ printf "         +%.2fs -> %s\n", $1 - s, $2 }'
-[ "$rst_polite" -eq 0 ] && pass "silent phase: no reset to the client that closed after our FIN" \
-    || fail "silent phase: $rst_polite resets to the client that closed after our FIN"
+expect_count "silent phase: no reset to the client that closed after our FIN" "$rst_polite" 0
 if [ "$aborts" -eq "$n_kept" ] && [ "$kept_reset" -eq "$n_kept" ]; then
     pass "silent phase: each of the $aborts aborts sent its reset (the $n_kept kept clients were reset)"
 elif [ "$aborts" -eq "$n_kept" ]; then

@@ -38,14 +38,15 @@ scripts/lab.sh up >/dev/null
 # kernel has not yet handed over (up to 1 s), and tcpdump exits without them.
 
 ip netns exec "$NETBT_NS" tcpdump -i tap0 --immediate-mode -U -n -w "$WORK/tap0.pcap" 2>"$WORK/tcpdump.err" &
-pids+=($!)
-for _ in $(seq 50); do grep -q "listening on" "$WORK/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+tcpdump_pid=$!
+pids+=("$tcpdump_pid")
+wait_for "listening on" "$WORK/tcpdump.err" 50 || true
 
 echo "lab: netbt serve --name LABSRV --group LABGRP"
 ip netns exec "$NETBT_NS" "$NETBT" serve --name LABSRV --group LABGRP >"$WORK/serve.out" 2>"$WORK/serve.err" &
 serve_pid=$!
 pids+=("$serve_pid")
-for _ in $(seq 50); do grep -q ready "$WORK/serve.out" && break; sleep 0.1; done
+wait_for ready "$WORK/serve.out" 50 || true
 expect "ready line names every name" "ready on tap0 192.168.69.1/24 names LABSRV<00> LABSRV<20> LABGRP<00>" "$WORK/serve.out"
 
 in_ns nmblookup -U "$SERVER" LABSRV >"$WORK/u.out" 2>&1 || true
@@ -79,23 +80,17 @@ expect "impacket reads the MAC" "^MAC 02-00-00-00-00-01$" "$WORK/imp.out"
 # netbt status over the control socket: names, a held session, the ledger, the counters.
 CONTROL="/run/netbt/tap0@$NETBT_NS.sock"
 [ -S "$CONTROL" ] && pass "control socket at $CONTROL" || fail "no control socket at $CONTROL"
-in_ns "$PY" - "$SERVER" >"$WORK/hold.out" 2>&1 <<'PYEOF' &
-import socket, struct, sys, time
-def enc(name, suffix):
-    raw = name.encode().ljust(15, b" ") + bytes([suffix])
-    return b"\x20" + bytes(x for c in raw for x in (0x41 + (c >> 4), 0x41 + (c & 15))) + b"\0"
-body = enc("LABSRV", 0x20) + enc("PROBE", 0x00)
-s = socket.create_connection((sys.argv[1], 139), timeout=5)
-s.sendall(struct.pack(">BBH", 0x81, 0, len(body)) + body)
-print("response 0x%02x" % s.recv(4)[0], flush=True)
-time.sleep(3)
-PYEOF
+# A session from PROBE<00> to LABSRV<20>, held until the status is read (at most 10 s).
+in_ns "$NETBT" probe "$SERVER" LABSRV --calling PROBE --hold-until "$WORK/release" --hold-max 10 \
+    >"$WORK/hold.out" 2>&1 &
 hold_pid=$!
 pids+=("$hold_pid")
-for _ in $(seq 30); do grep -q response "$WORK/hold.out" && break; sleep 0.1; done
+wait_for "^RESULT=" "$WORK/hold.out" 30 || true
 in_ns "$NETBT" status >"$WORK/status.txt" 2>&1 || true
 in_ns "$NETBT" status --json >"$WORK/status.json" 2>&1 || true
+touch "$WORK/release"
 wait "$hold_pid" 2>/dev/null || true
+expect "the held session was accepted" "^RESULT=POSITIVE " "$WORK/hold.out"
 expect "status: LABSRV<20> registered and listening" "^  LABSRV<20> +unique +Registered +listening$" "$WORK/status.txt"
 expect "status: LABGRP<00> a registered group" "^  LABGRP<00> +group +Registered +-$" "$WORK/status.txt"
 expect "status: the held session" "^  [0-9]+ +session +Established +192\.168\.69\.100:[0-9]+ +LABSRV<20> +PROBE<00> " "$WORK/status.txt"
@@ -111,26 +106,23 @@ expect_json "status --json: no resets from 139" '.counters.sessions.gate.resets_
 kill -TERM "$serve_pid"
 rc=0
 wait "$serve_pid" || rc=$?
-[ "$rc" -eq 0 ] && pass "SIGTERM: exit 0" || fail "SIGTERM: exit $rc"
+expect_count "SIGTERM: exit 0" "$rc" 0
 expect "release logged" "names released, exiting" "$WORK/serve.err"
 [ ! -e "$CONTROL" ] && pass "control socket removed on exit" || fail "control socket $CONTROL left behind"
 sleep 0.3
-kill "${pids[0]}" 2>/dev/null || true
-wait "${pids[0]}" 2>/dev/null || true
+kill "$tcpdump_pid" 2>/dev/null || true
+wait "$tcpdump_pid" 2>/dev/null || true
 
-T="tshark -n -r $WORK/tap0.pcap"
-releases=$(count "nbns.flags.opcode == 6 && ip.src == $SERVER")
-[ "$releases" -eq 9 ] && pass "9 releases on the wire (3 names x 3)" || fail "releases on the wire: $releases, want 9"
-registrations=$(count "nbns.flags == 0x2910 && ip.src == $SERVER")
-[ "$registrations" -eq 9 ] && pass "9 registration broadcasts (3 names x 3)" || fail "registration broadcasts: $registrations"
-overwrites=$(count "nbns.flags == 0x2810 && ip.src == $SERVER")
-[ "$overwrites" -eq 3 ] && pass "3 overwrite demands" || fail "overwrite demands: $overwrites"
-wrong_port=$(count "nbns && ip.src == $SERVER && udp.srcport != 137")
-[ "$wrong_port" -eq 0 ] && pass "every NBNS packet from us leaves UDP 137" || fail "$wrong_port NBNS packets not from port 137"
-bcast_src=$(count "nbns && (ip.src == 192.168.69.255 || ip.src == 255.255.255.255)")
-[ "$bcast_src" -eq 0 ] && pass "no NBNS packet with a broadcast source" || fail "$bcast_src packets with a broadcast source"
-bad=$(count '_ws.malformed || nbss.continuation_data || _ws.expert.severity == error || nbns.name contains "Illegal"')
-[ "$bad" -eq 0 ] && pass "tshark: nothing malformed" || fail "tshark flags $bad frames"
+CAP="$WORK/tap0.pcap"
+expect_count "9 releases on the wire (3 names x 3)" "$(count "$CAP" "nbns.flags.opcode == 6 && ip.src == $SERVER")" 9
+expect_count "9 registration broadcasts (3 names x 3)" "$(count "$CAP" "nbns.flags == 0x2910 && ip.src == $SERVER")" 9
+expect_count "3 overwrite demands" "$(count "$CAP" "nbns.flags == 0x2810 && ip.src == $SERVER")" 3
+expect_count "every NBNS packet from us leaves UDP 137" \
+    "$(count "$CAP" "nbns && ip.src == $SERVER && udp.srcport != 137")" 0
+expect_count "no NBNS packet with a broadcast source" \
+    "$(count "$CAP" "nbns && (ip.src == 192.168.69.255 || ip.src == 255.255.255.255)")" 0
+expect_count "tshark: nothing malformed" \
+    "$(count "$CAP" '_ws.malformed || nbss.continuation_data || _ws.expert.severity == error || nbns.name contains "Illegal"')" 0
 
 echo "lab: two instances on one bridge claim LABSRV"
 A=192.168.69.1
@@ -152,20 +144,20 @@ ip -n "$PAIR_NS" link set br0 up
 ip netns exec "$PAIR_NS" tcpdump -i br0 --immediate-mode -U -n -w "$WORK/br0.pcap" 2>"$WORK/pair-tcpdump.err" &
 pair_tcpdump=$!
 pids+=("$pair_tcpdump")
-for _ in $(seq 50); do grep -q "listening on" "$WORK/pair-tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+wait_for "listening on" "$WORK/pair-tcpdump.err" 50 || true
 
 RUST_LOG=info ip netns exec "$PAIR_NS" "$NETBT" serve --tap tap0 --ip "$A/24" --mac 02:00:00:00:00:01 \
     --name LABSRV >"$WORK/a.serve.out" 2>"$WORK/a.serve.err" &
 a_pid=$!
 pids+=("$a_pid")
-for _ in $(seq 50); do grep -q ready "$WORK/a.serve.out" && break; sleep 0.1; done
+wait_for ready "$WORK/a.serve.out" 50 || true
 expect "A ready with LABSRV" "ready on tap0 192\.168\.69\.1/24 names LABSRV<00> LABSRV<20>$" "$WORK/a.serve.out"
 
 RUST_LOG=info ip netns exec "$PAIR_NS" "$NETBT" serve --tap tap1 --ip "$B/24" --mac 02:00:00:00:00:02 \
     --name LABSRV --name OTHER >"$WORK/b.serve.out" 2>"$WORK/b.serve.err" &
 b_pid=$!
 pids+=("$b_pid")
-for _ in $(seq 50); do grep -q ready "$WORK/b.serve.out" && break; sleep 0.1; done
+wait_for ready "$WORK/b.serve.out" 50 || true
 expect "B ready" "ready on tap1 192\.168\.69\.2/24" "$WORK/b.serve.out"
 expect "B's ready line marks the lost names" "names LABSRV<00>\(conflict\) LABSRV<20>\(conflict\) OTHER<00> OTHER<20>" "$WORK/b.serve.out"
 expect "B reports LABSRV<00> in conflict with A" \
@@ -197,29 +189,27 @@ for who in A B; do
     [ "$who" = A ] && pid=$a_pid || pid=$b_pid
     rc=0
     wait "$pid" || rc=$?
-    [ "$rc" -eq 0 ] && pass "$who: SIGTERM: exit 0" || fail "$who: SIGTERM: exit $rc"
+    expect_count "$who: SIGTERM: exit 0" "$rc" 0
 done
 sleep 0.3
 kill "$pair_tcpdump" 2>/dev/null || true
 wait "$pair_tcpdump" 2>/dev/null || true
 
-P="tshark -n -r $WORK/br0.pcap"
-pcount() { $P -Y "$1" 2>/dev/null | wc -l; }
-ours=$(pcount "nbns && (ip.src == $A || ip.src == $B)")
-pair_wrong_port=$(pcount "nbns && (ip.src == $A || ip.src == $B) && udp.srcport != 137")
+PAIR_CAP="$WORK/br0.pcap"
+ours=$(count "$PAIR_CAP" "nbns && (ip.src == $A || ip.src == $B)")
+pair_wrong_port=$(count "$PAIR_CAP" "nbns && (ip.src == $A || ip.src == $B) && udp.srcport != 137")
 [ "$ours" -gt 0 ] && [ "$pair_wrong_port" -eq 0 ] && pass "every NBNS packet from A and B leaves UDP 137" \
     || fail "NBNS packets from A and B: $ours, $pair_wrong_port not from port 137"
-defences=$(pcount "nbns.flags.response == 1 && nbns.flags.opcode == 5 && nbns.flags.rcode == 6 && ip.src == $A && ip.dst == $B")
-[ "$defences" -ge 1 ] && pass "negative registration response (ACT_ERR) from A to B on the wire" \
-    || fail "no negative registration response (rcode 6) from A to B"
-a_releases=$(pcount "nbns.flags.opcode == 6 && ip.src == $A && nbns.name contains \"LABSRV\"")
-b_releases=$(pcount "nbns.flags.opcode == 6 && ip.src == $B && nbns.name contains \"OTHER\"")
+defences=$(count "$PAIR_CAP" "nbns.flags.response == 1 && nbns.flags.opcode == 5 && nbns.flags.rcode == 6 && ip.src == $A && ip.dst == $B")
+expect_at_least "negative registration responses (ACT_ERR) from A to B on the wire" "$defences" 1
+a_releases=$(count "$PAIR_CAP" "nbns.flags.opcode == 6 && ip.src == $A && nbns.name contains \"LABSRV\"")
+b_releases=$(count "$PAIR_CAP" "nbns.flags.opcode == 6 && ip.src == $B && nbns.name contains \"OTHER\"")
 [ "$a_releases" -eq 6 ] && [ "$b_releases" -eq 6 ] && pass "releases: A 6 of LABSRV, B 6 of OTHER (2 names x 3 each)" \
     || fail "releases: A $a_releases of LABSRV, B $b_releases of OTHER, want 6 and 6"
-claims=$(pcount "ip.src == $B && (nbns.flags == 0x2810 || nbns.flags.opcode == 6) && nbns.name contains \"LABSRV\"")
-[ "$claims" -eq 0 ] && pass "B never claims (overwrite) nor releases LABSRV" || fail "B claimed or released LABSRV $claims times"
-pair_bad=$($P -Y '_ws.malformed || _ws.expert.severity == error || nbns.name contains "Illegal"' 2>/dev/null | wc -l)
-[ "$pair_bad" -eq 0 ] && pass "tshark: nothing malformed on br0" || fail "tshark flags $pair_bad frames on br0"
+claims=$(count "$PAIR_CAP" "ip.src == $B && (nbns.flags == 0x2810 || nbns.flags.opcode == 6) && nbns.name contains \"LABSRV\"")
+expect_count "B never claims (overwrite) nor releases LABSRV" "$claims" 0
+expect_count "tshark: nothing malformed on br0" \
+    "$(count "$PAIR_CAP" '_ws.malformed || _ws.expert.severity == error || nbns.name contains "Illegal"')" 0
 
 if [ "$failures" -ne 0 ]; then
     echo "lab tests: $failures failed"; KEEP_LAB_LOGS=1; exit 1

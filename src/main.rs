@@ -6,6 +6,7 @@
 mod control;
 mod daemon;
 mod poll;
+mod probe;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,10 @@ enum Command {
         #[arg(required = true, value_name = "ENCODED")]
         encoded: Vec<String>,
     },
+    /// Probe any NetBT server as a raw client: a session request (classified: positive, each
+    /// negative code, retarget, reset, refused, timeout), echo, hold, malformed frames, silent
+    /// clients, a flood, a name query, node status. Prints KEY=value lines (or --json).
+    Probe(probe::ProbeArgs),
 }
 
 #[derive(Args)]
@@ -326,6 +331,10 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Probe(args) = cli.command {
+        // Exit 0 ran, 1 a check failed, 2 bad usage (src/probe/mod.rs).
+        return probe::run(args);
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -356,7 +365,7 @@ fn run(command: Command) -> Result<(), String> {
                 }
             }
         }
-        Command::Status(_) => unreachable!("handled in main"),
+        Command::Status(_) | Command::Probe(_) => unreachable!("handled in main"),
         Command::Decode { encoded } => {
             for text in encoded {
                 let name = Name::decode(text.as_bytes()).map_err(|_| {

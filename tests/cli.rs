@@ -391,3 +391,121 @@ fn status_and_serve_usage_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn probe_usage_errors_exit_2_with_one_line() {
+    for (args, needle) in [
+        (&["probe"][..], "netbt probe: give IP and CALLED"),
+        (&["probe", "127.0.0.1"], "netbt probe: give IP and CALLED"),
+        (
+            &["probe", "127.0.0.1", "LABSRV#2G"],
+            "netbt probe: CALLED \"LABSRV#2G\"",
+        ),
+        (
+            &[
+                "probe",
+                "127.0.0.1",
+                "LABSRV",
+                "--calling",
+                "ABCDEFGHIJKLMNOPQ",
+            ],
+            "netbt probe: --calling \"ABCDEFGHIJKLMNOPQ\"",
+        ),
+        (
+            &["probe", "127.0.0.1", "LABSRV", "--timeout", "0"],
+            "netbt probe: --timeout 0",
+        ),
+        (
+            &["probe", "127.0.0.1", "LABSRV", "--echo", "131072"],
+            "netbt probe: --echo 131072",
+        ),
+        (
+            &["probe", "malformed", "127.0.0.1", "garbage"],
+            "netbt probe: malformed \"garbage\"",
+        ),
+        (
+            &[
+                "probe",
+                "flood",
+                "127.0.0.1",
+                "LABSRV",
+                "--retry-ms",
+                "600:200",
+            ],
+            "netbt probe: --retry-ms \"600:200\"",
+        ),
+        (
+            &["probe", "silent", "127.0.0.1", "--count", "0"],
+            "netbt probe: --count 0",
+        ),
+    ] {
+        let out = netbt(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.starts_with(needle), "{args:?}: {err}");
+        assert!(stdout(&out).is_empty(), "{args:?}");
+    }
+    // Flags clap rejects: exit 2 too, the error on the first line.
+    for args in [
+        &["probe", "127.0.0.1", "LABSRV", "--bogus"][..],
+        &["probe", "not-an-ip", "LABSRV"],
+        &["probe", "query", "LABSRV"],
+        &["probe", "node-status", "127.0.0.1", "--wait-free", "x"],
+        &["probe", "127.0.0.1", "LABSRV", "--timeout", "soon"],
+    ] {
+        let out = netbt(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).starts_with("error: "),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn probe_help_documents_the_output_keys() {
+    let help = stdout(&netbt(&["probe", "--help"]));
+    for key in [
+        "RESULT=POSITIVE",
+        "CODE=0x8N",
+        "TO=ip:port",
+        "ECHO=OK",
+        "STILL_ALIVE",
+        "AFTER=",
+    ] {
+        assert!(help.contains(key), "{key} in {help}");
+    }
+}
+
+#[test]
+fn probe_of_a_closed_port_reports_refused_and_exits_0() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port().to_string();
+    drop(listener);
+    let out = netbt(&["probe", "127.0.0.1", "LABSRV", "--port", &port]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("RESULT=REFUSED MS="),
+        "{}",
+        stdout(&out)
+    );
+    // An echo was asked for and could not run: a failed check.
+    let out = netbt(&[
+        "probe",
+        "127.0.0.1",
+        "LABSRV",
+        "--port",
+        &port,
+        "--echo",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = stdout(&out);
+    assert!(
+        doc.starts_with('{') && doc.contains("\"result\":\"REFUSED\""),
+        "{doc}"
+    );
+}

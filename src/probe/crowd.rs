@@ -1,0 +1,346 @@
+//! Many connections at once, one thread each: a flood of session requests, and silent clients
+//! that never send a byte. Both are bounded by a deadline; a client still running then counts
+//! as unfinished.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::outcome::{Out, Outcome, seconds};
+use super::session::{ask, connect};
+
+/// A tiny deterministic generator (SplitMix64): client `i` waits the same times in every run.
+struct Rng(u64);
+
+impl Rng {
+    /// A value in `lo..=hi`.
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        lo + z % (hi.saturating_sub(lo) + 1)
+    }
+}
+
+/// A flood of concurrent session requests.
+pub struct Flood {
+    /// The server.
+    pub addr: SocketAddr,
+    /// The request every client sends.
+    pub request: Vec<u8>,
+    /// How many clients.
+    pub count: usize,
+    /// A positive session is held for a time in this range (ms), then closed.
+    pub hold_ms: (u64, u64),
+    /// Each client starts after 0..this (ms).
+    pub spread_ms: u64,
+    /// With `Some`, each connect attempt gets a time in this range (ms) and the client tries
+    /// again until `connect_timeout`; with `None` one attempt, retried by the kernel.
+    pub retry_ms: Option<(u64, u64)>,
+    /// Bound of all connect attempts of one client.
+    pub connect_timeout: Duration,
+    /// Bound of the answer, once connected.
+    pub timeout: Duration,
+    /// Bound of the whole flood.
+    pub deadline: Duration,
+}
+
+struct FloodResult {
+    outcome: Outcome,
+    connect_wait: Duration,
+    attempts: u32,
+}
+
+/// Runs the flood: a `CLIENT=i RESULT=...` line for every client that did not end with 0x82 or
+/// 0x83/0x83, then `SUMMARY=flood N= POSITIVE= NEG83= BAD= PEAK= CONNECT_MAX_S= SLOW_CONNECTS=
+/// RECONNECTED= ELAPSED_S=`. True if no client was bad.
+pub fn flood(plan: &Flood, out: &mut Out) -> bool {
+    let start = Instant::now();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let go = Arc::new(Barrier::new(plan.count + 1));
+    let (tx, rx) = mpsc::channel();
+    for i in 0..plan.count {
+        let (tx, go, in_flight, peak) = (tx.clone(), go.clone(), in_flight.clone(), peak.clone());
+        let (addr, request) = (plan.addr, plan.request.clone());
+        let (hold_ms, spread_ms, retry_ms) = (plan.hold_ms, plan.spread_ms, plan.retry_ms);
+        let (connect_timeout, timeout) = (plan.connect_timeout, plan.timeout);
+        thread::spawn(move || {
+            let mut rng = Rng(i as u64);
+            go.wait();
+            thread::sleep(Duration::from_millis(rng.between(0, spread_ms)));
+            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let t = Instant::now();
+            let mut attempts = 0;
+            let connected = loop {
+                attempts += 1;
+                let left = connect_timeout.saturating_sub(t.elapsed());
+                let wait = match retry_ms {
+                    Some((lo, hi)) => left.min(Duration::from_millis(rng.between(lo, hi))),
+                    None => left,
+                };
+                let result = connect(addr, wait.max(Duration::from_millis(10)));
+                if !matches!(result, Err(Outcome::ConnectTimeout)) || wait >= left {
+                    break result;
+                }
+            };
+            let connect_wait = t.elapsed();
+            let outcome = match connected {
+                Err(outcome) => outcome,
+                Ok(stream) => {
+                    let _ = stream.set_read_timeout(Some(timeout));
+                    let (outcome, _) = ask(&stream, &request);
+                    if outcome == Outcome::Positive {
+                        thread::sleep(Duration::from_millis(rng.between(hold_ms.0, hold_ms.1)));
+                    }
+                    outcome
+                }
+            };
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            let _ = tx.send((
+                i,
+                FloodResult {
+                    outcome,
+                    connect_wait,
+                    attempts,
+                },
+            ));
+        });
+    }
+    drop(tx);
+    go.wait();
+    let results = collect(rx, plan.count, start + plan.deadline);
+    let (mut positive, mut neg83, mut bad) = (0, 0, 0);
+    for (i, result) in results.iter().enumerate() {
+        match result.as_ref().map(|r| r.outcome) {
+            Some(Outcome::Positive) => positive += 1,
+            Some(Outcome::Negative(code)) if u8::from(code) == 0x83 => neg83 += 1,
+            other => {
+                bad += 1;
+                let mut fields = vec![("CLIENT", Value::from(i))];
+                match other {
+                    Some(outcome) => fields.extend(outcome.fields()),
+                    None => fields.push(("RESULT", "UNFINISHED".into())),
+                }
+                out.item("bad", &fields);
+            }
+        }
+    }
+    let finished = results.iter().flatten();
+    let connect_max = finished.clone().map(|r| r.connect_wait).max();
+    let slow = finished
+        .clone()
+        .filter(|r| r.connect_wait > Duration::from_millis(900))
+        .count();
+    let reconnected = finished.filter(|r| r.attempts > 1).count();
+    out.line(&[
+        ("SUMMARY", "flood".into()),
+        ("N", plan.count.into()),
+        ("POSITIVE", positive.into()),
+        ("NEG83", neg83.into()),
+        ("BAD", bad.into()),
+        ("PEAK", peak.load(Ordering::SeqCst).into()),
+        ("CONNECT_MAX_S", seconds(connect_max.unwrap_or_default())),
+        ("SLOW_CONNECTS", slow.into()),
+        ("RECONNECTED", reconnected.into()),
+        ("ELAPSED_S", seconds(start.elapsed())),
+    ]);
+    bad == 0
+}
+
+/// Silent clients: they connect and never send a byte.
+pub struct Silent {
+    /// The server.
+    pub addr: SocketAddr,
+    /// How many clients.
+    pub count: usize,
+    /// The first this many clients (started 50 ms ahead) close once the server closes; the
+    /// others keep their end open for `linger` or until the server resets it.
+    pub polite: usize,
+    /// How long the others keep their end after the server's FIN.
+    pub linger: Duration,
+    /// The server must close each connection no sooner than this after it was made...
+    pub min_close: Duration,
+    /// ...and no later than this.
+    pub max_close: Duration,
+    /// Bound of one connect.
+    pub connect_timeout: Duration,
+    /// Bound of the whole run.
+    pub deadline: Duration,
+}
+
+struct SilentResult {
+    end: &'static str,
+    port: u16,
+    polite: bool,
+    connect_wait: Duration,
+    close_after: Duration,
+    reset_after: Option<Duration>,
+}
+
+/// Runs the silent clients: a line per client (`CLIENT=i OK=yes|no END=EOF|DATA|RST|TIMEOUT|...
+/// MODE=close|keep PORT= CONNECT_S= CLOSE_S= [RESET_S=s|none]`), `KEPT_PORTS=p,p`,
+/// `CLOSED_PORTS=p`, then `SUMMARY=silent N= POLITE= BAD= KEPT_RESET= ELAPSED_S=`. A client is
+/// OK when the server closed it (EOF) between `min_close` and `max_close` after connecting. True
+/// if every client was OK.
+pub fn silent(plan: &Silent, out: &mut Out) -> bool {
+    let start = Instant::now();
+    let deadline = start + plan.deadline;
+    let (tx, rx) = mpsc::channel();
+    for i in 0..plan.count {
+        let tx = tx.clone();
+        let (addr, polite, linger) = (plan.addr, i < plan.polite, plan.linger);
+        let connect_timeout = plan.connect_timeout;
+        thread::spawn(move || {
+            if !polite {
+                thread::sleep(Duration::from_millis(50));
+            }
+            let _ = tx.send((
+                i,
+                silent_client(addr, polite, linger, connect_timeout, deadline),
+            ));
+        });
+    }
+    drop(tx);
+    let results = collect(rx, plan.count, deadline + Duration::from_secs(1));
+    let mut bad = 0;
+    for (i, result) in results.iter().enumerate() {
+        let ok = result.as_ref().is_some_and(|r| {
+            r.end == "EOF" && (plan.min_close..=plan.max_close).contains(&r.close_after)
+        });
+        bad += usize::from(!ok);
+        let mut fields = vec![
+            ("CLIENT", Value::from(i)),
+            ("OK", if ok { "yes" } else { "no" }.into()),
+        ];
+        match result {
+            None => fields.push(("END", "UNFINISHED".into())),
+            Some(r) => {
+                fields.extend([
+                    ("END", r.end.into()),
+                    ("MODE", if r.polite { "close" } else { "keep" }.into()),
+                    ("PORT", r.port.into()),
+                    ("CONNECT_S", seconds(r.connect_wait)),
+                    ("CLOSE_S", seconds(r.close_after)),
+                ]);
+                if !r.polite {
+                    fields.push(("RESET_S", r.reset_after.map_or("none".into(), seconds)));
+                }
+            }
+        }
+        out.item("clients", &fields);
+    }
+    let ports = |polite: bool| {
+        let list: Vec<String> = results
+            .iter()
+            .flatten()
+            .filter(|r| r.polite == polite && r.port != 0)
+            .map(|r| r.port.to_string())
+            .collect();
+        Value::from(list.join(","))
+    };
+    out.line(&[("KEPT_PORTS", ports(false))]);
+    out.line(&[("CLOSED_PORTS", ports(true))]);
+    let kept_reset = results
+        .iter()
+        .flatten()
+        .filter(|r| !r.polite && r.reset_after.is_some())
+        .count();
+    out.line(&[
+        ("SUMMARY", "silent".into()),
+        ("N", plan.count.into()),
+        ("POLITE", plan.polite.min(plan.count).into()),
+        ("BAD", bad.into()),
+        ("KEPT_RESET", kept_reset.into()),
+        ("ELAPSED_S", seconds(start.elapsed())),
+    ]);
+    bad == 0
+}
+
+fn silent_client(
+    addr: SocketAddr,
+    polite: bool,
+    linger: Duration,
+    connect_timeout: Duration,
+    deadline: Instant,
+) -> SilentResult {
+    let t = Instant::now();
+    let mut result = SilentResult {
+        end: "",
+        port: 0,
+        polite,
+        connect_wait: Duration::ZERO,
+        close_after: Duration::ZERO,
+        reset_after: None,
+    };
+    let stream = match TcpStream::connect_timeout(&addr, connect_timeout) {
+        Ok(stream) => stream,
+        Err(e) => {
+            result.end = Outcome::from_connect_error(&e).word();
+            return result;
+        }
+    };
+    result.port = stream.local_addr().map_or(0, |a| a.port());
+    let connected = Instant::now();
+    result.connect_wait = connected - t;
+    let wait = deadline
+        .saturating_duration_since(connected)
+        .max(Duration::from_millis(100));
+    result.end = match stream.set_read_timeout(Some(wait)) {
+        Ok(()) => super::session::after(&stream, wait).word(),
+        Err(_) => "RST",
+    };
+    let closed = Instant::now();
+    result.close_after = closed - connected;
+    if !polite {
+        // Keep our end open after the server's FIN, until the server resets it or `linger`
+        // ends. A reset of a half-closed connection leaves its error (EPIPE) on the socket.
+        let until = (closed + linger).min(deadline);
+        while Instant::now() < until {
+            if let Ok(Some(_)) = stream.take_error() {
+                result.reset_after = Some(closed.elapsed());
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    result
+}
+
+/// Receives `(index, result)` from the clients until all `count` answered or `deadline`;
+/// a client that did not answer stays `None` (later answers are not counted).
+fn collect<T>(rx: mpsc::Receiver<(usize, T)>, count: usize, deadline: Instant) -> Vec<Option<T>> {
+    let mut results: Vec<Option<T>> = (0..count).map(|_| None).collect();
+    for _ in 0..count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((i, result)) => results[i] = Some(result),
+            Err(_) => break,
+        }
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rng_stays_in_range_and_repeats() {
+        let mut a = Rng(7);
+        let mut b = Rng(7);
+        for _ in 0..1000 {
+            let x = a.between(200, 600);
+            assert!((200..=600).contains(&x));
+            assert_eq!(x, b.between(200, 600));
+        }
+        assert_eq!(Rng(1).between(5, 5), 5);
+    }
+}
