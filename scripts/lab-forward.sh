@@ -160,9 +160,8 @@ opened=$(sed -n 's/.*forward: session from 192\.168\.69\.100:[0-9]* relayed to 1
     || { fail "the logged backend-side port ${opened:-?} is not a connection to smbd:"; sed 's/^/         /' "$WORK/a-ss.out"; }
 expect_json "netbt status --json shows that backend-side address in the session's row" \
     "any(.sessions[]; .phase == \"Established\" and .backend == \"127.0.0.1:${opened:-none}\")" "$WORK/a-status.json"
-# TODO(integrator): a raw request with the backend up (want RESULT=POSITIVE) via
-#   in_ns "$NETBT" probe "$SERVER" LABSRV
-# once `netbt probe` exists; the smbclient sessions above already got 82 from this relay.
+in_ns timeout 30 "$NETBT" probe "$SERVER" LABSRV --after --timeout 3 >"$WORK/a-probe-up.out" 2>&1 || true
+expect "backend up: a raw session request is answered positively (82)" "RESULT=POSITIVE" "$WORK/a-probe-up.out"
 
 # Stop the backend; netbt stays.
 if [ -n "$smbd_pid" ]; then kill -TERM "$smbd_pid" 2>/dev/null || true; fi
@@ -170,7 +169,10 @@ for _ in $(seq 100); do listening 445 || break; sleep 0.1; done
 listening 445 && fail "smbd still listens 10 s after SIGTERM" || pass "smbd stopped: nothing listens on 127.0.0.1:445"
 # The exact answer (83 00 00 01 8F, then FIN) is checked by tests/forward_in_process.rs
 # (a_refused_backend_connect_refuses_the_request_with_0x8f_then_a_fin).
-# TODO(integrator): in_ns "$NETBT" probe "$SERVER" LABSRV, want RESULT=NEGATIVE CODE=0x8F.
+in_ns timeout 30 "$NETBT" probe "$SERVER" LABSRV --after >"$WORK/a-probe-down.out" 2>&1 || true
+expect "backend down: a raw session request gets 83 8F, then the server closes first" \
+    "RESULT=NEGATIVE CODE=0x8F" "$WORK/a-probe-down.out"
+expect "backend down: after the 0x8F the server closes (FIN, no reset)" "AFTER=EOF" "$WORK/a-probe-down.out"
 in_ns timeout 30 smbclient -L //LABSRV -p 139 -I "$SERVER" -N >"$WORK/a-list-down.out" 2>&1 || true
 expect "backend down: smbclient -L says NT_STATUS_RESOURCE_NAME_NOT_FOUND" \
     "NT_STATUS_RESOURCE_NAME_NOT_FOUND" "$WORK/a-list-down.out"
@@ -197,8 +199,11 @@ expect "C: the refusal after the connect timeout is logged" \
     "backend $BLACKHOLE:445 unreachable \(no connection within 3s\); session request from .* refused \(0x8F\)" "$WORK/C.err"
 [ "$ms" -ge 2500 ] && [ "$ms" -le 5000 ] && pass "the refusal came after the connect timeout (${ms} ms)" \
     || fail "smbclient was answered after ${ms} ms, want about 3000 (the connect timeout)"
-# TODO(integrator): time one raw request instead (want RESULT=NEGATIVE CODE=0x8F after 2.5-5 s):
-#   in_ns "$NETBT" probe "$SERVER" LABSRV
+in_ns timeout 30 "$NETBT" probe "$SERVER" LABSRV --timeout 10 >"$WORK/c-probe.out" 2>&1 || true
+expect "unanswered backend: a raw session request gets 83 8F" "RESULT=NEGATIVE CODE=0x8F" "$WORK/c-probe.out"
+ms=$(field MS "$WORK/c-probe.out")
+[ "$ms" -ge 2500 ] && [ "$ms" -le 5000 ] && pass "the raw request's 0x8F came after the connect timeout (${ms} ms)" \
+    || fail "the raw request was answered after ${ms} ms, want about 3000 (the connect timeout)"
 stop_serve C
 
 sleep 0.3
