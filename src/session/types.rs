@@ -1,0 +1,330 @@
+//! The session service's public vocabulary: configuration, counters, events and errors.
+
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::IpEndpoint;
+
+use super::slot::{Phase, Role, SlotId};
+use crate::wire::name::Name;
+use crate::wire::nbss::{self, NegativeCode};
+
+/// Listeners the service can hold.
+pub const MAX_LISTENERS: usize = 16;
+/// Session events queued for the owner before the oldest are dropped (and counted).
+pub const MAX_EVENTS: usize = 64;
+/// Longest SESSION REQUEST body accepted: two names of the longest wire form.
+pub const MAX_REQUEST_BODY: usize = 2 * crate::wire::name::MAX_WIRE_LEN;
+/// Receive buffer of a refusal slot: one whole request of the longest form.
+pub const REFUSAL_RX: usize = nbss::HEADER_LEN + MAX_REQUEST_BODY;
+/// Send buffer of a refusal slot: one negative response.
+pub const REFUSAL_TX: usize = 16;
+/// How long an aborted socket may take to send its reset before the slot is reused anyway.
+pub(super) const RESET_BOUND: Duration = Duration::from_secs(1);
+/// Smallest session slot buffer (a whole request must fit).
+pub const MIN_SESSION_BUFFER: usize = REFUSAL_RX;
+
+/// The session service's timers and handler.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionConfig {
+    /// How long a connected peer has to send its SESSION REQUEST.
+    pub request_timeout: Duration,
+    /// How long a refused peer has to close first, before we close.
+    pub drain_timeout: Duration,
+    /// How long a close may take before the slot is aborted (TIME-WAIT is not cut short).
+    pub close_timeout: Duration,
+    /// How long a connection may stay half-open (SYN-RECEIVED).
+    pub handshake_timeout: Duration,
+    /// Idle time after which a keepalive (0x85) is sent, and the time unacknowledged data may
+    /// go without progress before the peer is declared gone. `None`: no keepalives, and a
+    /// 60 s progress bound.
+    pub keepalive: Option<Duration>,
+    /// What established sessions do.
+    pub handler: Handler,
+    /// Hold acceptable requests for the owner to accept or refuse ([`SessionEvent::Requested`])
+    /// instead of answering 0x82 at once; e.g. a relay that must reach its backend first.
+    pub defer_accept: bool,
+    /// How long a SYN that finds every session slot busy waits in the gate's backlog for one
+    /// to free before a refusal slot takes it (and answers 0x83). A burst the session slots
+    /// clear within this is served instead of refused; it is also the least time to a 0x83
+    /// while the session slots stay busy. Zero: refusal slots take SYNs at once.
+    pub refusal_delay: Duration,
+}
+
+impl SessionConfig {
+    /// The defaults: request 10 s, drain 2 s, close 5 s, handshake 5 s, keepalive 60 s (the
+    /// RFC 1001 default), echo, refusal delay 2 ms.
+    pub const DEFAULT: SessionConfig = SessionConfig {
+        request_timeout: Duration::from_secs(10),
+        drain_timeout: Duration::from_secs(2),
+        close_timeout: Duration::from_secs(5),
+        handshake_timeout: Duration::from_secs(5),
+        keepalive: Some(Duration::from_secs(60)),
+        handler: Handler::Echo,
+        defer_accept: false,
+        refusal_delay: Duration::from_millis(2),
+    };
+
+    pub(super) fn progress_bound(&self) -> Duration {
+        self.keepalive.unwrap_or(Duration::from_secs(60))
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig::DEFAULT
+    }
+}
+
+/// What the node does with established sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// Every session message is sent back as it arrives.
+    Echo,
+    /// Session messages are read and dropped.
+    Discard,
+    /// The owner reads and writes through [`Sessions`].
+    Application,
+}
+
+/// Everything the session service counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SessionCounters {
+    /// Positive session responses sent.
+    pub positive: u32,
+    /// Negative responses 0x80 (not listening on called name).
+    pub not_listening_on_called: u32,
+    /// Negative responses 0x81 (not listening for calling name).
+    pub not_listening_for_calling: u32,
+    /// Negative responses 0x82 (called name not present).
+    pub called_not_present: u32,
+    /// Negative responses 0x83 (insufficient resources): the no-resource conditions.
+    pub insufficient_resources: u32,
+    /// Negative responses 0x8F (unspecified: malformed or out-of-order request).
+    pub unspecified: u32,
+    /// SYNs that found no session slot listening (kept in the gate's backlog, or dropped).
+    pub syns_held: u32,
+    /// Of those, SYNs dropped (backlog full while no slot listened, or kept too long).
+    pub syns_dropped: u32,
+    /// Kept SYNs handed on once a slot could take them.
+    pub syns_replayed: u32,
+    /// SYNs the gate handed to a refusal slot because the session slots kept SYNs waiting
+    /// past the refusal delay, or the backlog was full.
+    pub syns_to_refusal_slots: u32,
+    /// SYNs from peers a slot already holds (retransmissions), swallowed by the gate.
+    pub duplicate_syns_swallowed: u32,
+    /// TCP resets sent from port 139, whatever the cause (only aborts should cause them).
+    pub resets_sent: u32,
+    /// Peers closed because they sent no request in time.
+    pub request_timeouts: u32,
+    /// Refused peers that closed first, as they should.
+    pub drains: u32,
+    /// Refused peers closed by us because they did not close in time.
+    pub drain_timeouts: u32,
+    /// Connections aborted because they stayed half-open too long.
+    pub aborts_handshake: u32,
+    /// Connections aborted because their close did not finish in time.
+    pub aborts_close: u32,
+    /// Sessions aborted because the peer stopped acknowledging data.
+    pub aborts_stalled: u32,
+    /// Connections the peer reset.
+    pub peer_resets: u32,
+    /// Sessions the peer closed.
+    pub peer_closes: u32,
+    /// Keepalives sent.
+    pub keepalives_sent: u32,
+    /// Keepalives received (and dropped).
+    pub keepalives_received: u32,
+    /// Established sessions closed for a frame that is not a session message or keepalive.
+    pub protocol_errors: u32,
+    /// Most session slots busy at once.
+    pub high_water: u16,
+    /// Events dropped because the owner did not take them.
+    pub events_lost: u32,
+}
+
+impl SessionCounters {
+    /// All negative responses.
+    pub fn negative(&self) -> u32 {
+        self.not_listening_on_called
+            .wrapping_add(self.not_listening_for_calling)
+            .wrapping_add(self.called_not_present)
+            .wrapping_add(self.insufficient_resources)
+            .wrapping_add(self.unspecified)
+    }
+
+    /// All aborts (each sends one reset, to a peer that stopped responding).
+    pub fn aborts(&self) -> u32 {
+        self.aborts_handshake
+            .wrapping_add(self.aborts_close)
+            .wrapping_add(self.aborts_stalled)
+    }
+
+    pub(super) fn count_negative(&mut self, code: NegativeCode) {
+        let counter = match code {
+            NegativeCode::NotListeningOnCalledName => &mut self.not_listening_on_called,
+            NegativeCode::NotListeningForCallingName => &mut self.not_listening_for_calling,
+            NegativeCode::CalledNameNotPresent => &mut self.called_not_present,
+            NegativeCode::InsufficientResources => &mut self.insufficient_resources,
+            _ => &mut self.unspecified,
+        };
+        *counter = counter.wrapping_add(1);
+    }
+}
+
+/// How the ledger stands right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct LedgerCounts {
+    /// Session slots.
+    pub session_slots: u16,
+    /// Refusal slots.
+    pub refusal_slots: u16,
+    /// Session slots listening (free for a new session).
+    pub free: u16,
+    /// Session slots with a connection (awaiting its request or established).
+    pub busy: u16,
+    /// Of those, awaiting their request.
+    pub pending: u16,
+    /// Refusal slots with a connection.
+    pub refusing: u16,
+    /// Slots draining a refused peer or closing.
+    pub closing: u16,
+    /// SYNs waiting in the gate's backlog for a slot.
+    pub waiting: u16,
+    /// SYNs the backlog can keep.
+    pub syn_backlog: u16,
+    /// Memory one session slot takes, all of it reserved at start-up: its receive and send
+    /// buffers, its socket-table entry and its ledger entry.
+    pub bytes_per_session_slot: u32,
+    /// Memory one refusal slot takes, likewise.
+    pub bytes_per_refusal_slot: u32,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer closed (FIN).
+    PeerClosed,
+    /// The peer reset the connection.
+    PeerReset,
+    /// The owner (or shutdown) closed it.
+    Local,
+    /// The peer stopped acknowledging data; aborted.
+    Stalled,
+    /// The peer sent a frame that has no place in a session.
+    ProtocolError,
+}
+
+/// What happened, for the owner to log or act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// A session was accepted (positive response sent).
+    Opened {
+        /// The session.
+        slot: SlotId,
+        /// Who called.
+        peer: IpEndpoint,
+        /// The name called (as the listener knows it; `*SMBSERVER` resolved).
+        called: Name,
+        /// The caller's name.
+        calling: Name,
+    },
+    /// A session request the owner must accept or refuse (with
+    /// [`SessionConfig::defer_accept`]); unanswered by the request deadline, it is refused
+    /// with 0x8F.
+    Requested {
+        /// The slot holding it.
+        slot: SlotId,
+        /// Who called.
+        peer: IpEndpoint,
+        /// The name called (`*SMBSERVER` resolved).
+        called: Name,
+        /// The caller's name.
+        calling: Name,
+    },
+    /// A session request was refused.
+    Refused {
+        /// Who called.
+        peer: IpEndpoint,
+        /// The name called (`None` when the request was malformed).
+        called: Option<Name>,
+        /// The negative response sent.
+        code: NegativeCode,
+    },
+    /// A connected peer sent no request in time and was closed.
+    RequestTimeout {
+        /// Who it was.
+        peer: IpEndpoint,
+    },
+    /// An established session ended.
+    Closed {
+        /// The session.
+        slot: SlotId,
+        /// Who it was with.
+        peer: IpEndpoint,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A connection was aborted (one reset sent) because the peer stopped responding.
+    Aborted {
+        /// Who it was.
+        peer: Option<IpEndpoint>,
+        /// The phase it was in.
+        phase: Phase,
+    },
+}
+
+/// A session as the owner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The slot and connection.
+    pub slot: SlotId,
+    /// Session or refusal slot.
+    pub role: Role,
+    /// Where it stands.
+    pub phase: Phase,
+    /// The peer.
+    pub peer: Option<IpEndpoint>,
+    /// The called name, once a request was accepted.
+    pub called: Option<Name>,
+    /// The calling name, once a request arrived.
+    pub calling: Option<Name>,
+    /// When the connection was established.
+    pub connected_at: Instant,
+    /// Session message bytes received.
+    pub bytes_in: u64,
+    /// Session message bytes sent.
+    pub bytes_out: u64,
+}
+
+/// A listener: sessions to `name` are accepted, optionally only from one calling name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    /// The called name (16 bytes, suffix included; the node's scope).
+    pub name: Name,
+    /// Only this calling name is accepted (`None`: anyone).
+    pub calling: Option<Name>,
+}
+
+/// Why a call on a session failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionError {
+    /// No such session: it ended, or the id is from an earlier connection of the slot.
+    NotEstablished,
+    /// A message longer than 0x1FFFF bytes, or a write past the message's length.
+    TooLong,
+    /// The listener table is full.
+    TooManyListeners,
+}
+
+/// The current incoming session message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Incoming {
+    /// Its body length.
+    pub length: u32,
+    /// Body bytes not read yet.
+    pub remaining: u32,
+}
+
+/// The name `*SMBSERVER<20>`, which Samba and Windows accept as an alias of the server.
+pub const SMBSERVER: Name = Name::from_bytes(*b"*SMBSERVER      ");
