@@ -6,7 +6,7 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
 
-use super::request::{Request, discard, take_request};
+use super::request::{Request, SHORT_FRAME, discard, short_frame, take_request};
 use super::service::SessionService;
 use super::slot::{Phase, Role, SlotId};
 use super::stream::Sessions;
@@ -15,7 +15,7 @@ use crate::gate::{GateView, SynTaker};
 use crate::name_service::{NameService, NameState};
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::{Name, NbName};
-use crate::wire::nbss::{self, MessageType, NegativeCode};
+use crate::wire::nbss::{self, NegativeCode};
 
 impl<'a> SessionService<'a> {
     /// Between frames: recycles closed slots, re-arms listeners, and refreshes what the gate
@@ -294,8 +294,9 @@ impl<'a> SessionService<'a> {
         let slot = &mut self.ledger[index];
         let Some(handle) = slot.handle else { return };
         let socket = sockets.get_mut::<tcp::Socket>(handle);
-        let response = [MessageType::PositiveResponse.into(), 0, 0, 0];
-        if slot.send(socket, &response) != response.len() {
+        let mut buffer = [0; SHORT_FRAME];
+        let response = short_frame(nbss::Repr::PositiveResponse, &mut buffer);
+        if slot.send(socket, response) != response.len() {
             // Cannot happen on a fresh connection; refuse rather than half-answer.
             return self.refuse(index, now, sockets, Some(called), NegativeCode::Unspecified);
         }
@@ -346,8 +347,11 @@ impl<'a> SessionService<'a> {
         let slot = &mut self.ledger[index];
         let Some(handle) = slot.handle else { return };
         let socket = sockets.get_mut::<tcp::Socket>(handle);
-        let response = [MessageType::NegativeResponse.into(), 0, 0, 1, code.into()];
-        let _ = socket.send_slice(&response);
+        let mut buffer = [0; SHORT_FRAME];
+        let _ = socket.send_slice(short_frame(
+            nbss::Repr::NegativeResponse { code },
+            &mut buffer,
+        ));
         slot.called = called;
         slot.enter(Phase::Draining, Some(now + self.config.drain_timeout));
         self.counters.count_negative(code);
@@ -416,7 +420,8 @@ impl<'a> SessionService<'a> {
         {
             let room = socket.send_capacity() - socket.send_queue();
             if slot.tx_remaining == 0 && room >= nbss::HEADER_LEN {
-                slot.send(socket, &[MessageType::KeepAlive.into(), 0, 0, 0]);
+                let mut buffer = [0; SHORT_FRAME];
+                slot.send(socket, short_frame(nbss::Repr::KeepAlive, &mut buffer));
                 self.counters.keepalives_sent += 1;
             }
             slot.last_activity = now;

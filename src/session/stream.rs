@@ -4,11 +4,11 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 
-use super::request::discard;
+use super::request::{SHORT_FRAME, discard, peek_header, short_frame};
 use super::service::{SessionService, info};
 use super::slot::{Phase, SlotId};
 use super::types::{CloseReason, Incoming, SessionError, SessionInfo};
-use crate::wire::nbss::{self, MessageType, NegativeCode};
+use crate::wire::nbss::{self, NegativeCode};
 
 /// Reads and writes of established sessions, for the owner (see [`crate::node::Node::sessions`]).
 ///
@@ -75,17 +75,11 @@ impl<'a> Sessions<'_, 'a> {
                     remaining,
                 }));
             }
-            let mut header = [0u8; nbss::HEADER_LEN];
-            if socket.recv_queue() < nbss::HEADER_LEN
-                || socket.peek_slice(&mut header) != Ok(nbss::HEADER_LEN)
-            {
+            let Some(header) = peek_header(socket) else {
                 return Ok(None);
-            }
-            let packet = nbss::Packet::new_unchecked(&header[..]);
-            let reserved = packet.flags() & !0x01 != 0;
-            let length = packet.length();
-            match packet.msg_type() {
-                MessageType::SessionMessage if !reserved => {
+            };
+            match header.repr {
+                Ok(nbss::Repr::SessionMessage { length }) => {
                     discard(socket, nbss::HEADER_LEN);
                     slot.last_activity = self.now;
                     slot.current_length = length;
@@ -97,7 +91,7 @@ impl<'a> Sessions<'_, 'a> {
                     }
                     slot.rx_remaining = Some(length);
                 }
-                MessageType::KeepAlive if !reserved && length == 0 => {
+                Ok(nbss::Repr::KeepAlive) => {
                     discard(socket, nbss::HEADER_LEN);
                     slot.last_activity = self.now;
                     self.service.counters.keepalives_received += 1;
@@ -158,13 +152,10 @@ impl<'a> Sessions<'_, 'a> {
         if slot.tx_remaining > 0 || room < nbss::HEADER_LEN {
             return Ok(false);
         }
-        let mut header = [0u8; nbss::HEADER_LEN];
-        let mut packet = nbss::Packet::new_unchecked(&mut header[..]);
-        packet.set_msg_type(MessageType::SessionMessage);
-        packet.set_flags(0);
-        packet.set_length(length);
+        let mut buffer = [0; SHORT_FRAME];
+        let header = short_frame(nbss::Repr::SessionMessage { length }, &mut buffer);
         let socket = self.sockets.get_mut::<tcp::Socket>(handle);
-        slot.send(socket, &header);
+        slot.send(socket, header);
         slot.tx_remaining = length;
         slot.last_activity = self.now;
         Ok(true)
