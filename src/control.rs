@@ -571,7 +571,7 @@ pub fn status_json(node: &mut Node, info: &DaemonInfo, now: Instant) -> String {
     out.push_str(",\n    \"names\": ");
     write_name_counters(&mut out, "    ", *node.names.counters());
     out.push_str(",\n    \"node_status\": ");
-    write_statistics(&mut out, "    ", node.names.statistics);
+    write_statistics(&mut out, "    ", node.node_status_statistics());
     out.push_str("\n  }\n}\n");
     out
 }

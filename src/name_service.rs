@@ -33,6 +33,7 @@
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
+use crate::session::SessionFigures;
 use crate::wire::NAME_SERVICE_PORT;
 use crate::wire::name::{Name, NbName, Scope};
 use crate::wire::nbns::{
@@ -201,9 +202,9 @@ pub struct NameService {
     names: heapless::Vec<OwnedName, MAX_NAMES>,
     ids: TransactionIds,
     counters: NameCounters,
-    /// The statistics block of node status, apart from UNIT_ID; the node keeps the session
-    /// figures in it current.
-    pub statistics: Statistics,
+    /// The statistics block of node status, apart from UNIT_ID and the session figures (which
+    /// come with each [`NameService::receive`]).
+    statistics: Statistics,
     events: heapless::Deque<NameEvent, MAX_EVENTS>,
     release_requested: bool,
     release_reported: bool,
@@ -299,6 +300,36 @@ impl NameService {
     /// The counters.
     pub fn counters(&self) -> &NameCounters {
         &self.counters
+    }
+
+    /// The statistics block node status answers carry, apart from the session figures (which
+    /// come with each [`NameService::receive`]; they are zero here): UNIT_ID is the MAC, or
+    /// zeros when the configuration hides it. See [`NameService::node_status_statistics`] for
+    /// the whole block.
+    pub fn statistics(&self) -> Statistics {
+        let mut statistics = self.statistics;
+        statistics.unit_id = if self.config.hide_mac {
+            [0; 6]
+        } else {
+            self.config.mac
+        };
+        statistics
+    }
+
+    /// The whole statistics block a node status answer carries, given the session service's
+    /// `figures`.
+    pub fn node_status_statistics(&self, figures: &SessionFigures) -> Statistics {
+        Statistics {
+            number_no_resource_conditions: figures.no_resource_conditions,
+            number_free_command_blocks: figures.free_slots,
+            total_number_command_blocks: figures.total_slots,
+            max_total_number_command_blocks: figures.total_slots,
+            number_pending_sessions: figures.pending_sessions,
+            max_number_pending_sessions: figures.total_slots,
+            max_total_sessions_possible: figures.max_sessions,
+            session_data_packet_size: figures.packet_size,
+            ..self.statistics()
+        }
     }
 
     /// Counts a datagram too long to be a name service packet, which the node dropped unread.
@@ -430,11 +461,13 @@ impl NameService {
         }
     }
 
-    /// Handles one datagram received on UDP 137; replies go through `send`.
+    /// Handles one datagram received on UDP 137; replies go through `send`. A node status
+    /// answer reports the session service's `figures`.
     pub fn receive(
         &mut self,
         bytes: &[u8],
         from: Received,
+        figures: &SessionFigures,
         send: &mut dyn FnMut(Destination, &nbns::Repr),
     ) {
         self.counters.received = self.counters.received.wrapping_add(1);
@@ -515,12 +548,7 @@ impl NameService {
                         });
                     }
                 }
-                let mut statistics = self.statistics;
-                statistics.unit_id = if self.config.hide_mac {
-                    [0; 6]
-                } else {
-                    self.config.mac
-                };
+                let statistics = self.node_status_statistics(figures);
                 self.counters.node_status_answered =
                     self.counters.node_status_answered.wrapping_add(1);
                 let response =
@@ -752,6 +780,8 @@ mod test {
 
     struct Harness {
         service: NameService,
+        /// The session figures handed to every receive.
+        figures: SessionFigures,
     }
 
     impl Harness {
@@ -760,7 +790,10 @@ mod test {
             for &(name, group) in names {
                 service.add_name(name, group).unwrap();
             }
-            Harness { service }
+            Harness {
+                service,
+                figures: SessionFigures::default(),
+            }
         }
 
         fn new(names: &[(Name, bool)]) -> Harness {
@@ -808,6 +841,7 @@ mod test {
                     source,
                     destination,
                 },
+                &self.figures,
                 &mut |to, repr| {
                     sent.push(Sent {
                         to,
@@ -1565,10 +1599,22 @@ mod test {
             total_number_command_blocks: 10,
             max_total_number_command_blocks: 10,
             number_pending_sessions: 1,
-            max_number_pending_sessions: 2,
+            max_number_pending_sessions: 10,
             max_total_sessions_possible: 8,
             session_data_packet_size: 0xffff,
             ..Statistics::default()
+        }
+    }
+
+    /// The session figures [`some_statistics`] reports.
+    fn some_figures() -> SessionFigures {
+        SessionFigures {
+            no_resource_conditions: 3,
+            free_slots: 6,
+            total_slots: 10,
+            pending_sessions: 1,
+            max_sessions: 8,
+            packet_size: 0xffff,
         }
     }
 
@@ -1592,6 +1638,7 @@ mod test {
     fn node_status_lists_every_name_with_its_flags_and_the_statistics() {
         let mut h = with_a_conflict();
         h.service.statistics = some_statistics();
+        h.figures = some_figures();
         let expected = vec![
             node_name(labsrv(), 0x0400),
             node_name(labsrv_server(), 0x0400),
@@ -1622,7 +1669,7 @@ mod test {
             assert_eq!(h.counters().node_status_answered, i as u32 + 1);
         }
         // The node's figures change, the next answer carries them.
-        h.service.statistics.number_pending_sessions = 7;
+        h.figures.pending_sessions = 7;
         let sent = h.receive(
             &node_status(1, nb(Name::WILDCARD)),
             peer(50000),
@@ -1658,6 +1705,7 @@ mod test {
         );
         h.register();
         h.service.statistics = some_statistics();
+        h.figures = some_figures();
         let sent = h.receive(
             &node_status(7, nb(Name::WILDCARD)),
             peer(50000),

@@ -291,7 +291,10 @@ fn at_capacity_the_refusal_slot_answers_0x83_and_the_gate_holds_the_rest() {
     b.assert_no_reset();
     // Node status carries the no-resource condition.
     assert_eq!(
-        b.node.node.names.statistics.number_no_resource_conditions,
+        b.node
+            .node
+            .node_status_statistics()
+            .number_no_resource_conditions,
         1
     );
 }

@@ -10,7 +10,9 @@ use super::request::{Request, SHORT_FRAME, discard, short_frame, take_request};
 use super::service::SessionService;
 use super::slot::{Phase, Role, SlotId};
 use super::stream::Sessions;
-use super::types::{CloseReason, Handler, Listener, RESET_BOUND, SMBSERVER, SessionEvent};
+use super::types::{
+    CloseReason, Handler, Listener, RESET_BOUND, SMBSERVER, SessionEvent, SessionFigures,
+};
 use crate::gate::{GateView, SynTaker};
 use crate::name_service::{NameService, NameState};
 use crate::wire::SESSION_SERVICE_PORT;
@@ -488,26 +490,25 @@ impl<'a> SessionService<'a> {
         next
     }
 
-    /// The live ledger for the node status statistics: (no-resource conditions, free, total,
-    /// pending, max sessions, session data packet size).
-    pub(crate) fn statistics(&self) -> (u16, u16, u16, u16, u16, u16) {
+    /// The ledger's figures for node status, as they stand now.
+    pub fn figures(&self) -> SessionFigures {
         let counts = self.ledger();
-        let total = counts.session_slots + counts.refusal_slots;
-        let free = self
+        let free_slots = self
             .ledger
             .iter()
             .filter(|s| s.phase == Phase::Listening && s.half_open.is_none())
             .count() as u16;
-        (
-            self.counters
+        SessionFigures {
+            no_resource_conditions: self
+                .counters
                 .insufficient_resources
                 .min(u32::from(u16::MAX)) as u16,
-            free,
-            total,
-            counts.pending,
-            counts.session_slots,
-            self.session_buffer.min(usize::from(u16::MAX)) as u16,
-        )
+            free_slots,
+            total_slots: counts.session_slots + counts.refusal_slots,
+            pending_sessions: counts.pending,
+            max_sessions: counts.session_slots,
+            packet_size: self.session_buffer.min(usize::from(u16::MAX)) as u16,
+        }
     }
 
     /// Runs the built-in handler on every established session.

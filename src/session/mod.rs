@@ -40,6 +40,6 @@ pub use self::stream::Sessions;
 pub use self::types::{
     CloseReason, Handler, Incoming, LedgerCounts, Listener, MAX_EVENTS, MAX_LISTENERS,
     MAX_REQUEST_BODY, MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, SMBSERVER, SessionConfig,
-    SessionCounters, SessionError, SessionEvent, SessionInfo,
+    SessionCounters, SessionError, SessionEvent, SessionFigures, SessionInfo,
 };
 pub use smoltcp::time::Duration;

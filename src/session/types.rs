@@ -200,6 +200,26 @@ pub struct LedgerCounts {
     pub bytes_per_refusal_slot: u32,
 }
 
+/// The session service's figures that a node status answer reports (RFC 1002 §4.2.18), read
+/// off the ledger; see [`crate::name_service::NameService::receive`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SessionFigures {
+    /// 0x83 refusals so far, saturating at `u16::MAX` (NUMBER_NO_RESOURCE_CONDITIONS).
+    pub no_resource_conditions: u16,
+    /// Session slots listening with no half-open connection (NUMBER_FREE_COMMAND_BLOCKS).
+    pub free_slots: u16,
+    /// Session and refusal slots together (TOTAL_NUMBER_COMMAND_BLOCKS, and its maximum, and
+    /// MAX_NUMBER_PENDING_SESSIONS).
+    pub total_slots: u16,
+    /// Session slots awaiting a request or a decision (NUMBER_PENDING_SESSIONS).
+    pub pending_sessions: u16,
+    /// Session slots: the most sessions open at once (MAX_TOTAL_SESSIONS_POSSIBLE).
+    pub max_sessions: u16,
+    /// A session slot's buffer size, saturating at `u16::MAX` (SESSION_DATA_PACKET_SIZE).
+    pub packet_size: u16,
+}
+
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
