@@ -16,6 +16,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use netbt::gate::GateCounters;
 use netbt::name_service::{NameCounters, NameState};
 use netbt::node::Node;
 use netbt::session::{LedgerCounts, Phase, Role, SessionCounters};
@@ -577,38 +578,68 @@ pub fn status_json(node: &mut Node, info: &DaemonInfo, now: Instant) -> String {
 }
 
 fn write_session_counters(out: &mut String, indent: &str, counters: SessionCounters) {
-    numeric_fields!(
-        out,
-        indent,
-        counters,
-        SessionCounters {
-            positive,
-            not_listening_on_called,
-            not_listening_for_calling,
-            called_not_present,
-            insufficient_resources,
-            unspecified,
-            syns_held,
-            syns_dropped,
-            syns_replayed,
-            syns_to_refusal_slots,
-            duplicate_syns_swallowed,
-            resets_sent,
-            request_timeouts,
-            drains,
-            drain_timeouts,
-            aborts_handshake,
-            aborts_close,
-            aborts_stalled,
-            peer_resets,
-            peer_closes,
-            keepalives_sent,
-            keepalives_received,
-            protocol_errors,
-            high_water,
-            events_lost,
-        }
-    );
+    // Flat, as before: the gate's counters sit among the session service's own.
+    let SessionCounters {
+        positive,
+        not_listening_on_called,
+        not_listening_for_calling,
+        called_not_present,
+        insufficient_resources,
+        unspecified,
+        gate:
+            GateCounters {
+                syns_held,
+                syns_dropped,
+                syns_replayed,
+                syns_to_refusal_slots,
+                duplicate_syns_swallowed,
+                resets_sent,
+            },
+        request_timeouts,
+        drains,
+        drain_timeouts,
+        aborts_handshake,
+        aborts_close,
+        aborts_stalled,
+        peer_resets,
+        peer_closes,
+        keepalives_sent,
+        keepalives_received,
+        protocol_errors,
+        high_water,
+        events_lost,
+    } = counters;
+    let fields: &[(&str, u64)] = &[
+        ("positive", positive.into()),
+        ("not_listening_on_called", not_listening_on_called.into()),
+        (
+            "not_listening_for_calling",
+            not_listening_for_calling.into(),
+        ),
+        ("called_not_present", called_not_present.into()),
+        ("insufficient_resources", insufficient_resources.into()),
+        ("unspecified", unspecified.into()),
+        ("syns_held", syns_held.into()),
+        ("syns_dropped", syns_dropped.into()),
+        ("syns_replayed", syns_replayed.into()),
+        ("syns_to_refusal_slots", syns_to_refusal_slots.into()),
+        ("duplicate_syns_swallowed", duplicate_syns_swallowed.into()),
+        ("resets_sent", resets_sent.into()),
+        ("request_timeouts", request_timeouts.into()),
+        ("drains", drains.into()),
+        ("drain_timeouts", drain_timeouts.into()),
+        ("aborts_handshake", aborts_handshake.into()),
+        ("aborts_close", aborts_close.into()),
+        ("aborts_stalled", aborts_stalled.into()),
+        ("peer_resets", peer_resets.into()),
+        ("peer_closes", peer_closes.into()),
+        ("keepalives_sent", keepalives_sent.into()),
+        ("keepalives_received", keepalives_received.into()),
+        ("protocol_errors", protocol_errors.into()),
+        ("high_water", high_water.into()),
+        ("events_lost", events_lost.into()),
+    ];
+    write_numeric_object(out, indent, fields);
 }
 
 fn write_name_counters(out: &mut String, indent: &str, counters: NameCounters) {
@@ -628,6 +659,7 @@ fn write_name_counters(out: &mut String, indent: &str, counters: NameCounters) {
             unsolicited_conflicts_ignored,
             unsolicited_responses_ignored,
             sent,
+            events_lost,
         }
     );
 }
@@ -1397,7 +1429,7 @@ mod tests {
     fn numeric_objects_are_valid_json() {
         let mut out = String::new();
         let counters = SessionCounters {
-            positive: 3,
+            positive: netbt::counter::Counter::new(3),
             high_water: 2,
             ..SessionCounters::default()
         };

@@ -33,6 +33,7 @@
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
+use crate::counter::Counter;
 use crate::session::SessionFigures;
 use crate::wire::NAME_SERVICE_PORT;
 use crate::wire::name::{Name, NbName, Scope};
@@ -112,27 +113,29 @@ pub struct OwnedName {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct NameCounters {
     /// Datagrams received on UDP 137.
-    pub received: u32,
+    pub received: Counter,
     /// Datagrams that did not parse.
-    pub malformed: u32,
+    pub malformed: Counter,
     /// Positive query responses sent.
-    pub queries_answered: u32,
+    pub queries_answered: Counter,
     /// Negative query responses sent (unicast queries for names we do not own).
-    pub queries_refused: u32,
+    pub queries_refused: Counter,
     /// Node status responses sent.
-    pub node_status_answered: u32,
+    pub node_status_answered: Counter,
     /// Negative registration responses sent in defence of our names.
-    pub defences: u32,
+    pub defences: Counter,
     /// Names lost to another node during registration.
-    pub conflicts: u32,
+    pub conflicts: Counter,
     /// Releases of our names by other nodes, ignored.
-    pub foreign_releases_ignored: u32,
+    pub foreign_releases_ignored: Counter,
     /// Conflict demands that answered nothing we sent, ignored.
-    pub unsolicited_conflicts_ignored: u32,
+    pub unsolicited_conflicts_ignored: Counter,
     /// Responses whose transaction id we did not send, ignored.
-    pub unsolicited_responses_ignored: u32,
+    pub unsolicited_responses_ignored: Counter,
     /// Packets sent.
-    pub sent: u32,
+    pub sent: Counter,
+    /// Events dropped because the owner did not take them.
+    pub events_lost: Counter,
 }
 
 /// Why a name could not be added.
@@ -334,8 +337,8 @@ impl NameService {
 
     /// Counts a datagram too long to be a name service packet, which the node dropped unread.
     pub fn count_oversized(&mut self) {
-        self.counters.received = self.counters.received.wrapping_add(1);
-        self.counters.malformed = self.counters.malformed.wrapping_add(1);
+        self.counters.received.bump();
+        self.counters.malformed.bump();
     }
 
     /// The next event to report, if any.
@@ -382,6 +385,7 @@ impl NameService {
     fn note(&mut self, event: NameEvent) {
         if self.events.is_full() {
             self.events.pop_front();
+            self.counters.events_lost.bump();
         }
         let _ = self.events.push_back(event);
     }
@@ -443,7 +447,7 @@ impl NameService {
                 message,
             };
             send(broadcast, &repr);
-            self.counters.sent = self.counters.sent.wrapping_add(1);
+            self.counters.sent.bump();
             let slot = &mut self.names[i];
             slot.state = next;
             slot.next_at = match next {
@@ -470,12 +474,12 @@ impl NameService {
         figures: &SessionFigures,
         send: &mut dyn FnMut(Destination, &nbns::Repr),
     ) {
-        self.counters.received = self.counters.received.wrapping_add(1);
+        self.counters.received.bump();
         if from.source.address == self.our_address() {
             return; // our own broadcast, looped back by a bridge
         }
         let Ok(repr) = nbns::Repr::parse(&nbns::Packet::new_unchecked(bytes)) else {
-            self.counters.malformed = self.counters.malformed.wrapping_add(1);
+            self.counters.malformed.bump();
             net_debug!("malformed name service packet from {}", from.source.address);
             return;
         };
@@ -494,13 +498,13 @@ impl NameService {
                 message,
             };
             send(from.source, &repr);
-            this.counters.sent = this.counters.sent.wrapping_add(1);
+            this.counters.sent.bump();
         };
         match repr.message {
             Message::NameQueryRequest { name } => {
                 if let Some(owned) = self.active(&name) {
                     let entry = [self.our_entry(owned.group)];
-                    self.counters.queries_answered = self.counters.queries_answered.wrapping_add(1);
+                    self.counters.queries_answered.bump();
                     reply(
                         self,
                         Flags::NONE,
@@ -511,7 +515,7 @@ impl NameService {
                         },
                     );
                 } else if unicast {
-                    self.counters.queries_refused = self.counters.queries_refused.wrapping_add(1);
+                    self.counters.queries_refused.bump();
                     reply(
                         self,
                         Flags::NONE,
@@ -549,12 +553,11 @@ impl NameService {
                     }
                 }
                 let statistics = self.node_status_statistics(figures);
-                self.counters.node_status_answered =
-                    self.counters.node_status_answered.wrapping_add(1);
+                self.counters.node_status_answered.bump();
                 let response =
                     nbns::Repr::node_status_response(repr.transaction_id, name, &list, statistics);
                 send(from.source, &response);
-                self.counters.sent = self.counters.sent.wrapping_add(1);
+                self.counters.sent.bump();
             }
             Message::NameRegistrationRequest {
                 kind:
@@ -571,7 +574,7 @@ impl NameService {
                 if owned.group || entry.address == self.our_address() {
                     return; // group names are not defended
                 }
-                self.counters.defences = self.counters.defences.wrapping_add(1);
+                self.counters.defences.bump();
                 self.note(NameEvent::Defended {
                     name: name.name,
                     by: from.source.address,
@@ -589,8 +592,7 @@ impl NameService {
             }
             Message::NameRegistrationRequest { .. } => {}
             Message::NameReleaseRequest { name, .. } if self.owns(&name) => {
-                self.counters.foreign_releases_ignored =
-                    self.counters.foreign_releases_ignored.wrapping_add(1);
+                self.counters.foreign_releases_ignored.bump();
                 net_debug!(
                     "ignored release of our name {} by {}",
                     name,
@@ -604,8 +606,7 @@ impl NameService {
                 self.answer_to_registration(repr.transaction_id, &name, from, true)
             }
             message if message.is_response() => {
-                self.counters.unsolicited_responses_ignored =
-                    self.counters.unsolicited_responses_ignored.wrapping_add(1);
+                self.counters.unsolicited_responses_ignored.bump();
                 net_debug!("ignored unsolicited response from {}", from.source.address);
             }
             _ => {}
@@ -633,23 +634,21 @@ impl NameService {
                 entry.state = NameState::Conflict;
                 entry.next_at = None;
                 let name = entry.name;
-                self.counters.conflicts = self.counters.conflicts.wrapping_add(1);
+                self.counters.conflicts.bump();
                 self.note(NameEvent::Conflict {
                     name,
                     by: from.source.address,
                 });
             }
             None if demand => {
-                self.counters.unsolicited_conflicts_ignored =
-                    self.counters.unsolicited_conflicts_ignored.wrapping_add(1);
+                self.counters.unsolicited_conflicts_ignored.bump();
                 net_debug!(
                     "ignored unsolicited conflict demand from {}",
                     from.source.address
                 );
             }
             None => {
-                self.counters.unsolicited_responses_ignored =
-                    self.counters.unsolicited_responses_ignored.wrapping_add(1);
+                self.counters.unsolicited_responses_ignored.bump();
                 net_debug!("ignored unsolicited response from {}", from.source.address);
             }
         }
@@ -1831,6 +1830,31 @@ mod test {
     }
 
     #[test]
+    fn events_the_owner_does_not_take_are_dropped_and_counted() {
+        let mut h = Harness::registered(&our_names());
+        let extra = 5;
+        for i in 0..(MAX_EVENTS + extra) as u16 {
+            let request = registration(
+                0x4200 + i,
+                RegistrationKind::Registration,
+                nb(labsrv()),
+                peer_entry(false),
+                true,
+            );
+            h.receive(&request, peer(NAME_SERVICE_PORT), SUBNET_BROADCAST);
+        }
+        assert_eq!(h.counters().defences, (MAX_EVENTS + extra) as u32);
+        assert_eq!(h.counters().events_lost, extra as u32);
+        let events = h.events();
+        assert_eq!(events.len(), MAX_EVENTS);
+        assert!(events.iter().all(|e| *e
+            == NameEvent::Defended {
+                name: labsrv(),
+                by: PEER
+            }));
+    }
+
+    #[test]
     fn group_and_unknown_names_are_not_defended() {
         let mut h = with_a_conflict();
         let requests = [
@@ -1997,15 +2021,15 @@ mod test {
         }
         let after = h.counters();
         let n = 2 * garbage.len() as u32;
-        assert_eq!(after.malformed, before.malformed + n);
-        assert_eq!(after.received, before.received + n);
+        assert_eq!(after.malformed, before.malformed.get() + n);
+        assert_eq!(after.received, before.received.get() + n);
         assert_eq!(after.sent, before.sent);
         assert_eq!(after.defences, 0);
         assert_eq!(h.events(), vec![]);
         // Datagrams the node drops unread for their size count the same way.
         h.service.count_oversized();
-        assert_eq!(h.counters().malformed, after.malformed + 1);
-        assert_eq!(h.counters().received, after.received + 1);
+        assert_eq!(h.counters().malformed, after.malformed.get() + 1);
+        assert_eq!(h.counters().received, after.received.get() + 1);
         // The good packets still work.
         let sent = h.receive_bytes(&good_query, peer(50000), OUR_ADDRESS);
         assert_positive_answer(&sent, 0x8000, peer(50000), nb(labsrv()));
@@ -2160,7 +2184,7 @@ mod test {
         assert!(h.poll(60_000).is_empty());
         assert_eq!(h.events(), vec![], "Released is reported once");
         // 9 release broadcasts and 3 refused queries.
-        assert_eq!(h.counters().sent, sent_before + 9 + 3);
+        assert_eq!(h.counters().sent, sent_before.get() + 9 + 3);
         // Nothing is listed any more.
         let sent = h.receive(
             &node_status(1, nb(Name::WILDCARD)),

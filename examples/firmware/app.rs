@@ -368,7 +368,7 @@ fn status(node: &mut Node, device: &Lan9118) {
         counters.positive,
         counters.negative(),
         counters.insufficient_resources,
-        counters.resets_sent,
+        counters.gate.resets_sent,
         names.queries_answered,
         names.node_status_answered,
         frames.received,

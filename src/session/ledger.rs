@@ -97,7 +97,7 @@ impl<'a> SessionService<'a> {
                         let peer = socket.remote_endpoint();
                         socket.abort();
                         slot.enter(Phase::Closing, Some(now + RESET_BOUND));
-                        self.counters.aborts_handshake += 1;
+                        self.counters.aborts_handshake.bump();
                         net_debug!("session: half-open {:?} aborted", peer);
                         self.note(SessionEvent::Aborted {
                             peer,
@@ -119,14 +119,14 @@ impl<'a> SessionService<'a> {
             },
             Phase::AwaitingRequest => {
                 if state == State::Closed {
-                    self.counters.peer_resets += 1;
+                    self.counters.peer_resets.bump();
                     slot.recycle();
                     return;
                 }
                 loop {
                     match take_request(socket) {
                         Request::KeepAlive => {
-                            self.counters.keepalives_received += 1;
+                            self.counters.keepalives_received.bump();
                             continue;
                         }
                         Request::Incomplete => {
@@ -137,7 +137,7 @@ impl<'a> SessionService<'a> {
                             } else if slot.expired(now) {
                                 socket.close();
                                 slot.enter(Phase::Closing, Some(now + config.close_timeout));
-                                self.counters.request_timeouts += 1;
+                                self.counters.request_timeouts.bump();
                                 if let Some(peer) = slot.peer {
                                     self.note(SessionEvent::RequestTimeout { peer });
                                 }
@@ -171,7 +171,7 @@ impl<'a> SessionService<'a> {
                 };
                 let peer = slot.peer;
                 let reason = if state == State::Closed {
-                    self.counters.peer_resets += 1;
+                    self.counters.peer_resets.bump();
                     slot.recycle();
                     CloseReason::PeerReset
                 } else if !socket.may_recv() {
@@ -204,11 +204,11 @@ impl<'a> SessionService<'a> {
                 if !socket.may_recv() {
                     socket.close();
                     slot.enter(Phase::Closing, Some(now + config.close_timeout));
-                    self.counters.drains += 1;
+                    self.counters.drains.bump();
                 } else if slot.expired(now) {
                     socket.close();
                     slot.enter(Phase::Closing, Some(now + config.close_timeout));
-                    self.counters.drain_timeouts += 1;
+                    self.counters.drain_timeouts.bump();
                 }
             }
             Phase::Closing => match state {
@@ -224,7 +224,7 @@ impl<'a> SessionService<'a> {
                         let peer = socket.remote_endpoint();
                         socket.abort();
                         slot.deadline = Some(now + RESET_BOUND);
-                        self.counters.aborts_close += 1;
+                        self.counters.aborts_close.bump();
                         net_debug!("session: close of {:?} unfinished, aborted", peer);
                         self.note(SessionEvent::Aborted {
                             peer,
@@ -307,7 +307,7 @@ impl<'a> SessionService<'a> {
         slot.calling = Some(calling);
         slot.last_activity = now;
         slot.progress_at = now;
-        self.counters.positive += 1;
+        self.counters.positive.bump();
         if let Some(peer) = slot.peer {
             net_debug!("session: {} from {} opened", called, peer);
             self.note(SessionEvent::Opened {
@@ -375,7 +375,7 @@ impl<'a> SessionService<'a> {
         let peer = slot.peer;
         let socket = sockets.get_mut::<tcp::Socket>(handle);
         if socket.state() == State::Closed {
-            self.counters.peer_resets += 1;
+            self.counters.peer_resets.bump();
             slot.recycle();
             if let Some(peer) = peer {
                 self.note(SessionEvent::Closed {
@@ -387,7 +387,7 @@ impl<'a> SessionService<'a> {
             return;
         }
         if !socket.may_recv() {
-            self.counters.peer_closes += 1;
+            self.counters.peer_closes.bump();
             return self.end_session(index, now, sockets, CloseReason::PeerClosed, id, peer);
         }
         // Progress of what we sent: a peer that acknowledges nothing for the bound is gone.
@@ -401,7 +401,7 @@ impl<'a> SessionService<'a> {
         if queued > 0 && now >= slot.progress_at + config.progress_bound() {
             socket.abort();
             slot.enter(Phase::Closing, Some(now + RESET_BOUND));
-            self.counters.aborts_stalled += 1;
+            self.counters.aborts_stalled.bump();
             self.note(SessionEvent::Aborted {
                 peer,
                 phase: Phase::Established,
@@ -424,7 +424,7 @@ impl<'a> SessionService<'a> {
             if slot.tx_remaining == 0 && room >= nbss::HEADER_LEN {
                 let mut buffer = [0; SHORT_FRAME];
                 slot.send(socket, short_frame(nbss::Repr::KeepAlive, &mut buffer));
-                self.counters.keepalives_sent += 1;
+                self.counters.keepalives_sent.bump();
             }
             slot.last_activity = now;
         }
@@ -502,6 +502,7 @@ impl<'a> SessionService<'a> {
             no_resource_conditions: self
                 .counters
                 .insufficient_resources
+                .get()
                 .min(u32::from(u16::MAX)) as u16,
             free_slots,
             total_slots: counts.session_slots + counts.refusal_slots,

@@ -1,6 +1,8 @@
 //! The owner's view of the session service: listeners, counters, ledger figures, events and
 //! shutdown.
 
+use core::cell::Cell;
+
 use heapless::{Deque, Vec};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
@@ -22,7 +24,7 @@ pub struct SessionService<'a> {
     pub(super) ledger: &'a mut [Slot],
     pub(super) listeners: Vec<Listener, MAX_LISTENERS>,
     pub(super) counters: SessionCounters,
-    pub(super) gate: GateCounters,
+    pub(super) gate: Cell<GateCounters>,
     pub(super) backlog: SynBacklog<'a>,
     pub(super) events: Deque<SessionEvent, MAX_EVENTS>,
     pub(super) accepting: bool,
@@ -51,7 +53,7 @@ impl<'a> SessionService<'a> {
             ledger,
             listeners: Vec::new(),
             counters: SessionCounters::default(),
-            gate: GateCounters::new(),
+            gate: Cell::new(GateCounters::default()),
             backlog: SynBacklog::new(backlog, config.refusal_delay),
             events: Deque::new(),
             accepting: true,
@@ -88,14 +90,10 @@ impl<'a> SessionService<'a> {
 
     /// The counters, the gate's included.
     pub fn counters(&self) -> SessionCounters {
-        let mut counters = self.counters;
-        counters.syns_held = self.gate.syns_held.get();
-        counters.syns_dropped = self.gate.syns_dropped.get();
-        counters.syns_replayed = self.gate.syns_replayed.get();
-        counters.syns_to_refusal_slots = self.gate.syns_to_refusal_slots.get();
-        counters.duplicate_syns_swallowed = self.gate.duplicate_syns_swallowed.get();
-        counters.resets_sent = self.gate.resets_sent.get();
-        counters
+        SessionCounters {
+            gate: self.gate.get(),
+            ..self.counters
+        }
     }
 
     /// How the ledger stands.
@@ -200,7 +198,7 @@ impl<'a> SessionService<'a> {
     pub(super) fn note(&mut self, event: SessionEvent) {
         if self.events.is_full() {
             self.events.pop_front();
-            self.counters.events_lost = self.counters.events_lost.wrapping_add(1);
+            self.counters.events_lost.bump();
         }
         let _ = self.events.push_back(event);
     }

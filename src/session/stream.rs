@@ -94,10 +94,10 @@ impl<'a> Sessions<'_, 'a> {
                 Ok(nbss::Repr::KeepAlive) => {
                     discard(socket, nbss::HEADER_LEN);
                     slot.last_activity = self.now;
-                    self.service.counters.keepalives_received += 1;
+                    self.service.counters.keepalives_received.bump();
                 }
                 _ => {
-                    self.service.counters.protocol_errors += 1;
+                    self.service.counters.protocol_errors.bump();
                     let peer = slot.peer;
                     let now = self.now;
                     self.service.end_session(

@@ -4,6 +4,8 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
 
 use super::slot::{Phase, Role, SlotId};
+use crate::counter::Counter;
+use crate::gate::GateCounters;
 use crate::wire::name::Name;
 use crate::wire::nbss::{self, NegativeCode};
 
@@ -90,73 +92,70 @@ pub enum Handler {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SessionCounters {
     /// Positive session responses sent.
-    pub positive: u32,
+    pub positive: Counter,
     /// Negative responses 0x80 (not listening on called name).
-    pub not_listening_on_called: u32,
+    pub not_listening_on_called: Counter,
     /// Negative responses 0x81 (not listening for calling name).
-    pub not_listening_for_calling: u32,
+    pub not_listening_for_calling: Counter,
     /// Negative responses 0x82 (called name not present).
-    pub called_not_present: u32,
+    pub called_not_present: Counter,
     /// Negative responses 0x83 (insufficient resources): the no-resource conditions.
-    pub insufficient_resources: u32,
+    pub insufficient_resources: Counter,
     /// Negative responses 0x8F (unspecified: malformed or out-of-order request).
-    pub unspecified: u32,
-    /// SYNs that found no session slot listening (kept in the gate's backlog, or dropped).
-    pub syns_held: u32,
-    /// Of those, SYNs dropped (backlog full while no slot listened, or kept too long).
-    pub syns_dropped: u32,
-    /// Kept SYNs handed on once a slot could take them.
-    pub syns_replayed: u32,
-    /// SYNs the gate handed to a refusal slot because the session slots kept SYNs waiting
-    /// past the refusal delay, or the backlog was full.
-    pub syns_to_refusal_slots: u32,
-    /// SYNs from peers a slot already holds (retransmissions), swallowed by the gate.
-    pub duplicate_syns_swallowed: u32,
-    /// TCP resets sent from port 139, whatever the cause (only aborts should cause them).
-    pub resets_sent: u32,
+    pub unspecified: Counter,
+    /// What the SYN gate in front of the session port counted.
+    pub gate: GateCounters,
     /// Peers closed because they sent no request in time.
-    pub request_timeouts: u32,
+    pub request_timeouts: Counter,
     /// Refused peers that closed first, as they should.
-    pub drains: u32,
+    pub drains: Counter,
     /// Refused peers closed by us because they did not close in time.
-    pub drain_timeouts: u32,
+    pub drain_timeouts: Counter,
     /// Connections aborted because they stayed half-open too long.
-    pub aborts_handshake: u32,
+    pub aborts_handshake: Counter,
     /// Connections aborted because their close did not finish in time.
-    pub aborts_close: u32,
+    pub aborts_close: Counter,
     /// Sessions aborted because the peer stopped acknowledging data.
-    pub aborts_stalled: u32,
+    pub aborts_stalled: Counter,
     /// Connections the peer reset.
-    pub peer_resets: u32,
+    pub peer_resets: Counter,
     /// Sessions the peer closed.
-    pub peer_closes: u32,
+    pub peer_closes: Counter,
     /// Keepalives sent.
-    pub keepalives_sent: u32,
+    pub keepalives_sent: Counter,
     /// Keepalives received (and dropped).
-    pub keepalives_received: u32,
+    pub keepalives_received: Counter,
     /// Established sessions closed for a frame that is not a session message or keepalive.
-    pub protocol_errors: u32,
+    pub protocol_errors: Counter,
     /// Most session slots busy at once.
     pub high_water: u16,
     /// Events dropped because the owner did not take them.
-    pub events_lost: u32,
+    pub events_lost: Counter,
 }
 
 impl SessionCounters {
     /// All negative responses.
     pub fn negative(&self) -> u32 {
-        self.not_listening_on_called
-            .wrapping_add(self.not_listening_for_calling)
-            .wrapping_add(self.called_not_present)
-            .wrapping_add(self.insufficient_resources)
-            .wrapping_add(self.unspecified)
+        [
+            self.not_listening_on_called,
+            self.not_listening_for_calling,
+            self.called_not_present,
+            self.insufficient_resources,
+            self.unspecified,
+        ]
+        .iter()
+        .fold(0u32, |sum, c| sum.wrapping_add(c.get()))
     }
 
     /// All aborts (each sends one reset, to a peer that stopped responding).
     pub fn aborts(&self) -> u32 {
-        self.aborts_handshake
-            .wrapping_add(self.aborts_close)
-            .wrapping_add(self.aborts_stalled)
+        [
+            self.aborts_handshake,
+            self.aborts_close,
+            self.aborts_stalled,
+        ]
+        .iter()
+        .fold(0u32, |sum, c| sum.wrapping_add(c.get()))
     }
 
     pub(super) fn count_negative(&mut self, code: NegativeCode) {
@@ -167,7 +166,7 @@ impl SessionCounters {
             NegativeCode::InsufficientResources => &mut self.insufficient_resources,
             _ => &mut self.unspecified,
         };
-        *counter = counter.wrapping_add(1);
+        counter.bump();
     }
 }
 
