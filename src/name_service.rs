@@ -93,6 +93,20 @@ pub enum NameState {
     Released,
 }
 
+impl core::fmt::Display for NameState {
+    /// `Registering`, `Registered` (for [`NameState::Active`], as `nbtstat -n` words it),
+    /// `Conflict`, `Releasing` or `Released`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            NameState::Registering { .. } => "Registering",
+            NameState::Active => "Registered",
+            NameState::Conflict => "Conflict",
+            NameState::Releasing { .. } => "Releasing",
+            NameState::Released => "Released",
+        })
+    }
+}
+
 /// One entry of the name table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OwnedName {
@@ -147,6 +161,17 @@ pub enum AddNameError {
     Duplicate,
 }
 
+impl core::fmt::Display for AddNameError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AddNameError::TableFull => write!(f, "the name table is full ({MAX_NAMES} names)"),
+            AddNameError::Duplicate => f.write_str("the name is in the table already"),
+        }
+    }
+}
+
+impl core::error::Error for AddNameError {}
+
 /// Things the name service reports to its owner (for logging); see [`NameService::take_event`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameEvent {
@@ -168,6 +193,23 @@ pub enum NameEvent {
     },
     /// Every name finished its release broadcasts.
     Released,
+}
+
+impl core::fmt::Display for NameEvent {
+    /// One line for a log, e.g. `registered LABSRV<20>` or `defended LABSRV<00> against
+    /// registration by 192.168.69.2`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            NameEvent::Registered(name) => write!(f, "registered {name}"),
+            NameEvent::Conflict { name, by } => {
+                write!(f, "name {name} is owned by {by}: in conflict, not answered")
+            }
+            NameEvent::Defended { name, by } => {
+                write!(f, "defended {name} against registration by {by}")
+            }
+            NameEvent::Released => f.write_str("all names released"),
+        }
+    }
 }
 
 /// Static facts the name service needs about its node.
@@ -1579,6 +1621,49 @@ mod test {
         let sent = h.receive(&node_status(0x2403, star), peer(50000), OUR_ADDRESS);
         let (names, _) = node_status_answer(&sent, 0x2403, peer(50000), star);
         assert_eq!(names, vec![node_name(labsrv(), 0x0400)]);
+    }
+
+    #[test]
+    fn states_events_and_errors_display_for_logs() {
+        let states = [
+            (NameState::Registering { sent: 1 }, "Registering"),
+            (NameState::Active, "Registered"),
+            (NameState::Conflict, "Conflict"),
+            (NameState::Releasing { sent: 2 }, "Releasing"),
+            (NameState::Released, "Released"),
+        ];
+        for (state, word) in states {
+            assert_eq!(state.to_string(), word);
+        }
+        let events = [
+            (NameEvent::Registered(labsrv()), "registered LABSRV<00>"),
+            (
+                NameEvent::Conflict {
+                    name: labsrv(),
+                    by: PEER,
+                },
+                "name LABSRV<00> is owned by 192.168.69.100: in conflict, not answered",
+            ),
+            (
+                NameEvent::Defended {
+                    name: labsrv(),
+                    by: PEER,
+                },
+                "defended LABSRV<00> against registration by 192.168.69.100",
+            ),
+            (NameEvent::Released, "all names released"),
+        ];
+        for (event, line) in events {
+            assert_eq!(event.to_string(), line);
+        }
+        assert_eq!(
+            AddNameError::Duplicate.to_string(),
+            "the name is in the table already"
+        );
+        assert_eq!(
+            AddNameError::TableFull.to_string(),
+            "the name table is full (16 names)"
+        );
     }
 
     // 4. Node status.

@@ -149,6 +149,21 @@ pub enum NodeError {
     BadAddress,
 }
 
+impl core::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            NodeError::SocketTableTooSmall => "the socket table is too small for the slots",
+            NodeError::BadSlots => {
+                "bad slots: none for sessions, more refusal buffers than ledger entries, or \
+                 session buffers too small"
+            }
+            NodeError::BadAddress => "the address could not be configured",
+        })
+    }
+}
+
+impl core::error::Error for NodeError {}
+
 /// Frames read per [`Node::poll`] before the services run and replies go out.
 const MAX_FRAMES_PER_POLL: usize = 64;
 /// Bytes the built-in echo handler moves per copy.

@@ -17,6 +17,16 @@ pub enum Role {
     Refusal,
 }
 
+impl core::fmt::Display for Role {
+    /// `session` or `refusal`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Role::Session => "session",
+            Role::Refusal => "refusal",
+        })
+    }
+}
+
 /// Where a slot's connection stands.
 ///
 /// ```text
@@ -40,6 +50,22 @@ pub enum Phase {
     Draining,
     /// Closed on our side; waiting for smoltcp to reach CLOSED (bounded, except TIME-WAIT).
     Closing,
+}
+
+impl core::fmt::Display for Phase {
+    /// The variant's name: `Free`, `Listening`, `AwaitingRequest`, `Deciding`, `Established`,
+    /// `Draining` or `Closing` (logs and the status document use these words).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Phase::Free => "Free",
+            Phase::Listening => "Listening",
+            Phase::AwaitingRequest => "AwaitingRequest",
+            Phase::Deciding => "Deciding",
+            Phase::Established => "Established",
+            Phase::Draining => "Draining",
+            Phase::Closing => "Closing",
+        })
+    }
 }
 
 /// Names a session across the slot's reuse: a stale id never reaches a later connection.
@@ -175,5 +201,29 @@ impl GateView for [Slot] {
                     Phase::AwaitingRequest | Phase::Deciding | Phase::Established | Phase::Draining
                 ) && s.peer == Some(endpoint))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Phase, Role};
+    use std::string::ToString;
+
+    #[test]
+    fn phases_and_roles_display_the_words_the_team_agreed_on() {
+        let phases = [
+            (Phase::Free, "Free"),
+            (Phase::Listening, "Listening"),
+            (Phase::AwaitingRequest, "AwaitingRequest"),
+            (Phase::Deciding, "Deciding"),
+            (Phase::Established, "Established"),
+            (Phase::Draining, "Draining"),
+            (Phase::Closing, "Closing"),
+        ];
+        for (phase, word) in phases {
+            assert_eq!(phase.to_string(), word);
+        }
+        assert_eq!(Role::Session.to_string(), "session");
+        assert_eq!(Role::Refusal.to_string(), "refusal");
     }
 }

@@ -184,7 +184,7 @@ impl<'a> Sessions<'_, 'a> {
         let index = self.deciding(id)?;
         let slot = &self.service.ledger[index];
         let (Some(called), Some(calling)) = (slot.called, slot.calling) else {
-            return Err(SessionError::NotEstablished);
+            return Err(SessionError::NotDeciding);
         };
         let now = self.now;
         self.service
@@ -208,7 +208,7 @@ impl<'a> Sessions<'_, 'a> {
             Some(slot) if slot.generation == id.generation && slot.phase == Phase::Deciding => {
                 Ok(index)
             }
-            _ => Err(SessionError::NotEstablished),
+            _ => Err(SessionError::NotDeciding),
         }
     }
 

@@ -234,6 +234,19 @@ pub enum CloseReason {
     ProtocolError,
 }
 
+impl core::fmt::Display for CloseReason {
+    /// A few words, e.g. `the peer closed`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            CloseReason::PeerClosed => "the peer closed",
+            CloseReason::PeerReset => "the peer reset the connection",
+            CloseReason::Local => "closed on this side",
+            CloseReason::Stalled => "the peer stopped acknowledging data; aborted",
+            CloseReason::ProtocolError => "the peer sent a frame that has no place in a session",
+        })
+    }
+}
+
 /// What happened, for the owner to log or act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionEvent {
@@ -293,6 +306,61 @@ pub enum SessionEvent {
     },
 }
 
+impl core::fmt::Display for SessionEvent {
+    /// One line for a log, e.g. `session LABSRV<20> from CLIENT<00> at 192.168.69.2:40000
+    /// opened` or `session request from 192.168.69.2:40002 for LABSRV<20> refused: Called name
+    /// present, but insufficient resources (0x83)`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SessionEvent::Opened {
+                peer,
+                called,
+                calling,
+                ..
+            } => write!(f, "session {called} from {calling} at {peer} opened"),
+            SessionEvent::Requested {
+                peer,
+                called,
+                calling,
+                ..
+            } => write!(
+                f,
+                "session {called} from {calling} at {peer} awaits the handler"
+            ),
+            SessionEvent::Refused {
+                peer,
+                called: Some(called),
+                code,
+            } => write!(
+                f,
+                "session request from {peer} for {called} refused: {code}"
+            ),
+            SessionEvent::Refused {
+                peer,
+                called: None,
+                code,
+            } => write!(f, "malformed session request from {peer} refused: {code}"),
+            SessionEvent::RequestTimeout { peer } => {
+                write!(f, "{peer} sent no session request in time; closed")
+            }
+            SessionEvent::Closed { peer, reason, .. } => {
+                write!(f, "session with {peer} closed: {reason}")
+            }
+            SessionEvent::Aborted {
+                peer: Some(peer),
+                phase,
+            } => write!(
+                f,
+                "connection {peer} stopped responding in {phase}; aborted"
+            ),
+            SessionEvent::Aborted { peer: None, phase } => write!(
+                f,
+                "connection (peer unknown) stopped responding in {phase}; aborted"
+            ),
+        }
+    }
+}
+
 /// A session as the owner sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionInfo {
@@ -328,13 +396,30 @@ pub struct Listener {
 /// Why a call on a session failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionError {
-    /// No such session: it ended, or the id is from an earlier connection of the slot.
+    /// No such session: it ended (a frame with no place in a session ends it too), or the id
+    /// is from an earlier connection of the slot.
     NotEstablished,
+    /// No request is held for a decision on this slot: it was answered already, it timed out,
+    /// the peer went away, or the id is from an earlier connection of the slot.
+    NotDeciding,
     /// A message longer than 0x1FFFF bytes, or a write past the message's length.
     TooLong,
-    /// The listener table is full.
+    /// The listener table holds [`MAX_LISTENERS`] listeners already.
     TooManyListeners,
 }
+
+impl core::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            SessionError::NotEstablished => "no such session (it ended, or the id is stale)",
+            SessionError::NotDeciding => "no session request is held for a decision on that slot",
+            SessionError::TooLong => "message longer than 131071 bytes, or written past its length",
+            SessionError::TooManyListeners => "the listener table is full",
+        })
+    }
+}
+
+impl core::error::Error for SessionError {}
 
 /// The current incoming session message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,3 +432,110 @@ pub struct Incoming {
 
 /// The name `*SMBSERVER<20>`, which Samba and Windows accept as an alias of the server.
 pub const SMBSERVER: Name = Name::from_bytes(*b"*SMBSERVER      ");
+
+#[cfg(test)]
+mod tests {
+    use super::{CloseReason, SessionError, SessionEvent};
+    use crate::session::{Phase, SlotId};
+    use crate::wire::name::Name;
+    use crate::wire::nbss::NegativeCode;
+    use smoltcp::wire::{IpEndpoint, Ipv4Address};
+    use std::string::ToString;
+
+    fn peer() -> IpEndpoint {
+        IpEndpoint::new(Ipv4Address::new(192, 168, 69, 2).into(), 40000)
+    }
+
+    fn name(text: &str) -> Name {
+        Name::parse_text(text, 0).unwrap()
+    }
+
+    #[test]
+    fn session_events_display_as_one_log_line() {
+        let slot = SlotId {
+            index: 0,
+            generation: 1,
+        };
+        let cases = [
+            (
+                SessionEvent::Opened {
+                    slot,
+                    peer: peer(),
+                    called: name("LABSRV#20"),
+                    calling: name("CLIENT#00"),
+                },
+                "session LABSRV<20> from CLIENT<00> at 192.168.69.2:40000 opened",
+            ),
+            (
+                SessionEvent::Requested {
+                    slot,
+                    peer: peer(),
+                    called: name("LABSRV#20"),
+                    calling: name("CLIENT#00"),
+                },
+                "session LABSRV<20> from CLIENT<00> at 192.168.69.2:40000 awaits the handler",
+            ),
+            (
+                SessionEvent::Refused {
+                    peer: peer(),
+                    called: Some(name("LABSRV#20")),
+                    code: NegativeCode::InsufficientResources,
+                },
+                "session request from 192.168.69.2:40000 for LABSRV<20> refused: \
+                 Called name present, but insufficient resources (0x83)",
+            ),
+            (
+                SessionEvent::Refused {
+                    peer: peer(),
+                    called: None,
+                    code: NegativeCode::Unspecified,
+                },
+                "malformed session request from 192.168.69.2:40000 refused: \
+                 Unspecified error (0x8f)",
+            ),
+            (
+                SessionEvent::RequestTimeout { peer: peer() },
+                "192.168.69.2:40000 sent no session request in time; closed",
+            ),
+            (
+                SessionEvent::Closed {
+                    slot,
+                    peer: peer(),
+                    reason: CloseReason::PeerClosed,
+                },
+                "session with 192.168.69.2:40000 closed: the peer closed",
+            ),
+            (
+                SessionEvent::Aborted {
+                    peer: Some(peer()),
+                    phase: Phase::Closing,
+                },
+                "connection 192.168.69.2:40000 stopped responding in Closing; aborted",
+            ),
+            (
+                SessionEvent::Aborted {
+                    peer: None,
+                    phase: Phase::Listening,
+                },
+                "connection (peer unknown) stopped responding in Listening; aborted",
+            ),
+        ];
+        for (event, line) in cases {
+            assert_eq!(event.to_string(), line);
+        }
+    }
+
+    #[test]
+    fn errors_say_what_went_wrong() {
+        assert_eq!(
+            SessionError::NotDeciding.to_string(),
+            "no session request is held for a decision on that slot"
+        );
+        assert_eq!(
+            SessionError::TooManyListeners.to_string(),
+            "the listener table is full"
+        );
+        let error: &dyn core::error::Error = &SessionError::TooLong;
+        assert!(error.to_string().contains("131071"));
+    }
+}
