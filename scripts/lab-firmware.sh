@@ -104,7 +104,7 @@ sleep 1
 kill "$tcpdump_pid" 2>/dev/null || true
 wait "$tcpdump_pid" 2>/dev/null || true
 kill -0 "$qemu_pid" 2>/dev/null && pass "firmware still running" || fail "QEMU exited; UART: $(tail -3 "$WORK/uart.out")"
-expect "UART: refusal logged" "refused: InsufficientResources" "$WORK/uart.out"
+expect "UART: refusal logged" "refused: Called name present, but insufficient resources \(0x83\)" "$WORK/uart.out"
 { grep "status:" "$WORK/uart.out" || true; } | tail -1 | tr -d '\r' >"$WORK/status.out"
 expect "UART: the firmware sent no reset" "resets sent 0;" "$WORK/status.out"
 

@@ -40,6 +40,25 @@ impl From<Counter> for u32 {
     }
 }
 
+impl From<Counter> for u64 {
+    fn from(counter: Counter) -> u64 {
+        u64::from(counter.0)
+    }
+}
+
+/// A count compares with a plain number: `assert_eq!(counters.positive, 5)`.
+impl PartialEq<u32> for Counter {
+    fn eq(&self, other: &u32) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialOrd<u32> for Counter {
+    fn partial_cmp(&self, other: &u32) -> Option<core::cmp::Ordering> {
+        self.0.partial_cmp(other)
+    }
+}
+
 impl core::fmt::Display for Counter {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{}", self.0)
@@ -59,5 +78,15 @@ mod tests {
         assert_eq!(counter.get(), 0);
         counter.add(5);
         assert_eq!(u32::from(counter), 5);
+    }
+
+    #[test]
+    fn a_counter_compares_with_a_number() {
+        let mut counter = Counter::ZERO;
+        counter.add(3);
+        assert_eq!(counter, 3);
+        assert_ne!(counter, 4);
+        assert!(counter > 2 && counter < 4);
+        assert_eq!(u64::from(counter), 3);
     }
 }

@@ -172,7 +172,6 @@ fn run<D: Device>(
                 uptime: start.elapsed(),
                 ready: node.names.is_ready(),
                 stopping: releasing_since.is_some(),
-                unit_id: if config.hide_mac { [0; 6] } else { config.mac },
             };
             // The backend-side local address of each forwarded session (smbd's log shows it).
             let backend = |slot| forwarder.as_ref().and_then(|f| f.backend_local(slot));
@@ -280,14 +279,8 @@ fn wait(
 fn report_events(node: &mut Node) {
     while let Some(event) = node.names.take_event() {
         match event {
-            NameEvent::Registered(name) => log::info!("registered {name}"),
-            NameEvent::Conflict { name, by } => {
-                log::error!("name {name} is owned by {by}: in conflict, not answered")
-            }
-            NameEvent::Defended { name, by } => {
-                log::info!("defended {name} against registration by {by}")
-            }
-            NameEvent::Released => log::info!("all names released"),
+            NameEvent::Conflict { .. } => log::error!("{event}"),
+            _ => log::info!("{event}"),
         }
     }
 }
@@ -302,33 +295,16 @@ fn report_session_events(
             forwarder.on_event(&event);
         }
         match event {
-            SessionEvent::Opened {
-                peer,
-                called,
-                calling,
-                ..
-            } => log::debug!("session {called} from {calling} at {peer} opened"),
-            SessionEvent::Refused { peer, called, code } => {
+            SessionEvent::Opened { .. }
+            | SessionEvent::Requested { .. }
+            | SessionEvent::Closed { .. } => log::debug!("{event}"),
+            SessionEvent::Refused { .. } => {
                 if refusals.allow() {
-                    let called =
-                        called.map_or("(malformed request)".to_string(), |n| n.to_string());
-                    log::info!("session request from {peer} for {called} refused: {code:?}");
+                    log::info!("{event}");
                 }
             }
-            SessionEvent::Requested {
-                peer,
-                called,
-                calling,
-                ..
-            } => log::debug!("session {called} from {calling} at {peer} awaits the handler"),
-            SessionEvent::RequestTimeout { peer } => {
-                log::info!("{peer} sent no session request in time; closed")
-            }
-            SessionEvent::Closed { peer, reason, .. } => {
-                log::debug!("session with {peer} closed: {reason:?}")
-            }
-            SessionEvent::Aborted { peer, phase } => {
-                log::info!("connection {peer:?} stopped responding in {phase:?}; aborted")
+            SessionEvent::RequestTimeout { .. } | SessionEvent::Aborted { .. } => {
+                log::info!("{event}")
             }
         }
     }

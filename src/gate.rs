@@ -34,6 +34,8 @@ use smoltcp::wire::{
     EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket,
 };
 
+use crate::counter::Counter;
+
 /// Largest SYN frame kept: Ethernet header, and IPv4 and TCP headers with all options.
 pub const MAX_SYN_FRAME: usize = 14 + 60 + 60;
 /// How long a kept SYN stays valid (a client retransmits within this, refreshing it).
@@ -77,40 +79,32 @@ pub trait GateView {
 }
 
 /// What the gate counted.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct GateCounters {
     /// SYNs no session slot could take at once (kept in the backlog, or dropped when it was
     /// full).
-    pub syns_held: Cell<u32>,
+    pub syns_held: Counter,
     /// Of those, SYNs dropped: backlog full, frame too large, or kept past [`SYN_HOLD`].
-    pub syns_dropped: Cell<u32>,
+    pub syns_dropped: Counter,
     /// Kept SYNs handed to the interface once a slot could take them.
-    pub syns_replayed: Cell<u32>,
+    pub syns_replayed: Counter,
     /// SYNs the gate handed to a refusal slot because the session slots kept SYNs waiting
     /// past the refusal delay, or the backlog was full.
-    pub syns_to_refusal_slots: Cell<u32>,
+    pub syns_to_refusal_slots: Counter,
     /// SYNs from peers a slot already holds (retransmissions), swallowed.
-    pub duplicate_syns_swallowed: Cell<u32>,
-    /// TCP resets sent from the session port.
-    pub resets_sent: Cell<u32>,
+    pub duplicate_syns_swallowed: Counter,
+    /// TCP resets sent from the session port, whatever the cause (only aborts should cause
+    /// them).
+    pub resets_sent: Counter,
 }
 
-impl GateCounters {
-    /// All zero.
-    pub const fn new() -> GateCounters {
-        GateCounters {
-            syns_held: Cell::new(0),
-            syns_dropped: Cell::new(0),
-            syns_replayed: Cell::new(0),
-            syns_to_refusal_slots: Cell::new(0),
-            duplicate_syns_swallowed: Cell::new(0),
-            resets_sent: Cell::new(0),
-        }
-    }
-}
-
-fn bump(counter: &Cell<u32>) {
-    counter.set(counter.get().wrapping_add(1));
+/// Counts one event in the gate's counters, which the gate shares with the session service
+/// through a `Cell` (the gate only ever holds a shared borrow).
+fn bump(counters: &Cell<GateCounters>, counter: fn(&mut GateCounters) -> &mut Counter) {
+    let mut all = counters.get();
+    counter(&mut all).bump();
+    counters.set(all);
 }
 
 /// One backlog entry: a SYN kept for later.
@@ -239,7 +233,12 @@ impl<'a> SynBacklog<'a> {
 
     /// The oldest (or, with `newest`, the youngest) SYN still valid at `now`; expired ones
     /// are dropped and counted.
-    fn take(&mut self, now: Instant, newest: bool, counters: &GateCounters) -> Option<HeldSyn> {
+    fn take(
+        &mut self,
+        now: Instant,
+        newest: bool,
+        counters: &Cell<GateCounters>,
+    ) -> Option<HeldSyn> {
         loop {
             let syn = if newest {
                 self.pop_back()?
@@ -249,7 +248,7 @@ impl<'a> SynBacklog<'a> {
             if now < syn.at + SYN_HOLD {
                 return Some(syn);
             }
-            bump(&counters.syns_dropped);
+            bump(counters, |c| &mut c.syns_dropped);
         }
     }
 
@@ -298,7 +297,7 @@ impl<'a> SynBacklog<'a> {
 pub struct Gated<'g, 'b, D: ?Sized, V: ?Sized> {
     device: &'g mut D,
     view: &'g V,
-    counters: &'g GateCounters,
+    counters: &'g Cell<GateCounters>,
     backlog: &'g mut SynBacklog<'b>,
     port: u16,
     now: Instant,
@@ -309,7 +308,7 @@ impl<'g, 'b, D: Device + ?Sized, V: GateView + ?Sized> Gated<'g, 'b, D, V> {
     pub fn new(
         device: &'g mut D,
         view: &'g V,
-        counters: &'g GateCounters,
+        counters: &'g Cell<GateCounters>,
         backlog: &'g mut SynBacklog<'b>,
         port: u16,
         now: Instant,
@@ -366,7 +365,7 @@ pub enum RxToken<'g, 'b, T, V: ?Sized> {
         /// What the gate decides from.
         view: &'g V,
         /// Where it counts.
-        counters: &'g GateCounters,
+        counters: &'g Cell<GateCounters>,
         /// Where it keeps SYNs.
         backlog: &'g mut SynBacklog<'b>,
         /// The session port.
@@ -396,7 +395,7 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
                 return f(frame);
             };
             if view.holds(source.0, source.1) {
-                bump(&counters.duplicate_syns_swallowed);
+                bump(counters, |c| &mut c.duplicate_syns_swallowed);
                 net_trace!(
                     "gate: SYN from {}:{}, already held, swallowed",
                     source.0,
@@ -414,7 +413,7 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
                 // SYN to such a slot, so no older copy of this one waits behind it.
                 return f(frame);
             }
-            bump(&counters.syns_held);
+            bump(counters, |c| &mut c.syns_held);
             if backlog.hold(frame, source, now) {
                 net_trace!(
                     "gate: no session slot free, SYN from {}:{} kept",
@@ -425,10 +424,10 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
             }
             if taker == SynTaker::RefusalSlot {
                 // No room to wait in: refused now rather than dropped.
-                bump(&counters.syns_to_refusal_slots);
+                bump(counters, |c| &mut c.syns_to_refusal_slots);
                 return f(frame);
             }
-            bump(&counters.syns_dropped);
+            bump(counters, |c| &mut c.syns_dropped);
             net_trace!(
                 "gate: backlog full, SYN from {}:{} dropped",
                 source.0,
@@ -449,7 +448,7 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
 /// Room for a frame to send, checked for resets from the session port.
 pub struct TxToken<'g, T> {
     inner: T,
-    counters: &'g GateCounters,
+    counters: &'g Cell<GateCounters>,
     port: u16,
 }
 
@@ -463,7 +462,7 @@ impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
         inner.consume(len, |frame| {
             let result = f(frame);
             if is_reset_from(frame, port) {
-                bump(&counters.resets_sent);
+                bump(counters, |c| &mut c.resets_sent);
             }
             result
         })
@@ -511,7 +510,7 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
         if let Some(pick) = pick {
             while let Some(syn) = backlog.take(now, pick == Pick::Newest, counters) {
                 if view.holds(syn.source.0, syn.source.1) {
-                    bump(&counters.duplicate_syns_swallowed);
+                    bump(counters, |c| &mut c.duplicate_syns_swallowed);
                     continue;
                 }
                 replay = Some(syn);
@@ -520,12 +519,12 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
         }
         if let Some(syn) = replay {
             let Some(tx) = device.transmit(timestamp) else {
-                bump(&counters.syns_dropped);
+                bump(counters, |c| &mut c.syns_dropped);
                 return None;
             };
-            bump(&counters.syns_replayed);
+            bump(counters, |c| &mut c.syns_replayed);
             if taker == SynTaker::RefusalSlot {
-                bump(&counters.syns_to_refusal_slots);
+                bump(counters, |c| &mut c.syns_to_refusal_slots);
             }
             net_trace!(
                 "gate: kept SYN from {}:{} replayed",
@@ -655,7 +654,7 @@ mod tests {
     /// A gate in front of a loopback device.
     struct Rig {
         device: Loopback,
-        counters: GateCounters,
+        counters: Cell<GateCounters>,
         backlog: SynBacklog<'static>,
     }
 
@@ -667,7 +666,7 @@ mod tests {
         fn with(capacity: usize, refusal_delay: Duration) -> Rig {
             Rig {
                 device: Loopback::new(Medium::Ethernet),
-                counters: GateCounters::new(),
+                counters: Cell::new(GateCounters::default()),
                 backlog: SynBacklog::new(std::vec![HeldSyn::EMPTY; capacity].leak(), refusal_delay),
             }
         }
@@ -720,13 +719,13 @@ mod tests {
         let mut rig = Rig::new();
         assert_eq!(rig.next(Some(&syn(40000)), &OPEN, at(0)), Some(syn(40000)));
         assert_eq!(rig.next(Some(&syn(40001)), &FULL, at(0)), Some(vec![]));
-        assert_eq!(rig.counters.syns_held.get(), 1);
+        assert_eq!(rig.counters.get().syns_held.get(), 1);
         assert_eq!(rig.backlog.len(), 1);
         // Nothing listens: nothing is replayed.
         assert_eq!(rig.next(None, &FULL, at(10)), None);
         // A slot listens: the kept SYN comes first, byte for byte.
         assert_eq!(rig.next(None, &OPEN, at(20)), Some(syn(40001)));
-        assert_eq!(rig.counters.syns_replayed.get(), 1);
+        assert_eq!(rig.counters.get().syns_replayed.get(), 1);
         assert!(rig.backlog.is_empty());
     }
 
@@ -747,7 +746,7 @@ mod tests {
             })
             .collect();
         assert_eq!(got, [syn(40001), syn(40002), syn(40003), ack]);
-        assert_eq!(rig.counters.syns_held.get(), 4);
+        assert_eq!(rig.counters.get().syns_held.get(), 4);
     }
 
     #[test]
@@ -755,12 +754,12 @@ mod tests {
         let mut rig = Rig::new();
         rig.next(Some(&syn(40000)), &FULL, at(0));
         assert_eq!(rig.next(None, &OPEN, at(3_000)), None, "expired");
-        assert_eq!(rig.counters.syns_dropped.get(), 1);
+        assert_eq!(rig.counters.get().syns_dropped.get(), 1);
         for port in 0..CAPACITY as u16 + 2 {
             rig.next(Some(&syn(41000 + port)), &FULL, at(4_000));
         }
         assert_eq!(rig.backlog.len(), CAPACITY);
-        assert_eq!(rig.counters.syns_dropped.get(), 3);
+        assert_eq!(rig.counters.get().syns_dropped.get(), 3);
     }
 
     #[test]
@@ -777,7 +776,7 @@ mod tests {
         ] {
             assert_eq!(rig.next(Some(&frame), &FULL, at(0)), Some(frame));
         }
-        assert_eq!(rig.counters.syns_held.get(), 0);
+        assert_eq!(rig.counters.get().syns_held.get(), 0);
     }
 
     #[test]
@@ -792,8 +791,8 @@ mod tests {
         // A kept copy of a peer that got in meanwhile is not replayed.
         rig.next(Some(&syn(40000)), &FULL, at(0));
         assert_eq!(rig.next(None, &view, at(1)), None);
-        assert_eq!(rig.counters.duplicate_syns_swallowed.get(), 2);
-        assert_eq!(rig.counters.syns_held.get(), 1);
+        assert_eq!(rig.counters.get().duplicate_syns_swallowed.get(), 2);
+        assert_eq!(rig.counters.get().syns_held.get(), 1);
     }
 
     #[test]
@@ -807,8 +806,8 @@ mod tests {
             "still waiting"
         );
         assert_eq!(rig.next(None, &REFUSING, at(DELAY_MS)), Some(syn(40000)));
-        assert_eq!(rig.counters.syns_to_refusal_slots.get(), 1);
-        assert_eq!(rig.counters.syns_replayed.get(), 1);
+        assert_eq!(rig.counters.get().syns_to_refusal_slots.get(), 1);
+        assert_eq!(rig.counters.get().syns_replayed.get(), 1);
         assert_eq!(rig.backlog.refusal_due(), None);
     }
 
@@ -821,7 +820,7 @@ mod tests {
         // The younger one has not waited long enough for the refusal slot.
         assert_eq!(rig.next(None, &REFUSING, at(2)), None);
         assert_eq!(rig.next(None, &REFUSING, at(3)), Some(syn(40001)));
-        assert_eq!(rig.counters.syns_to_refusal_slots.get(), 1);
+        assert_eq!(rig.counters.get().syns_to_refusal_slots.get(), 1);
     }
 
     #[test]
@@ -835,12 +834,12 @@ mod tests {
         // A newcomer is kept, and is the next one refused.
         assert_eq!(rig.next(Some(&syn(40002)), &FULL, at(3)), Some(vec![]));
         assert_eq!(rig.next(None, &REFUSING, at(3)), Some(syn(40002)));
-        assert_eq!(rig.counters.syns_held.get(), 3);
+        assert_eq!(rig.counters.get().syns_held.get(), 3);
         // The oldest is not starved: past the backstop it goes ahead of newcomers.
         let backstop = DELAY_MS * BACKSTOP_FACTOR as i64;
         rig.next(Some(&syn(40003)), &FULL, at(backstop - 1));
         assert_eq!(rig.next(None, &REFUSING, at(backstop)), Some(syn(40000)));
-        assert_eq!(rig.counters.syns_to_refusal_slots.get(), 3);
+        assert_eq!(rig.counters.get().syns_to_refusal_slots.get(), 3);
         assert_eq!(rig.backlog.len(), 1);
     }
 
@@ -871,8 +870,8 @@ mod tests {
         );
         assert_eq!(rig.next(None, &REFUSING, at(1)), Some(vec![]));
         assert_eq!(rig.backlog.len(), 2);
-        assert_eq!(rig.counters.syns_dropped.get(), 0);
-        assert_eq!(rig.counters.syns_to_refusal_slots.get(), 1);
+        assert_eq!(rig.counters.get().syns_dropped.get(), 0);
+        assert_eq!(rig.counters.get().syns_to_refusal_slots.get(), 1);
     }
 
     #[test]
@@ -882,16 +881,16 @@ mod tests {
             rig.next(Some(&syn(40000)), &REFUSING, at(0)),
             Some(syn(40000))
         );
-        assert_eq!(rig.counters.syns_held.get(), 0);
+        assert_eq!(rig.counters.get().syns_held.get(), 0);
         let mut rig = Rig::with(0, Duration::from_millis(5));
         assert_eq!(
             rig.next(Some(&syn(40000)), &REFUSING, at(0)),
             Some(syn(40000))
         );
-        assert_eq!(rig.counters.syns_to_refusal_slots.get(), 1);
+        assert_eq!(rig.counters.get().syns_to_refusal_slots.get(), 1);
         // With no backlog and no listener, the SYN is dropped.
         assert_eq!(rig.next(Some(&syn(40001)), &FULL, at(0)), Some(vec![]));
-        assert_eq!(rig.counters.syns_dropped.get(), 1);
+        assert_eq!(rig.counters.get().syns_dropped.get(), 1);
         assert_eq!(rig.backlog.refusal_due(), None);
     }
 
@@ -1022,7 +1021,7 @@ mod tests {
                 prop_assert_eq!(got, model.step(taker, now));
                 prop_assert_eq!(rig.backlog.len(), model.kept.len());
                 prop_assert!(rig.backlog.len() <= capacity);
-                prop_assert_eq!(rig.counters.syns_dropped.get(), model.dropped);
+                prop_assert_eq!(rig.counters.get().syns_dropped.get(), model.dropped);
             }
         }
     }
@@ -1048,6 +1047,6 @@ mod tests {
                 .unwrap()
                 .consume(frame.len(), |b| b.copy_from_slice(&frame));
         }
-        assert_eq!(rig.counters.resets_sent.get(), 1);
+        assert_eq!(rig.counters.get().resets_sent.get(), 1);
     }
 }

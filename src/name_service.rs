@@ -33,6 +33,8 @@
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
+use crate::counter::Counter;
+use crate::session::SessionFigures;
 use crate::wire::NAME_SERVICE_PORT;
 use crate::wire::name::{Name, NbName, Scope};
 use crate::wire::nbns::{
@@ -91,6 +93,20 @@ pub enum NameState {
     Released,
 }
 
+impl core::fmt::Display for NameState {
+    /// `Registering`, `Registered` (for [`NameState::Active`], as `nbtstat -n` words it),
+    /// `Conflict`, `Releasing` or `Released`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            NameState::Registering { .. } => "Registering",
+            NameState::Active => "Registered",
+            NameState::Conflict => "Conflict",
+            NameState::Releasing { .. } => "Releasing",
+            NameState::Released => "Released",
+        })
+    }
+}
+
 /// One entry of the name table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OwnedName {
@@ -111,27 +127,29 @@ pub struct OwnedName {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct NameCounters {
     /// Datagrams received on UDP 137.
-    pub received: u32,
+    pub received: Counter,
     /// Datagrams that did not parse.
-    pub malformed: u32,
+    pub malformed: Counter,
     /// Positive query responses sent.
-    pub queries_answered: u32,
+    pub queries_answered: Counter,
     /// Negative query responses sent (unicast queries for names we do not own).
-    pub queries_refused: u32,
+    pub queries_refused: Counter,
     /// Node status responses sent.
-    pub node_status_answered: u32,
+    pub node_status_answered: Counter,
     /// Negative registration responses sent in defence of our names.
-    pub defences: u32,
+    pub defences: Counter,
     /// Names lost to another node during registration.
-    pub conflicts: u32,
+    pub conflicts: Counter,
     /// Releases of our names by other nodes, ignored.
-    pub foreign_releases_ignored: u32,
+    pub foreign_releases_ignored: Counter,
     /// Conflict demands that answered nothing we sent, ignored.
-    pub unsolicited_conflicts_ignored: u32,
+    pub unsolicited_conflicts_ignored: Counter,
     /// Responses whose transaction id we did not send, ignored.
-    pub unsolicited_responses_ignored: u32,
+    pub unsolicited_responses_ignored: Counter,
     /// Packets sent.
-    pub sent: u32,
+    pub sent: Counter,
+    /// Events dropped because the owner did not take them.
+    pub events_lost: Counter,
 }
 
 /// Why a name could not be added.
@@ -142,6 +160,17 @@ pub enum AddNameError {
     /// The name is in the table already.
     Duplicate,
 }
+
+impl core::fmt::Display for AddNameError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AddNameError::TableFull => write!(f, "the name table is full ({MAX_NAMES} names)"),
+            AddNameError::Duplicate => f.write_str("the name is in the table already"),
+        }
+    }
+}
+
+impl core::error::Error for AddNameError {}
 
 /// Things the name service reports to its owner (for logging); see [`NameService::take_event`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +193,23 @@ pub enum NameEvent {
     },
     /// Every name finished its release broadcasts.
     Released,
+}
+
+impl core::fmt::Display for NameEvent {
+    /// One line for a log, e.g. `registered LABSRV<20>` or `defended LABSRV<00> against
+    /// registration by 192.168.69.2`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            NameEvent::Registered(name) => write!(f, "registered {name}"),
+            NameEvent::Conflict { name, by } => {
+                write!(f, "name {name} is owned by {by}: in conflict, not answered")
+            }
+            NameEvent::Defended { name, by } => {
+                write!(f, "defended {name} against registration by {by}")
+            }
+            NameEvent::Released => f.write_str("all names released"),
+        }
+    }
 }
 
 /// Static facts the name service needs about its node.
@@ -201,9 +247,9 @@ pub struct NameService {
     names: heapless::Vec<OwnedName, MAX_NAMES>,
     ids: TransactionIds,
     counters: NameCounters,
-    /// The statistics block of node status, apart from UNIT_ID; the node keeps the session
-    /// figures in it current.
-    pub statistics: Statistics,
+    /// The statistics block of node status, apart from UNIT_ID and the session figures (which
+    /// come with each [`NameService::receive`]).
+    statistics: Statistics,
     events: heapless::Deque<NameEvent, MAX_EVENTS>,
     release_requested: bool,
     release_reported: bool,
@@ -301,10 +347,40 @@ impl NameService {
         &self.counters
     }
 
+    /// The statistics block node status answers carry, apart from the session figures (which
+    /// come with each [`NameService::receive`]; they are zero here): UNIT_ID is the MAC, or
+    /// zeros when the configuration hides it. See [`NameService::node_status_statistics`] for
+    /// the whole block.
+    pub fn statistics(&self) -> Statistics {
+        let mut statistics = self.statistics;
+        statistics.unit_id = if self.config.hide_mac {
+            [0; 6]
+        } else {
+            self.config.mac
+        };
+        statistics
+    }
+
+    /// The whole statistics block a node status answer carries, given the session service's
+    /// `figures`.
+    pub fn node_status_statistics(&self, figures: &SessionFigures) -> Statistics {
+        Statistics {
+            number_no_resource_conditions: figures.no_resource_conditions,
+            number_free_command_blocks: figures.free_slots,
+            total_number_command_blocks: figures.total_slots,
+            max_total_number_command_blocks: figures.total_slots,
+            number_pending_sessions: figures.pending_sessions,
+            max_number_pending_sessions: figures.total_slots,
+            max_total_sessions_possible: figures.max_sessions,
+            session_data_packet_size: figures.packet_size,
+            ..self.statistics()
+        }
+    }
+
     /// Counts a datagram too long to be a name service packet, which the node dropped unread.
     pub fn count_oversized(&mut self) {
-        self.counters.received = self.counters.received.wrapping_add(1);
-        self.counters.malformed = self.counters.malformed.wrapping_add(1);
+        self.counters.received.bump();
+        self.counters.malformed.bump();
     }
 
     /// The next event to report, if any.
@@ -351,6 +427,7 @@ impl NameService {
     fn note(&mut self, event: NameEvent) {
         if self.events.is_full() {
             self.events.pop_front();
+            self.counters.events_lost.bump();
         }
         let _ = self.events.push_back(event);
     }
@@ -412,7 +489,7 @@ impl NameService {
                 message,
             };
             send(broadcast, &repr);
-            self.counters.sent = self.counters.sent.wrapping_add(1);
+            self.counters.sent.bump();
             let slot = &mut self.names[i];
             slot.state = next;
             slot.next_at = match next {
@@ -430,19 +507,21 @@ impl NameService {
         }
     }
 
-    /// Handles one datagram received on UDP 137; replies go through `send`.
+    /// Handles one datagram received on UDP 137; replies go through `send`. A node status
+    /// answer reports the session service's `figures`.
     pub fn receive(
         &mut self,
         bytes: &[u8],
         from: Received,
+        figures: &SessionFigures,
         send: &mut dyn FnMut(Destination, &nbns::Repr),
     ) {
-        self.counters.received = self.counters.received.wrapping_add(1);
+        self.counters.received.bump();
         if from.source.address == self.our_address() {
             return; // our own broadcast, looped back by a bridge
         }
         let Ok(repr) = nbns::Repr::parse(&nbns::Packet::new_unchecked(bytes)) else {
-            self.counters.malformed = self.counters.malformed.wrapping_add(1);
+            self.counters.malformed.bump();
             net_debug!("malformed name service packet from {}", from.source.address);
             return;
         };
@@ -461,13 +540,13 @@ impl NameService {
                 message,
             };
             send(from.source, &repr);
-            this.counters.sent = this.counters.sent.wrapping_add(1);
+            this.counters.sent.bump();
         };
         match repr.message {
             Message::NameQueryRequest { name } => {
                 if let Some(owned) = self.active(&name) {
                     let entry = [self.our_entry(owned.group)];
-                    self.counters.queries_answered = self.counters.queries_answered.wrapping_add(1);
+                    self.counters.queries_answered.bump();
                     reply(
                         self,
                         Flags::NONE,
@@ -478,7 +557,7 @@ impl NameService {
                         },
                     );
                 } else if unicast {
-                    self.counters.queries_refused = self.counters.queries_refused.wrapping_add(1);
+                    self.counters.queries_refused.bump();
                     reply(
                         self,
                         Flags::NONE,
@@ -515,18 +594,12 @@ impl NameService {
                         });
                     }
                 }
-                let mut statistics = self.statistics;
-                statistics.unit_id = if self.config.hide_mac {
-                    [0; 6]
-                } else {
-                    self.config.mac
-                };
-                self.counters.node_status_answered =
-                    self.counters.node_status_answered.wrapping_add(1);
+                let statistics = self.node_status_statistics(figures);
+                self.counters.node_status_answered.bump();
                 let response =
                     nbns::Repr::node_status_response(repr.transaction_id, name, &list, statistics);
                 send(from.source, &response);
-                self.counters.sent = self.counters.sent.wrapping_add(1);
+                self.counters.sent.bump();
             }
             Message::NameRegistrationRequest {
                 kind:
@@ -543,7 +616,7 @@ impl NameService {
                 if owned.group || entry.address == self.our_address() {
                     return; // group names are not defended
                 }
-                self.counters.defences = self.counters.defences.wrapping_add(1);
+                self.counters.defences.bump();
                 self.note(NameEvent::Defended {
                     name: name.name,
                     by: from.source.address,
@@ -561,8 +634,7 @@ impl NameService {
             }
             Message::NameRegistrationRequest { .. } => {}
             Message::NameReleaseRequest { name, .. } if self.owns(&name) => {
-                self.counters.foreign_releases_ignored =
-                    self.counters.foreign_releases_ignored.wrapping_add(1);
+                self.counters.foreign_releases_ignored.bump();
                 net_debug!(
                     "ignored release of our name {} by {}",
                     name,
@@ -576,8 +648,7 @@ impl NameService {
                 self.answer_to_registration(repr.transaction_id, &name, from, true)
             }
             message if message.is_response() => {
-                self.counters.unsolicited_responses_ignored =
-                    self.counters.unsolicited_responses_ignored.wrapping_add(1);
+                self.counters.unsolicited_responses_ignored.bump();
                 net_debug!("ignored unsolicited response from {}", from.source.address);
             }
             _ => {}
@@ -605,23 +676,21 @@ impl NameService {
                 entry.state = NameState::Conflict;
                 entry.next_at = None;
                 let name = entry.name;
-                self.counters.conflicts = self.counters.conflicts.wrapping_add(1);
+                self.counters.conflicts.bump();
                 self.note(NameEvent::Conflict {
                     name,
                     by: from.source.address,
                 });
             }
             None if demand => {
-                self.counters.unsolicited_conflicts_ignored =
-                    self.counters.unsolicited_conflicts_ignored.wrapping_add(1);
+                self.counters.unsolicited_conflicts_ignored.bump();
                 net_debug!(
                     "ignored unsolicited conflict demand from {}",
                     from.source.address
                 );
             }
             None => {
-                self.counters.unsolicited_responses_ignored =
-                    self.counters.unsolicited_responses_ignored.wrapping_add(1);
+                self.counters.unsolicited_responses_ignored.bump();
                 net_debug!("ignored unsolicited response from {}", from.source.address);
             }
         }
@@ -752,6 +821,8 @@ mod test {
 
     struct Harness {
         service: NameService,
+        /// The session figures handed to every receive.
+        figures: SessionFigures,
     }
 
     impl Harness {
@@ -760,7 +831,10 @@ mod test {
             for &(name, group) in names {
                 service.add_name(name, group).unwrap();
             }
-            Harness { service }
+            Harness {
+                service,
+                figures: SessionFigures::default(),
+            }
         }
 
         fn new(names: &[(Name, bool)]) -> Harness {
@@ -808,6 +882,7 @@ mod test {
                     source,
                     destination,
                 },
+                &self.figures,
                 &mut |to, repr| {
                     sent.push(Sent {
                         to,
@@ -1548,6 +1623,49 @@ mod test {
         assert_eq!(names, vec![node_name(labsrv(), 0x0400)]);
     }
 
+    #[test]
+    fn states_events_and_errors_display_for_logs() {
+        let states = [
+            (NameState::Registering { sent: 1 }, "Registering"),
+            (NameState::Active, "Registered"),
+            (NameState::Conflict, "Conflict"),
+            (NameState::Releasing { sent: 2 }, "Releasing"),
+            (NameState::Released, "Released"),
+        ];
+        for (state, word) in states {
+            assert_eq!(state.to_string(), word);
+        }
+        let events = [
+            (NameEvent::Registered(labsrv()), "registered LABSRV<00>"),
+            (
+                NameEvent::Conflict {
+                    name: labsrv(),
+                    by: PEER,
+                },
+                "name LABSRV<00> is owned by 192.168.69.100: in conflict, not answered",
+            ),
+            (
+                NameEvent::Defended {
+                    name: labsrv(),
+                    by: PEER,
+                },
+                "defended LABSRV<00> against registration by 192.168.69.100",
+            ),
+            (NameEvent::Released, "all names released"),
+        ];
+        for (event, line) in events {
+            assert_eq!(event.to_string(), line);
+        }
+        assert_eq!(
+            AddNameError::Duplicate.to_string(),
+            "the name is in the table already"
+        );
+        assert_eq!(
+            AddNameError::TableFull.to_string(),
+            "the name table is full (16 names)"
+        );
+    }
+
     // 4. Node status.
 
     fn some_statistics() -> Statistics {
@@ -1565,10 +1683,22 @@ mod test {
             total_number_command_blocks: 10,
             max_total_number_command_blocks: 10,
             number_pending_sessions: 1,
-            max_number_pending_sessions: 2,
+            max_number_pending_sessions: 10,
             max_total_sessions_possible: 8,
             session_data_packet_size: 0xffff,
             ..Statistics::default()
+        }
+    }
+
+    /// The session figures [`some_statistics`] reports.
+    fn some_figures() -> SessionFigures {
+        SessionFigures {
+            no_resource_conditions: 3,
+            free_slots: 6,
+            total_slots: 10,
+            pending_sessions: 1,
+            max_sessions: 8,
+            packet_size: 0xffff,
         }
     }
 
@@ -1592,6 +1722,7 @@ mod test {
     fn node_status_lists_every_name_with_its_flags_and_the_statistics() {
         let mut h = with_a_conflict();
         h.service.statistics = some_statistics();
+        h.figures = some_figures();
         let expected = vec![
             node_name(labsrv(), 0x0400),
             node_name(labsrv_server(), 0x0400),
@@ -1622,7 +1753,7 @@ mod test {
             assert_eq!(h.counters().node_status_answered, i as u32 + 1);
         }
         // The node's figures change, the next answer carries them.
-        h.service.statistics.number_pending_sessions = 7;
+        h.figures.pending_sessions = 7;
         let sent = h.receive(
             &node_status(1, nb(Name::WILDCARD)),
             peer(50000),
@@ -1658,6 +1789,7 @@ mod test {
         );
         h.register();
         h.service.statistics = some_statistics();
+        h.figures = some_figures();
         let sent = h.receive(
             &node_status(7, nb(Name::WILDCARD)),
             peer(50000),
@@ -1780,6 +1912,31 @@ mod test {
         }
         assert!(answers(&mut h, labsrv()));
         assert!(answers(&mut h, labsrv_server()));
+    }
+
+    #[test]
+    fn events_the_owner_does_not_take_are_dropped_and_counted() {
+        let mut h = Harness::registered(&our_names());
+        let extra = 5;
+        for i in 0..(MAX_EVENTS + extra) as u16 {
+            let request = registration(
+                0x4200 + i,
+                RegistrationKind::Registration,
+                nb(labsrv()),
+                peer_entry(false),
+                true,
+            );
+            h.receive(&request, peer(NAME_SERVICE_PORT), SUBNET_BROADCAST);
+        }
+        assert_eq!(h.counters().defences, (MAX_EVENTS + extra) as u32);
+        assert_eq!(h.counters().events_lost, extra as u32);
+        let events = h.events();
+        assert_eq!(events.len(), MAX_EVENTS);
+        assert!(events.iter().all(|e| *e
+            == NameEvent::Defended {
+                name: labsrv(),
+                by: PEER
+            }));
     }
 
     #[test]
@@ -1949,15 +2106,15 @@ mod test {
         }
         let after = h.counters();
         let n = 2 * garbage.len() as u32;
-        assert_eq!(after.malformed, before.malformed + n);
-        assert_eq!(after.received, before.received + n);
+        assert_eq!(after.malformed, before.malformed.get() + n);
+        assert_eq!(after.received, before.received.get() + n);
         assert_eq!(after.sent, before.sent);
         assert_eq!(after.defences, 0);
         assert_eq!(h.events(), vec![]);
         // Datagrams the node drops unread for their size count the same way.
         h.service.count_oversized();
-        assert_eq!(h.counters().malformed, after.malformed + 1);
-        assert_eq!(h.counters().received, after.received + 1);
+        assert_eq!(h.counters().malformed, after.malformed.get() + 1);
+        assert_eq!(h.counters().received, after.received.get() + 1);
         // The good packets still work.
         let sent = h.receive_bytes(&good_query, peer(50000), OUR_ADDRESS);
         assert_positive_answer(&sent, 0x8000, peer(50000), nb(labsrv()));
@@ -2112,7 +2269,7 @@ mod test {
         assert!(h.poll(60_000).is_empty());
         assert_eq!(h.events(), vec![], "Released is reported once");
         // 9 release broadcasts and 3 refused queries.
-        assert_eq!(h.counters().sent, sent_before + 9 + 3);
+        assert_eq!(h.counters().sent, sent_before.get() + 9 + 3);
         // Nothing is listed any more.
         let sent = h.receive(
             &node_status(1, nb(Name::WILDCARD)),

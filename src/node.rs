@@ -18,7 +18,8 @@ use smoltcp::wire::{
 use crate::gate::HeldSyn;
 use crate::name_service::{Destination, NameService, NameServiceConfig, Received};
 use crate::session::{
-    MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, SessionConfig, SessionService, Sessions, Slot,
+    MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, SessionConfig, SessionFigures,
+    SessionService, Sessions, Slot,
 };
 use crate::wire::name::Scope;
 use crate::wire::{NAME_SERVICE_PORT, nbns};
@@ -178,6 +179,21 @@ pub enum NodeError {
     BadAddress,
 }
 
+impl core::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            NodeError::SocketTableTooSmall => "the socket table is too small for the slots",
+            NodeError::BadSlots => {
+                "bad slots: none for sessions, more refusal buffers than ledger entries, or \
+                 session buffers too small"
+            }
+            NodeError::BadAddress => "the address could not be configured",
+        })
+    }
+}
+
+impl core::error::Error for NodeError {}
+
 /// Frames read per [`Node::poll`] before the services run and replies go out.
 const MAX_FRAMES_PER_POLL: usize = 64;
 /// Bytes the built-in echo handler moves per copy.
@@ -191,6 +207,8 @@ pub struct Node<'a> {
     /// The name service (register names before the first poll).
     pub names: NameService,
     sessions: SessionService<'a>,
+    /// The ledger's figures as of the last service pass, for node status answers.
+    figures: SessionFigures,
     scratch: [u8; ECHO_CHUNK],
 }
 
@@ -279,7 +297,7 @@ impl<'a> Node<'a> {
             tcp_handles,
             session_buffer,
         );
-        let mut names = NameService::new(
+        let names = NameService::new(
             NameServiceConfig {
                 address: config.address,
                 mac: config.mac,
@@ -288,17 +306,12 @@ impl<'a> Node<'a> {
             },
             config.seed.rotate_left(17),
         );
-        let (_, _, total, _, max_sessions, packet_size) = sessions.statistics();
-        names.statistics.max_total_number_command_blocks = total;
-        names.statistics.total_number_command_blocks = total;
-        names.statistics.max_number_pending_sessions = total;
-        names.statistics.max_total_sessions_possible = max_sessions;
-        names.statistics.session_data_packet_size = packet_size;
         Ok(Node {
             iface,
             sockets,
             name_socket,
             names,
+            figures: sessions.figures(),
             sessions,
             scratch: [0; ECHO_CHUNK],
         })
@@ -354,7 +367,8 @@ impl<'a> Node<'a> {
         self.sessions
             .service(now, &mut self.sockets, &self.names, &mut self.scratch);
         self.sessions.refresh(now, &mut self.sockets);
-        self.update_statistics();
+        // Node status reports the ledger as it stands after this service pass.
+        self.figures = self.sessions.figures();
         let mut gated = self.sessions.gate_in_front_of(device, now);
         // One egress pass sends at most one packet per socket; go on while any socket sent.
         for _ in 0..MAX_FRAMES_PER_POLL {
@@ -375,12 +389,10 @@ impl<'a> Node<'a> {
         .min()
     }
 
-    fn update_statistics(&mut self) {
-        let (no_resources, free, _, pending, _, _) = self.sessions.statistics();
-        let statistics = &mut self.names.statistics;
-        statistics.number_no_resource_conditions = no_resources;
-        statistics.number_free_command_blocks = free;
-        statistics.number_pending_sessions = pending;
+    /// The statistics block node status answers carry now (UNIT_ID and session figures
+    /// included).
+    pub fn node_status_statistics(&self) -> nbns::Statistics {
+        self.names.node_status_statistics(&self.figures)
     }
 
     fn service_names(&mut self, now: Instant) {
@@ -410,9 +422,10 @@ impl<'a> Node<'a> {
                 },
                 destination,
             };
-            self.names.receive(&datagram[..len], from, &mut |to, repr| {
-                send_to(socket, to, repr)
-            });
+            self.names
+                .receive(&datagram[..len], from, &self.figures, &mut |to, repr| {
+                    send_to(socket, to, repr)
+                });
         }
         let socket = self.sockets.get_mut::<udp::Socket>(self.name_socket);
         self.names

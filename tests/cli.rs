@@ -241,12 +241,14 @@ const STATUS: &str = r#"{
       "called_not_present": 0,
       "insufficient_resources": 0,
       "unspecified": 0,
-      "syns_held": 0,
-      "syns_dropped": 0,
-      "syns_replayed": 0,
-      "syns_to_refusal_slots": 0,
-      "duplicate_syns_swallowed": 0,
-      "resets_sent": 0,
+      "gate": {
+        "syns_held": 0,
+        "syns_dropped": 0,
+        "syns_replayed": 0,
+        "syns_to_refusal_slots": 0,
+        "duplicate_syns_swallowed": 0,
+        "resets_sent": 0
+      },
       "request_timeouts": 0,
       "drains": 0,
       "drain_timeouts": 0,
@@ -272,7 +274,8 @@ const STATUS: &str = r#"{
       "foreign_releases_ignored": 0,
       "unsolicited_conflicts_ignored": 0,
       "unsolicited_responses_ignored": 0,
-      "sent": 0
+      "sent": 0,
+      "events_lost": 0
     },
     "node_status": {
       "unit_id": [

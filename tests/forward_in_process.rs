@@ -347,7 +347,16 @@ impl Bench {
     #[track_caller]
     fn assert_no_reset(&mut self) {
         assert_eq!(self.resets_from_139(), 0, "a reset left port 139");
-        assert_eq!(self.node.node.session_service().counters().resets_sent, 0);
+        assert_eq!(
+            self.node
+                .node
+                .session_service()
+                .counters()
+                .gate
+                .resets_sent
+                .get(),
+            0
+        );
     }
 
     /// Segments from port 139 that advertised a zero window.

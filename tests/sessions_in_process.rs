@@ -152,7 +152,7 @@ impl Bench {
 
     fn assert_no_reset(&mut self) {
         assert_eq!(self.resets_from_139(), 0, "a reset left port 139");
-        assert_eq!(self.counters().resets_sent, 0);
+        assert_eq!(self.counters().gate.resets_sent, 0);
     }
 
     fn all_listening(&mut self) -> bool {
@@ -196,7 +196,10 @@ fn a_session_is_accepted_echoes_and_recycles_on_the_peers_close() {
         }]
     ));
     let counters = b.counters();
-    assert_eq!((counters.positive, counters.peer_closes), (1, 1));
+    assert_eq!(
+        (counters.positive.get(), counters.peer_closes.get()),
+        (1, 1)
+    );
     assert_eq!(counters.negative(), 0);
     b.assert_no_reset();
 }
@@ -275,7 +278,7 @@ fn at_capacity_the_refusal_slot_answers_0x83_and_the_gate_holds_the_rest() {
     let fourth = b.connect();
     b.run(2_500);
     assert_eq!(b.client.tcp(fourth).state(), State::SynSent);
-    assert!(b.counters().syns_held >= 2, "{:?}", b.counters());
+    assert!(b.counters().gate.syns_held >= 2, "{:?}", b.counters());
     // The third never closed: the drain deadline closes it from our side.
     assert_eq!(b.counters().drain_timeouts, 1);
     b.client.tcp(third).close();
@@ -291,7 +294,10 @@ fn at_capacity_the_refusal_slot_answers_0x83_and_the_gate_holds_the_rest() {
     b.assert_no_reset();
     // Node status carries the no-resource condition.
     assert_eq!(
-        b.node.node.names.statistics.number_no_resource_conditions,
+        b.node
+            .node
+            .node_status_statistics()
+            .number_no_resource_conditions,
         1
     );
 }
@@ -311,7 +317,7 @@ fn syns_queued_together_get_one_slot_each_and_the_rest_wait() {
         .filter(|s| s.is_syn_ack_from(NBSS))
         .count();
     assert_eq!(syn_acks, 1, "one listener, one SYN-ACK");
-    assert_eq!(b.counters().syns_held, 4);
+    assert_eq!(b.counters().gate.syns_held, 4);
     // Each client gets served in turn as the session before it ends.
     for _ in 0..5 {
         let client = b.run_until(30_000, |b| {
@@ -355,7 +361,7 @@ fn a_connection_finding_every_session_slot_busy_is_refused_only_after_the_refusa
     // The refusal slot listens, but the SYN waits for a session slot first.
     b.run(40);
     assert_eq!(b.client.tcp(waiting).state(), State::SynSent);
-    assert_eq!(b.counters().syns_held, 1);
+    assert_eq!(b.counters().gate.syns_held, 1);
     let ledger = b.node.node.session_service().ledger();
     assert_eq!(
         (ledger.waiting, ledger.syn_backlog),
@@ -369,7 +375,7 @@ fn a_connection_finding_every_session_slot_busy_is_refused_only_after_the_refusa
     );
     assert_eq!(b.ask(waiting, "LABSRV#20"), negative(0x83));
     let counters = b.counters();
-    assert_eq!(counters.syns_to_refusal_slots, 1);
+    assert_eq!(counters.gate.syns_to_refusal_slots, 1);
     assert_eq!(counters.insufficient_resources, 1);
     b.assert_no_reset();
 }
@@ -393,7 +399,7 @@ fn once_the_session_slots_are_slow_the_youngest_waiting_connection_is_refused_fi
     // The older one is refused next, once the refusal slot is free again.
     b.run_until(100, |b| b.client.tcp(older).state() == State::Established);
     assert_eq!(b.ask(older, "LABSRV#20"), negative(0x83));
-    assert_eq!(b.counters().syns_to_refusal_slots, 2);
+    assert_eq!(b.counters().gate.syns_to_refusal_slots, 2);
     b.assert_no_reset();
 }
 
@@ -408,9 +414,18 @@ fn a_session_slot_freed_within_the_refusal_delay_serves_the_waiting_connection()
     b.run_until(30, |b| b.client.tcp(waiting).state() == State::Established);
     assert_eq!(b.ask(waiting, "LABSRV#20"), POSITIVE);
     let counters = b.counters();
-    assert_eq!((counters.positive, counters.insufficient_resources), (2, 0));
     assert_eq!(
-        (counters.syns_replayed, counters.syns_to_refusal_slots),
+        (
+            counters.positive.get(),
+            counters.insufficient_resources.get()
+        ),
+        (2, 0)
+    );
+    assert_eq!(
+        (
+            counters.gate.syns_replayed.get(),
+            counters.gate.syns_to_refusal_slots.get()
+        ),
         (1, 0)
     );
     b.assert_no_reset();
@@ -425,14 +440,20 @@ fn a_kept_syn_is_answered_the_moment_a_slot_frees_not_at_the_next_retransmission
     b.run(1_500); // the SYN and its first retransmission (at 1 s) are kept
     assert_eq!(b.client.tcp(waiting).state(), State::SynSent);
     let counters = b.counters();
-    assert_eq!((counters.syns_held, counters.syns_dropped), (2, 0));
+    assert_eq!(
+        (
+            counters.gate.syns_held.get(),
+            counters.gate.syns_dropped.get()
+        ),
+        (2, 0)
+    );
     // The session ends at 1.5 s; the client's next retransmission would be at 3 s.
     b.client.tcp(first).close();
     let took = b.run_until(1_000, |b| {
         b.client.tcp(waiting).state() == State::Established
     });
     assert!(took < 20, "served {took} ms after the slot freed");
-    assert_eq!(b.counters().syns_replayed, 1);
+    assert_eq!(b.counters().gate.syns_replayed, 1);
     assert_eq!(b.ask(waiting, "LABSRV#20"), POSITIVE);
     b.assert_no_reset();
 }
@@ -490,7 +511,7 @@ fn a_client_that_never_finishes_the_close_is_aborted_within_the_bound() {
     assert_eq!(counters.aborts(), 1);
     // The abort sent exactly one reset (counted), which closed the client's side.
     assert_eq!(b.resets_from_139(), 1);
-    assert_eq!(counters.resets_sent, 1);
+    assert_eq!(counters.gate.resets_sent, 1);
     assert_eq!(b.client.tcp(half).state(), State::Closed);
 }
 
@@ -706,7 +727,7 @@ fn a_retransmitted_syn_of_a_half_open_connection_is_swallowed() {
     b.hub.deafen(other.port.index(), false);
     run(&b.hub, 3_000, &mut [&mut b.node, &mut b.client, &mut other]);
     assert!(
-        b.counters().duplicate_syns_swallowed >= 1,
+        b.counters().gate.duplicate_syns_swallowed >= 1,
         "{:?}",
         b.counters()
     );
@@ -915,8 +936,8 @@ fn s_plus_r_plus_k_clients_at_once_all_end_with_0x82_or_0x83_and_no_reset() {
     );
     assert!(b.all_listening(), "every slot free again: {:?}", b.phases());
     let counters = b.counters();
-    assert_eq!(counters.positive as usize, positive);
-    assert_eq!(counters.insufficient_resources as usize, refused);
+    assert_eq!(counters.positive.get() as usize, positive);
+    assert_eq!(counters.insufficient_resources.get() as usize, refused);
     assert_eq!(counters.high_water, 2);
     assert_eq!(counters.aborts(), 0);
     b.assert_no_reset();

@@ -10,7 +10,7 @@ use cortex_m_rt::{ExceptionFrame, entry, exception};
 use netbt::gate::HeldSyn;
 use netbt::name_service::NameEvent;
 use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
-use netbt::session::{SessionConfig, SessionEvent, Slot};
+use netbt::session::{SessionConfig, Slot};
 use netbt::wire::name::{Name, Scope};
 use smoltcp::iface::SocketStorage;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
@@ -217,17 +217,17 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
     let slot = NODE.take();
     let node = match Node::new(config, device, storage, clock.now()) {
         Ok(node) => slot.write(node),
-        Err(error) => halt_with(format_args!("node: {error:?}")),
+        Err(error) => halt_with(format_args!("node: {error}")),
     };
     for suffix in [0x00, 0x20] {
         let Ok(name) = Name::new(NAME, suffix) else {
             halt("bad name");
         };
         if let Err(error) = node.names.add_name(name, false) {
-            halt_with(format_args!("name {name}: {error:?}"));
+            halt_with(format_args!("name {name}: {error}"));
         }
         if let Err(error) = node.session_service().listen(name, None) {
-            halt_with(format_args!("listen on {name}: {error:?}"));
+            halt_with(format_args!("listen on {name}: {error}"));
         }
     }
     (node, device)
@@ -302,14 +302,8 @@ fn report_name_events(node: &mut Node) -> bool {
     while let Some(event) = node.names.take_event() {
         any = true;
         match event {
-            NameEvent::Registered(name) => log::info!("registered {name}"),
-            NameEvent::Conflict { name, by } => {
-                log::error!("name {name} is owned by {by}: in conflict, not answered")
-            }
-            NameEvent::Defended { name, by } => {
-                log::info!("defended {name} against registration by {by}")
-            }
-            NameEvent::Released => log::info!("all names released"),
+            NameEvent::Conflict { .. } => log::error!("{event}"),
+            _ => log::info!("{event}"),
         }
     }
     any
@@ -319,32 +313,7 @@ fn report_session_events(node: &mut Node) -> bool {
     let mut any = false;
     while let Some(event) = node.session_service().take_event() {
         any = true;
-        match event {
-            SessionEvent::Opened {
-                peer,
-                called,
-                calling,
-                ..
-            } => log::info!("session {called} from {calling} at {peer} opened"),
-            SessionEvent::Refused { peer, called, code } => match called {
-                Some(called) => {
-                    log::info!("session request from {peer} for {called} refused: {code:?}")
-                }
-                None => log::info!("malformed session request from {peer} refused: {code:?}"),
-            },
-            SessionEvent::Requested { peer, called, .. } => {
-                log::info!("session {called} from {peer} awaits the handler")
-            }
-            SessionEvent::RequestTimeout { peer } => {
-                log::info!("{peer} sent no session request in time; closed")
-            }
-            SessionEvent::Closed { peer, reason, .. } => {
-                log::info!("session with {peer} closed: {reason:?}")
-            }
-            SessionEvent::Aborted { peer, phase } => {
-                log::info!("connection {peer:?} stopped responding in {phase:?}; aborted")
-            }
-        }
+        log::info!("{event}");
     }
     any
 }
@@ -368,7 +337,7 @@ fn status(node: &mut Node, device: &Lan9118) {
         counters.positive,
         counters.negative(),
         counters.insufficient_resources,
-        counters.resets_sent,
+        counters.gate.resets_sent,
         names.queries_answered,
         names.node_status_answered,
         frames.received,

@@ -9,7 +9,7 @@ use std::time::Duration as StdDuration;
 
 use netbt::name_service::{NameCounters, NameState, OwnedName};
 use netbt::node::Node;
-use netbt::session::{LedgerCounts, Listener, Phase, Role, SessionCounters, SessionInfo, SlotId};
+use netbt::session::{LedgerCounts, Listener, Phase, SessionCounters, SessionInfo, SlotId};
 use netbt::wire::nbns::Statistics;
 use serde::{Deserialize, Serialize};
 use smoltcp::time::Instant;
@@ -128,9 +128,6 @@ pub struct DaemonInfo<'a> {
     pub uptime: StdDuration,
     pub ready: bool,
     pub stopping: bool,
-    /// The UNIT_ID node status answers carry: the MAC, or zeros with `--hide-mac`. (The node
-    /// fills it in per answer; its kept statistics hold none.)
-    pub unit_id: [u8; 6],
 }
 
 impl Status {
@@ -151,10 +148,7 @@ impl Status {
             .collect();
         let ledger = service.ledger();
         let session_counters = service.counters();
-        let node_status = Statistics {
-            unit_id: info.unit_id,
-            ..node.names.statistics
-        };
+        let node_status = node.node_status_statistics();
         Status {
             netbt: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
@@ -195,7 +189,7 @@ impl NameRow {
             name: owned.name.to_string(),
             suffix: owned.name.suffix(),
             group: owned.group,
-            state: name_state(owned.state).to_string(),
+            state: owned.state.to_string(),
             listening: ours && listeners.iter().any(|l| l.name == owned.name),
         }
     }
@@ -220,8 +214,8 @@ impl SessionRow {
         SessionRow {
             slot: slot.slot.index,
             generation: slot.slot.generation,
-            role: role(slot.role).to_string(),
-            phase: phase(slot.phase).to_string(),
+            role: slot.role.to_string(),
+            phase: slot.phase.to_string(),
             peer: slot.peer.map(|p| p.to_string()),
             called: slot.called.map(|n| n.to_string()),
             calling: slot.calling.map(|n| n.to_string()),
@@ -247,36 +241,6 @@ fn to_json<T: Serialize>(value: &T) -> String {
     let mut out = serde_json::to_string_pretty(value).expect("the status document serializes");
     out.push('\n');
     out
-}
-
-/// Names as `nbtstat -n` words them (Active is "Registered").
-fn name_state(state: NameState) -> &'static str {
-    match state {
-        NameState::Registering { .. } => "Registering",
-        NameState::Active => "Registered",
-        NameState::Conflict => "Conflict",
-        NameState::Releasing { .. } => "Releasing",
-        NameState::Released => "Released",
-    }
-}
-
-fn role(role: Role) -> &'static str {
-    match role {
-        Role::Session => "session",
-        Role::Refusal => "refusal",
-    }
-}
-
-fn phase(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Free => "Free",
-        Phase::Listening => "Listening",
-        Phase::AwaitingRequest => "AwaitingRequest",
-        Phase::Deciding => "Deciding",
-        Phase::Established => "Established",
-        Phase::Draining => "Draining",
-        Phase::Closing => "Closing",
-    }
 }
 
 /// The in-process bench of the integration tests: real nodes on an in-memory hub.
@@ -352,7 +316,6 @@ mod tests {
             uptime: StdDuration::from_millis(12_345),
             ready: node.node.names.is_ready(),
             stopping: false,
-            unit_id: NODE2_MAC,
         };
         let backend = |slot: SlotId| (slot.index == 0).then(|| BACKEND.parse().unwrap());
         Status::new(&mut node.node, &info, hub.now(), &backend)
@@ -399,7 +362,11 @@ mod tests {
                 .pointer(pointer)
                 .unwrap_or_else(|| panic!("{pointer} not in {json}"))
         };
-        assert_eq!(at("/counters/sessions/resets_sent"), 0);
+        assert_eq!(at("/counters/sessions/gate/resets_sent"), 0);
+        assert!(
+            value.pointer("/counters/sessions/resets_sent").is_none(),
+            "the gate counters are nested, once"
+        );
         assert_eq!(at("/counters/sessions/positive"), 1);
         assert_eq!(at("/counters/sessions/high_water"), 1);
         assert!(

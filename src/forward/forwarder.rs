@@ -181,7 +181,7 @@ impl Forwarder {
     /// refuse), bytes move both ways, ended relays are closed. Returns whether anything
     /// happened (the node should then be polled again at once: there is output to send).
     pub fn pump(&mut self, node: &mut Node, now: Instant) -> bool {
-        let lost = node.session_service().counters().events_lost;
+        let lost = node.session_service().counters().events_lost.get();
         if lost != self.events_lost {
             self.events_lost = lost;
             self.find_held_requests(node);

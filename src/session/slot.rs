@@ -4,6 +4,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpEndpoint, Ipv4Address};
 
+use crate::gate::{GateView, SynTaker};
 use crate::wire::name::Name;
 
 /// What a slot is for.
@@ -14,6 +15,16 @@ pub enum Role {
     /// Only refuses (tiny buffers): takes connections when every session slot is busy and
     /// answers 0x83 "insufficient resources".
     Refusal,
+}
+
+impl core::fmt::Display for Role {
+    /// `session` or `refusal`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Role::Session => "session",
+            Role::Refusal => "refusal",
+        })
+    }
 }
 
 /// Where a slot's connection stands.
@@ -41,6 +52,22 @@ pub enum Phase {
     Closing,
 }
 
+impl core::fmt::Display for Phase {
+    /// The variant's name: `Free`, `Listening`, `AwaitingRequest`, `Deciding`, `Established`,
+    /// `Draining` or `Closing` (logs and the status document use these words).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Phase::Free => "Free",
+            Phase::Listening => "Listening",
+            Phase::AwaitingRequest => "AwaitingRequest",
+            Phase::Deciding => "Deciding",
+            Phase::Established => "Established",
+            Phase::Draining => "Draining",
+            Phase::Closing => "Closing",
+        })
+    }
+}
+
 /// Names a session across the slot's reuse: a stale id never reaches a later connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SlotId {
@@ -53,38 +80,38 @@ pub struct SlotId {
 /// One ledger entry. Create the ledger from [`Slot::EMPTY`]; the node fills it in.
 #[derive(Debug, Clone, Copy)]
 pub struct Slot {
-    pub(crate) handle: Option<SocketHandle>,
-    pub(crate) role: Role,
-    pub(crate) phase: Phase,
-    pub(crate) generation: u32,
+    pub(super) handle: Option<SocketHandle>,
+    pub(super) role: Role,
+    pub(super) phase: Phase,
+    pub(super) generation: u32,
     /// smoltcp is in LISTEN (for the gate).
-    pub(crate) listening: bool,
+    pub(super) listening: bool,
     /// The peer of a half-open connection (for the gate).
-    pub(crate) half_open: Option<(Ipv4Address, u16)>,
+    pub(super) half_open: Option<(Ipv4Address, u16)>,
     /// When the current SYN-RECEIVED began.
-    pub(crate) syn_at: Option<Instant>,
+    pub(super) syn_at: Option<Instant>,
     /// When the current phase must end.
-    pub(crate) deadline: Option<Instant>,
-    pub(crate) peer: Option<IpEndpoint>,
-    pub(crate) called: Option<Name>,
-    pub(crate) calling: Option<Name>,
-    pub(crate) connected_at: Instant,
-    pub(crate) bytes_in: u64,
-    pub(crate) bytes_out: u64,
+    pub(super) deadline: Option<Instant>,
+    pub(super) peer: Option<IpEndpoint>,
+    pub(super) called: Option<Name>,
+    pub(super) calling: Option<Name>,
+    pub(super) connected_at: Instant,
+    pub(super) bytes_in: u64,
+    pub(super) bytes_out: u64,
     /// Body bytes of the incoming session message still unread (`None`: between messages).
-    pub(crate) rx_remaining: Option<u32>,
+    pub(super) rx_remaining: Option<u32>,
     /// Body length of the current incoming message.
-    pub(crate) current_length: u32,
+    pub(super) current_length: u32,
     /// Body bytes of the outgoing session message still to write.
-    pub(crate) tx_remaining: u32,
+    pub(super) tx_remaining: u32,
     /// Last byte received or sent (keepalive timer).
-    pub(crate) last_activity: Instant,
+    pub(super) last_activity: Instant,
     /// Every byte handed to the socket, and how many of them the peer had acknowledged at the
     /// last look (handed over minus still queued).
-    pub(crate) handed_over: u64,
-    pub(crate) acked: u64,
+    pub(super) handed_over: u64,
+    pub(super) acked: u64,
     /// When the peer last acknowledged something (or there was nothing to acknowledge).
-    pub(crate) progress_at: Instant,
+    pub(super) progress_at: Instant,
 }
 
 impl Slot {
@@ -114,7 +141,7 @@ impl Slot {
     };
 
     /// Enters `phase` with an optional deadline.
-    pub(crate) fn enter(&mut self, phase: Phase, deadline: Option<Instant>) {
+    pub(super) fn enter(&mut self, phase: Phase, deadline: Option<Instant>) {
         self.phase = phase;
         self.deadline = deadline;
         self.listening = false;
@@ -123,7 +150,7 @@ impl Slot {
     }
 
     /// Forgets the connection, ready for the next one.
-    pub(crate) fn recycle(&mut self) {
+    pub(super) fn recycle(&mut self) {
         *self = Slot {
             handle: self.handle,
             role: self.role,
@@ -133,7 +160,7 @@ impl Slot {
     }
 
     /// Queues `bytes` on the slot's `socket`, keeping the count the progress check needs.
-    pub(crate) fn send(
+    pub(super) fn send(
         &mut self,
         socket: &mut smoltcp::socket::tcp::Socket,
         bytes: &[u8],
@@ -144,7 +171,7 @@ impl Slot {
     }
 
     /// Whether the deadline has passed.
-    pub(crate) fn expired(&self, now: Instant) -> bool {
+    pub(super) fn expired(&self, now: Instant) -> bool {
         self.deadline.is_some_and(|d| now >= d)
     }
 }
@@ -152,5 +179,51 @@ impl Slot {
 impl Default for Slot {
     fn default() -> Self {
         Slot::EMPTY
+    }
+}
+
+impl GateView for [Slot] {
+    fn syn_taker(&self) -> SynTaker {
+        // The ledger is in socket-set order: the first listening slot takes the SYN.
+        match self.iter().find(|s| s.listening).map(|s| s.role) {
+            None => SynTaker::Nobody,
+            Some(Role::Session) => SynTaker::SessionSlot,
+            Some(Role::Refusal) => SynTaker::RefusalSlot,
+        }
+    }
+
+    fn holds(&self, address: Ipv4Address, port: u16) -> bool {
+        let endpoint = IpEndpoint::new(address.into(), port);
+        self.iter().any(|s| {
+            s.half_open == Some((address, port))
+                || (matches!(
+                    s.phase,
+                    Phase::AwaitingRequest | Phase::Deciding | Phase::Established | Phase::Draining
+                ) && s.peer == Some(endpoint))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Phase, Role};
+    use std::string::ToString;
+
+    #[test]
+    fn phases_and_roles_display_the_words_the_team_agreed_on() {
+        let phases = [
+            (Phase::Free, "Free"),
+            (Phase::Listening, "Listening"),
+            (Phase::AwaitingRequest, "AwaitingRequest"),
+            (Phase::Deciding, "Deciding"),
+            (Phase::Established, "Established"),
+            (Phase::Draining, "Draining"),
+            (Phase::Closing, "Closing"),
+        ];
+        for (phase, word) in phases {
+            assert_eq!(phase.to_string(), word);
+        }
+        assert_eq!(Role::Session.to_string(), "session");
+        assert_eq!(Role::Refusal.to_string(), "refusal");
     }
 }

@@ -122,6 +122,14 @@ impl NegativeCode {
     }
 }
 
+impl fmt::Display for NegativeCode {
+    /// The RFC's words and the code, e.g. `Called name present, but insufficient resources
+    /// (0x83)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({:#04x})", self.description(), u8::from(*self))
+    }
+}
+
 /// A read/write wrapper around one session service frame.
 ///
 /// The buffer starts with the frame header. It may end before the frame does (a session message
@@ -838,6 +846,22 @@ mod test {
             "Called name not present"
         );
         assert_eq!(NegativeCode::Unspecified.description(), "Unspecified error");
+    }
+
+    #[test]
+    fn negative_codes_display_the_rfc_words_and_the_code() {
+        assert_eq!(
+            NegativeCode::InsufficientResources.to_string(),
+            "Called name present, but insufficient resources (0x83)"
+        );
+        assert_eq!(
+            NegativeCode::Unspecified.to_string(),
+            "Unspecified error (0x8f)"
+        );
+        assert_eq!(
+            NegativeCode::Unknown(0x90).to_string(),
+            "Unknown error code (0x90)"
+        );
     }
 
     #[test]

@@ -1,0 +1,541 @@
+//! The ledger's state machine: how each slot moves from listening through request, decision
+//! and session to close, with every deadline and abort counted.
+
+use smoltcp::iface::SocketSet;
+use smoltcp::socket::tcp::{self, State};
+use smoltcp::time::Instant;
+use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
+
+use super::request::{Request, SHORT_FRAME, discard, short_frame, take_request};
+use super::service::SessionService;
+use super::slot::{Phase, Role, SlotId};
+use super::stream::Sessions;
+use super::types::{
+    CloseReason, Handler, Listener, RESET_BOUND, SMBSERVER, SessionEvent, SessionFigures,
+};
+use crate::gate::{GateView, SynTaker};
+use crate::name_service::{NameService, NameState};
+use crate::wire::SESSION_SERVICE_PORT;
+use crate::wire::name::{Name, NbName};
+use crate::wire::nbss::{self, NegativeCode};
+
+impl<'a> SessionService<'a> {
+    /// Between frames: recycles closed slots, re-arms listeners, and refreshes what the gate
+    /// sees. Cheap; the node calls it before every received frame.
+    pub(crate) fn refresh(&mut self, now: Instant, sockets: &mut SocketSet<'a>) {
+        for slot in self.ledger.iter_mut() {
+            let Some(handle) = slot.handle else { continue };
+            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            let state = socket.state();
+            // An aborted socket is CLOSED at once but sends its reset at the next egress and
+            // only then forgets the peer; listening before that would swallow the reset.
+            let reset_pending = socket.remote_endpoint().is_some() && !slot.expired(now);
+            if slot.phase == Phase::Closing && state == State::Closed && !reset_pending {
+                slot.recycle();
+            }
+            if slot.phase == Phase::Free && state == State::Closed && self.accepting {
+                let endpoint = IpListenEndpoint {
+                    addr: None,
+                    port: SESSION_SERVICE_PORT,
+                };
+                if socket.listen(endpoint).is_ok() {
+                    slot.enter(Phase::Listening, None);
+                }
+            }
+            if slot.phase == Phase::Listening {
+                slot.listening = state == State::Listen || socket.state() == State::Listen;
+                slot.half_open = match (socket.state(), socket.remote_endpoint()) {
+                    (State::SynReceived, Some(remote)) => match remote.addr {
+                        smoltcp::wire::IpAddress::Ipv4(address) => Some((address, remote.port)),
+                    },
+                    _ => None,
+                };
+            }
+        }
+    }
+
+    /// After frames: moves every slot along (requests, responses, deadlines, closes) and
+    /// runs the built-in handler. `scratch` carries echoed bytes.
+    pub(crate) fn service(
+        &mut self,
+        now: Instant,
+        sockets: &mut SocketSet<'a>,
+        names: &NameService,
+        scratch: &mut [u8],
+    ) {
+        for index in 0..self.ledger.len() {
+            self.service_slot(index, now, sockets, names);
+        }
+        if self.config.handler != Handler::Application {
+            self.run_handler(now, sockets, scratch);
+        }
+        let busy = self.ledger().busy;
+        self.counters.high_water = self.counters.high_water.max(busy);
+    }
+
+    pub(super) fn service_slot(
+        &mut self,
+        index: usize,
+        now: Instant,
+        sockets: &mut SocketSet<'a>,
+        names: &NameService,
+    ) {
+        let config = self.config;
+        let Some(handle) = self.ledger[index].handle else {
+            return;
+        };
+        let socket = sockets.get_mut::<tcp::Socket>(handle);
+        let state = socket.state();
+        let slot = &mut self.ledger[index];
+        match slot.phase {
+            Phase::Free => {}
+            Phase::Listening => match state {
+                State::Listen => slot.syn_at = None,
+                State::SynReceived => {
+                    let since = *slot.syn_at.get_or_insert(now);
+                    if now >= since + config.handshake_timeout {
+                        let peer = socket.remote_endpoint();
+                        socket.abort();
+                        slot.enter(Phase::Closing, Some(now + RESET_BOUND));
+                        self.counters.aborts_handshake.bump();
+                        net_debug!("session: half-open {:?} aborted", peer);
+                        self.note(SessionEvent::Aborted {
+                            peer,
+                            phase: Phase::Listening,
+                        });
+                    }
+                }
+                State::Established | State::CloseWait => {
+                    slot.enter(Phase::AwaitingRequest, Some(now + config.request_timeout));
+                    slot.peer = socket.remote_endpoint();
+                    slot.connected_at = now;
+                    slot.last_activity = now;
+                    socket.set_nagle_enabled(false);
+                    // A request may already be queued.
+                    self.service_slot(index, now, sockets, names);
+                }
+                State::Closed => slot.enter(Phase::Free, None),
+                _ => slot.enter(Phase::Closing, Some(now + config.close_timeout)),
+            },
+            Phase::AwaitingRequest => {
+                if state == State::Closed {
+                    self.counters.peer_resets.bump();
+                    slot.recycle();
+                    return;
+                }
+                loop {
+                    match take_request(socket) {
+                        Request::KeepAlive => {
+                            self.counters.keepalives_received.bump();
+                            continue;
+                        }
+                        Request::Incomplete => {
+                            if !socket.may_recv() {
+                                // The peer closed without a (whole) request.
+                                socket.close();
+                                slot.enter(Phase::Closing, Some(now + config.close_timeout));
+                            } else if slot.expired(now) {
+                                socket.close();
+                                slot.enter(Phase::Closing, Some(now + config.close_timeout));
+                                self.counters.request_timeouts.bump();
+                                if let Some(peer) = slot.peer {
+                                    self.note(SessionEvent::RequestTimeout { peer });
+                                }
+                            }
+                        }
+                        Request::Malformed => {
+                            self.refuse(index, now, sockets, None, NegativeCode::Unspecified);
+                        }
+                        Request::Session { called, calling } => {
+                            let role = slot.role;
+                            match self.decide(&called, &calling, names, role) {
+                                Ok(listener) if config.defer_accept => {
+                                    self.defer(index, now, listener.name, calling.name)
+                                }
+                                Ok(listener) => {
+                                    self.accept(index, now, sockets, listener.name, calling.name)
+                                }
+                                Err(code) => {
+                                    self.refuse(index, now, sockets, Some(called.name), code)
+                                }
+                            }
+                        }
+                    }
+                    break;
+                }
+            }
+            Phase::Deciding => {
+                let id = SlotId {
+                    index: index as u16,
+                    generation: slot.generation,
+                };
+                let peer = slot.peer;
+                let reason = if state == State::Closed {
+                    self.counters.peer_resets.bump();
+                    slot.recycle();
+                    CloseReason::PeerReset
+                } else if !socket.may_recv() {
+                    socket.close();
+                    slot.enter(Phase::Closing, Some(now + config.close_timeout));
+                    CloseReason::PeerClosed
+                } else if slot.expired(now) {
+                    // The owner never decided: an unspecified refusal, never a silent close.
+                    let called = slot.called;
+                    self.refuse(index, now, sockets, called, NegativeCode::Unspecified);
+                    CloseReason::Local
+                } else {
+                    return;
+                };
+                if let Some(peer) = peer {
+                    self.note(SessionEvent::Closed {
+                        slot: id,
+                        peer,
+                        reason,
+                    });
+                }
+            }
+            Phase::Established => self.service_established(index, now, sockets),
+            Phase::Draining => {
+                if state == State::Closed {
+                    slot.recycle();
+                    return;
+                }
+                discard(socket, usize::MAX);
+                if !socket.may_recv() {
+                    socket.close();
+                    slot.enter(Phase::Closing, Some(now + config.close_timeout));
+                    self.counters.drains.bump();
+                } else if slot.expired(now) {
+                    socket.close();
+                    slot.enter(Phase::Closing, Some(now + config.close_timeout));
+                    self.counters.drain_timeouts.bump();
+                }
+            }
+            Phase::Closing => match state {
+                State::Closed if socket.remote_endpoint().is_some() && !slot.expired(now) => {}
+                State::Closed => slot.recycle(),
+                // TIME-WAIT ends by itself (smoltcp's fixed 10 s) and is never cut short:
+                // our final ACK may still be needed.
+                State::TimeWait => slot.deadline = None,
+                _ => {
+                    // Data we still owe is of no use to anyone once we close.
+                    discard(socket, usize::MAX);
+                    if slot.expired(now) {
+                        let peer = socket.remote_endpoint();
+                        socket.abort();
+                        slot.deadline = Some(now + RESET_BOUND);
+                        self.counters.aborts_close.bump();
+                        net_debug!("session: close of {:?} unfinished, aborted", peer);
+                        self.note(SessionEvent::Aborted {
+                            peer,
+                            phase: Phase::Closing,
+                        });
+                    }
+                }
+            },
+        }
+    }
+
+    /// Decides a request that arrived on a slot of `role`: the listener, or the refusal.
+    pub(super) fn decide(
+        &self,
+        called: &NbName,
+        calling: &NbName,
+        names: &NameService,
+        role: Role,
+    ) -> Result<Listener, NegativeCode> {
+        let scope = names.scope();
+        if !called.scope.matches(scope) {
+            return Err(NegativeCode::CalledNameNotPresent);
+        }
+        let state = |name: &Name| {
+            names
+                .names()
+                .iter()
+                .find(|n| n.name == *name && !n.group)
+                .map(|n| n.state)
+        };
+        let listener = if called.name == SMBSERVER.with_suffix(0x20) {
+            // The alias stands for the node: its first listener on a server (<20>) name
+            // that is ours.
+            self.listeners
+                .iter()
+                .find(|l| l.name.suffix() == 0x20 && state(&l.name) == Some(NameState::Active))
+                .copied()
+                .ok_or(NegativeCode::NotListeningOnCalledName)?
+        } else {
+            match state(&called.name) {
+                Some(NameState::Active) => {}
+                Some(NameState::Conflict) => return Err(NegativeCode::NotListeningOnCalledName),
+                _ => return Err(NegativeCode::CalledNameNotPresent),
+            }
+            self.listeners
+                .iter()
+                .find(|l| l.name == called.name)
+                .copied()
+                .ok_or(NegativeCode::NotListeningOnCalledName)?
+        };
+        if listener.calling.is_some_and(|only| only != calling.name) {
+            return Err(NegativeCode::NotListeningForCallingName);
+        }
+        match role {
+            Role::Session => Ok(listener),
+            Role::Refusal => Err(NegativeCode::InsufficientResources),
+        }
+    }
+
+    pub(super) fn accept(
+        &mut self,
+        index: usize,
+        now: Instant,
+        sockets: &mut SocketSet<'a>,
+        called: Name,
+        calling: Name,
+    ) {
+        let id = self.id(index);
+        let slot = &mut self.ledger[index];
+        let Some(handle) = slot.handle else { return };
+        let socket = sockets.get_mut::<tcp::Socket>(handle);
+        let mut buffer = [0; SHORT_FRAME];
+        let response = short_frame(nbss::Repr::PositiveResponse, &mut buffer);
+        if slot.send(socket, response) != response.len() {
+            // Cannot happen on a fresh connection; refuse rather than half-answer.
+            return self.refuse(index, now, sockets, Some(called), NegativeCode::Unspecified);
+        }
+        slot.enter(Phase::Established, None);
+        slot.called = Some(called);
+        slot.calling = Some(calling);
+        slot.last_activity = now;
+        slot.progress_at = now;
+        self.counters.positive.bump();
+        if let Some(peer) = slot.peer {
+            net_debug!("session: {} from {} opened", called, peer);
+            self.note(SessionEvent::Opened {
+                slot: id,
+                peer,
+                called,
+                calling,
+            });
+        }
+    }
+
+    /// Holds an acceptable request for the owner's decision ([`Sessions::accept`] or
+    /// [`Sessions::refuse`]) until the request deadline.
+    pub(super) fn defer(&mut self, index: usize, now: Instant, called: Name, calling: Name) {
+        let id = self.id(index);
+        let timeout = self.config.request_timeout;
+        let slot = &mut self.ledger[index];
+        slot.enter(Phase::Deciding, Some(now + timeout));
+        slot.called = Some(called);
+        slot.calling = Some(calling);
+        if let Some(peer) = slot.peer {
+            self.note(SessionEvent::Requested {
+                slot: id,
+                peer,
+                called,
+                calling,
+            });
+        }
+    }
+
+    pub(super) fn refuse(
+        &mut self,
+        index: usize,
+        now: Instant,
+        sockets: &mut SocketSet<'a>,
+        called: Option<Name>,
+        code: NegativeCode,
+    ) {
+        let slot = &mut self.ledger[index];
+        let Some(handle) = slot.handle else { return };
+        let socket = sockets.get_mut::<tcp::Socket>(handle);
+        let mut buffer = [0; SHORT_FRAME];
+        let _ = socket.send_slice(short_frame(
+            nbss::Repr::NegativeResponse { code },
+            &mut buffer,
+        ));
+        slot.called = called;
+        slot.enter(Phase::Draining, Some(now + self.config.drain_timeout));
+        self.counters.count_negative(code);
+        if let Some(peer) = slot.peer {
+            self.note(SessionEvent::Refused { peer, called, code });
+        }
+    }
+
+    pub(super) fn service_established(
+        &mut self,
+        index: usize,
+        now: Instant,
+        sockets: &mut SocketSet<'a>,
+    ) {
+        let id = self.id(index);
+        let config = self.config;
+        let slot = &mut self.ledger[index];
+        let Some(handle) = slot.handle else { return };
+        let peer = slot.peer;
+        let socket = sockets.get_mut::<tcp::Socket>(handle);
+        if socket.state() == State::Closed {
+            self.counters.peer_resets.bump();
+            slot.recycle();
+            if let Some(peer) = peer {
+                self.note(SessionEvent::Closed {
+                    slot: id,
+                    peer,
+                    reason: CloseReason::PeerReset,
+                });
+            }
+            return;
+        }
+        if !socket.may_recv() {
+            self.counters.peer_closes.bump();
+            return self.end_session(index, now, sockets, CloseReason::PeerClosed, id, peer);
+        }
+        // Progress of what we sent: a peer that acknowledges nothing for the bound is gone.
+        // (A full send buffer that keeps draining is progress, however full it stays.)
+        let queued = socket.send_queue();
+        let acked = slot.handed_over - queued as u64;
+        if queued == 0 || acked > slot.acked {
+            slot.progress_at = now;
+        }
+        slot.acked = acked;
+        if queued > 0 && now >= slot.progress_at + config.progress_bound() {
+            socket.abort();
+            slot.enter(Phase::Closing, Some(now + RESET_BOUND));
+            self.counters.aborts_stalled.bump();
+            self.note(SessionEvent::Aborted {
+                peer,
+                phase: Phase::Established,
+            });
+            if let Some(peer) = peer {
+                self.note(SessionEvent::Closed {
+                    slot: id,
+                    peer,
+                    reason: CloseReason::Stalled,
+                });
+            }
+            return;
+        }
+        // Keepalive after the idle interval, between messages only. A session in the middle
+        // of a message or with a full send buffer is not idle: the timer restarts.
+        if let Some(interval) = config.keepalive
+            && now >= slot.last_activity + interval
+        {
+            let room = socket.send_capacity() - socket.send_queue();
+            if slot.tx_remaining == 0 && room >= nbss::HEADER_LEN {
+                let mut buffer = [0; SHORT_FRAME];
+                slot.send(socket, short_frame(nbss::Repr::KeepAlive, &mut buffer));
+                self.counters.keepalives_sent.bump();
+            }
+            slot.last_activity = now;
+        }
+    }
+
+    pub(super) fn end_session(
+        &mut self,
+        index: usize,
+        now: Instant,
+        sockets: &mut SocketSet<'a>,
+        reason: CloseReason,
+        id: SlotId,
+        peer: Option<IpEndpoint>,
+    ) {
+        let slot = &mut self.ledger[index];
+        let Some(handle) = slot.handle else { return };
+        sockets.get_mut::<tcp::Socket>(handle).close();
+        slot.enter(Phase::Closing, Some(now + self.config.close_timeout));
+        if let Some(peer) = peer {
+            self.note(SessionEvent::Closed {
+                slot: id,
+                peer,
+                reason,
+            });
+        }
+    }
+
+    /// When the service next needs a poll (a kept SYN a slot can take now, a deadline, a
+    /// keepalive, a progress bound).
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |at: Instant| next = Some(next.map_or(at, |n: Instant| n.min(at)));
+        if !self.backlog.is_empty() {
+            match self.ledger.syn_taker() {
+                SynTaker::SessionSlot => return Some(Instant::ZERO),
+                SynTaker::RefusalSlot => {
+                    if let Some(due) = self.backlog.refusal_due() {
+                        consider(due);
+                    }
+                }
+                SynTaker::Nobody => {}
+            }
+        }
+        for slot in self.ledger.iter() {
+            if let Some(deadline) = slot.deadline {
+                consider(deadline);
+            }
+            if let Some(syn_at) = slot.syn_at {
+                consider(syn_at + self.config.handshake_timeout);
+            }
+            if slot.half_open.is_some() && slot.syn_at.is_none() {
+                consider(Instant::ZERO); // note the handshake start now
+            }
+            if slot.phase == Phase::Established {
+                if let Some(interval) = self.config.keepalive {
+                    consider(slot.last_activity + interval);
+                }
+                if slot.handed_over > slot.acked {
+                    consider(slot.progress_at + self.config.progress_bound());
+                }
+            }
+        }
+        next
+    }
+
+    /// The ledger's figures for node status, as they stand now.
+    pub fn figures(&self) -> SessionFigures {
+        let counts = self.ledger();
+        let free_slots = self
+            .ledger
+            .iter()
+            .filter(|s| s.phase == Phase::Listening && s.half_open.is_none())
+            .count() as u16;
+        SessionFigures {
+            no_resource_conditions: self
+                .counters
+                .insufficient_resources
+                .get()
+                .min(u32::from(u16::MAX)) as u16,
+            free_slots,
+            total_slots: counts.session_slots + counts.refusal_slots,
+            pending_sessions: counts.pending,
+            max_sessions: counts.session_slots,
+            packet_size: self.session_buffer.min(usize::from(u16::MAX)) as u16,
+        }
+    }
+
+    /// Runs the built-in handler on every established session.
+    pub(super) fn run_handler(
+        &mut self,
+        now: Instant,
+        sockets: &mut SocketSet<'a>,
+        scratch: &mut [u8],
+    ) {
+        let handler = self.config.handler;
+        for index in 0..self.ledger.len() {
+            if self.ledger[index].phase != Phase::Established {
+                continue;
+            }
+            let id = self.id(index);
+            let mut sessions = Sessions {
+                service: self,
+                sockets,
+                now,
+            };
+            // Errors end the session inside the calls; nothing to do here.
+            let _ = match handler {
+                Handler::Echo => sessions.echo(id, scratch),
+                Handler::Discard => sessions.discard(id, scratch),
+                Handler::Application => Ok(()),
+            };
+        }
+    }
+}
