@@ -531,75 +531,11 @@ impl NameService {
             from.source.port,
             repr
         );
-        let unicast = from.destination == self.our_address();
-        // Responses carry RD as RFC 1002 §4.2.13 draws them; defence also RA (0xAD86).
-        let mut reply = |this: &mut NameService, extra: Flags, message: Message| {
-            let repr = nbns::Repr {
-                transaction_id: repr.transaction_id,
-                flags: (Flags::RECURSION_DESIRED | extra).without(message.fixed_flags().0),
-                message,
-            };
-            send(from.source, &repr);
-            this.counters.sent.bump();
-        };
+        let id = repr.transaction_id;
         match repr.message {
-            Message::NameQueryRequest { name } => {
-                if let Some(owned) = self.active(&name) {
-                    let entry = [self.our_entry(owned.group)];
-                    self.counters.queries_answered.bump();
-                    reply(
-                        self,
-                        Flags::NONE,
-                        Message::PositiveNameQueryResponse {
-                            name,
-                            ttl: NAME_TTL,
-                            entries: AddrEntries::new(&entry),
-                        },
-                    );
-                } else if unicast {
-                    self.counters.queries_refused.bump();
-                    reply(
-                        self,
-                        Flags::NONE,
-                        Message::NegativeNameQueryResponse {
-                            name,
-                            rcode: Rcode::NameError,
-                        },
-                    );
-                }
-            }
+            Message::NameQueryRequest { name } => self.answer_query(id, name, from, send),
             Message::NodeStatusRequest { name } => {
-                let asks_us = name.scope.matches(&self.config.scope)
-                    && (name.name.is_wildcard() || self.owns(&name));
-                if !asks_us {
-                    return;
-                }
-                let mut list: heapless::Vec<NodeName, MAX_NAMES> = heapless::Vec::new();
-                for owned in self.names.iter() {
-                    let flags = NameFlags::new(owned.group, NodeType::B)
-                        .with(NameFlags::CONFLICT, owned.state == NameState::Conflict)
-                        .with(
-                            NameFlags::DEREGISTERING,
-                            matches!(owned.state, NameState::Releasing { .. }),
-                        );
-                    // Names still registering are not ours yet, and released ones no more.
-                    let listed = !matches!(
-                        owned.state,
-                        NameState::Registering { .. } | NameState::Released
-                    );
-                    if listed {
-                        let _ = list.push(NodeName {
-                            name: owned.name,
-                            flags,
-                        });
-                    }
-                }
-                let statistics = self.node_status_statistics(figures);
-                self.counters.node_status_answered.bump();
-                let response =
-                    nbns::Repr::node_status_response(repr.transaction_id, name, &list, statistics);
-                send(from.source, &response);
-                self.counters.sent.bump();
+                self.answer_node_status(id, name, from, figures, send)
             }
             Message::NameRegistrationRequest {
                 kind:
@@ -609,29 +545,7 @@ impl NameService {
                 name,
                 entry,
                 ..
-            } => {
-                let Some(owned) = self.active(&name) else {
-                    return;
-                };
-                if owned.group || entry.address == self.our_address() {
-                    return; // group names are not defended
-                }
-                self.counters.defences.bump();
-                self.note(NameEvent::Defended {
-                    name: name.name,
-                    by: from.source.address,
-                });
-                reply(
-                    self,
-                    Flags::RECURSION_AVAILABLE,
-                    Message::NameRegistrationResponse {
-                        name,
-                        rcode: Rcode::Active,
-                        ttl: 0,
-                        entry,
-                    },
-                );
-            }
+            } => self.defend(id, name, entry, from, send),
             Message::NameRegistrationRequest { .. } => {}
             Message::NameReleaseRequest { name, .. } if self.owns(&name) => {
                 self.counters.foreign_releases_ignored.bump();
@@ -642,10 +556,10 @@ impl NameService {
                 );
             }
             Message::NameRegistrationResponse { name, rcode, .. } if rcode != Rcode::NoError => {
-                self.answer_to_registration(repr.transaction_id, &name, from, false)
+                self.answer_to_registration(id, &name, from, false)
             }
             Message::NameConflictDemand { name, .. } => {
-                self.answer_to_registration(repr.transaction_id, &name, from, true)
+                self.answer_to_registration(id, &name, from, true)
             }
             message if message.is_response() => {
                 self.counters.unsolicited_responses_ignored.bump();
@@ -653,6 +567,125 @@ impl NameService {
             }
             _ => {}
         }
+    }
+
+    /// Sends `message` to `to` as the response to transaction `id`, with RD set as RFC 1002
+    /// §4.2.13 draws responses, and `extra` (defence also sets RA: 0xAD86).
+    fn respond(
+        &mut self,
+        id: u16,
+        to: Destination,
+        extra: Flags,
+        message: Message<'_>,
+        send: &mut dyn FnMut(Destination, &nbns::Repr),
+    ) {
+        let repr = nbns::Repr {
+            transaction_id: id,
+            flags: (Flags::RECURSION_DESIRED | extra).without(message.fixed_flags().0),
+            message,
+        };
+        send(to, &repr);
+        self.counters.sent.bump();
+    }
+
+    /// A name query: our address for a name we own; NAM_ERR to a unicast query for any other
+    /// name, silence to a broadcast one.
+    fn answer_query(
+        &mut self,
+        id: u16,
+        name: NbName,
+        from: Received,
+        send: &mut dyn FnMut(Destination, &nbns::Repr),
+    ) {
+        if let Some(owned) = self.active(&name) {
+            let entry = [self.our_entry(owned.group)];
+            self.counters.queries_answered.bump();
+            let message = Message::PositiveNameQueryResponse {
+                name,
+                ttl: NAME_TTL,
+                entries: AddrEntries::new(&entry),
+            };
+            self.respond(id, from.source, Flags::NONE, message, send);
+        } else if from.destination == self.our_address() {
+            self.counters.queries_refused.bump();
+            let message = Message::NegativeNameQueryResponse {
+                name,
+                rcode: Rcode::NameError,
+            };
+            self.respond(id, from.source, Flags::NONE, message, send);
+        }
+    }
+
+    /// A node status request for the wildcard or a name we own: every name we own, registered
+    /// or in conflict or releasing, and the statistics with the session service's `figures`.
+    fn answer_node_status(
+        &mut self,
+        id: u16,
+        name: NbName,
+        from: Received,
+        figures: &SessionFigures,
+        send: &mut dyn FnMut(Destination, &nbns::Repr),
+    ) {
+        let asks_us =
+            name.scope.matches(&self.config.scope) && (name.name.is_wildcard() || self.owns(&name));
+        if !asks_us {
+            return;
+        }
+        let mut list: heapless::Vec<NodeName, MAX_NAMES> = heapless::Vec::new();
+        for owned in self.names.iter() {
+            let flags = NameFlags::new(owned.group, NodeType::B)
+                .with(NameFlags::CONFLICT, owned.state == NameState::Conflict)
+                .with(
+                    NameFlags::DEREGISTERING,
+                    matches!(owned.state, NameState::Releasing { .. }),
+                );
+            // Names still registering are not ours yet, and released ones no more.
+            let listed = !matches!(
+                owned.state,
+                NameState::Registering { .. } | NameState::Released
+            );
+            if listed {
+                let _ = list.push(NodeName {
+                    name: owned.name,
+                    flags,
+                });
+            }
+        }
+        let statistics = self.node_status_statistics(figures);
+        self.counters.node_status_answered.bump();
+        let response = nbns::Repr::node_status_response(id, name, &list, statistics);
+        send(from.source, &response);
+        self.counters.sent.bump();
+    }
+
+    /// Another node's registration of a name: refused with ACT_ERR if it is one of our unique
+    /// names (group names are not defended).
+    fn defend(
+        &mut self,
+        id: u16,
+        name: NbName,
+        entry: AddrEntry,
+        from: Received,
+        send: &mut dyn FnMut(Destination, &nbns::Repr),
+    ) {
+        let Some(owned) = self.active(&name) else {
+            return;
+        };
+        if owned.group || entry.address == self.our_address() {
+            return;
+        }
+        self.counters.defences.bump();
+        self.note(NameEvent::Defended {
+            name: name.name,
+            by: from.source.address,
+        });
+        let message = Message::NameRegistrationResponse {
+            name,
+            rcode: Rcode::Active,
+            ttl: 0,
+            entry,
+        };
+        self.respond(id, from.source, Flags::RECURSION_AVAILABLE, message, send);
     }
 
     /// A negative registration response or a conflict demand: it puts a name in conflict only
