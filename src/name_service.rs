@@ -770,23 +770,28 @@ mod test {
         }
     }
 
+    #[track_caller]
     fn labsrv() -> Name {
         Name::new("LABSRV", Name::SUFFIX_WORKSTATION).unwrap()
     }
 
+    #[track_caller]
     fn labsrv_server() -> Name {
         Name::new("LABSRV", Name::SUFFIX_SERVER).unwrap()
     }
 
+    #[track_caller]
     fn workgroup() -> Name {
         Name::new("WORKGROUP", Name::SUFFIX_WORKSTATION).unwrap()
     }
 
+    #[track_caller]
     fn stranger() -> Name {
         Name::new("STRANGER", Name::SUFFIX_WORKSTATION).unwrap()
     }
 
     /// Our usual table: two unique names and a group name.
+    #[track_caller]
     fn our_names() -> [(Name, bool); 3] {
         [
             (labsrv(), false),
@@ -827,6 +832,7 @@ mod test {
     }
 
     impl Sent {
+        #[track_caller]
         fn repr(&self) -> Repr<'_> {
             Repr::parse(&Packet::new_unchecked(&self.bytes[..]))
                 .expect("the service sent a packet that does not parse")
@@ -844,6 +850,7 @@ mod test {
             u16::from_be_bytes([self.bytes[2], self.bytes[3]])
         }
 
+        #[track_caller]
         fn name(&self) -> NbName {
             *self
                 .message()
@@ -859,6 +866,7 @@ mod test {
     }
 
     impl Harness {
+        #[track_caller]
         fn with_config(config: NameServiceConfig, names: &[(Name, bool)]) -> Harness {
             let mut service = NameService::new(config, SEED);
             for &(name, group) in names {
@@ -875,6 +883,7 @@ mod test {
         }
 
         /// A service whose names all went through registration unchallenged (events drained).
+        #[track_caller]
         fn registered(names: &[(Name, bool)]) -> Harness {
             let mut harness = Harness::new(names);
             harness.register();
@@ -882,6 +891,7 @@ mod test {
         }
 
         /// Starts at `T0` and polls at +0, +250, +500 and +750 ms.
+        #[track_caller]
         fn register(&mut self) {
             self.service.start(at(0));
             for ms in [0, 250, 500, 750] {
@@ -939,6 +949,7 @@ mod test {
             core::iter::from_fn(|| self.service.take_event()).collect()
         }
 
+        #[track_caller]
         fn state(&self, name: Name) -> NameState {
             self.service
                 .names()
@@ -955,6 +966,7 @@ mod test {
 
     // Requests and responses other nodes send.
 
+    #[track_caller]
     fn query(transaction_id: u16, name: NbName, broadcast: bool) -> Repr<'static> {
         Repr {
             transaction_id,
@@ -971,6 +983,7 @@ mod test {
         }
     }
 
+    #[track_caller]
     fn registration(
         transaction_id: u16,
         kind: RegistrationKind,
@@ -1026,6 +1039,7 @@ mod test {
     // Checks of what the service sent.
 
     /// A broadcast registration (`0x2910`) or overwrite demand (`0x2810`) of `name`.
+    #[track_caller]
     fn assert_registration(sent: &Sent, name: Name, group: bool, flags_word: u16) {
         assert_eq!(sent.to, BROADCAST_137, "{sent:?}");
         assert_eq!(sent.flags_word(), flags_word, "{name}");
@@ -1051,6 +1065,7 @@ mod test {
     }
 
     /// One positive query response for `name` to `to`.
+    #[track_caller]
     fn assert_positive_answer(sent: &[Sent], transaction_id: u16, to: Destination, name: NbName) {
         assert_eq!(sent.len(), 1, "{sent:?}");
         let answer = &sent[0];
@@ -1074,6 +1089,7 @@ mod test {
     }
 
     /// One negative query response (NAM_ERR) for `name` to `to`.
+    #[track_caller]
     fn assert_negative_answer(sent: &[Sent], transaction_id: u16, to: Destination, name: NbName) {
         assert_eq!(sent.len(), 1, "{sent:?}");
         let answer = &sent[0];
@@ -1090,6 +1106,7 @@ mod test {
     }
 
     /// Whether a unicast query for `name` gets a positive answer.
+    #[track_caller]
     fn answers(h: &mut Harness, name: Name) -> bool {
         let sent = h.receive(&query(0x0abc, nb(name), false), peer(50000), OUR_ADDRESS);
         assert_eq!(sent.len(), 1, "a unicast query must be answered either way");
@@ -1097,6 +1114,7 @@ mod test {
     }
 
     /// The names and statistics of one node status response to `to`.
+    #[track_caller]
     fn node_status_answer(
         sent: &[Sent],
         transaction_id: u16,
@@ -1736,6 +1754,7 @@ mod test {
     }
 
     /// Our three names and `STRANGER<00>`, which another node refused us.
+    #[track_caller]
     fn with_a_conflict() -> Harness {
         let mut names = our_names().to_vec();
         names.push((stranger(), false));
