@@ -17,6 +17,7 @@ use support::*;
 
 const ASKER_PORT: u16 = 50000;
 
+#[track_caller]
 fn name(text: &str) -> Name {
     Name::parse_text(text, 0x00).unwrap()
 }
@@ -31,10 +32,12 @@ fn emit(repr: &Repr) -> Vec<u8> {
     bytes
 }
 
+#[track_caller]
 fn parse(bytes: &[u8]) -> Repr<'_> {
     Repr::parse(&nbns::Packet::new_checked(bytes).unwrap()).unwrap()
 }
 
+#[track_caller]
 fn query(id: u16, name: &str, broadcast: bool) -> Vec<u8> {
     emit(&Repr {
         transaction_id: id,
@@ -72,6 +75,7 @@ fn registration(id: u16, name: &str, group: bool) -> Vec<u8> {
 }
 
 /// The lab's node: LABSRV<00>, LABSRV<20>, group LABGRP<00>.
+#[track_caller]
 fn labsrv(hub: &Hub) -> TestNode {
     let mut node = TestNode::new(hub, NODE_MAC, NODE_IP);
     for (text, group) in [
@@ -85,6 +89,7 @@ fn labsrv(hub: &Hub) -> TestNode {
 }
 
 /// A peer with a UDP socket on `port`.
+#[track_caller]
 fn asker(hub: &Hub, port: u16) -> (Peer, SocketHandle) {
     let mut peer = Peer::new(hub, PEER_MAC, PEER_IP);
     let socket = peer.udp(port);
@@ -95,6 +100,7 @@ fn events(node: &mut TestNode) -> Vec<NameEvent> {
     core::iter::from_fn(|| node.node.names.take_event()).collect()
 }
 
+#[track_caller]
 fn state(node: &TestNode, text: &str) -> NameState {
     let wanted = name(text);
     node.node
@@ -125,6 +131,7 @@ struct Asking {
 
 impl Asking {
     /// Registers `node`'s names (on `hub`) with a peer listening on `port`; clears the log.
+    #[track_caller]
     fn new(hub: Hub, mut node: TestNode, port: u16) -> Asking {
         let (mut peer, socket) = asker(&hub, port);
         register(&hub, &mut node, Some(&mut peer));
@@ -142,6 +149,7 @@ impl Asking {
 
     /// Sends `bytes` from the peer to `to` and runs the hub for 50 ms; returns what the peer
     /// got.
+    #[track_caller]
     fn exchange(&mut self, to: Ipv4Address, bytes: &[u8]) -> Vec<(IpEndpoint, Vec<u8>)> {
         self.peer
             .send_to(self.socket, (to, NAME_SERVICE_PORT), bytes);
@@ -151,6 +159,7 @@ impl Asking {
 }
 
 /// The lab's node with its names registered, and a peer asking from `port`.
+#[track_caller]
 fn registered(port: u16) -> Asking {
     let hub = Hub::new();
     let node = labsrv(&hub);
@@ -158,6 +167,7 @@ fn registered(port: u16) -> Asking {
 }
 
 /// Every UDP datagram sent from `address`.
+#[track_caller]
 fn sent_by(hub: &Hub, address: Ipv4Address) -> Vec<Seen> {
     hub.seen()
         .into_iter()
@@ -508,6 +518,7 @@ fn two_nodes_one_name_the_second_loses_and_says_so() {
 }
 
 /// [`exchange`] with several nodes on the hub.
+#[track_caller]
 fn exchange_with(
     hub: &Hub,
     nodes: &mut [&mut TestNode],

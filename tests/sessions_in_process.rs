@@ -16,10 +16,12 @@ use smoltcp::socket::tcp::State;
 use smoltcp::time::Duration;
 use support::*;
 
+#[track_caller]
 fn name(text: &str) -> Name {
     Name::parse_text(text, 0x20).unwrap()
 }
 
+#[track_caller]
 fn request(called: &str, calling: &str) -> Vec<u8> {
     let repr = nbss::Repr::SessionRequest {
         called: NbName::unscoped(name(called)),
@@ -52,6 +54,7 @@ struct Bench {
 }
 
 impl Bench {
+    #[track_caller]
     fn new(sessions: usize, refusals: usize, buffer: usize, session: SessionConfig) -> Bench {
         let hub = Hub::new();
         let mut config = config(NODE_MAC, NODE_IP);
@@ -87,6 +90,7 @@ impl Bench {
     }
 
     /// Runs until `done` holds (checked every ms), at most `ms`; returns the ms it took.
+    #[track_caller]
     fn run_until(&mut self, ms: u64, mut done: impl FnMut(&mut Bench) -> bool) -> u64 {
         for step in 0..ms {
             if done(self) {
@@ -97,20 +101,24 @@ impl Bench {
         panic!("condition not reached in {ms} ms");
     }
 
+    #[track_caller]
     fn connect(&mut self) -> SocketHandle {
         self.connect_with(256 * 1024)
     }
 
+    #[track_caller]
     fn connect_with(&mut self, buffer: usize) -> SocketHandle {
         self.next_port += 1;
         self.client.connect((NODE_IP, NBSS), self.next_port, buffer)
     }
 
+    #[track_caller]
     fn send(&mut self, handle: SocketHandle, bytes: &[u8]) {
         assert_eq!(self.client.tcp(handle).send_slice(bytes), Ok(bytes.len()));
     }
 
     /// Connects, sends a request for `called` and returns the socket and the answer.
+    #[track_caller]
     fn call(&mut self, called: &str) -> (SocketHandle, Vec<u8>) {
         let handle = self.connect();
         self.run(20);
@@ -119,6 +127,7 @@ impl Bench {
     }
 
     /// Sends a request for `called` on the established `handle`; returns the answer.
+    #[track_caller]
     fn ask(&mut self, handle: SocketHandle, called: &str) -> Vec<u8> {
         self.send(handle, &request(called, "CLIENT"));
         self.run(20);
@@ -150,6 +159,7 @@ impl Bench {
             .count()
     }
 
+    #[track_caller]
     fn assert_no_reset(&mut self) {
         assert_eq!(self.resets_from_139(), 0, "a reset left port 139");
         assert_eq!(self.counters().gate.resets_sent, 0);
@@ -343,6 +353,7 @@ fn syns_queued_together_get_one_slot_each_and_the_rest_wait() {
 
 /// One session slot, already taken by a session (returned), one refusal slot, and a refusal
 /// delay long enough to watch.
+#[track_caller]
 fn patient_and_full() -> (Bench, SocketHandle) {
     let session = SessionConfig {
         refusal_delay: netbt::session::Duration::from_millis(50),
@@ -686,6 +697,7 @@ fn a_frame_out_of_place_in_a_session_closes_it() {
 
 /// A second client host that has already exchanged a datagram with the node, so both sides
 /// know each other's MAC and its next SYN leaves at its next poll.
+#[track_caller]
 fn second_host(b: &mut Bench) -> Peer {
     let mut other = Peer::new(&b.hub, [0x02, 0, 0, 0, 0, 0x65], support::NODE2_IP);
     let socket = other.udp(50000);
@@ -783,6 +795,7 @@ fn deferred() -> Bench {
     Bench::new(2, 1, 4096, config)
 }
 
+#[track_caller]
 fn requested(b: &mut Bench) -> netbt::session::SlotId {
     match b.events()[..] {
         [

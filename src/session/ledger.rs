@@ -1,5 +1,4 @@
-//! The ledger's state machine: how each slot moves from listening through request, decision
-//! and session to close, with every deadline and abort counted.
+//! The ledger's state machine: each slot from listening to close, every deadline counted.
 
 use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp::{self, State};

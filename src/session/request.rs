@@ -1,5 +1,4 @@
-//! Framing on a slot's byte stream, all through [`wire::nbss`](crate::wire::nbss): judging the
-//! next frame by its header, taking a session request, and sending the short frames.
+//! Stream framing through [`wire::nbss`](crate::wire::nbss): headers, requests, short frames.
 
 use smoltcp::socket::tcp;
 

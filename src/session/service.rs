@@ -1,5 +1,4 @@
-//! The owner's view of the session service: listeners, counters, ledger figures, events and
-//! shutdown.
+//! [`SessionService`]: listeners, counters, ledger figures, events and shutdown.
 
 use core::cell::Cell;
 

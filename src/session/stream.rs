@@ -178,7 +178,7 @@ impl<'a> Sessions<'_, 'a> {
         Ok(sent)
     }
 
-    /// Accepts a request held for the owner ([`SessionEvent::Requested`]): sends 0x82; the
+    /// Accepts a request held for the owner ([`SessionEvent::Requested`](super::SessionEvent::Requested)): sends 0x82; the
     /// session is established.
     pub fn accept(&mut self, id: SlotId) -> Result<(), SessionError> {
         let index = self.deciding(id)?;

@@ -83,7 +83,7 @@ pub enum Handler {
     Echo,
     /// Session messages are read and dropped.
     Discard,
-    /// The owner reads and writes through [`Sessions`].
+    /// The owner reads and writes through [`Sessions`](super::Sessions).
     Application,
 }
 

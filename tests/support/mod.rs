@@ -248,6 +248,7 @@ pub struct Peer {
 
 impl Peer {
     /// A peer at `address` with `mac`.
+    #[track_caller]
     pub fn new(hub: &Hub, mac: [u8; 6], address: Ipv4Address) -> Peer {
         let mut port = hub.port();
         let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
@@ -266,6 +267,7 @@ impl Peer {
     }
 
     /// Adds a UDP socket bound to `port`.
+    #[track_caller]
     pub fn udp(&mut self, port: u16) -> SocketHandle {
         let mut socket = udp::Socket::new(
             udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; 64 * 1024]),
@@ -276,6 +278,7 @@ impl Peer {
     }
 
     /// Queues a datagram on `socket` for `to`.
+    #[track_caller]
     pub fn send_to(&mut self, socket: SocketHandle, to: (Ipv4Address, u16), bytes: &[u8]) {
         self.sockets
             .get_mut::<udp::Socket>(socket)
@@ -285,6 +288,7 @@ impl Peer {
 
     /// Adds a TCP socket with `buffer` bytes each way and connects it from `local_port` to
     /// `to`.
+    #[track_caller]
     pub fn connect(
         &mut self,
         to: (Ipv4Address, u16),
@@ -312,6 +316,7 @@ impl Peer {
     }
 
     /// Every byte received on TCP socket `handle` so far.
+    #[track_caller]
     pub fn read_all(&mut self, handle: SocketHandle) -> Vec<u8> {
         let socket = self.tcp(handle);
         let mut got = Vec::new();
@@ -358,12 +363,14 @@ impl TestNode {
     }
 
     /// A node with the configuration given, 2 session slots and 1 refusal slot of 4 KiB.
+    #[track_caller]
     pub fn with(hub: &Hub, config: NodeConfig) -> TestNode {
         TestNode::with_slots(hub, config, 2, 1, 4096)
     }
 
     /// A node with `sessions` session slots of `buffer` bytes per direction and `refusals`
     /// refusal slots.
+    #[track_caller]
     pub fn with_slots(
         hub: &Hub,
         config: NodeConfig,
