@@ -118,15 +118,15 @@ fn run<D: Device>(
         session: config.session,
     };
     let mut node = Node::new(node_config, device, storage, clock())
-        .map_err(|e| format!("cannot set up the node: {e:?}"))?;
+        .map_err(|e| format!("cannot set up the node: {e}"))?;
     for &(name, group) in &config.names {
         node.names
             .add_name(name, group)
-            .map_err(|e| format!("name {name}: {e:?}"))?;
+            .map_err(|e| format!("name {name}: {e}"))?;
         if !group {
             node.session_service()
                 .listen(name, config.allow_calling)
-                .map_err(|e| format!("cannot listen on {name}: {e:?}"))?;
+                .map_err(|e| format!("cannot listen on {name}: {e}"))?;
         }
     }
     let mut refusal_log = LogLimit::new(10, |n| log::info!("{n} more session refusals not logged"));
