@@ -58,6 +58,32 @@ expect_not "it does not advise creating the TAP" "ip tuntap add" "$WORK/busy.err
 term_netbt example "$example_pid"
 expect "names released before the exit" "^names released$" "$WORK/example.out"
 
+# The device goes away under `netbt serve` (ip link del): one clear line naming it, exit
+# non-zero within about a second, no log flood, the control socket removed.
+ip netns exec "$NETBT_NS" timeout 30 "$NETBT" serve --tap tap0 --ip "$SERVER/24" --name GONE \
+    --control "$WORK/gone.sock" >"$WORK/gone.out" 2>"$WORK/gone.err" &
+gone_pid=$!
+wait_for "ready on tap0" "$WORK/gone.err" 50 || wait_for "ready on tap0" "$WORK/gone.out" 10 || true
+[ -S "$WORK/gone.sock" ] && pass "netbt serve is up (control socket present)" || fail "netbt serve did not start"
+ip -n "$NETBT_NS" link del tap0
+deleted=$(date +%s%N)
+for _ in $(seq 50); do kill -0 "$gone_pid" 2>/dev/null || break; sleep 0.05; done
+ms=$((($(date +%s%N) - deleted) / 1000000))
+if kill -0 "$gone_pid" 2>/dev/null; then
+    fail "netbt serve still runs 2.5 s after its TAP was deleted"
+    kill -KILL "$gone_pid" 2>/dev/null || true
+fi
+rc=0
+wait "$gone_pid" || rc=$?
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] \
+    && pass "TAP deleted: netbt serve exits $rc (non-zero) after ${ms} ms" \
+    || fail "TAP deleted: netbt serve exit $rc after ${ms} ms"
+[ "$ms" -le 1000 ] && pass "within 1 s of the deletion" || fail "it took ${ms} ms, want at most 1000"
+expect "one line names the device" "^netbt: TAP device tap0 is gone \(" "$WORK/gone.err"
+lines=$(wc -l <"$WORK/gone.err")
+[ "$lines" -le 10 ] && pass "no log flood ($lines lines in all)" || fail "$lines lines of log, want at most 10"
+[ -e "$WORK/gone.sock" ] && fail "the control socket is still there" || pass "the control socket is removed"
+
 if [ "$failures" -eq 0 ]; then
     echo "lab-example: all checks passed"
 else

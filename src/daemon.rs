@@ -80,20 +80,30 @@ pub fn serve(config: ServeConfig) -> Result<(), String> {
             let fd = device.as_raw_fd();
             let name = device.name().to_string();
             let mut device = PcapWriter::new(device, file, PcapMode::Both);
-            run(&config, &mut device, fd, &name, &mut control)
+            run(
+                &config,
+                &mut device,
+                PcapWriter::get_ref,
+                fd,
+                &name,
+                &mut control,
+            )
         }
         None => {
             let fd = device.as_raw_fd();
             let name = device.name().to_string();
             let mut device = device;
-            run(&config, &mut device, fd, &name, &mut control)
+            run(&config, &mut device, |tap| tap, fd, &name, &mut control)
         }
     }
 }
 
+/// The loop. `tap` finds the TAP under `device` (which may wrap it), to see whether it is gone
+/// or pausing after read errors.
 fn run<D: Device>(
     config: &ServeConfig,
     device: &mut D,
+    tap: fn(&D) -> &TapDevice,
     fd: std::os::fd::RawFd,
     ifname: &str,
     control: &mut ControlServer,
@@ -158,6 +168,11 @@ fn run<D: Device>(
     loop {
         let now = clock();
         let next = node.poll(now, device);
+        if let Some(error) = tap(device).gone() {
+            // Nothing can be sent or received any more (no release either): end at once, so a
+            // supervisor can start the node again; the control socket goes with `control`.
+            return Err(format!("TAP device {ifname} is gone ({error}); exiting"));
+        }
         report_events(&mut node);
         report_session_events(&mut node, &mut refusal_log, forwarder.as_mut());
         let relayed = forwarder
@@ -235,10 +250,17 @@ fn run<D: Device>(
 
         // Relay work moves bytes into and out of the session sockets: no sleep, poll again.
         if !relayed {
-            let timeout = sleep_for(next, clock(), forwarder.as_ref());
+            let mut timeout = sleep_for(next, clock(), forwarder.as_ref());
+            // After read errors the TAP may stay readable: sleep out its pause instead of
+            // waiting on it.
+            let pausing = tap(device).pausing();
+            if let Some(until) = pausing {
+                timeout = timeout.min(until.saturating_duration_since(StdInstant::now()));
+            }
             if !timeout.is_zero() {
                 let backends = forwarder.as_mut().map_or(&[][..], Forwarder::poll_fds);
-                wait(&mut poll, fd, control, backends, timeout);
+                let tap_fd = if pausing.is_none() { Some(fd) } else { None };
+                wait(&mut poll, tap_fd, control, backends, timeout);
             }
         }
     }
@@ -259,17 +281,20 @@ fn sleep_for(next: Option<Instant>, now: Instant, forwarder: Option<&Forwarder>)
     sleep.min(MAX_WAIT)
 }
 
-/// Sleeps until the TAP `tap`, the control socket or one of `backends` (the forward handler's
-/// backend sockets) is ready, or `timeout` passes (a signal also ends the wait).
+/// Sleeps until the TAP `tap` (unless its reads pause), the control socket or one of `backends`
+/// (the forward handler's backend sockets) is ready, or `timeout` passes (a signal also ends
+/// the wait).
 fn wait(
     poll: &mut PollSet,
-    tap: std::os::fd::RawFd,
+    tap: Option<std::os::fd::RawFd>,
     control: &mut ControlServer,
     backends: &[libc::pollfd],
     timeout: StdDuration,
 ) {
     poll.clear();
-    poll.push(tap, libc::POLLIN);
+    if let Some(tap) = tap {
+        poll.push(tap, libc::POLLIN);
+    }
     let listener = control.watch(poll);
     poll.extend(backends);
     poll.wait(timeout);
