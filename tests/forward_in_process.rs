@@ -23,7 +23,6 @@ use netbt::wire::name::{Name, NbName};
 use netbt::wire::nbss;
 use smoltcp::iface::SocketHandle;
 use smoltcp::time::Duration;
-use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket};
 use support::*;
 
 /// The daemon's default `--session-buffer`.
@@ -335,53 +334,17 @@ impl Bench {
             .collect()
     }
 
-    /// Resets that crossed the hub from port 139.
-    fn resets_from_139(&self) -> usize {
-        self.hub
-            .seen()
-            .iter()
-            .filter(|s| s.is_reset_from(NBSS))
-            .count()
-    }
-
     #[track_caller]
     fn assert_no_reset(&mut self) {
-        assert_eq!(self.resets_from_139(), 0, "a reset left port 139");
-        assert_eq!(
-            self.node
-                .node
-                .session_service()
-                .counters()
-                .gate
-                .resets_sent
-                .get(),
-            0
-        );
+        assert_no_reset(&self.hub, &mut self.node);
     }
 
     /// Segments from port 139 that advertised a zero window.
     fn zero_windows_from_139(&self) -> usize {
         self.hub
-            .frames()
+            .seen()
             .iter()
-            .filter(|frame| {
-                let Ok(ethernet) = EthernetFrame::new_checked(&frame.bytes[..]) else {
-                    return false;
-                };
-                if ethernet.ethertype() != EthernetProtocol::Ipv4 {
-                    return false;
-                }
-                let Ok(ip) = Ipv4Packet::new_checked(ethernet.payload()) else {
-                    return false;
-                };
-                if ip.next_header() != IpProtocol::Tcp {
-                    return false;
-                }
-                let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
-                    return false;
-                };
-                tcp.src_port() == NBSS && !tcp.syn() && !tcp.rst() && tcp.window_len() == 0
-            })
+            .filter(|s| s.is_zero_window_from(NBSS))
             .count()
     }
 }
