@@ -12,7 +12,7 @@ use super::types::{
     CloseReason, LedgerCounts, Listener, MAX_EVENTS, MAX_LISTENERS, REFUSAL_RX, REFUSAL_TX,
     SessionConfig, SessionCounters, SessionError, SessionEvent, SessionInfo,
 };
-use crate::gate::{GateCounters, Gated, HeldSyn, SynBacklog};
+use crate::gate::{GateContext, GateCounters, Gated, HeldSyn, SynBacklog};
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::Name;
 use crate::wire::nbss::NegativeCode;
@@ -210,11 +210,13 @@ impl<'a> SessionService<'a> {
     ) -> Gated<'g, 'a, D, [Slot]> {
         Gated::new(
             device,
-            &*self.ledger,
-            &self.gate,
-            &mut self.backlog,
-            SESSION_SERVICE_PORT,
-            now,
+            GateContext {
+                view: &*self.ledger,
+                counters: &self.gate,
+                backlog: &mut self.backlog,
+                port: SESSION_SERVICE_PORT,
+                now,
+            },
         )
     }
 }
