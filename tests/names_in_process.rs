@@ -483,36 +483,25 @@ fn two_nodes_one_name_the_second_loses_and_says_so() {
 
     // A third party asks both.
     let (mut peer, socket) = asker(&hub, ASKER_PORT);
-    let got = exchange_with(
-        &hub,
-        &mut [&mut first, &mut second],
-        &mut peer,
-        socket,
-        NODE2_IP,
-        &query(1, "LABSRV", false),
-    );
+    let mut ask = |to: Ipv4Address, bytes: &[u8]| {
+        exchange_with(
+            &hub,
+            &mut [&mut first, &mut second],
+            &mut peer,
+            socket,
+            to,
+            bytes,
+        )
+    };
+    let got = ask(NODE2_IP, &query(1, "LABSRV", false));
     assert!(matches!(
         parse(&got[0].1).message,
         Message::NegativeNameQueryResponse { .. }
     ));
-    let got = exchange_with(
-        &hub,
-        &mut [&mut first, &mut second],
-        &mut peer,
-        socket,
-        BROADCAST,
-        &query(2, "LABSRV", true),
-    );
+    let got = ask(BROADCAST, &query(2, "LABSRV", true));
     assert_eq!(got.len(), 1, "only the owner answers a broadcast query");
     assert_eq!(got[0].0.addr, NODE_IP.into());
-    let got = exchange_with(
-        &hub,
-        &mut [&mut first, &mut second],
-        &mut peer,
-        socket,
-        NODE2_IP,
-        &node_status(3, "*"),
-    );
+    let got = ask(NODE2_IP, &node_status(3, "*"));
     let Message::NodeStatusResponse { names, .. } = parse(&got[0].1).message else {
         panic!()
     };
