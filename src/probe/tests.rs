@@ -50,14 +50,23 @@ fn reset(stream: TcpStream) {
 
 /// A session server on loopback that serves `connections` connections with `act`.
 fn fake_server(act: Act, connections: usize) -> SocketAddr {
+    fake_server_with(connections, move |_, stream| serve_one(stream, act))
+}
+
+/// A loopback listener that hands each of its first `connections` connections (numbered from
+/// 0) to `serve` on a thread of its own.
+fn fake_server_with(
+    connections: usize,
+    serve: impl Fn(usize, TcpStream) + Copy + Send + 'static,
+) -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
     let addr = listener.local_addr().expect("address");
     thread::spawn(move || {
-        for _ in 0..connections {
+        for i in 0..connections {
             let Ok((stream, _)) = listener.accept() else {
                 return;
             };
-            thread::spawn(move || serve_one(stream, act));
+            thread::spawn(move || serve(i, stream));
         }
     });
     addr
@@ -291,20 +300,13 @@ fn names_and_arguments_parse() {
 fn flood_counts_positive_and_refused_clients() {
     // One fake per outcome: 4 clients get 0x82, 4 get 0x83/0x83, all against one listener
     // that alternates.
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for i in 0..8 {
-            let Ok((stream, _)) = listener.accept() else {
-                return;
-            };
-            let answer: &'static [u8] = if i % 2 == 0 {
-                &[0x82, 0, 0, 0]
-            } else {
-                &[0x83, 0, 0, 1, 0x83]
-            };
-            thread::spawn(move || serve_one(stream, Act::Answer(answer)));
-        }
+    let addr = fake_server_with(8, |i, stream| {
+        let answer: &'static [u8] = if i % 2 == 0 {
+            &[0x82, 0, 0, 0]
+        } else {
+            &[0x83, 0, 0, 1, 0x83]
+        };
+        serve_one(stream, Act::Answer(answer));
     });
     let plan = crowd::Flood {
         addr,
@@ -345,24 +347,15 @@ fn flood_counts_positive_and_refused_clients() {
 fn silent_clients_see_the_close_and_the_reset() {
     // The server closes every silent connection after 300 ms (FIN) and resets the ones that
     // are still open 300 ms later.
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for _ in 0..3 {
-            let Ok((stream, _)) = listener.accept() else {
-                return;
-            };
-            thread::spawn(move || {
-                thread::sleep(Duration::from_millis(300));
-                let _ = stream.shutdown(Shutdown::Write);
-                thread::sleep(Duration::from_millis(300));
-                let mut probe = [0u8; 1];
-                let _ = stream.set_read_timeout(Some(Duration::from_millis(10)));
-                // A polite client has closed by now: nothing to reset.
-                if !matches!((&stream).read(&mut probe), Ok(0)) {
-                    reset(stream);
-                }
-            });
+    let addr = fake_server_with(3, |_, stream| {
+        thread::sleep(Duration::from_millis(300));
+        let _ = stream.shutdown(Shutdown::Write);
+        thread::sleep(Duration::from_millis(300));
+        let mut probe = [0u8; 1];
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(10)));
+        // A polite client has closed by now: nothing to reset.
+        if !matches!((&stream).read(&mut probe), Ok(0)) {
+            reset(stream);
         }
     });
     let plan = crowd::Silent {
