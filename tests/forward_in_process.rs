@@ -349,14 +349,22 @@ impl Bench {
     }
 }
 
-// ---------------------------------------------------------------------------------- tests
-
-#[test]
-fn messages_of_1_65536_and_131071_bytes_echo_through_the_backend_intact() {
+/// A bench in front of a fresh echo backend, with one client session accepted (0x82). Keep
+/// the backend alive for as long as the session is used.
+#[track_caller]
+fn echo_session() -> (EchoBackend, Bench, SocketHandle) {
     let backend = EchoBackend::start();
     let mut b = Bench::new(backend.address);
     let (client, answer) = b.call();
     assert_eq!(answer, POSITIVE, "accepted once the backend connected");
+    (backend, b, client)
+}
+
+// ---------------------------------------------------------------------------------- tests
+
+#[test]
+fn messages_of_1_65536_and_131071_bytes_echo_through_the_backend_intact() {
+    let (backend, mut b, client) = echo_session();
     for (i, size) in [1, 65536, MAX, 0, 4096].into_iter().enumerate() {
         let sent = body(size, i as u32);
         let got = b.exchange(client, std::slice::from_ref(&sent), 5_000);
@@ -379,10 +387,7 @@ fn messages_of_1_65536_and_131071_bytes_echo_through_the_backend_intact() {
 
 #[test]
 fn forty_max_size_messages_behind_a_backend_pause_all_arrive_intact() {
-    let backend = EchoBackend::start();
-    let mut b = Bench::new(backend.address);
-    let (client, answer) = b.call();
-    assert_eq!(answer, POSITIVE);
+    let (_backend, mut b, client) = echo_session();
     let mut bodies = vec![b"pause".to_vec()];
     bodies.extend((0..40).map(|i| body(MAX, 100 + i)));
     let started = StdInstant::now();
@@ -407,10 +412,7 @@ fn forty_max_size_messages_behind_a_backend_pause_all_arrive_intact() {
 
 #[test]
 fn a_backend_frame_longer_than_0x1ffff_closes_the_session_with_a_fin() {
-    let backend = EchoBackend::start();
-    let mut b = Bench::new(backend.address);
-    let (client, answer) = b.call();
-    assert_eq!(answer, POSITIVE);
+    let (_backend, mut b, client) = echo_session();
     b.outgoing.extend_from_slice(&message(b"too-long"));
     b.run_until(5_000, Some(client), |b| b.closed_by_node(client));
     assert!(
@@ -433,10 +435,7 @@ fn a_backend_frame_longer_than_0x1ffff_closes_the_session_with_a_fin() {
 
 #[test]
 fn backend_eof_after_its_last_frame_closes_the_session_after_that_frame() {
-    let backend = EchoBackend::start();
-    let mut b = Bench::new(backend.address);
-    let (client, answer) = b.call();
-    assert_eq!(answer, POSITIVE);
+    let (_backend, mut b, client) = echo_session();
     let got = b.exchange(client, &[b"bye".to_vec()], 5_000);
     assert_eq!(got, [(0, b"bye".to_vec())], "the last frame came first");
     b.run_until(1_000, Some(client), |b| b.closed_by_node(client));
