@@ -6,6 +6,7 @@ use heapless::{Deque, Vec};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
+use smoltcp::wire::IpEndpoint;
 
 use super::slot::{Phase, Role, Slot, SlotId};
 use super::types::{
@@ -200,6 +201,23 @@ impl<'a> SessionService<'a> {
             self.counters.events_lost.bump();
         }
         let _ = self.events.push_back(event);
+    }
+
+    /// Notes that the connection of slot `id` closed for `reason`, if it had a peer (a slot
+    /// that never connected has no session to report).
+    pub(super) fn note_closed(
+        &mut self,
+        id: SlotId,
+        peer: Option<IpEndpoint>,
+        reason: CloseReason,
+    ) {
+        if let Some(peer) = peer {
+            self.note(SessionEvent::Closed {
+                slot: id,
+                peer,
+                reason,
+            });
+        }
     }
 
     /// `device` behind this service's SYN gate, at `now`.
