@@ -196,18 +196,18 @@ kill "$pair_tcpdump" 2>/dev/null || true
 wait "$pair_tcpdump" 2>/dev/null || true
 
 PAIR_CAP="$WORK/br0.pcap"
-ours=$(count "$PAIR_CAP" "nbns && (ip.src == $A || ip.src == $B)")
-pair_wrong_port=$(count "$PAIR_CAP" "nbns && (ip.src == $A || ip.src == $B) && udp.srcport != 137")
-expect_at_least "NBNS packets from A and B on br0" "$ours" 1
-expect_count "every NBNS packet from A and B leaves UDP 137 (count of others)" "$pair_wrong_port" 0
-defences=$(count "$PAIR_CAP" "nbns.flags.response == 1 && nbns.flags.opcode == 5 && nbns.flags.rcode == 6 && ip.src == $A && ip.dst == $B")
-expect_at_least "negative registration responses (ACT_ERR) from A to B on the wire" "$defences" 1
-a_releases=$(count "$PAIR_CAP" "nbns.flags.opcode == 6 && ip.src == $A && nbns.name contains \"LABSRV\"")
-b_releases=$(count "$PAIR_CAP" "nbns.flags.opcode == 6 && ip.src == $B && nbns.name contains \"OTHER\"")
-expect_count "6 releases of LABSRV from A (2 names x 3)" "$a_releases" 6
-expect_count "6 releases of OTHER from B (2 names x 3)" "$b_releases" 6
-claims=$(count "$PAIR_CAP" "ip.src == $B && (nbns.flags == 0x2810 || nbns.flags.opcode == 6) && nbns.name contains \"LABSRV\"")
-expect_count "B never claims (overwrite) nor releases LABSRV" "$claims" 0
+FROM_AB="ip.src == $A || ip.src == $B"
+expect_at_least "NBNS packets from A and B on br0" "$(count "$PAIR_CAP" "nbns && ($FROM_AB)")" 1
+expect_count "every NBNS packet from A and B leaves UDP 137" \
+    "$(count "$PAIR_CAP" "nbns && ($FROM_AB) && udp.srcport != 137")" 0
+expect_at_least "negative registration responses (ACT_ERR) from A to B on the wire" \
+    "$(count "$PAIR_CAP" "nbns.flags.response == 1 && nbns.flags.opcode == 5 && nbns.flags.rcode == 6 && ip.src == $A && ip.dst == $B")" 1
+expect_count "6 releases of LABSRV from A (2 names x 3)" \
+    "$(count "$PAIR_CAP" "nbns.flags.opcode == 6 && ip.src == $A && nbns.name contains \"LABSRV\"")" 6
+expect_count "6 releases of OTHER from B (2 names x 3)" \
+    "$(count "$PAIR_CAP" "nbns.flags.opcode == 6 && ip.src == $B && nbns.name contains \"OTHER\"")" 6
+expect_count "B never claims (overwrite) nor releases LABSRV" \
+    "$(count "$PAIR_CAP" "ip.src == $B && (nbns.flags == 0x2810 || nbns.flags.opcode == 6) && nbns.name contains \"LABSRV\"")" 0
 expect_count "tshark: nothing malformed on br0" \
     "$(count "$PAIR_CAP" '_ws.malformed || _ws.expert.severity == error || nbns.name contains "Illegal"')" 0
 
