@@ -85,6 +85,13 @@ impl Bench {
         Bench::new(2, 1, 4096, SessionConfig::DEFAULT)
     }
 
+    /// [`Bench::small`] with a request timeout of 2 s.
+    fn impatient() -> Bench {
+        let mut config = SessionConfig::DEFAULT;
+        config.request_timeout = Duration::from_secs(2);
+        Bench::new(2, 1, 4096, config)
+    }
+
     fn run(&mut self, ms: u64) {
         run(&self.hub, ms, &mut [&mut self.node, &mut self.client]);
     }
@@ -461,9 +468,7 @@ fn a_kept_syn_is_answered_the_moment_a_slot_frees_not_at_the_next_retransmission
 
 #[test]
 fn a_silent_client_is_closed_at_the_request_deadline() {
-    let mut config = SessionConfig::DEFAULT;
-    config.request_timeout = Duration::from_secs(2);
-    let mut b = Bench::new(2, 1, 4096, config);
+    let mut b = Bench::impatient();
     let silent = b.connect();
     b.run(20);
     assert_eq!(b.phases()[0], Phase::AwaitingRequest);
@@ -496,9 +501,7 @@ fn a_silent_client_is_closed_at_the_request_deadline() {
 
 #[test]
 fn a_client_that_never_finishes_the_close_is_aborted_within_the_bound() {
-    let mut config = SessionConfig::DEFAULT;
-    config.request_timeout = Duration::from_secs(2);
-    let mut b = Bench::new(2, 1, 4096, config);
+    let mut b = Bench::impatient();
     let half = b.connect();
     b.run(20);
     // Half a request, then nothing more, ever; the client never closes its side.
