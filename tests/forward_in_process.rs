@@ -73,6 +73,20 @@ const REFUSED_UNSPECIFIED: [u8; 5] = [0x83, 0, 0, 1, 0x8F];
 
 // ------------------------------------------------------------------------------ the backend
 
+/// A listener on 127.0.0.1 at a port the kernel picks, with an accept queue of `backlog` and,
+/// if given, `recv_buffer` bytes of receive buffer (inherited by the sockets it accepts).
+fn loopback_listener(backlog: i32, recv_buffer: Option<usize>) -> TcpListener {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    socket
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.listen(backlog).unwrap();
+    socket.into()
+}
+
 /// A direct-hosted echo backend on 127.0.0.1 (a thread per connection, each bounded to 60 s):
 /// every frame comes back as it came, except the lab's special messages: `pause` stops
 /// reading for 1 s first (backpressure), `too-long` is answered with a frame longer than
@@ -87,14 +101,7 @@ impl EchoBackend {
     fn start() -> EchoBackend {
         // A small, fixed receive buffer (no autotuning), so a backend that stops reading
         // pushes back through the relay within a few hundred kilobytes.
-        let socket =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        socket.set_recv_buffer_size(64 * 1024).unwrap();
-        socket
-            .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
-            .unwrap();
-        socket.listen(16).unwrap();
-        let listener: TcpListener = socket.into();
+        let listener = loopback_listener(16, Some(64 * 1024));
         let address = listener.local_addr().unwrap();
         let (tell, accepted) = mpsc::channel();
         thread::spawn(move || {
@@ -475,12 +482,7 @@ fn a_refused_backend_connect_refuses_the_request_with_0x8f_then_a_fin() {
 fn a_backend_that_never_accepts_gets_0x8f_after_the_connect_timeout() {
     // A listener whose accept queue is full: the kernel drops further SYNs, so the relay's
     // connect stays pending (as towards a host that does not answer).
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket
-        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    socket.listen(0).unwrap();
-    let listener: TcpListener = socket.into();
+    let listener = loopback_listener(0, None);
     let address = listener.local_addr().unwrap();
     let fillers: Vec<TcpStream> = (0..4)
         .filter_map(|_| TcpStream::connect_timeout(&address, StdDuration::from_millis(200)).ok())
