@@ -395,6 +395,17 @@ fn called_text(common: &Common) -> String {
     NbName::new(common.called, scope).to_string()
 }
 
+/// The first line of a report: the mode, its label, the target and the called name, then what
+/// the mode adds (`rest`).
+fn headline(mode: &str, common: &Common, rest: std::fmt::Arguments) -> String {
+    format!(
+        "{mode}{} target {} called {} {rest}\n",
+        label(common),
+        common.target,
+        called_text(common)
+    )
+}
+
 fn sockaddr(target: SocketAddrV4) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
@@ -1128,16 +1139,15 @@ fn setup(args: SetupArgs) {
         }
     };
 
-    let mut human = String::new();
-    let _ = writeln!(
-        human,
-        "setup{} target {} called {} concurrency {} threads {} close {}",
-        label(common),
-        common.target,
-        called_text(common),
-        concurrency,
-        common.threads,
-        common.close.as_str()
+    let mut human = headline(
+        "setup",
+        common,
+        format_args!(
+            "concurrency {} threads {} close {}",
+            concurrency,
+            common.threads,
+            common.close.as_str()
+        ),
     );
     let _ = writeln!(
         human,
@@ -1197,16 +1207,15 @@ fn hold(args: HoldArgs) {
     sh.release.store(true, Ordering::SeqCst);
     let m = merge(runner.join().expect("hold runner panicked"));
 
-    let mut human = String::new();
-    let _ = writeln!(
-        human,
-        "hold{} target {} called {} count {} concurrency {} close {}",
-        label(common),
-        common.target,
-        called_text(common),
-        args.count,
-        concurrency,
-        common.close.as_str()
+    let mut human = headline(
+        "hold",
+        common,
+        format_args!(
+            "count {} concurrency {} close {}",
+            args.count,
+            concurrency,
+            common.close.as_str()
+        ),
     );
     let _ = writeln!(
         human,
@@ -1534,16 +1543,13 @@ fn echo(args: EchoArgs) {
         0.0
     };
 
-    let mut human = String::new();
-    let _ = writeln!(
-        human,
-        "echo{} target {} called {} sessions {} size {} window {}",
-        label(common),
-        common.target,
-        called_text(common),
-        sessions,
-        args.size,
-        plan.window
+    let mut human = headline(
+        "echo",
+        common,
+        format_args!(
+            "sessions {} size {} window {}",
+            sessions, args.size, plan.window
+        ),
     );
     let _ = writeln!(
         human,

@@ -16,13 +16,7 @@ LOAD=./target/debug/examples/nbss_load
 SERVER=192.168.69.1
 NAME=EXNODE
 
-cleanup() {
-    stop_ns "$NETBT_NS"
-    scripts/lab.sh down >/dev/null 2>&1 || true
-    drop_work
-}
-trap cleanup EXIT
-on_signals
+on_exit
 
 cargo build --quiet --bin netbt --example node_on_tap --example nbss_load
 scripts/lab.sh up >/dev/null

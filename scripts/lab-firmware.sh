@@ -23,13 +23,7 @@ SERVER=192.168.69.1
 NETBT=./target/release/netbt   # its `probe` is the session client
 
 # Everything this script starts runs inside its namespace (tcpdump, QEMU, the clients).
-cleanup() {
-    stop_ns "$NETBT_NS"
-    scripts/lab.sh down >/dev/null 2>&1 || true
-    drop_work
-}
-trap cleanup EXIT
-on_signals
+on_exit
 
 echo "firmware lab: build"
 cargo build --release --quiet

@@ -96,6 +96,23 @@ on_signals() {
     trap 'echo "terminated" >&3; exit 143' TERM
 }
 
+# lab_cleanup: the end of every lab: stops everything in $NETBT_NS (each lab starts all it runs
+# there), takes the lab down and drops $WORK. A lab with more to undo calls it last in its own
+# cleanup.
+lab_cleanup() {
+    stop_ns "$NETBT_NS"
+    scripts/lab.sh down >/dev/null 2>&1 || true
+    drop_work
+}
+
+# on_exit [CLEANUP]: runs CLEANUP (default lab_cleanup) when the script exits, however it exits;
+# Ctrl-C or SIGTERM end it at once.
+on_exit() {
+    # shellcheck disable=SC2064  # the name is fixed now, on purpose
+    trap "${1:-lab_cleanup}" EXIT
+    on_signals
+}
+
 # expect_json DESCRIPTION FILTER FILE: passes when the jq FILTER is true for the JSON document in
 # FILE (`jq -e`: false, null, no output or a document that does not parse all fail).
 expect_json() {

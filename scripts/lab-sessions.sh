@@ -38,13 +38,7 @@ serve_pid=""
 T_BEGIN=$EPOCHREALTIME
 
 # Everything this script starts runs inside its namespace (tcpdump, netbt, every client).
-cleanup() {
-    stop_ns "$NETBT_NS"
-    scripts/lab.sh down >/dev/null 2>&1 || true
-    drop_work
-}
-trap cleanup EXIT
-on_signals
+on_exit
 
 # Run a bounded command in the namespace as a child we wait for: `wait` returns at once when a
 # signal arrives, so Ctrl-C or SIGTERM cleans up now, not when the command is done.

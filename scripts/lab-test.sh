@@ -196,18 +196,18 @@ kill "$pair_tcpdump" 2>/dev/null || true
 wait "$pair_tcpdump" 2>/dev/null || true
 
 PAIR_CAP="$WORK/br0.pcap"
-ours=$(count "$PAIR_CAP" "nbns && (ip.src == $A || ip.src == $B)")
-pair_wrong_port=$(count "$PAIR_CAP" "nbns && (ip.src == $A || ip.src == $B) && udp.srcport != 137")
-[ "$ours" -gt 0 ] && [ "$pair_wrong_port" -eq 0 ] && pass "every NBNS packet from A and B leaves UDP 137" \
-    || fail "NBNS packets from A and B: $ours, $pair_wrong_port not from port 137"
-defences=$(count "$PAIR_CAP" "nbns.flags.response == 1 && nbns.flags.opcode == 5 && nbns.flags.rcode == 6 && ip.src == $A && ip.dst == $B")
-expect_at_least "negative registration responses (ACT_ERR) from A to B on the wire" "$defences" 1
-a_releases=$(count "$PAIR_CAP" "nbns.flags.opcode == 6 && ip.src == $A && nbns.name contains \"LABSRV\"")
-b_releases=$(count "$PAIR_CAP" "nbns.flags.opcode == 6 && ip.src == $B && nbns.name contains \"OTHER\"")
-[ "$a_releases" -eq 6 ] && [ "$b_releases" -eq 6 ] && pass "releases: A 6 of LABSRV, B 6 of OTHER (2 names x 3 each)" \
-    || fail "releases: A $a_releases of LABSRV, B $b_releases of OTHER, want 6 and 6"
-claims=$(count "$PAIR_CAP" "ip.src == $B && (nbns.flags == 0x2810 || nbns.flags.opcode == 6) && nbns.name contains \"LABSRV\"")
-expect_count "B never claims (overwrite) nor releases LABSRV" "$claims" 0
+FROM_AB="ip.src == $A || ip.src == $B"
+expect_at_least "NBNS packets from A and B on br0" "$(count "$PAIR_CAP" "nbns && ($FROM_AB)")" 1
+expect_count "every NBNS packet from A and B leaves UDP 137" \
+    "$(count "$PAIR_CAP" "nbns && ($FROM_AB) && udp.srcport != 137")" 0
+expect_at_least "negative registration responses (ACT_ERR) from A to B on the wire" \
+    "$(count "$PAIR_CAP" "nbns.flags.response == 1 && nbns.flags.opcode == 5 && nbns.flags.rcode == 6 && ip.src == $A && ip.dst == $B")" 1
+expect_count "6 releases of LABSRV from A (2 names x 3)" \
+    "$(count "$PAIR_CAP" "nbns.flags.opcode == 6 && ip.src == $A && nbns.name contains \"LABSRV\"")" 6
+expect_count "6 releases of OTHER from B (2 names x 3)" \
+    "$(count "$PAIR_CAP" "nbns.flags.opcode == 6 && ip.src == $B && nbns.name contains \"OTHER\"")" 6
+expect_count "B never claims (overwrite) nor releases LABSRV" \
+    "$(count "$PAIR_CAP" "ip.src == $B && (nbns.flags == 0x2810 || nbns.flags.opcode == 6) && nbns.name contains \"LABSRV\"")" 0
 expect_count "tshark: nothing malformed on br0" \
     "$(count "$PAIR_CAP" '_ws.malformed || _ws.expert.severity == error || nbns.name contains "Illegal"')" 0
 

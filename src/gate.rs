@@ -293,34 +293,43 @@ impl<'a> SynBacklog<'a> {
     }
 }
 
-/// `device` behind the gate for session `port`.
+/// What the gate judges frames with, borrowed from the session service for one poll.
+pub struct GateContext<'g, 'b, V: ?Sized> {
+    /// What the gate decides from.
+    pub view: &'g V,
+    /// Where it counts.
+    pub counters: &'g Cell<GateCounters>,
+    /// Where it keeps SYNs.
+    pub backlog: &'g mut SynBacklog<'b>,
+    /// The session port.
+    pub port: u16,
+    /// The time.
+    pub now: Instant,
+}
+
+impl<'b, V: ?Sized> GateContext<'_, 'b, V> {
+    /// The same context, borrowed for a shorter time (one token).
+    fn reborrow(&mut self) -> GateContext<'_, 'b, V> {
+        GateContext {
+            view: self.view,
+            counters: self.counters,
+            backlog: &mut *self.backlog,
+            port: self.port,
+            now: self.now,
+        }
+    }
+}
+
+/// `device` behind the gate for session `context.port`.
 pub struct Gated<'g, 'b, D: ?Sized, V: ?Sized> {
     device: &'g mut D,
-    view: &'g V,
-    counters: &'g Cell<GateCounters>,
-    backlog: &'g mut SynBacklog<'b>,
-    port: u16,
-    now: Instant,
+    context: GateContext<'g, 'b, V>,
 }
 
 impl<'g, 'b, D: Device + ?Sized, V: GateView + ?Sized> Gated<'g, 'b, D, V> {
-    /// Puts the gate in front of `device` at time `now`.
-    pub fn new(
-        device: &'g mut D,
-        view: &'g V,
-        counters: &'g Cell<GateCounters>,
-        backlog: &'g mut SynBacklog<'b>,
-        port: u16,
-        now: Instant,
-    ) -> Gated<'g, 'b, D, V> {
-        Gated {
-            device,
-            view,
-            counters,
-            backlog,
-            port,
-            now,
-        }
+    /// Puts the gate in front of `device`.
+    pub fn new(device: &'g mut D, context: GateContext<'g, 'b, V>) -> Gated<'g, 'b, D, V> {
+        Gated { device, context }
     }
 }
 
@@ -362,16 +371,8 @@ pub enum RxToken<'g, 'b, T, V: ?Sized> {
     Device {
         /// The device's token.
         inner: T,
-        /// What the gate decides from.
-        view: &'g V,
-        /// Where it counts.
-        counters: &'g Cell<GateCounters>,
-        /// Where it keeps SYNs.
-        backlog: &'g mut SynBacklog<'b>,
-        /// The session port.
-        port: u16,
-        /// The time.
-        now: Instant,
+        /// What the gate judges it with.
+        context: GateContext<'g, 'b, V>,
     },
     /// A SYN from the backlog.
     Held(HeldSyn),
@@ -379,17 +380,17 @@ pub enum RxToken<'g, 'b, T, V: ?Sized> {
 
 impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, V> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        let (inner, view, counters, backlog, port, now) = match self {
+        let (inner, context) = match self {
             RxToken::Held(syn) => return f(&syn.frame[..syn.len]),
-            RxToken::Device {
-                inner,
-                view,
-                counters,
-                backlog,
-                port,
-                now,
-            } => (inner, view, counters, backlog, port, now),
+            RxToken::Device { inner, context } => (inner, context),
         };
+        let GateContext {
+            view,
+            counters,
+            backlog,
+            port,
+            now,
+        } = context;
         inner.consume(|frame| {
             let Some(source) = bare_syn_to(frame, port) else {
                 return f(frame);
@@ -484,15 +485,10 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
         Self: 'a;
 
     fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let Gated {
-            device,
-            view,
-            counters,
-            backlog,
-            port,
-            now,
-        } = self;
-        let (view, counters, port, now) = (*view, *counters, *port, *now);
+        let Gated { device, context } = self;
+        let (view, counters, port, now) =
+            (context.view, context.counters, context.port, context.now);
+        let backlog = &mut *context.backlog;
         // A kept SYN goes first: the oldest at once to a session slot; to a refusal slot only
         // once the session slots have kept it waiting the refusal delay.
         // (Nothing kept, the common case: no need to look at the slots.)
@@ -544,11 +540,7 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
         Some((
             RxToken::Device {
                 inner: rx,
-                view,
-                counters,
-                backlog,
-                port,
-                now,
+                context: context.reborrow(),
             },
             TxToken {
                 inner: tx,
@@ -561,8 +553,8 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
     fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
         Some(TxToken {
             inner: self.device.transmit(timestamp)?,
-            counters: self.counters,
-            port: self.port,
+            counters: self.context.counters,
+            port: self.context.port,
         })
     }
 
@@ -687,11 +679,13 @@ mod tests {
             }
             let mut gated = Gated::new(
                 &mut self.device,
-                view,
-                &self.counters,
-                &mut self.backlog,
-                139,
-                now,
+                GateContext {
+                    view,
+                    counters: &self.counters,
+                    backlog: &mut self.backlog,
+                    port: 139,
+                    now,
+                },
             );
             let (rx, _) = gated.receive(now)?;
             Some(rx.consume(|b| b.to_vec()))
@@ -1031,11 +1025,13 @@ mod tests {
         let mut rig = Rig::new();
         let mut gated = Gated::new(
             &mut rig.device,
-            &OPEN,
-            &rig.counters,
-            &mut rig.backlog,
-            139,
-            at(0),
+            GateContext {
+                view: &OPEN,
+                counters: &rig.counters,
+                backlog: &mut rig.backlog,
+                port: 139,
+                now: at(0),
+            },
         );
         for frame in [
             segment(139, 40000, TcpControl::Rst, true),

@@ -1,6 +1,6 @@
-//! What a node on a std host needs besides the TAP device: real entropy, and the parsers
+//! What a node on a std host needs besides the TAP device: real entropy, the parsers
 //! for the addresses and sizes a command line gives (shared by `netbt serve` and the
-//! examples).
+//! examples), and the retry rule of a non-blocking call.
 
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
@@ -69,6 +69,19 @@ pub fn parse_session_buffer(text: &str) -> Result<usize, String> {
     Ok(bytes)
 }
 
+/// One call on a non-blocking socket: retried while a signal interrupts it. `Ok(Some(value))`:
+/// it completed; `Ok(None)`: it would block; `Err`: any other error.
+pub fn nonblocking<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<Option<T>> {
+    loop {
+        match call() {
+            Ok(value) => return Ok(Some(value)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +112,21 @@ mod tests {
             assert!(parse_session_buffer(bad).is_err(), "{bad}");
         }
         assert_ne!(entropy(), entropy());
+    }
+
+    #[test]
+    fn nonblocking_retries_an_interrupted_call_and_tells_would_block_apart() {
+        use std::io::{Error, ErrorKind};
+        let mut answers = vec![
+            Ok(7),
+            Err(Error::from(ErrorKind::Interrupted)),
+            Err(Error::from(ErrorKind::Interrupted)),
+        ];
+        assert_eq!(nonblocking(|| answers.pop().unwrap()).unwrap(), Some(7));
+        assert!(answers.is_empty());
+        let would_block = nonblocking(|| Err::<u8, _>(Error::from(ErrorKind::WouldBlock)));
+        assert_eq!(would_block.unwrap(), None);
+        let reset = nonblocking(|| Err::<u8, _>(Error::from(ErrorKind::ConnectionReset)));
+        assert_eq!(reset.unwrap_err().kind(), ErrorKind::ConnectionReset);
     }
 }

@@ -23,7 +23,6 @@ use netbt::wire::name::{Name, NbName};
 use netbt::wire::nbss;
 use smoltcp::iface::SocketHandle;
 use smoltcp::time::Duration;
-use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket};
 use support::*;
 
 /// The daemon's default `--session-buffer`.
@@ -74,6 +73,20 @@ const REFUSED_UNSPECIFIED: [u8; 5] = [0x83, 0, 0, 1, 0x8F];
 
 // ------------------------------------------------------------------------------ the backend
 
+/// A listener on 127.0.0.1 at a port the kernel picks, with an accept queue of `backlog` and,
+/// if given, `recv_buffer` bytes of receive buffer (inherited by the sockets it accepts).
+fn loopback_listener(backlog: i32, recv_buffer: Option<usize>) -> TcpListener {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    socket
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.listen(backlog).unwrap();
+    socket.into()
+}
+
 /// A direct-hosted echo backend on 127.0.0.1 (a thread per connection, each bounded to 60 s):
 /// every frame comes back as it came, except the lab's special messages: `pause` stops
 /// reading for 1 s first (backpressure), `too-long` is answered with a frame longer than
@@ -88,14 +101,7 @@ impl EchoBackend {
     fn start() -> EchoBackend {
         // A small, fixed receive buffer (no autotuning), so a backend that stops reading
         // pushes back through the relay within a few hundred kilobytes.
-        let socket =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        socket.set_recv_buffer_size(64 * 1024).unwrap();
-        socket
-            .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
-            .unwrap();
-        socket.listen(16).unwrap();
-        let listener: TcpListener = socket.into();
+        let listener = loopback_listener(16, Some(64 * 1024));
         let address = listener.local_addr().unwrap();
         let (tell, accepted) = mpsc::channel();
         thread::spawn(move || {
@@ -335,65 +341,37 @@ impl Bench {
             .collect()
     }
 
-    /// Resets that crossed the hub from port 139.
-    fn resets_from_139(&self) -> usize {
-        self.hub
-            .seen()
-            .iter()
-            .filter(|s| s.is_reset_from(NBSS))
-            .count()
-    }
-
     #[track_caller]
     fn assert_no_reset(&mut self) {
-        assert_eq!(self.resets_from_139(), 0, "a reset left port 139");
-        assert_eq!(
-            self.node
-                .node
-                .session_service()
-                .counters()
-                .gate
-                .resets_sent
-                .get(),
-            0
-        );
+        assert_no_reset(&self.hub, &mut self.node);
     }
 
     /// Segments from port 139 that advertised a zero window.
     fn zero_windows_from_139(&self) -> usize {
         self.hub
-            .frames()
+            .seen()
             .iter()
-            .filter(|frame| {
-                let Ok(ethernet) = EthernetFrame::new_checked(&frame.bytes[..]) else {
-                    return false;
-                };
-                if ethernet.ethertype() != EthernetProtocol::Ipv4 {
-                    return false;
-                }
-                let Ok(ip) = Ipv4Packet::new_checked(ethernet.payload()) else {
-                    return false;
-                };
-                if ip.next_header() != IpProtocol::Tcp {
-                    return false;
-                }
-                let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
-                    return false;
-                };
-                tcp.src_port() == NBSS && !tcp.syn() && !tcp.rst() && tcp.window_len() == 0
-            })
+            .filter(|s| s.is_zero_window_from(NBSS))
             .count()
     }
+}
+
+/// A bench in front of a fresh echo backend, with one client session accepted (0x82). Keep
+/// the backend alive for as long as the session is used.
+#[track_caller]
+fn echo_session() -> (EchoBackend, Bench, SocketHandle) {
+    let backend = EchoBackend::start();
+    let mut b = Bench::new(backend.address);
+    let (client, answer) = b.call();
+    assert_eq!(answer, POSITIVE, "accepted once the backend connected");
+    (backend, b, client)
 }
 
 // ---------------------------------------------------------------------------------- tests
 
 #[test]
 fn messages_of_1_65536_and_131071_bytes_echo_through_the_backend_intact() {
-    let backend = EchoBackend::start();
-    let mut b = Bench::new(backend.address);
-    let (client, answer) = b.call();
-    assert_eq!(answer, POSITIVE, "accepted once the backend connected");
+    let (backend, mut b, client) = echo_session();
     for (i, size) in [1, 65536, MAX, 0, 4096].into_iter().enumerate() {
         let sent = body(size, i as u32);
         let got = b.exchange(client, std::slice::from_ref(&sent), 5_000);
@@ -416,10 +394,7 @@ fn messages_of_1_65536_and_131071_bytes_echo_through_the_backend_intact() {
 
 #[test]
 fn forty_max_size_messages_behind_a_backend_pause_all_arrive_intact() {
-    let backend = EchoBackend::start();
-    let mut b = Bench::new(backend.address);
-    let (client, answer) = b.call();
-    assert_eq!(answer, POSITIVE);
+    let (_backend, mut b, client) = echo_session();
     let mut bodies = vec![b"pause".to_vec()];
     bodies.extend((0..40).map(|i| body(MAX, 100 + i)));
     let started = StdInstant::now();
@@ -444,10 +419,7 @@ fn forty_max_size_messages_behind_a_backend_pause_all_arrive_intact() {
 
 #[test]
 fn a_backend_frame_longer_than_0x1ffff_closes_the_session_with_a_fin() {
-    let backend = EchoBackend::start();
-    let mut b = Bench::new(backend.address);
-    let (client, answer) = b.call();
-    assert_eq!(answer, POSITIVE);
+    let (_backend, mut b, client) = echo_session();
     b.outgoing.extend_from_slice(&message(b"too-long"));
     b.run_until(5_000, Some(client), |b| b.closed_by_node(client));
     assert!(
@@ -470,10 +442,7 @@ fn a_backend_frame_longer_than_0x1ffff_closes_the_session_with_a_fin() {
 
 #[test]
 fn backend_eof_after_its_last_frame_closes_the_session_after_that_frame() {
-    let backend = EchoBackend::start();
-    let mut b = Bench::new(backend.address);
-    let (client, answer) = b.call();
-    assert_eq!(answer, POSITIVE);
+    let (_backend, mut b, client) = echo_session();
     let got = b.exchange(client, &[b"bye".to_vec()], 5_000);
     assert_eq!(got, [(0, b"bye".to_vec())], "the last frame came first");
     b.run_until(1_000, Some(client), |b| b.closed_by_node(client));
@@ -513,12 +482,7 @@ fn a_refused_backend_connect_refuses_the_request_with_0x8f_then_a_fin() {
 fn a_backend_that_never_accepts_gets_0x8f_after_the_connect_timeout() {
     // A listener whose accept queue is full: the kernel drops further SYNs, so the relay's
     // connect stays pending (as towards a host that does not answer).
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket
-        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    socket.listen(0).unwrap();
-    let listener: TcpListener = socket.into();
+    let listener = loopback_listener(0, None);
     let address = listener.local_addr().unwrap();
     let fillers: Vec<TcpStream> = (0..4)
         .filter_map(|_| TcpStream::connect_timeout(&address, StdDuration::from_millis(200)).ok())

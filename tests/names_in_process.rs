@@ -8,7 +8,7 @@ use netbt::name_service::{NameEvent, NameState};
 use netbt::wire::NAME_SERVICE_PORT;
 use netbt::wire::name::{Name, NbName};
 use netbt::wire::nbns::{
-    self, AddrEntry, Flags, Message, NbFlags, NodeType, Rcode, RegistrationKind, Repr,
+    self, AddrEntry, Flags, Message, NbFlags, NodeNames, NodeType, Rcode, RegistrationKind, Repr,
 };
 use smoltcp::iface::SocketHandle;
 use smoltcp::time::Instant;
@@ -52,6 +52,17 @@ fn node_status(id: u16, name: &str) -> Vec<u8> {
         flags: Flags::NONE,
         message: Message::NodeStatusRequest { name: nb(name) },
     })
+}
+
+/// Asserts that a node status response lists exactly `want` (name, NAME_FLAGS), in order.
+#[track_caller]
+fn assert_lists(names: &NodeNames<'_>, want: &[(&str, u16)], why: &str) {
+    let listed: Vec<(Name, u16)> = names.iter().map(|n| (n.name, n.flags.0)).collect();
+    let want: Vec<(Name, u16)> = want
+        .iter()
+        .map(|&(text, flags)| (name(text), flags))
+        .collect();
+    assert_eq!(listed, want, "{why}");
 }
 
 fn entry(group: bool, address: Ipv4Address) -> AddrEntry {
@@ -323,14 +334,14 @@ fn node_status_lists_every_name_with_flags_and_the_mac() {
             panic!("{repr:?}");
         };
         assert_eq!(answered, nb(asked));
-        let listed: Vec<(Name, u16)> = names.iter().map(|n| (n.name, n.flags.0)).collect();
-        assert_eq!(
-            listed,
-            vec![
-                (name("LABSRV#00"), 0x0400),
-                (name("LABSRV#20"), 0x0400),
-                (name("LABGRP#00"), 0x8400),
-            ]
+        assert_lists(
+            &names,
+            &[
+                ("LABSRV#00", 0x0400),
+                ("LABSRV#20", 0x0400),
+                ("LABGRP#00", 0x8400),
+            ],
+            "every name with its flags",
         );
         assert_eq!(statistics.unit_id, NODE_MAC);
     }
@@ -472,48 +483,36 @@ fn two_nodes_one_name_the_second_loses_and_says_so() {
 
     // A third party asks both.
     let (mut peer, socket) = asker(&hub, ASKER_PORT);
-    let got = exchange_with(
-        &hub,
-        &mut [&mut first, &mut second],
-        &mut peer,
-        socket,
-        NODE2_IP,
-        &query(1, "LABSRV", false),
-    );
+    let mut ask = |to: Ipv4Address, bytes: &[u8]| {
+        exchange_with(
+            &hub,
+            &mut [&mut first, &mut second],
+            &mut peer,
+            socket,
+            to,
+            bytes,
+        )
+    };
+    let got = ask(NODE2_IP, &query(1, "LABSRV", false));
     assert!(matches!(
         parse(&got[0].1).message,
         Message::NegativeNameQueryResponse { .. }
     ));
-    let got = exchange_with(
-        &hub,
-        &mut [&mut first, &mut second],
-        &mut peer,
-        socket,
-        BROADCAST,
-        &query(2, "LABSRV", true),
-    );
+    let got = ask(BROADCAST, &query(2, "LABSRV", true));
     assert_eq!(got.len(), 1, "only the owner answers a broadcast query");
     assert_eq!(got[0].0.addr, NODE_IP.into());
-    let got = exchange_with(
-        &hub,
-        &mut [&mut first, &mut second],
-        &mut peer,
-        socket,
-        NODE2_IP,
-        &node_status(3, "*"),
-    );
+    let got = ask(NODE2_IP, &node_status(3, "*"));
     let Message::NodeStatusResponse { names, .. } = parse(&got[0].1).message else {
         panic!()
     };
-    let listed: Vec<(Name, u16)> = names.iter().map(|n| (n.name, n.flags.0)).collect();
-    assert_eq!(
-        listed,
-        vec![
-            (name("LABSRV#00"), 0x0c00),
-            (name("LABSRV#20"), 0x0c00),
-            (name("OTHER#00"), 0x0400),
+    assert_lists(
+        &names,
+        &[
+            ("LABSRV#00", 0x0c00),
+            ("LABSRV#20", 0x0c00),
+            ("OTHER#00", 0x0400),
         ],
-        "CNF on the names in conflict"
+        "CNF on the names in conflict",
     );
 }
 

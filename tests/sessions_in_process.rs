@@ -82,7 +82,20 @@ impl Bench {
 
     /// 2 session slots, 1 refusal slot, 4 KiB buffers, default timers, echo.
     fn small() -> Bench {
-        Bench::new(2, 1, 4096, SessionConfig::DEFAULT)
+        Bench::small_with(SessionConfig::DEFAULT)
+    }
+
+    /// 2 session slots, 1 refusal slot, 4 KiB buffers, the timers and handler given.
+    fn small_with(session: SessionConfig) -> Bench {
+        Bench::new(2, 1, 4096, session)
+    }
+
+    /// [`Bench::small`] with a request timeout of 2 s.
+    fn impatient() -> Bench {
+        Bench::small_with(SessionConfig {
+            request_timeout: Duration::from_secs(2),
+            ..SessionConfig::DEFAULT
+        })
     }
 
     fn run(&mut self, ms: u64) {
@@ -150,19 +163,9 @@ impl Bench {
         core::iter::from_fn(|| self.node.node.session_service().take_event()).collect()
     }
 
-    /// Resets that crossed the hub from port 139.
-    fn resets_from_139(&self) -> usize {
-        self.hub
-            .seen()
-            .iter()
-            .filter(|s| s.is_reset_from(NBSS))
-            .count()
-    }
-
     #[track_caller]
     fn assert_no_reset(&mut self) {
-        assert_eq!(self.resets_from_139(), 0, "a reset left port 139");
-        assert_eq!(self.counters().gate.resets_sent, 0);
+        assert_no_reset(&self.hub, &mut self.node);
     }
 
     fn all_listening(&mut self) -> bool {
@@ -216,9 +219,10 @@ fn a_session_is_accepted_echoes_and_recycles_on_the_peers_close() {
 
 #[test]
 fn every_refusal_code_is_answered_then_the_peer_closes_first() {
-    let mut config = SessionConfig::DEFAULT;
-    config.handler = Handler::Echo;
-    let mut b = Bench::new(2, 1, 4096, config);
+    let mut b = Bench::small_with(SessionConfig {
+        handler: Handler::Echo,
+        ..SessionConfig::DEFAULT
+    });
     b.node.node.session_service().unlisten(name("LABSRV#00"));
     b.node
         .node
@@ -471,9 +475,7 @@ fn a_kept_syn_is_answered_the_moment_a_slot_frees_not_at_the_next_retransmission
 
 #[test]
 fn a_silent_client_is_closed_at_the_request_deadline() {
-    let mut config = SessionConfig::DEFAULT;
-    config.request_timeout = Duration::from_secs(2);
-    let mut b = Bench::new(2, 1, 4096, config);
+    let mut b = Bench::impatient();
     let silent = b.connect();
     b.run(20);
     assert_eq!(b.phases()[0], Phase::AwaitingRequest);
@@ -506,9 +508,7 @@ fn a_silent_client_is_closed_at_the_request_deadline() {
 
 #[test]
 fn a_client_that_never_finishes_the_close_is_aborted_within_the_bound() {
-    let mut config = SessionConfig::DEFAULT;
-    config.request_timeout = Duration::from_secs(2);
-    let mut b = Bench::new(2, 1, 4096, config);
+    let mut b = Bench::impatient();
     let half = b.connect();
     b.run(20);
     // Half a request, then nothing more, ever; the client never closes its side.
@@ -521,7 +521,7 @@ fn a_client_that_never_finishes_the_close_is_aborted_within_the_bound() {
     assert_eq!(counters.aborts_close, 1);
     assert_eq!(counters.aborts(), 1);
     // The abort sent exactly one reset (counted), which closed the client's side.
-    assert_eq!(b.resets_from_139(), 1);
+    assert_eq!(b.hub.resets_from(NBSS), 1);
     assert_eq!(counters.gate.resets_sent, 1);
     assert_eq!(b.client.tcp(half).state(), State::Closed);
 }
@@ -547,9 +547,10 @@ fn a_peer_reset_mid_session_frees_the_slot() {
 
 #[test]
 fn a_vanished_peer_is_detected_by_keepalive_and_its_slot_reclaimed() {
-    let mut config = SessionConfig::DEFAULT;
-    config.keepalive = Some(Duration::from_secs(2));
-    let mut b = Bench::new(2, 1, 4096, config);
+    let mut b = Bench::small_with(SessionConfig {
+        keepalive: Some(Duration::from_secs(2)),
+        ..SessionConfig::DEFAULT
+    });
     let (_client, answer) = b.call("LABSRV#20");
     assert_eq!(answer, POSITIVE);
     // The peer disappears (cable pulled): nothing in, nothing out.
@@ -566,10 +567,11 @@ fn a_vanished_peer_is_detected_by_keepalive_and_its_slot_reclaimed() {
 fn a_slow_reader_streaming_longer_than_the_keepalive_interval_is_not_stalled() {
     // The owner echoes through the session API between polls (as a relay would), so its
     // writes refill the send buffer after every acknowledgement.
-    let mut config = SessionConfig::DEFAULT;
-    config.keepalive = Some(Duration::from_secs(1));
-    config.handler = Handler::Application;
-    let mut b = Bench::new(2, 1, 4096, config);
+    let mut b = Bench::small_with(SessionConfig {
+        keepalive: Some(Duration::from_secs(1)),
+        handler: Handler::Application,
+        ..SessionConfig::DEFAULT
+    });
     // A small receive window, read slowly: our send buffer stays full for seconds.
     let client = b.connect_with(1024);
     b.run(20);
@@ -614,9 +616,10 @@ fn a_slow_reader_streaming_longer_than_the_keepalive_interval_is_not_stalled() {
 
 #[test]
 fn keepalives_are_dropped_on_receipt_and_sent_when_idle() {
-    let mut config = SessionConfig::DEFAULT;
-    config.keepalive = Some(Duration::from_secs(3));
-    let mut b = Bench::new(2, 1, 4096, config);
+    let mut b = Bench::small_with(SessionConfig {
+        keepalive: Some(Duration::from_secs(3)),
+        ..SessionConfig::DEFAULT
+    });
     let (client, _) = b.call("LABSRV#20");
     b.send(client, &[0x85, 0, 0, 0]);
     b.send(client, &message(b"x"));
@@ -788,11 +791,12 @@ fn shutdown_closes_sessions_gracefully_and_stops_listening() {
 }
 
 fn deferred() -> Bench {
-    let mut config = SessionConfig::DEFAULT;
-    config.handler = Handler::Application;
-    config.defer_accept = true;
-    config.request_timeout = Duration::from_secs(2);
-    Bench::new(2, 1, 4096, config)
+    Bench::small_with(SessionConfig {
+        handler: Handler::Application,
+        defer_accept: true,
+        request_timeout: Duration::from_secs(2),
+        ..SessionConfig::DEFAULT
+    })
 }
 
 #[track_caller]
@@ -958,9 +962,10 @@ fn s_plus_r_plus_k_clients_at_once_all_end_with_0x82_or_0x83_and_no_reset() {
 
 #[test]
 fn the_discard_handler_reads_and_drops_every_message() {
-    let mut config = SessionConfig::DEFAULT;
-    config.handler = Handler::Discard;
-    let mut b = Bench::new(2, 1, 4096, config);
+    let mut b = Bench::small_with(SessionConfig {
+        handler: Handler::Discard,
+        ..SessionConfig::DEFAULT
+    });
     let (client, answer) = b.call("LABSRV#20");
     assert_eq!(answer, POSITIVE);
     let mut stream = message(&[]);

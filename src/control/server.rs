@@ -15,6 +15,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use netbt::host::nonblocking;
+
 use super::status::ErrorReply;
 use crate::poll::PollSet;
 
@@ -131,8 +133,8 @@ impl ControlServer {
 
     fn accept(&mut self, now: StdInstant) {
         for _ in 0..ACCEPTS_PER_TURN {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
+            match nonblocking(|| self.listener.accept()) {
+                Ok(Some((stream, _))) => {
                     // Accepted sockets do not inherit O_NONBLOCK on Linux.
                     if self.clients.len() >= MAX_CLIENTS {
                         log::debug!("control socket: {MAX_CLIENTS} clients already; closing one");
@@ -147,8 +149,7 @@ impl ControlServer {
                         });
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Ok(None) => break,
                 Err(e) => {
                     log::debug!("control socket: accept: {e}");
                     break;
@@ -205,14 +206,13 @@ impl Client {
                 if self.len == REQUEST_MAX {
                     break;
                 }
-                match self.stream.read(&mut self.request[self.len..]) {
+                match nonblocking(|| self.stream.read(&mut self.request[self.len..])) {
                     // End of input ends the line too; a connection that sent nothing (a probe)
                     // is closed without an answer.
-                    Ok(0) if self.len == 0 => return false,
-                    Ok(0) => break,
-                    Ok(n) => self.len += n,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                    Ok(Some(0)) if self.len == 0 => return false,
+                    Ok(Some(0)) => break,
+                    Ok(Some(n)) => self.len += n,
+                    Ok(None) => return true,
                     Err(_) => return false,
                 }
             }
@@ -230,12 +230,10 @@ impl Client {
             return false;
         };
         while self.sent < reply.len() {
-            match self.stream.write(&reply[self.sent..]) {
-                Ok(0) => return false,
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-                Err(_) => return false,
+            match nonblocking(|| self.stream.write(&reply[self.sent..])) {
+                Ok(Some(0)) | Err(_) => return false,
+                Ok(Some(n)) => self.sent += n,
+                Ok(None) => return true,
             }
         }
         false

@@ -12,6 +12,7 @@ use super::buffer::Buffer;
 use super::frame::{
     BackendFrame, DIRECT_HEADER_LEN, FrameError, direct_header, parse_direct_header,
 };
+use crate::host::nonblocking;
 use crate::session::{Sessions, SlotId};
 
 /// Smallest relay buffer (a header must fit).
@@ -108,11 +109,9 @@ impl<B: Read + Write> Relay<B> {
     pub fn client_gone(&mut self) -> Option<B> {
         if let Some(backend) = &mut self.backend {
             while !self.to_backend.is_empty() {
-                match backend.write(self.to_backend.data()) {
-                    Ok(0) => break,
-                    Ok(n) => self.to_backend.consume(n),
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(_) => break,
+                match nonblocking(|| backend.write(self.to_backend.data())) {
+                    Ok(Some(n)) if n > 0 => self.to_backend.consume(n),
+                    _ => break,
                 }
             }
         }
@@ -158,17 +157,16 @@ impl<B: Read + Write> Relay<B> {
         };
         let mut failure = None;
         while !self.to_backend.is_empty() && !self.backend_done {
-            match backend.write(self.to_backend.data()) {
-                Ok(0) => {
+            match nonblocking(|| backend.write(self.to_backend.data())) {
+                Ok(Some(0)) => {
                     failure = Some(io::Error::new(ErrorKind::WriteZero, "it took no bytes"));
                     break;
                 }
-                Ok(n) => {
+                Ok(Some(n)) => {
                     self.to_backend.consume(n);
                     moved = true;
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Ok(None) => break,
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -237,18 +235,17 @@ impl<B: Read + Write> Relay<B> {
             if room.is_empty() {
                 break;
             }
-            match backend.read(room) {
-                Ok(0) => {
+            match nonblocking(|| backend.read(room)) {
+                Ok(Some(0)) => {
                     self.backend_done = true;
                     moved = true;
                     break;
                 }
-                Ok(n) => {
+                Ok(Some(n)) => {
                     self.to_client.commit(n);
                     moved = true;
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Ok(None) => break,
                 Err(e) => {
                     self.backend_failed(e);
                     moved = true;

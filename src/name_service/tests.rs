@@ -210,6 +210,16 @@ impl Harness {
         self.receive_bytes(&emit(repr), source, destination)
     }
 
+    /// A name query from a client at port 50000: broadcast to the subnet, or unicast to us.
+    fn ask(&mut self, id: u16, name: NbName, broadcast: bool) -> Vec<Sent> {
+        let destination = if broadcast {
+            SUBNET_BROADCAST
+        } else {
+            OUR_ADDRESS
+        };
+        self.receive(&query(id, name, broadcast), peer(50000), destination)
+    }
+
     fn events(&mut self) -> Vec<NameEvent> {
         core::iter::from_fn(|| self.service.take_event()).collect()
     }
@@ -373,7 +383,7 @@ fn assert_negative_answer(sent: &[Sent], transaction_id: u16, to: Destination, n
 /// Whether a unicast query for `name` gets a positive answer.
 #[track_caller]
 fn answers(h: &mut Harness, name: Name) -> bool {
-    let sent = h.receive(&query(0x0abc, nb(name), false), peer(50000), OUR_ADDRESS);
+    let sent = h.ask(0x0abc, nb(name), false);
     assert_eq!(sent.len(), 1, "a unicast query must be answered either way");
     matches!(sent[0].message(), Message::PositiveNameQueryResponse { .. })
 }
@@ -819,7 +829,7 @@ fn unicast_queries_for_unknown_names_are_refused() {
         .enumerate()
     {
         let id = 0x2000 + i as u16;
-        let sent = h.receive(&query(id, name, false), peer(50000), OUR_ADDRESS);
+        let sent = h.ask(id, name, false);
         assert_negative_answer(&sent, id, peer(50000), name);
     }
     assert_eq!(h.counters().queries_refused, 3);
@@ -846,25 +856,13 @@ fn names_still_registering_are_not_answered() {
     start_registration(&mut h);
     h.poll(250);
     h.poll(500);
-    let sent = h.receive(
-        &query(0x2200, nb(labsrv()), true),
-        peer(50000),
-        SUBNET_BROADCAST,
-    );
+    let sent = h.ask(0x2200, nb(labsrv()), true);
     assert!(sent.is_empty());
-    let sent = h.receive(
-        &query(0x2201, nb(labsrv()), false),
-        peer(50000),
-        OUR_ADDRESS,
-    );
+    let sent = h.ask(0x2201, nb(labsrv()), false);
     assert_negative_answer(&sent, 0x2201, peer(50000), nb(labsrv()));
     assert!(!h.service.owns(&nb(labsrv())));
     h.poll(750);
-    let sent = h.receive(
-        &query(0x2202, nb(labsrv()), true),
-        peer(50000),
-        SUBNET_BROADCAST,
-    );
+    let sent = h.ask(0x2202, nb(labsrv()), true);
     assert_positive_answer(&sent, 0x2202, peer(50000), nb(labsrv()));
 }
 
@@ -879,17 +877,9 @@ fn names_in_conflict_are_not_answered() {
     );
     finish_registration(&mut h);
     assert_eq!(h.state(workgroup()), NameState::Conflict);
-    let sent = h.receive(
-        &query(0x2300, nb(workgroup()), true),
-        peer(50000),
-        SUBNET_BROADCAST,
-    );
+    let sent = h.ask(0x2300, nb(workgroup()), true);
     assert!(sent.is_empty());
-    let sent = h.receive(
-        &query(0x2301, nb(workgroup()), false),
-        peer(50000),
-        OUR_ADDRESS,
-    );
+    let sent = h.ask(0x2301, nb(workgroup()), false);
     assert_negative_answer(&sent, 0x2301, peer(50000), nb(workgroup()));
 }
 
@@ -919,11 +909,7 @@ fn a_scoped_node_lives_in_its_scope_only() {
     assert_positive_answer(&answer, 0x2400, peer(50000), lower);
 
     // Without the scope, the name is not ours.
-    let sent = h.receive(
-        &query(0x2401, nb(labsrv()), false),
-        peer(50000),
-        OUR_ADDRESS,
-    );
+    let sent = h.ask(0x2401, nb(labsrv()), false);
     assert_negative_answer(&sent, 0x2401, peer(50000), nb(labsrv()));
     assert!(
         h.receive(
@@ -1595,10 +1581,7 @@ fn release_broadcasts_three_times_and_reports_once() {
     );
     let (names, _) = node_status_answer(&sent, 1, peer(50000), nb(Name::WILDCARD));
     assert_eq!(names, vec![]);
-    assert!(
-        h.receive(&query(2, nb(labsrv()), true), peer(50000), SUBNET_BROADCAST)
-            .is_empty()
-    );
+    assert!(h.ask(2, nb(labsrv()), true).is_empty());
 }
 
 #[test]

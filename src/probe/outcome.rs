@@ -268,26 +268,19 @@ mod tests {
     #[test]
     fn socket_errors_classify() {
         let err = |kind| io::Error::from(kind);
-        assert_eq!(
-            Outcome::from_stream_error(&err(ErrorKind::ConnectionReset)),
-            Outcome::Reset
-        );
-        assert_eq!(
-            Outcome::from_stream_error(&err(ErrorKind::UnexpectedEof)),
-            Outcome::Eof
-        );
-        assert_eq!(
-            Outcome::from_stream_error(&err(ErrorKind::WouldBlock)),
-            Outcome::Timeout
-        );
-        assert_eq!(
-            Outcome::from_connect_error(&err(ErrorKind::ConnectionRefused)),
-            Outcome::Refused
-        );
-        assert_eq!(
-            Outcome::from_connect_error(&err(ErrorKind::TimedOut)),
-            Outcome::ConnectTimeout
-        );
+        for (kind, want) in [
+            (ErrorKind::ConnectionReset, Outcome::Reset),
+            (ErrorKind::UnexpectedEof, Outcome::Eof),
+            (ErrorKind::WouldBlock, Outcome::Timeout),
+        ] {
+            assert_eq!(Outcome::from_stream_error(&err(kind)), want, "{kind:?}");
+        }
+        for (kind, want) in [
+            (ErrorKind::ConnectionRefused, Outcome::Refused),
+            (ErrorKind::TimedOut, Outcome::ConnectTimeout),
+        ] {
+            assert_eq!(Outcome::from_connect_error(&err(kind)), want, "{kind:?}");
+        }
         assert_eq!(
             Outcome::from_stream_error(&err(ErrorKind::BrokenPipe)).to_string(),
             "RESULT=ERROR ERROR=BrokenPipe"

@@ -50,14 +50,23 @@ fn reset(stream: TcpStream) {
 
 /// A session server on loopback that serves `connections` connections with `act`.
 fn fake_server(act: Act, connections: usize) -> SocketAddr {
+    fake_server_with(connections, move |_, stream| serve_one(stream, act))
+}
+
+/// A loopback listener that hands each of its first `connections` connections (numbered from
+/// 0) to `serve` on a thread of its own.
+fn fake_server_with(
+    connections: usize,
+    serve: impl Fn(usize, TcpStream) + Copy + Send + 'static,
+) -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
     let addr = listener.local_addr().expect("address");
     thread::spawn(move || {
-        for _ in 0..connections {
+        for i in 0..connections {
             let Ok((stream, _)) = listener.accept() else {
                 return;
             };
-            thread::spawn(move || serve_one(stream, act));
+            thread::spawn(move || serve(i, stream));
         }
     });
     addr
@@ -126,11 +135,22 @@ fn line_of<'a>(lines: &'a [String], key: &str) -> &'a str {
 /// Asserts that the line starting with `key=` starts with `want` (the rest is timing).
 #[track_caller]
 fn assert_line(lines: &[String], key: &str, want: &str) {
-    let line = line_of(lines, key);
+    assert_starts(line_of(lines, key), want);
+}
+
+/// Asserts that `line` starts with `want`.
+#[track_caller]
+fn assert_starts(line: &str, want: &str) {
     assert!(
         line.starts_with(want),
         "{line:?} does not start with {want:?}"
     );
+}
+
+/// Asserts that `line` contains `part`.
+#[track_caller]
+fn assert_contains(line: &str, part: &str) {
+    assert!(line.contains(part), "{line:?} does not contain {part:?}");
 }
 
 #[test]
@@ -198,10 +218,7 @@ fn echo_of_each_size_and_a_corrupted_one() {
     let echoes: Vec<_> = lines.iter().filter(|l| l.starts_with("ECHO=")).collect();
     assert_eq!(echoes.len(), 3, "{lines:?}");
     for (line, size) in echoes.iter().zip([1, 65536, 131071]) {
-        assert!(
-            line.starts_with(&format!("ECHO=OK SIZE={size} MS=")),
-            "{line}"
-        );
+        assert_starts(line, &format!("ECHO=OK SIZE={size} MS="));
     }
 
     let mut bad = plan(fake_server(Act::Echo(Some(70_000)), 1));
@@ -274,7 +291,7 @@ fn names_and_arguments_parse() {
         let Err(Failure::Usage(message)) = super::name(bad, 0x20, "CALLED") else {
             panic!("{bad:?} accepted");
         };
-        assert!(message.starts_with("CALLED "), "{message}");
+        assert_starts(&message, "CALLED ");
     }
     assert!(matches!(range("200:600", "--retry-ms"), Ok((200, 600))));
     assert!(range("600:200", "--retry-ms").is_err());
@@ -291,20 +308,13 @@ fn names_and_arguments_parse() {
 fn flood_counts_positive_and_refused_clients() {
     // One fake per outcome: 4 clients get 0x82, 4 get 0x83/0x83, all against one listener
     // that alternates.
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for i in 0..8 {
-            let Ok((stream, _)) = listener.accept() else {
-                return;
-            };
-            let answer: &'static [u8] = if i % 2 == 0 {
-                &[0x82, 0, 0, 0]
-            } else {
-                &[0x83, 0, 0, 1, 0x83]
-            };
-            thread::spawn(move || serve_one(stream, Act::Answer(answer)));
-        }
+    let addr = fake_server_with(8, |i, stream| {
+        let answer: &'static [u8] = if i % 2 == 0 {
+            &[0x82, 0, 0, 0]
+        } else {
+            &[0x83, 0, 0, 1, 0x83]
+        };
+        serve_one(stream, Act::Answer(answer));
     });
     let plan = crowd::Flood {
         addr,
@@ -320,10 +330,7 @@ fn flood_counts_positive_and_refused_clients() {
     let mut out = Out::capture(false);
     assert!(crowd::flood(&plan, &mut out));
     let summary = line_of(out.captured(), "SUMMARY");
-    assert!(
-        summary.starts_with("SUMMARY=flood N=8 POSITIVE=4 NEG83=4 BAD=0 PEAK="),
-        "{summary}"
-    );
+    assert_starts(summary, "SUMMARY=flood N=8 POSITIVE=4 NEG83=4 BAD=0 PEAK=");
 
     let plan = crowd::Flood {
         count: 2,
@@ -345,24 +352,15 @@ fn flood_counts_positive_and_refused_clients() {
 fn silent_clients_see_the_close_and_the_reset() {
     // The server closes every silent connection after 300 ms (FIN) and resets the ones that
     // are still open 300 ms later.
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for _ in 0..3 {
-            let Ok((stream, _)) = listener.accept() else {
-                return;
-            };
-            thread::spawn(move || {
-                thread::sleep(Duration::from_millis(300));
-                let _ = stream.shutdown(Shutdown::Write);
-                thread::sleep(Duration::from_millis(300));
-                let mut probe = [0u8; 1];
-                let _ = stream.set_read_timeout(Some(Duration::from_millis(10)));
-                // A polite client has closed by now: nothing to reset.
-                if !matches!((&stream).read(&mut probe), Ok(0)) {
-                    reset(stream);
-                }
-            });
+    let addr = fake_server_with(3, |_, stream| {
+        thread::sleep(Duration::from_millis(300));
+        let _ = stream.shutdown(Shutdown::Write);
+        thread::sleep(Duration::from_millis(300));
+        let mut probe = [0u8; 1];
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(10)));
+        // A polite client has closed by now: nothing to reset.
+        if !matches!((&stream).read(&mut probe), Ok(0)) {
+            reset(stream);
         }
     });
     let plan = crowd::Silent {
@@ -381,22 +379,11 @@ fn silent_clients_see_the_close_and_the_reset() {
     assert!(ok, "{lines:?}");
     let clients: Vec<_> = lines.iter().filter(|l| l.starts_with("CLIENT=")).collect();
     assert_eq!(clients.len(), 3, "{lines:?}");
-    assert!(
-        clients[0].contains(" OK=yes END=EOF MODE=close "),
-        "{}",
-        clients[0]
-    );
-    assert!(
-        clients[1].contains(" OK=yes END=EOF MODE=keep "),
-        "{}",
-        clients[1]
-    );
+    assert_contains(clients[0], " OK=yes END=EOF MODE=close ");
+    assert_contains(clients[1], " OK=yes END=EOF MODE=keep ");
     assert!(!clients[1].ends_with("RESET_S=none"), "{}", clients[1]);
     let summary = line_of(lines, "SUMMARY");
-    assert!(
-        summary.starts_with("SUMMARY=silent N=3 POLITE=1 BAD=0 KEPT_RESET=2 "),
-        "{summary}"
-    );
+    assert_starts(summary, "SUMMARY=silent N=3 POLITE=1 BAD=0 KEPT_RESET=2 ");
     assert_eq!(line_of(lines, "KEPT_PORTS").split(',').count(), 2);
 }
 
@@ -462,15 +449,10 @@ fn node_status_reads_names_and_statistics() {
     assert!(ok, "{lines:?}");
     assert_eq!(lines[0], "RESULT=ANSWERED NAMES=1");
     assert_eq!(lines[1], "NAME=LABSRV<20> FLAGS=0x0400");
-    assert!(
-        lines[2].starts_with("UNIT_ID=02:00:00:00:00:01 JUMPERS=0 "),
-        "{}",
-        lines[2]
-    );
-    assert!(
-        lines[2].contains(" NUMBER_FREE_COMMAND_BLOCKS=3 TOTAL_NUMBER_COMMAND_BLOCKS=3 "),
-        "{}",
-        lines[2]
+    assert_starts(&lines[2], "UNIT_ID=02:00:00:00:00:01 JUMPERS=0 ");
+    assert_contains(
+        &lines[2],
+        " NUMBER_FREE_COMMAND_BLOCKS=3 TOTAL_NUMBER_COMMAND_BLOCKS=3 ",
     );
     assert_line(lines, "WAIT_FREE", "WAIT_FREE=OK WANT=3 AFTER_S=");
 

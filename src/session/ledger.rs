@@ -185,13 +185,7 @@ impl<'a> SessionService<'a> {
                 } else {
                     return;
                 };
-                if let Some(peer) = peer {
-                    self.note(SessionEvent::Closed {
-                        slot: id,
-                        peer,
-                        reason,
-                    });
-                }
+                self.note_closed(id, peer, reason);
             }
             Phase::Established => self.service_established(index, now, sockets),
             Phase::Draining => {
@@ -376,13 +370,7 @@ impl<'a> SessionService<'a> {
         if socket.state() == State::Closed {
             self.counters.peer_resets.bump();
             slot.recycle();
-            if let Some(peer) = peer {
-                self.note(SessionEvent::Closed {
-                    slot: id,
-                    peer,
-                    reason: CloseReason::PeerReset,
-                });
-            }
+            self.note_closed(id, peer, CloseReason::PeerReset);
             return;
         }
         if !socket.may_recv() {
@@ -405,13 +393,7 @@ impl<'a> SessionService<'a> {
                 peer,
                 phase: Phase::Established,
             });
-            if let Some(peer) = peer {
-                self.note(SessionEvent::Closed {
-                    slot: id,
-                    peer,
-                    reason: CloseReason::Stalled,
-                });
-            }
+            self.note_closed(id, peer, CloseReason::Stalled);
             return;
         }
         // Keepalive after the idle interval, between messages only. A session in the middle
@@ -442,13 +424,7 @@ impl<'a> SessionService<'a> {
         let Some(handle) = slot.handle else { return };
         sockets.get_mut::<tcp::Socket>(handle).close();
         slot.enter(Phase::Closing, Some(now + self.config.close_timeout));
-        if let Some(peer) = peer {
-            self.note(SessionEvent::Closed {
-                slot: id,
-                peer,
-                reason,
-            });
-        }
+        self.note_closed(id, peer, reason);
     }
 
     /// When the service next needs a poll (a kept SYN a slot can take now, a deadline, a

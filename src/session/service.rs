@@ -6,13 +6,14 @@ use heapless::{Deque, Vec};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
+use smoltcp::wire::IpEndpoint;
 
 use super::slot::{Phase, Role, Slot, SlotId};
 use super::types::{
     CloseReason, LedgerCounts, Listener, MAX_EVENTS, MAX_LISTENERS, REFUSAL_RX, REFUSAL_TX,
     SessionConfig, SessionCounters, SessionError, SessionEvent, SessionInfo,
 };
-use crate::gate::{GateCounters, Gated, HeldSyn, SynBacklog};
+use crate::gate::{GateContext, GateCounters, Gated, HeldSyn, SynBacklog};
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::Name;
 use crate::wire::nbss::NegativeCode;
@@ -202,6 +203,23 @@ impl<'a> SessionService<'a> {
         let _ = self.events.push_back(event);
     }
 
+    /// Notes that the connection of slot `id` closed for `reason`, if it had a peer (a slot
+    /// that never connected has no session to report).
+    pub(super) fn note_closed(
+        &mut self,
+        id: SlotId,
+        peer: Option<IpEndpoint>,
+        reason: CloseReason,
+    ) {
+        if let Some(peer) = peer {
+            self.note(SessionEvent::Closed {
+                slot: id,
+                peer,
+                reason,
+            });
+        }
+    }
+
     /// `device` behind this service's SYN gate, at `now`.
     pub(crate) fn gate_in_front_of<'g, D: smoltcp::phy::Device + ?Sized>(
         &'g mut self,
@@ -210,11 +228,13 @@ impl<'a> SessionService<'a> {
     ) -> Gated<'g, 'a, D, [Slot]> {
         Gated::new(
             device,
-            &*self.ledger,
-            &self.gate,
-            &mut self.backlog,
-            SESSION_SERVICE_PORT,
-            now,
+            GateContext {
+                view: &*self.ledger,
+                counters: &self.gate,
+                backlog: &mut self.backlog,
+                port: SESSION_SERVICE_PORT,
+                now,
+            },
         )
     }
 }

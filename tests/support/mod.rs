@@ -17,6 +17,7 @@ use std::rc::Rc;
 
 use netbt::node::{Node, NodeConfig, NodeStorage};
 use netbt::session::SessionConfig;
+use netbt::wire::SESSION_SERVICE_PORT;
 use netbt::wire::name::Scope;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
@@ -114,6 +115,11 @@ impl Hub {
     /// Every frame sent so far, decoded.
     pub fn seen(&self) -> Vec<Seen> {
         self.frames().iter().filter_map(Seen::decode).collect()
+    }
+
+    /// TCP resets that crossed the hub from `port`.
+    pub fn resets_from(&self, port: u16) -> usize {
+        self.seen().iter().filter(|s| s.is_reset_from(port)).count()
     }
 
     /// Forgets the frames recorded so far.
@@ -445,6 +451,8 @@ pub enum Transport {
         fin: bool,
         /// RST flag.
         rst: bool,
+        /// Advertised window (unscaled).
+        window: u16,
         /// Payload length.
         len: usize,
     },
@@ -478,6 +486,7 @@ impl Seen {
                     ack: tcp.ack(),
                     fin: tcp.fin(),
                     rst: tcp.rst(),
+                    window: tcp.window_len(),
                     len: tcp.payload().len(),
                 }
             }
@@ -515,8 +524,37 @@ impl Seen {
         matches!(self.transport, Transport::Tcp { source, rst: true, .. } if source == port)
     }
 
+    /// Whether this is a segment from `port` (neither SYN nor RST) that advertises a zero window.
+    pub fn is_zero_window_from(&self, port: u16) -> bool {
+        matches!(
+            self.transport,
+            Transport::Tcp { source, syn: false, rst: false, window: 0, .. } if source == port
+        )
+    }
+
     /// Whether this is a bare SYN-ACK from `port`.
     pub fn is_syn_ack_from(&self, port: u16) -> bool {
         matches!(self.transport, Transport::Tcp { source, syn: true, ack: true, .. } if source == port)
     }
+}
+
+/// Asserts the session service's promise: no reset left `node`'s port 139 on `hub`, and the
+/// gate counted none.
+#[track_caller]
+pub fn assert_no_reset(hub: &Hub, node: &mut TestNode) {
+    assert_eq!(
+        hub.resets_from(SESSION_SERVICE_PORT),
+        0,
+        "a reset left port 139"
+    );
+    assert_eq!(
+        node.node
+            .session_service()
+            .counters()
+            .gate
+            .resets_sent
+            .get(),
+        0,
+        "the gate counted a reset"
+    );
 }
