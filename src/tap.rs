@@ -151,6 +151,8 @@ impl TapDevice {
     /// Until when reads pause after transient failures, if they do now: the owner should not
     /// wait for the descriptor to be readable meanwhile (it may stay readable and spin).
     pub fn pausing(&self) -> Option<StdInstant> {
+        // The clock is read only while a pause is pending: receive asks on every frame.
+        self.backoff.until?;
         self.backoff.pausing(StdInstant::now())
     }
 }
