@@ -15,7 +15,7 @@ use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
 };
 
-use crate::gate::HeldSyn;
+use crate::gate::{ClosedConnection, HeldSyn};
 use crate::name_service::{Destination, NameService, NameServiceConfig, Received};
 use crate::session::{
     MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, SessionConfig, SessionFigures,
@@ -116,6 +116,11 @@ pub struct NodeStorage<'a> {
     /// The SYN backlog: one entry per SYN the gate can keep while no session slot is free
     /// (fill it with [`HeldSyn::EMPTY`]; empty: such SYNs are dropped and retransmitted).
     pub syn_backlog: &'a mut [HeldSyn],
+    /// The gate's record of recently closed connections, which answers their late segments
+    /// instead of smoltcp's resets and lets a slot go once our FIN is acknowledged (fill it
+    /// with [`ClosedConnection::EMPTY`]; a few entries per slot; empty: no record, and smoltcp
+    /// keeps each close in TIME-WAIT for 10 s).
+    pub recently_closed: &'a mut [ClosedConnection],
 }
 
 #[cfg(feature = "std")]
@@ -123,6 +128,8 @@ impl NodeStorage<'static> {
     /// Storage for a node with `sessions` session slots of `buffer` bytes per direction,
     /// `refusals` refusal slots and a SYN backlog of `backlog` entries, allocated once on the heap
     /// and leaked (std only): for a node that lives as long as the process, as the daemon's does.
+    ///
+    /// The record of recently closed connections gets [`closed_record_for`]`(slots)` entries.
     ///
     /// `Node::new` checks the sizes: no session slot, or a `buffer` under
     /// [`MIN_SESSION_BUFFER`], is [`NodeError::BadSlots`] there.
@@ -144,8 +151,17 @@ impl NodeStorage<'static> {
             refusals: Box::leak((0..refusals).map(|_| RefusalBuffers::new()).collect()),
             ledger: vec![Slot::EMPTY; slots].leak(),
             syn_backlog: vec![HeldSyn::EMPTY; backlog].leak(),
+            recently_closed: vec![ClosedConnection::EMPTY; closed_record_for(slots)].leak(),
         }
     }
+}
+
+/// Entries of the record of recently closed connections the daemon gives a node of `slots`
+/// slots: four per slot, at least 1024 (16 bytes each). Each lasts 10 s unless displaced; a
+/// displaced one only matters if a segment of that connection is still to come.
+pub const fn closed_record_for(slots: usize) -> usize {
+    let per_slot = 4 * slots;
+    if per_slot > 1024 { per_slot } else { 1024 }
 }
 
 /// How the node sits on its network.
@@ -227,6 +243,7 @@ impl<'a> Node<'a> {
             refusals,
             ledger,
             syn_backlog,
+            recently_closed,
         } = storage;
         let slots = ledger.len();
         let session_slots = slots.saturating_sub(refusals.len());
@@ -294,6 +311,7 @@ impl<'a> Node<'a> {
             config.session,
             ledger,
             syn_backlog,
+            recently_closed,
             tcp_handles,
             session_buffer,
         );
@@ -467,5 +485,8 @@ mod test {
         assert_eq!(storage.refusals.len(), 2);
         assert_eq!(storage.ledger.len(), 5);
         assert_eq!(storage.syn_backlog.len(), 8);
+        assert_eq!(storage.recently_closed.len(), closed_record_for(5));
+        assert_eq!(closed_record_for(5), 1024);
+        assert_eq!(closed_record_for(1000), 4000);
     }
 }

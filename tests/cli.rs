@@ -247,7 +247,10 @@ const STATUS: &str = r#"{
         "syns_replayed": 0,
         "syns_to_refusal_slots": 0,
         "duplicate_syns_swallowed": 0,
-        "resets_sent": 0
+        "resets_sent": 0,
+        "strays_acknowledged": 0,
+        "strays_dropped": 0,
+        "closed_displaced": 0
       },
       "request_timeouts": 0,
       "drains": 0,
@@ -255,6 +258,9 @@ const STATUS: &str = r#"{
       "aborts_handshake": 0,
       "aborts_close": 0,
       "aborts_stalled": 0,
+      "handovers": 0,
+      "handshakes_given_up": 0,
+      "idle_given_way": 0,
       "peer_resets": 0,
       "peer_closes": 0,
       "keepalives_sent": 0,

@@ -7,7 +7,7 @@ use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
-use netbt::gate::HeldSyn;
+use netbt::gate::{ClosedConnection, HeldSyn};
 use netbt::name_service::NameEvent;
 use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
 use netbt::session::{SessionConfig, Slot};
@@ -31,6 +31,8 @@ const SLOTS: usize = SESSIONS + REFUSALS;
 const SESSION_BUFFER: usize = 2048;
 /// SYNs kept while no session slot is free (about 160 bytes each).
 const SYN_BACKLOG: usize = 8;
+/// Entries of the gate's record of recently closed connections (16 bytes each).
+const CLOSED_RECORD: usize = 16;
 
 const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
 const ADDRESS: Ipv4Cidr = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24);
@@ -87,6 +89,8 @@ static REFUSAL_BUFFERS: Once<[RefusalBuffers; REFUSALS]> =
     Once::new([const { RefusalBuffers::new() }; REFUSALS]);
 static LEDGER: Once<[Slot; SLOTS]> = Once::new([Slot::EMPTY; SLOTS]);
 static BACKLOG: Once<[HeldSyn; SYN_BACKLOG]> = Once::new([HeldSyn::EMPTY; SYN_BACKLOG]);
+static CLOSED: Once<[ClosedConnection; CLOSED_RECORD]> =
+    Once::new([ClosedConnection::EMPTY; CLOSED_RECORD]);
 static DEVICE: Once<Lan9118> = Once::new(Lan9118::new());
 static NODE: Once<MaybeUninit<Node<'static>>> = Once::new(MaybeUninit::uninit());
 
@@ -204,6 +208,7 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
         refusals: REFUSAL_BUFFERS.take(),
         ledger: LEDGER.take(),
         syn_backlog: BACKLOG.take(),
+        recently_closed: CLOSED.take(),
     };
     let config = NodeConfig {
         mac: MAC,

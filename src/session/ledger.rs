@@ -12,7 +12,7 @@ use super::stream::Sessions;
 use super::types::{
     CloseReason, Handler, Listener, RESET_BOUND, SMBSERVER, SessionEvent, SessionFigures,
 };
-use crate::gate::{GateView, SynTaker};
+use crate::gate::{Duty, GateView, Remembered, SynTaker};
 use crate::name_service::{NameService, NameState};
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::{Name, NbName};
@@ -22,7 +22,14 @@ impl<'a> SessionService<'a> {
     /// Between frames: recycles closed slots, re-arms listeners, and refreshes what the gate
     /// sees. Cheap; the node calls it before every received frame.
     pub(crate) fn refresh(&mut self, now: Instant, sockets: &mut SocketSet<'a>) {
-        for slot in self.ledger.iter_mut() {
+        // A client that retransmits its SYN is alive: its handshake deadline starts again.
+        if let Some(peer) = self.syn_again.take()
+            && let Some(slot) = self.ledger.iter_mut().find(|s| s.half_open == Some(peer))
+        {
+            slot.syn_at = Some(now);
+        }
+        for index in 0..self.ledger.len() {
+            let slot = &mut self.ledger[index];
             let Some(handle) = slot.handle else { continue };
             let socket = sockets.get_mut::<tcp::Socket>(handle);
             let state = socket.state();
@@ -30,8 +37,18 @@ impl<'a> SessionService<'a> {
             // only then forgets the peer; listening before that would swallow the reset.
             let reset_pending = socket.remote_endpoint().is_some() && !slot.expired(now);
             if slot.phase == Phase::Closing && state == State::Closed && !reset_pending {
-                slot.recycle();
+                // Over (the peer acknowledged our FIN, or our reset has gone): its late
+                // segments still find the record.
+                let duty = if slot.aborted {
+                    Duty::Drop
+                } else {
+                    Duty::Acknowledge
+                };
+                self.remember(index, duty, now);
+                self.ledger[index].recycle();
             }
+            let slot = &mut self.ledger[index];
+            let socket = sockets.get_mut::<tcp::Socket>(handle);
             if slot.phase == Phase::Free && state == State::Closed && self.accepting {
                 let endpoint = IpListenEndpoint {
                     addr: None,
@@ -65,6 +82,9 @@ impl<'a> SessionService<'a> {
         for index in 0..self.ledger.len() {
             self.service_slot(index, now, sockets, names);
         }
+        if self.under_pressure(now) {
+            self.give_way(now, sockets);
+        }
         if self.config.handler != Handler::Application {
             self.run_handler(now, sockets, scratch);
         }
@@ -96,6 +116,8 @@ impl<'a> SessionService<'a> {
                         let peer = socket.remote_endpoint();
                         socket.abort();
                         slot.enter(Phase::Closing, Some(now + RESET_BOUND));
+                        slot.peer = peer;
+                        slot.aborted = true;
                         self.counters.aborts_handshake.bump();
                         net_debug!("session: half-open {:?} aborted", peer);
                         self.note(SessionEvent::Aborted {
@@ -206,9 +228,29 @@ impl<'a> SessionService<'a> {
             }
             Phase::Closing => match state {
                 State::Closed if socket.remote_endpoint().is_some() && !slot.expired(now) => {}
-                State::Closed => slot.recycle(),
-                // TIME-WAIT ends by itself (smoltcp's fixed 10 s) and is never cut short:
-                // our final ACK may still be needed.
+                State::Closed => {
+                    // Over (the peer acknowledged our FIN, or our reset has gone): its late
+                    // segments still find the record.
+                    let duty = if slot.aborted {
+                        Duty::Drop
+                    } else {
+                        Duty::Acknowledge
+                    };
+                    self.remember(index, duty, now);
+                    self.ledger[index].recycle();
+                }
+                // Our FIN is acknowledged and nothing of ours is left to deliver: what
+                // remains of the close is acknowledging the peer's FIN (FIN-WAIT-2), and
+                // after it TIME-WAIT's acknowledgements. The gate's record does both, and the
+                // slot is free now instead of after smoltcp's fixed 10 s.
+                State::FinWait2 | State::TimeWait if self.closed.is_enabled() => {
+                    self.remember(index, Duty::Acknowledge, now);
+                    forget(sockets.get_mut::<tcp::Socket>(handle));
+                    self.counters.handovers.bump();
+                    self.ledger[index].recycle();
+                }
+                // Without a record, TIME-WAIT ends by itself (smoltcp's fixed 10 s) and is
+                // never cut short: our final ACK may still be needed.
                 State::TimeWait => slot.deadline = None,
                 _ => {
                     // Data we still owe is of no use to anyone once we close.
@@ -217,6 +259,7 @@ impl<'a> SessionService<'a> {
                         let peer = socket.remote_endpoint();
                         socket.abort();
                         slot.deadline = Some(now + RESET_BOUND);
+                        slot.aborted = true;
                         self.counters.aborts_close.bump();
                         net_debug!("session: close of {:?} unfinished, aborted", peer);
                         self.note(SessionEvent::Aborted {
@@ -388,6 +431,7 @@ impl<'a> SessionService<'a> {
         if queued > 0 && now >= slot.progress_at + config.progress_bound() {
             socket.abort();
             slot.enter(Phase::Closing, Some(now + RESET_BOUND));
+            slot.aborted = true;
             self.counters.aborts_stalled.bump();
             self.note(SessionEvent::Aborted {
                 peer,
@@ -411,6 +455,127 @@ impl<'a> SessionService<'a> {
         }
     }
 
+    /// Notes in the gate's record that the connection of slot `index` ended at `now`.
+    fn remember(&mut self, index: usize, duty: Duty, now: Instant) {
+        let slot = &self.ledger[index];
+        let Some(peer) = slot.peer.map(|p| match p.addr {
+            smoltcp::wire::IpAddress::Ipv4(address) => (address, p.port),
+        }) else {
+            return;
+        };
+        if self.closed.remember(peer, duty, now) == Remembered::Displaced {
+            let mut gate = self.gate.get();
+            gate.closed_displaced.bump();
+            self.gate.set(gate);
+        }
+    }
+
+    /// Whether SYNs wait with no slot listening at all, the oldest for at least the refusal
+    /// delay: a slot held by a connection that does nothing should give way.
+    fn under_pressure(&self, now: Instant) -> bool {
+        self.closed.is_enabled()
+            && self
+                .backlog
+                .oldest_since()
+                .is_some_and(|since| now >= since + self.config.refusal_delay)
+            && self.ledger.syn_taker() == SynTaker::Nobody
+    }
+
+    /// Frees slots for the SYNs that wait, one per SYN not yet covered by a slot already
+    /// giving way: first the handshake silent longest (its client never retransmitted nor
+    /// answered for [`GIVE_WAY_AFTER`]: given up without a word, as a spoofed source deserves),
+    /// then the connection that has sent no whole request for the longest, or a refused peer
+    /// that keeps its connection open, each at least [`GIVE_WAY_AFTER`] old (closed with a FIN;
+    /// the slot is free once the peer acknowledges it).
+    fn give_way(&mut self, now: Instant, sockets: &mut SocketSet<'a>) {
+        // Slots already on their way to a waiting SYN: those giving way, and those free now
+        // (they listen at the next refresh).
+        let coming = self
+            .ledger
+            .iter()
+            .filter(|s| s.gave_way || s.phase == Phase::Free)
+            .count();
+        for _ in coming..self.backlog.len() {
+            let Some((index, victim)) = self.victim(now) else {
+                return;
+            };
+            let Some(handle) = self.ledger[index].handle else {
+                return;
+            };
+            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            match victim {
+                Victim::HalfOpen => {
+                    let peer = socket.remote_endpoint();
+                    self.ledger[index].peer = peer;
+                    self.remember(index, Duty::Drop, now);
+                    forget(sockets.get_mut::<tcp::Socket>(handle));
+                    self.ledger[index].recycle();
+                    self.counters.handshakes_given_up.bump();
+                    net_debug!("session: half-open {:?} gave way to a waiting SYN", peer);
+                }
+                Victim::Idle => {
+                    let slot = &mut self.ledger[index];
+                    socket.close();
+                    let peer = slot.peer;
+                    if slot.phase == Phase::AwaitingRequest
+                        && let Some(peer) = peer
+                    {
+                        self.note(SessionEvent::RequestTimeout { peer });
+                    }
+                    let slot = &mut self.ledger[index];
+                    slot.enter(Phase::Closing, Some(now + self.config.close_timeout));
+                    slot.gave_way = true;
+                    self.counters.idle_given_way.bump();
+                    net_debug!("session: idle {:?} gave way to a waiting SYN", peer);
+                }
+            }
+        }
+    }
+
+    /// The slot that gives way next, if any may.
+    fn victim(&self, now: Instant) -> Option<(usize, Victim)> {
+        let old = |since: Instant| now >= since + GIVE_WAY_AFTER;
+        let half_open = self
+            .ledger
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.syn_at?)).filter(|_| s.half_open.is_some()))
+            .filter(|&(_, since)| old(since))
+            .min_by_key(|&(_, since)| since);
+        if let Some((index, _)) = half_open {
+            return Some((index, Victim::HalfOpen));
+        }
+        self.ledger
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, idle_since(s, &self.config)?)))
+            .filter(|&(_, since)| old(since))
+            .min_by_key(|&(_, since)| since)
+            .map(|(index, _)| (index, Victim::Idle))
+    }
+
+    /// When a slot may next give way under the pressure of waiting SYNs (`None`: no
+    /// pressure, or nothing will ever give way).
+    fn give_way_at(&self) -> Option<Instant> {
+        if !self.closed.is_enabled() || self.backlog.is_empty() {
+            return None;
+        }
+        if self.ledger.syn_taker() != SynTaker::Nobody {
+            return None;
+        }
+        let pressure = self.backlog.oldest_since()? + self.config.refusal_delay;
+        let eligible = self
+            .ledger
+            .iter()
+            .filter_map(|s| match s.half_open {
+                Some(_) => s.syn_at,
+                None => idle_since(s, &self.config),
+            })
+            .min()?
+            + GIVE_WAY_AFTER;
+        Some(pressure.max(eligible))
+    }
+
     pub(super) fn end_session(
         &mut self,
         index: usize,
@@ -428,10 +593,13 @@ impl<'a> SessionService<'a> {
     }
 
     /// When the service next needs a poll (a kept SYN a slot can take now, a deadline, a
-    /// keepalive, a progress bound).
+    /// keepalive, a progress bound, a slot that may give way).
     pub(crate) fn poll_at(&self) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut consider = |at: Instant| next = Some(next.map_or(at, |n: Instant| n.min(at)));
+        if let Some(at) = self.give_way_at() {
+            consider(at);
+        }
         if !self.backlog.is_empty() {
             match self.ledger.syn_taker() {
                 SynTaker::SessionSlot => return Some(Instant::ZERO),
@@ -513,4 +681,45 @@ impl<'a> SessionService<'a> {
             };
         }
     }
+}
+
+/// How long a connection must have been doing nothing (a handshake without a retransmitted
+/// SYN, a connection without a whole request, a refused peer keeping its connection) before
+/// it gives way to a waiting SYN. A client on a working network gets its request in well
+/// within it; a silent or byte-a-second peer does not.
+pub const GIVE_WAY_AFTER: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(1);
+
+/// How a slot gives way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Victim {
+    /// A half-open handshake: forgotten without a word.
+    HalfOpen,
+    /// A connection without a request, or a refused one: closed with a FIN.
+    Idle,
+}
+
+/// Since when the connection of `slot` has been idle in a way that lets it give way: an
+/// AwaitingRequest slot since it connected; a Draining slot since its negative response.
+fn idle_since(slot: &super::slot::Slot, config: &super::types::SessionConfig) -> Option<Instant> {
+    match slot.phase {
+        Phase::AwaitingRequest => Some(slot.connected_at),
+        Phase::Draining => slot.deadline.map(|d| d - config.drain_timeout),
+        _ => None,
+    }
+}
+
+/// Drops the connection of `socket` without a word: smoltcp's `listen` forgets a closed or
+/// TIME-WAIT connection without sending anything, and `close` then leaves it closed for the
+/// ledger to re-arm. (From other states `listen` refuses, and this only closes.)
+fn forget(socket: &mut tcp::Socket) {
+    if matches!(socket.state(), State::FinWait2 | State::SynReceived) {
+        // `listen` refuses an open socket; aborting first makes it closed, and `listen`
+        // then drops the reset the abort queued.
+        socket.abort();
+    }
+    let _ = socket.listen(IpListenEndpoint {
+        addr: None,
+        port: SESSION_SERVICE_PORT,
+    });
+    socket.close();
 }

@@ -6,14 +6,16 @@ use heapless::{Deque, Vec};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
-use smoltcp::wire::IpEndpoint;
+use smoltcp::wire::{IpEndpoint, Ipv4Address};
 
 use super::slot::{Phase, Role, Slot, SlotId};
 use super::types::{
     CloseReason, LedgerCounts, Listener, MAX_EVENTS, MAX_LISTENERS, REFUSAL_RX, REFUSAL_TX,
     SessionConfig, SessionCounters, SessionError, SessionEvent, SessionInfo,
 };
-use crate::gate::{GateContext, GateCounters, Gated, HeldSyn, SynBacklog};
+use crate::gate::{
+    ClosedConnection, GateContext, GateCounters, Gated, HeldSyn, RecentlyClosed, SynBacklog,
+};
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::Name;
 use crate::wire::nbss::NegativeCode;
@@ -26,6 +28,9 @@ pub struct SessionService<'a> {
     pub(super) counters: SessionCounters,
     pub(super) gate: Cell<GateCounters>,
     pub(super) backlog: SynBacklog<'a>,
+    pub(super) closed: RecentlyClosed<'a>,
+    /// A retransmitted SYN the gate swallowed for a half-open slot (see [`GateContext`]).
+    pub(super) syn_again: Cell<Option<(Ipv4Address, u16)>>,
     pub(super) events: Deque<SessionEvent, MAX_EVENTS>,
     pub(super) accepting: bool,
     pub(super) session_buffer: usize,
@@ -38,6 +43,7 @@ impl<'a> SessionService<'a> {
         config: SessionConfig,
         ledger: &'a mut [Slot],
         backlog: &'a mut [HeldSyn],
+        closed: &'a mut [ClosedConnection],
         handles: impl Iterator<Item = (SocketHandle, Role)>,
         session_buffer: usize,
     ) -> SessionService<'a> {
@@ -55,6 +61,8 @@ impl<'a> SessionService<'a> {
             counters: SessionCounters::default(),
             gate: Cell::new(GateCounters::default()),
             backlog: SynBacklog::new(backlog, config.refusal_delay),
+            closed: RecentlyClosed::new(closed),
+            syn_again: Cell::new(None),
             events: Deque::new(),
             accepting: true,
             session_buffer,
@@ -232,6 +240,8 @@ impl<'a> SessionService<'a> {
                 view: &*self.ledger,
                 counters: &self.gate,
                 backlog: &mut self.backlog,
+                closed: &mut self.closed,
+                syn_again: &self.syn_again,
                 port: SESSION_SERVICE_PORT,
                 now,
             },

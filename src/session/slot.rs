@@ -112,6 +112,10 @@ pub struct Slot {
     pub(super) acked: u64,
     /// When the peer last acknowledged something (or there was nothing to acknowledge).
     pub(super) progress_at: Instant,
+    /// The connection was aborted (a reset sent): its strays are dropped, not acknowledged.
+    pub(super) aborted: bool,
+    /// Closing because a waiting SYN needed the slot ([`Phase::Closing`] only).
+    pub(super) gave_way: bool,
 }
 
 impl Slot {
@@ -138,6 +142,8 @@ impl Slot {
         handed_over: 0,
         acked: 0,
         progress_at: Instant::ZERO,
+        aborted: false,
+        gave_way: false,
     };
 
     /// Enters `phase` with an optional deadline.

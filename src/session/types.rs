@@ -52,12 +52,14 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// The defaults: request 10 s, drain 2 s, close 5 s, handshake 5 s, keepalive 60 s (the
-    /// RFC 1001 default), echo, refusal delay 2 ms.
+    /// The defaults: request 10 s, drain 2 s, close 16 s (a FIN sent five times at smoltcp's
+    /// least retransmission timeout of 1 s, 1 + 2 + 4 + 8 s apart: a close survives four lost
+    /// acknowledgements), handshake 5 s, keepalive 60 s (the RFC 1001 default), echo,
+    /// refusal delay 2 ms.
     pub const DEFAULT: SessionConfig = SessionConfig {
         request_timeout: Duration::from_secs(10),
         drain_timeout: Duration::from_secs(2),
-        close_timeout: Duration::from_secs(5),
+        close_timeout: Duration::from_secs(16),
         handshake_timeout: Duration::from_secs(5),
         keepalive: Some(Duration::from_secs(60)),
         handler: Handler::Echo,
@@ -117,6 +119,15 @@ pub struct SessionCounters {
     pub aborts_close: Counter,
     /// Sessions aborted because the peer stopped acknowledging data.
     pub aborts_stalled: Counter,
+    /// Closes handed to the gate's record once our FIN was acknowledged (FIN-WAIT-2 or
+    /// TIME-WAIT): the slot was free at once.
+    pub handovers: Counter,
+    /// Half-open handshakes given up without a word because SYNs waited and no slot
+    /// listened (their client had neither retransmitted nor completed for a second).
+    pub handshakes_given_up: Counter,
+    /// Connections without a request (or refused and kept open) closed because SYNs waited
+    /// and no slot listened.
+    pub idle_given_way: Counter,
     /// Connections the peer reset.
     pub peer_resets: Counter,
     /// Sessions the peer closed.

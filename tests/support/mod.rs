@@ -67,6 +67,14 @@ struct Segment {
     deaf: Vec<bool>,
     now: Instant,
     log: Vec<Frame>,
+    losses: Vec<Loss>,
+}
+
+/// A scripted loss: the next `count` frames from `port` that `matches` never arrive.
+struct Loss {
+    port: usize,
+    count: usize,
+    matches: fn(&Seen) -> bool,
 }
 
 /// A shared Ethernet segment with a clock.
@@ -82,6 +90,7 @@ impl Hub {
             deaf: Vec::new(),
             now: Instant::ZERO,
             log: Vec::new(),
+            losses: Vec::new(),
         })))
     }
 
@@ -125,6 +134,37 @@ impl Hub {
     /// Forgets the frames recorded so far.
     pub fn clear_log(&self) {
         self.0.borrow_mut().log.clear();
+    }
+
+    /// Loses the next `count` frames `port` sends that `matches` (they are logged as sent,
+    /// and reach nobody).
+    pub fn lose(&self, port: usize, count: usize, matches: fn(&Seen) -> bool) {
+        self.0.borrow_mut().losses.push(Loss {
+            port,
+            count,
+            matches,
+        });
+    }
+
+    /// Frames a [`Hub::lose`] has yet to lose.
+    pub fn losses_pending(&self) -> usize {
+        self.0.borrow().losses.iter().map(|l| l.count).sum()
+    }
+
+    /// Sends `frame` again from the port that sent it (a late duplicate).
+    pub fn replay(&self, frame: &Frame) {
+        let mut segment = self.0.borrow_mut();
+        for (i, queue) in segment.queues.iter_mut().enumerate() {
+            if i != frame.port {
+                queue.push_back(frame.bytes.clone());
+            }
+        }
+        let at = segment.now;
+        segment.log.push(Frame {
+            at,
+            port: frame.port,
+            bytes: frame.bytes.clone(),
+        });
     }
 
     /// Makes a port deaf (or hear again): it still sends, but receives nothing.
@@ -172,7 +212,24 @@ impl phy::TxToken for TxToken<'_> {
         let mut frame = vec![0; len];
         let result = f(&mut frame);
         let mut segment = self.0.segment.borrow_mut();
-        if !segment.cut[self.0.index] {
+        let at = segment.now;
+        let port = self.0.index;
+        let seen = Seen::decode(&Frame {
+            at,
+            port,
+            bytes: frame.clone(),
+        });
+        let lost = segment.losses.iter_mut().find(|loss| {
+            loss.port == port && loss.count > 0 && seen.as_ref().is_some_and(loss.matches)
+        });
+        let lost = lost.map(|loss| loss.count -= 1).is_some();
+        if lost {
+            segment.log.push(Frame {
+                at,
+                port,
+                bytes: frame,
+            });
+        } else if !segment.cut[self.0.index] {
             let deaf = segment.deaf.clone();
             let cut = segment.cut.clone();
             for (i, queue) in segment.queues.iter_mut().enumerate() {
@@ -180,8 +237,6 @@ impl phy::TxToken for TxToken<'_> {
                     queue.push_back(frame.clone());
                 }
             }
-            let at = segment.now;
-            let port = self.0.index;
             segment.log.push(Frame {
                 at,
                 port,

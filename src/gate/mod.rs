@@ -20,6 +20,11 @@
 //!   listener earlier in the socket set would otherwise take it, and two slots would own one
 //!   connection.
 //!
+//! * a segment of a connection that has just ended (its slot moved on): the
+//!   [`RecentlyClosed`] record answers it the way TIME-WAIT would (a FIN or data is
+//!   acknowledged by the gate itself, anything else dropped), where smoltcp would answer a
+//!   reset. A SYN from the same peer ends that record and is judged as above.
+//!
 //! It also looks at every frame the interface sends and counts resets leaving the session
 //! port, so "no reset from 139" is a counter, not a belief.
 //!
@@ -28,13 +33,17 @@
 
 use core::cell::Cell;
 
-use smoltcp::phy::{self, Device, DeviceCapabilities};
+use smoltcp::phy::{self, Device, DeviceCapabilities, TxToken as _};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{
-    EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket,
-};
+use smoltcp::wire::Ipv4Address;
 
 use crate::counter::Counter;
+
+mod closed;
+mod segment;
+
+pub use closed::{ClosedConnection, Duty, LINGER, RecentlyClosed, Remembered};
+pub use segment::{AckReply, Segment};
 
 /// Largest SYN frame kept: Ethernet header, and IPv4 and TCP headers with all options.
 pub const MAX_SYN_FRAME: usize = 14 + 60 + 60;
@@ -97,6 +106,13 @@ pub struct GateCounters {
     /// TCP resets sent from the session port, whatever the cause (only aborts should cause
     /// them).
     pub resets_sent: Counter,
+    /// Segments of recently closed connections acknowledged by the gate (a FIN or data).
+    pub strays_acknowledged: Counter,
+    /// Segments of recently closed connections dropped (acknowledgements, resets, anything
+    /// after a handshake given up; acknowledgements that found the reply queue full).
+    pub strays_dropped: Counter,
+    /// Closed connections the record forgot before [`LINGER`] ended to make room.
+    pub closed_displaced: Counter,
 }
 
 /// Counts one event in the gate's counters, which the gate shares with the session service
@@ -259,7 +275,7 @@ impl<'a> SynBacklog<'a> {
     }
 
     /// When the oldest kept SYN first arrived.
-    fn oldest_since(&self) -> Option<Instant> {
+    pub fn oldest_since(&self) -> Option<Instant> {
         (self.kept > 0).then(|| self.ring[self.head].since)
     }
 
@@ -301,6 +317,11 @@ pub struct GateContext<'g, 'b, V: ?Sized> {
     pub counters: &'g Cell<GateCounters>,
     /// Where it keeps SYNs.
     pub backlog: &'g mut SynBacklog<'b>,
+    /// The connections that ended lately.
+    pub closed: &'g mut RecentlyClosed<'b>,
+    /// Where it notes a retransmitted SYN from a peer a slot holds half-open (the handshake is
+    /// alive); the session service reads it before the next frame.
+    pub syn_again: &'g Cell<Option<(Ipv4Address, u16)>>,
     /// The session port.
     pub port: u16,
     /// The time.
@@ -314,6 +335,8 @@ impl<'b, V: ?Sized> GateContext<'_, 'b, V> {
             view: self.view,
             counters: self.counters,
             backlog: &mut *self.backlog,
+            closed: &mut *self.closed,
+            syn_again: self.syn_again,
             port: self.port,
             now: self.now,
         }
@@ -333,36 +356,38 @@ impl<'g, 'b, D: Device + ?Sized, V: GateView + ?Sized> Gated<'g, 'b, D, V> {
     }
 }
 
-/// A bare SYN (no ACK, no RST) to `port`: its source address and port.
-fn bare_syn_to(frame: &[u8], port: u16) -> Option<(Ipv4Address, u16)> {
-    let ethernet = EthernetFrame::new_checked(frame).ok()?;
-    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
-        return None;
+/// Answers a segment from a peer whose connection the record remembers: a reset ends the
+/// record; a FIN or data is acknowledged when the duty says so; the rest is dropped.
+fn answer_stray(
+    segment: &Segment,
+    duty: Duty,
+    closed: &mut RecentlyClosed<'_>,
+    counters: &Cell<GateCounters>,
+) {
+    if segment.rst {
+        closed.forget(segment.source());
     }
-    let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
-    if ip.next_header() != IpProtocol::Tcp || ip.more_frags() || ip.frag_offset() != 0 {
-        return None;
-    }
-    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
-    let bare_syn = tcp.syn() && !tcp.ack() && !tcp.rst();
-    (bare_syn && tcp.dst_port() == port).then(|| (ip.src_addr(), tcp.src_port()))
-}
-
-/// Whether `frame` is a TCP reset from `port`.
-fn is_reset_from(frame: &[u8], port: u16) -> bool {
-    let Ok(ethernet) = EthernetFrame::new_checked(frame) else {
-        return false;
+    let reply = match duty {
+        Duty::Acknowledge => segment.time_wait_ack(),
+        Duty::Drop => None,
     };
-    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
-        return false;
+    if let Some(reply) = reply
+        && closed.queue_reply(reply)
+    {
+        bump(counters, |c| &mut c.strays_acknowledged);
+        net_trace!(
+            "gate: stray segment from {}:{} of an ended connection acknowledged",
+            segment.src_addr,
+            segment.src_port
+        );
+    } else {
+        bump(counters, |c| &mut c.strays_dropped);
+        net_trace!(
+            "gate: stray segment from {}:{} of an ended connection dropped",
+            segment.src_addr,
+            segment.src_port
+        );
     }
-    let Ok(ip) = Ipv4Packet::new_checked(ethernet.payload()) else {
-        return false;
-    };
-    if ip.next_header() != IpProtocol::Tcp {
-        return false;
-    }
-    TcpPacket::new_checked(ip.payload()).is_ok_and(|tcp| tcp.rst() && tcp.src_port() == port)
 }
 
 /// A received frame, judged by the gate when consumed; or a kept SYN, replayed.
@@ -388,15 +413,30 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
             view,
             counters,
             backlog,
+            closed,
+            syn_again,
             port,
             now,
         } = context;
         inner.consume(|frame| {
-            let Some(source) = bare_syn_to(frame, port) else {
+            let Some(segment) = Segment::parse(frame).filter(|s| s.dst_port == port) else {
                 return f(frame);
             };
+            let source = segment.source();
+            if !segment.is_bare_syn() {
+                return match closed.duty(source, now) {
+                    None => f(frame),
+                    Some(duty) => {
+                        answer_stray(&segment, duty, closed, counters);
+                        f(&[])
+                    }
+                };
+            }
+            // A new connection from this peer: whatever ended before is over.
+            closed.forget(source);
             if view.holds(source.0, source.1) {
                 bump(counters, |c| &mut c.duplicate_syns_swallowed);
+                syn_again.set(Some(source));
                 net_trace!(
                     "gate: SYN from {}:{}, already held, swallowed",
                     source.0,
@@ -462,7 +502,7 @@ impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
         } = self;
         inner.consume(len, |frame| {
             let result = f(frame);
-            if is_reset_from(frame, port) {
+            if Segment::parse(frame).is_some_and(|s| s.rst && s.src_port == port) {
                 bump(counters, |c| &mut c.resets_sent);
             }
             result
@@ -488,6 +528,15 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
         let Gated { device, context } = self;
         let (view, counters, port, now) =
             (context.view, context.counters, context.port, context.now);
+        // Acknowledgements owed to ended connections go out before the next frame comes in.
+        while context.closed.has_replies() {
+            let Some(tx) = device.transmit(timestamp) else {
+                break;
+            };
+            if let Some(reply) = context.closed.next_reply() {
+                tx.consume(reply.buffer_len(), |buffer| reply.emit(buffer));
+            }
+        }
         let backlog = &mut *context.backlog;
         // A kept SYN goes first: the oldest at once to a session slot; to a refusal slot only
         // once the session slots have kept it waiting the refusal delay.
@@ -564,12 +613,13 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
-    use smoltcp::phy::{Loopback, Medium, RxToken as _, TxToken as _};
+    use smoltcp::phy::{Loopback, Medium, RxToken as _};
     use smoltcp::wire::{
-        EthernetAddress, EthernetRepr, IpAddress, Ipv4Repr, TcpControl, TcpRepr, TcpSeqNumber,
+        EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpProtocol,
+        Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
     };
 
     struct View {
@@ -594,6 +644,18 @@ mod tests {
     }
 
     fn segment(src: u16, dst: u16, control: TcpControl, ack: bool) -> std::vec::Vec<u8> {
+        segment_with(src, dst, control, ack, &[])
+    }
+
+    /// A frame from CLIENT:`src` to SERVER:`dst`: sequence number 1000, acknowledging 2000
+    /// when `ack`, carrying `payload`.
+    pub(crate) fn segment_with(
+        src: u16,
+        dst: u16,
+        control: TcpControl,
+        ack: bool,
+        payload: &[u8],
+    ) -> std::vec::Vec<u8> {
         let tcp = TcpRepr {
             src_port: src,
             dst_port: dst,
@@ -606,7 +668,7 @@ mod tests {
             sack_permitted: false,
             sack_ranges: [None; 3],
             timestamp: None,
-            payload: &[],
+            payload,
         };
         let ip = Ipv4Repr {
             src_addr: CLIENT,
@@ -648,6 +710,8 @@ mod tests {
         device: Loopback,
         counters: Cell<GateCounters>,
         backlog: SynBacklog<'static>,
+        closed: RecentlyClosed<'static>,
+        syn_again: Cell<Option<(Ipv4Address, u16)>>,
     }
 
     impl Rig {
@@ -660,6 +724,8 @@ mod tests {
                 device: Loopback::new(Medium::Ethernet),
                 counters: Cell::new(GateCounters::default()),
                 backlog: SynBacklog::new(std::vec![HeldSyn::EMPTY; capacity].leak(), refusal_delay),
+                closed: RecentlyClosed::new(std::vec![ClosedConnection::EMPTY; 64].leak()),
+                syn_again: Cell::new(None),
             }
         }
 
@@ -683,6 +749,8 @@ mod tests {
                     view,
                     counters: &self.counters,
                     backlog: &mut self.backlog,
+                    closed: &mut self.closed,
+                    syn_again: &self.syn_again,
                     port: 139,
                     now,
                 },
@@ -787,6 +855,81 @@ mod tests {
         assert_eq!(rig.next(None, &view, at(1)), None);
         assert_eq!(rig.counters.get().duplicate_syns_swallowed.get(), 2);
         assert_eq!(rig.counters.get().syns_held.get(), 1);
+        // The live handshake's retransmission was noted for the session service.
+        assert_eq!(rig.syn_again.get(), Some((CLIENT, 40000)));
+    }
+
+    /// The peer whose connection the tests below remember.
+    const ENDED: (Ipv4Address, u16) = (CLIENT, 40000);
+
+    #[test]
+    fn a_stray_fin_of_an_ended_connection_is_acknowledged_by_the_gate_not_reset() {
+        let mut rig = Rig::new();
+        rig.closed.remember(ENDED, Duty::Acknowledge, at(0));
+        let fin = segment_with(40000, 139, TcpControl::Fin, true, b"tail");
+        assert_eq!(
+            rig.next(Some(&fin), &OPEN, at(5)),
+            Some(vec![]),
+            "not for smoltcp"
+        );
+        // The acknowledgement leaves before the next frame is read (the loopback device
+        // hands it straight back): TIME-WAIT's answer, from the numbers the FIN carried.
+        let reply = rig.next(None, &OPEN, at(6)).expect("an ACK went out");
+        let ack = Segment::parse(&reply).unwrap();
+        assert_eq!((ack.src_addr, ack.src_port), (SERVER, 139));
+        assert_eq!((ack.dst_addr, ack.dst_port), ENDED);
+        assert_eq!(ack.seq_number, TcpSeqNumber(2000));
+        assert_eq!(ack.ack_number, Some(TcpSeqNumber(1000 + 4 + 1)));
+        assert!(!ack.syn && !ack.fin && !ack.rst && ack.payload_len == 0);
+        assert_eq!(rig.counters.get().strays_acknowledged.get(), 1);
+        assert_eq!(rig.next(None, &OPEN, at(7)), None);
+    }
+
+    #[test]
+    fn other_strays_are_dropped_a_reset_ends_the_record_and_a_syn_starts_afresh() {
+        let mut rig = Rig::new();
+        rig.closed.remember(ENDED, Duty::Acknowledge, at(0));
+        let ack = segment(40000, 139, TcpControl::None, true);
+        assert_eq!(rig.next(Some(&ack), &OPEN, at(1)), Some(vec![]));
+        assert_eq!(
+            rig.next(None, &OPEN, at(1)),
+            None,
+            "a bare ACK gets no answer"
+        );
+        let rst = segment(40000, 139, TcpControl::Rst, false);
+        assert_eq!(rig.next(Some(&rst), &OPEN, at(2)), Some(vec![]));
+        assert_eq!(rig.counters.get().strays_dropped.get(), 2);
+        // The reset ended the record: the peer's next segment is smoltcp's to judge.
+        assert_eq!(rig.next(Some(&ack), &OPEN, at(3)), Some(ack.clone()));
+        // A new connection from a remembered peer is judged as any SYN, and ends the record.
+        rig.closed.remember(ENDED, Duty::Acknowledge, at(4));
+        assert_eq!(rig.next(Some(&syn(40000)), &OPEN, at(5)), Some(syn(40000)));
+        assert_eq!(rig.closed.duty(ENDED, at(5)), None);
+        // Other peers, and other ports, never were the record's business.
+        rig.closed.remember(ENDED, Duty::Acknowledge, at(6));
+        let other = segment(40001, 139, TcpControl::Fin, true);
+        assert_eq!(rig.next(Some(&other), &OPEN, at(7)), Some(other.clone()));
+        let elsewhere = segment(40000, 445, TcpControl::Fin, true);
+        assert_eq!(
+            rig.next(Some(&elsewhere), &OPEN, at(7)),
+            Some(elsewhere.clone())
+        );
+    }
+
+    #[test]
+    fn a_handshake_given_up_has_everything_dropped_and_the_record_ends_with_its_linger() {
+        let mut rig = Rig::new();
+        rig.closed.remember(ENDED, Duty::Drop, at(0));
+        let request = segment_with(40000, 139, TcpControl::Psh, true, b"request");
+        assert_eq!(rig.next(Some(&request), &OPEN, at(1)), Some(vec![]));
+        assert_eq!(
+            rig.next(None, &OPEN, at(1)),
+            None,
+            "its data is not acknowledged"
+        );
+        assert_eq!(rig.counters.get().strays_dropped.get(), 1);
+        let late = at(0) + LINGER;
+        assert_eq!(rig.next(Some(&request), &OPEN, late), Some(request.clone()));
     }
 
     #[test]
@@ -1029,6 +1172,8 @@ mod tests {
                 view: &OPEN,
                 counters: &rig.counters,
                 backlog: &mut rig.backlog,
+                closed: &mut rig.closed,
+                syn_again: &rig.syn_again,
                 port: 139,
                 now: at(0),
             },
