@@ -125,6 +125,8 @@ pub struct OwnedName {
 /// Counters of the name service; all wrap on overflow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+// A field a newer version adds reads as zero from an older daemon's document.
+#[cfg_attr(feature = "serde", serde(default))]
 pub struct NameCounters {
     /// Datagrams received on UDP 137.
     pub received: Counter,
@@ -148,6 +150,9 @@ pub struct NameCounters {
     pub unsolicited_responses_ignored: Counter,
     /// Packets sent.
     pub sent: Counter,
+    /// Packets not sent because the socket's send queue was full (under a flood of queries:
+    /// the answers the node could not queue).
+    pub unsent: Counter,
     /// Events dropped because the owner did not take them.
     pub events_lost: Counter,
 }
@@ -373,7 +378,16 @@ impl NameService {
             max_number_pending_sessions: figures.total_slots,
             max_total_sessions_possible: figures.max_sessions,
             session_data_packet_size: figures.packet_size,
+            number_send_aborts: self.counters.unsent.get().min(u32::from(u16::MAX)) as u16,
             ..self.statistics()
+        }
+    }
+
+    /// Counts `count` packets the node could not queue for sending (see
+    /// [`NameCounters::unsent`]); node status reports them as send aborts.
+    pub fn count_unsent(&mut self, count: u32) {
+        for _ in 0..count {
+            self.counters.unsent.bump();
         }
     }
 

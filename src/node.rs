@@ -380,6 +380,23 @@ impl<'a> Node<'a> {
             if !more {
                 break;
             }
+            // A datagram for the name service is answered before the next frame comes in, so
+            // its socket never overflows unseen (smoltcp drops a datagram that finds the
+            // receive queue full without a trace); answers the send queue cannot take are
+            // counted, and a full send queue goes out before more frames are read.
+            if self.sockets.get::<udp::Socket>(self.name_socket).can_recv() {
+                self.service_names(now);
+                if !self.sockets.get::<udp::Socket>(self.name_socket).can_send() {
+                    let mut gated = self.sessions.gate_in_front_of(device, now);
+                    for _ in 0..MAX_FRAMES_PER_POLL {
+                        if self.iface.poll_egress(now, &mut gated, &mut self.sockets)
+                            == PollResult::None
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
         }
         self.service_names(now);
         self.sessions
@@ -417,6 +434,7 @@ impl<'a> Node<'a> {
         // Receive everything queued, replying as we go; the scratch copy frees the socket for
         // the replies.
         let mut datagram = [0u8; DATAGRAM_MAX];
+        let mut unsent = 0;
         loop {
             let socket = self.sockets.get_mut::<udp::Socket>(self.name_socket);
             let (len, meta) = match socket.recv_slice(&mut datagram) {
@@ -442,12 +460,16 @@ impl<'a> Node<'a> {
             };
             self.names
                 .receive(&datagram[..len], from, &self.figures, &mut |to, repr| {
-                    send_to(socket, to, repr)
+                    unsent += u32::from(!send_to(socket, to, repr))
                 });
         }
         let socket = self.sockets.get_mut::<udp::Socket>(self.name_socket);
-        self.names
-            .poll(now, &mut |to, repr| send_to(socket, to, repr));
+        self.names.poll(now, &mut |to, repr| {
+            unsent += u32::from(!send_to(socket, to, repr))
+        });
+        if unsent > 0 {
+            self.names.count_unsent(unsent);
+        }
     }
 }
 
@@ -461,15 +483,22 @@ fn tcp_socket<'a>(rx: &'a mut [u8], tx: &'a mut [u8]) -> tcp::Socket<'a> {
 }
 
 /// Queues `repr` for `to` on `socket`, with the source address chosen by smoltcp (our unicast
-/// address, never the broadcast address a request came to).
-fn send_to(socket: &mut udp::Socket, to: Destination, repr: &nbns::Repr) {
+/// address, never the broadcast address a request came to). `false`: the send queue was
+/// full, and the packet is dropped.
+fn send_to(socket: &mut udp::Socket, to: Destination, repr: &nbns::Repr) -> bool {
     let endpoint = IpEndpoint::new(to.address.into(), to.port);
     match socket.send(repr.buffer_len(), endpoint) {
-        Ok(buffer) => repr.emit(&mut nbns::Packet::new_unchecked(buffer)),
-        Err(_) => net_debug!(
-            "name service: send queue full, packet to {} dropped",
-            to.address
-        ),
+        Ok(buffer) => {
+            repr.emit(&mut nbns::Packet::new_unchecked(buffer));
+            true
+        }
+        Err(_) => {
+            net_debug!(
+                "name service: send queue full, packet to {} dropped",
+                to.address
+            );
+            false
+        }
     }
 }
 

@@ -281,6 +281,7 @@ const STATUS: &str = r#"{
       "unsolicited_conflicts_ignored": 0,
       "unsolicited_responses_ignored": 0,
       "sent": 0,
+      "unsent": 0,
       "events_lost": 0
     },
     "node_status": {

@@ -669,3 +669,30 @@ fn attacks_on_our_names_are_ignored_and_counted() {
         Message::PositiveNameQueryResponse { .. }
     ));
 }
+
+#[test]
+fn a_burst_of_queries_far_over_the_socket_queues_is_answered_whole() {
+    let mut lab = registered(ASKER_PORT);
+    let got = lab.exchange(NODE_IP, &query(0x0200, "LABSRV#00", false));
+    assert_eq!(got.len(), 1);
+    let asked: Vec<Frame> = lab
+        .hub
+        .frames()
+        .into_iter()
+        .filter(|f| f.port == lab.peer.port.index())
+        .filter(|f| Seen::decode(f).is_some_and(|s| s.udp(None, Some(137)).is_some()))
+        .collect();
+    assert_eq!(asked.len(), 1);
+    // 300 copies arrive at once: many times what the socket queues hold (16 datagrams each
+    // way), more than the node reads in one poll.
+    lab.hub.clear_log();
+    for _ in 0..300 {
+        lab.hub.replay(&asked[0]);
+    }
+    run(&lab.hub, 50, &mut [&mut lab.node]);
+    let answers = sent_by(&lab.hub, NODE_IP).len();
+    let counters = lab.node.node.names.counters();
+    assert_eq!(counters.unsent, 0, "{counters:?}");
+    assert_eq!(answers, 300, "every query answered");
+    assert_eq!(counters.queries_answered, 301);
+}

@@ -90,6 +90,8 @@ pub trait GateView {
 /// What the gate counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+// A field a newer version adds reads as zero from an older daemon's document.
+#[cfg_attr(feature = "serde", serde(default))]
 pub struct GateCounters {
     /// SYNs no session slot could take at once (kept in the backlog, or dropped when it was
     /// full).

@@ -92,6 +92,8 @@ pub enum Handler {
 /// Everything the session service counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+// A field a newer version adds reads as zero from an older daemon's document.
+#[cfg_attr(feature = "serde", serde(default))]
 pub struct SessionCounters {
     /// Positive session responses sent.
     pub positive: Counter,
