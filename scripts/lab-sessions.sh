@@ -213,10 +213,12 @@ stop_serve B
 echo "lab sessions: instance C, --sessions $S --refusal-slots $R --request-timeout 2"
 start_serve C --sessions "$S" --refusal-slots "$R" --request-timeout 2
 phase 6 "silent clients: $((4 * S)) connections that send nothing"
+# While other clients wait for a slot, a silent one gives way a second after it connected;
+# the last ones meet the 2 s request deadline.
 probe silent "$SERVER" --count $((4 * S)) --polite 1 --timeout 40 --deadline 45 \
-    >"$WORK/p6-silent.out" 2>&1 || true
+    --min-close 0.9 --max-close 4.0 >"$WORK/p6-silent.out" 2>&1 || true
 sed 's/^/       /' "$WORK/p6-silent.out"
-expect "every silent client was closed by the server (EOF) 2 s after connecting" \
+expect "every silent client was closed by the server (EOF) 1 to 2 s after connecting" \
     "^SUMMARY=silent N=$((4 * S)) POLITE=1 BAD=0 " "$WORK/p6-silent.out"
 probe node-status "$SERVER" --wait-free $((S + R)) --max 40 >"$WORK/p6-status.out" 2>&1 || true
 reclaimed=$(secs "${P_START[6]}" "$EPOCHREALTIME")
@@ -275,32 +277,22 @@ want_neg=$(( $(field NEG83 "$WORK/p5-flood.out") + $(field NEG83 "$WORK/p5-burst
     && pass "flood phase on the wire: $pos_5 positive, $neg_5 x 83/83, as the clients counted" \
     || fail "flood phase on the wire: $pos_5 positive (clients: $want_pos), $neg_5 x 83/83 (clients: $want_neg)"
 
-# Phase 6: resets are allowed here: a connection whose close does not finish within the close
-# timeout (our kept clients) is aborted, and an abort sends exactly one reset (src/session/mod.rs:
-# "A connection was aborted (one reset sent)"). The client that closed after our FIN gets none.
+# Phase 6: the kept clients hold their end open after our FIN, and close 6.5 s later. Their
+# close is no reason for a reset: once they acknowledged our FIN the slot handed the rest of
+# the close to the gate's record of closed connections, which acknowledges their FIN.
 rst_silent=$(count -2 "$CAP" "$RST_139 && $(window 6)")
 kept=$(sed -n 's/^KEPT_PORTS=//p' "$WORK/p6-silent.out")
-polite=$(sed -n 's/^CLOSED_PORTS=//p' "$WORK/p6-silent.out")
 n_kept=$(echo "$kept" | tr ',' '\n' | grep -c . || true)
-rst_polite=0
-[ -n "$polite" ] && rst_polite=$(count -2 "$CAP" "$RST_139 && $(window 6) && tcp.dstport in {$polite}")
 kept_reset=$(field KEPT_RESET "$WORK/p6-silent.out")
-note "silent phase: $rst_silent resets from 139, $rst_polite of them to the client that closed after" \
-    "our FIN; $aborts unfinished closes aborted (log); $kept_reset of $n_kept kept clients were reset" \
-    "while they held (6.5 s after our FIN)"
-echo "       resets from 139 in the silent phase (time since the phase began, to port):"
-$T -Y "$RST_139 && $(window 6)" -T fields -e frame.time_epoch -e tcp.dstport 2>/dev/null \
-    | awk -v s="${P_START[6]}" '{ printf "         +%.2fs -> %s\n", $1 - s, $2 }'
-expect_count "silent phase: no reset to the client that closed after our FIN" "$rst_polite" 0
-if [ "$aborts" -eq "$n_kept" ] && [ "$kept_reset" -eq "$n_kept" ]; then
-    pass "silent phase: each of the $aborts aborts sent its reset (the $n_kept kept clients were reset)"
-elif [ "$aborts" -eq "$n_kept" ]; then
-    fail "silent phase: $aborts aborts logged, but only $kept_reset of the $n_kept kept clients were" \
-        "reset while they held: the abort's reset did not leave (a reset listed above that comes" \
-        "6.5 s after our FIN answers the client's own FIN, to a connection netbt already forgot)"
-else
-    fail "silent phase: $aborts aborts logged for $n_kept kept clients ($kept_reset reset while they held)"
-fi
+acked_fin=0
+[ -n "$kept" ] && acked_fin=$(count -2 "$CAP" "ip.src == $SERVER && tcp.srcport == 139 && tcp.flags == 0x010 && tcp.dstport in {$kept} && $(window 6)")
+note "silent phase: $rst_silent resets from 139; $aborts unfinished closes aborted (log);" \
+    "$kept_reset of $n_kept kept clients were reset while they held"
+expect_count "silent phase: no reset from 139" "$rst_silent" 0
+expect_count "silent phase: no close aborted" "$aborts" 0
+expect_count "silent phase: no kept client was reset while it held" "$kept_reset" 0
+expect_at_least "silent phase: the kept clients' FINs were acknowledged ($acked_fin bare ACKs from 139 to them)" \
+    "$acked_fin" "$n_kept"
 phase_end 7
 
 # ------------------------------------------------------------------------------------------
