@@ -13,18 +13,26 @@
 //! A slot's life (see [`Phase`]): Free → Listening → AwaitingRequest (deadline
 //! [`SessionConfig::request_timeout`]) → Established → Closing → Free, or, after a negative
 //! response, AwaitingRequest → Draining (wait up to [`SessionConfig::drain_timeout`] for the
-//! peer's FIN) → Closing → Free. A slot is recycled only when smoltcp reports CLOSED, never
-//! out of TIME-WAIT. Only peers that stopped responding are aborted (which sends a reset to
-//! nobody who listens), and every abort is counted:
+//! peer's FIN) → Closing → Free. A slot is recycled when smoltcp reports CLOSED, or as soon as
+//! the peer has acknowledged our FIN (FIN-WAIT-2 or TIME-WAIT): what is left of the close is
+//! acknowledging the peer's FIN, and the gate's record of recently closed connections
+//! ([`RecentlyClosed`](crate::gate::RecentlyClosed)) does that for [`LINGER`](crate::gate::LINGER),
+//! answering every late segment of the connection instead of smoltcp's reset. Only peers that
+//! stopped responding are aborted (which sends a reset to nobody who listens), and every abort
+//! is counted:
 //!
-//! * a connection stuck half-open for [`SessionConfig::handshake_timeout`];
-//! * a close not finished within [`SessionConfig::close_timeout`] (FIN-WAIT, LAST-ACK);
+//! * a connection half-open for [`SessionConfig::handshake_timeout`] since the client's last
+//!   SYN (a retransmitted SYN says the client is there);
+//! * a FIN unacknowledged for [`SessionConfig::close_timeout`] (FIN-WAIT-1, CLOSING,
+//!   LAST-ACK: five sends of the FIN by default);
 //! * an established session whose unacknowledged data made no progress for the keepalive
 //!   interval (the peer vanished).
 //!
 //! A peer that connects and never sends a request is closed at the request deadline; its slot
-//! is free again within `request_timeout + close_timeout`, or, if the peer closes in turn, once
-//! smoltcp's TIME-WAIT (a fixed 10 s) is over.
+//! is free again once it acknowledges our FIN. When SYNs wait and no slot listens at all, slots
+//! give way after [`GIVE_WAY_AFTER`]: the half-open handshake silent longest (forgotten without
+//! a word: a spoofed source never answers), else the connection that has sent no request, or
+//! kept a refused connection open, the longest (closed with a FIN).
 
 mod handler;
 mod ledger;
@@ -34,6 +42,7 @@ mod slot;
 mod stream;
 mod types;
 
+pub use self::ledger::GIVE_WAY_AFTER;
 pub use self::service::SessionService;
 pub use self::slot::{Phase, Role, Slot, SlotId};
 pub use self::stream::Sessions;
