@@ -14,6 +14,7 @@ use netbt::wire::nbss;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::State;
 use smoltcp::time::Duration;
+use smoltcp::wire::Ipv4Address;
 use support::*;
 
 #[track_caller]
@@ -1209,5 +1210,96 @@ fn half_open_handshakes_of_a_vanished_host_give_way_without_a_reset() {
     let counters = b.counters();
     assert_eq!(counters.handshakes_given_up, 1);
     assert_eq!(counters.aborts_handshake, 0);
+    b.assert_no_reset();
+}
+
+/// A bare SYN to the session port from `source`, an address nobody on the hub owns (nobody
+/// answers ARP for it), as a SYN flood with spoofed sources sends.
+fn spoofed_syn(source: Ipv4Address, port: u16) -> Frame {
+    use smoltcp::wire::{
+        EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpProtocol,
+        Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    };
+    let tcp = TcpRepr {
+        src_port: port,
+        dst_port: NBSS,
+        control: TcpControl::Syn,
+        seq_number: TcpSeqNumber(7),
+        ack_number: None,
+        window_len: 1024,
+        window_scale: None,
+        max_seg_size: Some(1460),
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: &[],
+    };
+    let ip = Ipv4Repr {
+        src_addr: source,
+        dst_addr: NODE_IP,
+        next_header: IpProtocol::Tcp,
+        payload_len: tcp.buffer_len(),
+        hop_limit: 64,
+    };
+    let mut bytes = vec![0; 14 + 20 + tcp.buffer_len()];
+    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+    EthernetRepr {
+        src_addr: EthernetAddress([0x02, 0, 0, 0, 0, 0x99]),
+        dst_addr: EthernetAddress(NODE_MAC),
+        ethertype: EthernetProtocol::Ipv4,
+    }
+    .emit(&mut frame);
+    let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
+    ip.emit(&mut packet, &Default::default());
+    tcp.emit(
+        &mut TcpPacket::new_unchecked(packet.payload_mut()),
+        &IpAddress::Ipv4(source),
+        &IpAddress::Ipv4(NODE_IP),
+        &Default::default(),
+    );
+    Frame {
+        at: smoltcp::time::Instant::ZERO,
+        port: usize::MAX,
+        bytes,
+    }
+}
+
+#[test]
+fn spoofed_handshakes_the_interface_cannot_answer_give_way_at_once() {
+    // The daemon's default slots: 8 session, 2 refusal.
+    let mut b = Bench::new(8, 2, 4096, SessionConfig::DEFAULT);
+    // Every slot is taken by a SYN from a spoofed source: no SYN-ACK can leave for them.
+    for n in 0..10u8 {
+        b.hub
+            .replay(&spoofed_syn(Ipv4Address::new(192, 168, 69, 200 + n), 5000));
+        b.run(2);
+    }
+    assert_eq!(b.node.node.session_service().ledger().free, 0);
+    let client = b.connect();
+    let took = b.run_until(3_000, |b| {
+        b.client.tcp(client).state() == State::Established
+    });
+    assert!(took < 100, "answered after {took} ms");
+    assert_eq!(b.ask(client, "LABSRV#20"), POSITIVE);
+    assert!(b.counters().handshakes_given_up.get() >= 1);
+    // A steady flood (one spoofed SYN every 20 ms, 50/s) for two seconds: each spoofed
+    // handshake keeps a slot 50 ms, and clients arriving meanwhile are answered at once.
+    let mut worst = 0;
+    for round in 0..4u16 {
+        for n in 0..25u16 {
+            let source = Ipv4Address::new(192, 168, 69, 150 + (n % 50) as u8);
+            b.hub.replay(&spoofed_syn(source, 6000 + round * 100 + n));
+            b.run(20);
+        }
+        let client = b.connect();
+        let took = b.run_until(3_000, |b| {
+            b.client.tcp(client).state() == State::Established
+        });
+        worst = worst.max(took);
+        let answer = b.ask(client, "LABSRV#20");
+        assert!(answer == POSITIVE || answer == negative(0x83), "{answer:?}");
+        b.client.tcp(client).close();
+    }
+    assert!(worst < 100, "worst answer after {worst} ms");
     b.assert_no_reset();
 }

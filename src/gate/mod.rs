@@ -117,6 +117,43 @@ pub struct GateCounters {
     pub closed_displaced: Counter,
 }
 
+/// Peers a SYN-ACK left the session port for, since the session service last looked: it tells
+/// a handshake the interface answered from one it could not (a spoofed source: no neighbour
+/// answers for it, and smoltcp's SYN-ACK never leaves). A small bounded list; when it
+/// overflows, every half-open handshake counts as answered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SynAcks {
+    peers: [Option<(Ipv4Address, u16)>; SynAcks::CAPACITY],
+    overflowed: bool,
+}
+
+impl SynAcks {
+    /// Peers it lists before it overflows.
+    pub const CAPACITY: usize = 8;
+
+    fn note(&mut self, peer: (Ipv4Address, u16)) {
+        match self.peers.iter_mut().find(|p| p.is_none()) {
+            Some(free) => *free = Some(peer),
+            None => self.overflowed = true,
+        }
+    }
+
+    /// The peers listed.
+    pub fn peers(&self) -> impl Iterator<Item = (Ipv4Address, u16)> + '_ {
+        self.peers.iter().flatten().copied()
+    }
+
+    /// Whether some were not listed (treat every half-open handshake as answered).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// Whether nothing was noted.
+    pub fn is_empty(&self) -> bool {
+        !self.overflowed && self.peers[0].is_none()
+    }
+}
+
 /// Counts one event in the gate's counters, which the gate shares with the session service
 /// through a `Cell` (the gate only ever holds a shared borrow).
 fn bump(counters: &Cell<GateCounters>, counter: fn(&mut GateCounters) -> &mut Counter) {
@@ -324,6 +361,8 @@ pub struct GateContext<'g, 'b, V: ?Sized> {
     /// Where it notes a retransmitted SYN from a peer a slot holds half-open (the handshake is
     /// alive); the session service reads it before the next frame.
     pub syn_again: &'g Cell<Option<(Ipv4Address, u16)>>,
+    /// Where it lists the SYN-ACKs the interface sent.
+    pub syn_acks: &'g Cell<SynAcks>,
     /// The session port.
     pub port: u16,
     /// The time.
@@ -339,6 +378,7 @@ impl<'b, V: ?Sized> GateContext<'_, 'b, V> {
             backlog: &mut *self.backlog,
             closed: &mut *self.closed,
             syn_again: self.syn_again,
+            syn_acks: self.syn_acks,
             port: self.port,
             now: self.now,
         }
@@ -419,6 +459,7 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
             syn_again,
             port,
             now,
+            ..
         } = context;
         inner.consume(|frame| {
             let Some(segment) = Segment::parse(frame).filter(|s| s.dst_port == port) else {
@@ -492,6 +533,7 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
 pub struct TxToken<'g, T> {
     inner: T,
     counters: &'g Cell<GateCounters>,
+    syn_acks: &'g Cell<SynAcks>,
     port: u16,
 }
 
@@ -500,12 +542,20 @@ impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
         let TxToken {
             inner,
             counters,
+            syn_acks,
             port,
         } = self;
         inner.consume(len, |frame| {
             let result = f(frame);
-            if Segment::parse(frame).is_some_and(|s| s.rst && s.src_port == port) {
-                bump(counters, |c| &mut c.resets_sent);
+            if let Some(segment) = Segment::parse(frame).filter(|s| s.src_port == port) {
+                if segment.rst {
+                    bump(counters, |c| &mut c.resets_sent);
+                }
+                if segment.syn && segment.ack_number.is_some() {
+                    let mut listed = syn_acks.get();
+                    listed.note((segment.dst_addr, segment.dst_port));
+                    syn_acks.set(listed);
+                }
             }
             result
         })
@@ -530,6 +580,7 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
         let Gated { device, context } = self;
         let (view, counters, port, now) =
             (context.view, context.counters, context.port, context.now);
+        let syn_acks = context.syn_acks;
         // Acknowledgements owed to ended connections go out before the next frame comes in.
         while context.closed.has_replies() {
             let Some(tx) = device.transmit(timestamp) else {
@@ -583,6 +634,7 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
                 TxToken {
                     inner: tx,
                     counters,
+                    syn_acks,
                     port,
                 },
             ));
@@ -596,6 +648,7 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
             TxToken {
                 inner: tx,
                 counters,
+                syn_acks,
                 port,
             },
         ))
@@ -605,6 +658,7 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
         Some(TxToken {
             inner: self.device.transmit(timestamp)?,
             counters: self.context.counters,
+            syn_acks: self.context.syn_acks,
             port: self.context.port,
         })
     }
@@ -714,6 +768,7 @@ pub(crate) mod tests {
         backlog: SynBacklog<'static>,
         closed: RecentlyClosed<'static>,
         syn_again: Cell<Option<(Ipv4Address, u16)>>,
+        syn_acks: Cell<SynAcks>,
     }
 
     impl Rig {
@@ -728,6 +783,7 @@ pub(crate) mod tests {
                 backlog: SynBacklog::new(std::vec![HeldSyn::EMPTY; capacity].leak(), refusal_delay),
                 closed: RecentlyClosed::new(std::vec![ClosedConnection::EMPTY; 64].leak()),
                 syn_again: Cell::new(None),
+                syn_acks: Cell::new(SynAcks::default()),
             }
         }
 
@@ -753,6 +809,7 @@ pub(crate) mod tests {
                     backlog: &mut self.backlog,
                     closed: &mut self.closed,
                     syn_again: &self.syn_again,
+                    syn_acks: &self.syn_acks,
                     port: 139,
                     now,
                 },
@@ -1176,6 +1233,7 @@ pub(crate) mod tests {
                 backlog: &mut rig.backlog,
                 closed: &mut rig.closed,
                 syn_again: &rig.syn_again,
+                syn_acks: &rig.syn_acks,
                 port: 139,
                 now: at(0),
             },

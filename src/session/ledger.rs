@@ -60,12 +60,24 @@ impl<'a> SessionService<'a> {
             }
             if slot.phase == Phase::Listening {
                 slot.listening = state == State::Listen || socket.state() == State::Listen;
-                slot.half_open = match (socket.state(), socket.remote_endpoint()) {
+                let half_open = match (socket.state(), socket.remote_endpoint()) {
                     (State::SynReceived, Some(remote)) => match remote.addr {
                         smoltcp::wire::IpAddress::Ipv4(address) => Some((address, remote.port)),
                     },
                     _ => None,
                 };
+                if half_open != slot.half_open {
+                    slot.answered = false;
+                }
+                slot.half_open = half_open;
+            }
+        }
+        // Which half-open connections the interface could answer with a SYN-ACK.
+        let syn_acks = self.syn_acks.take();
+        if !syn_acks.is_empty() {
+            for slot in self.ledger.iter_mut().filter(|s| s.half_open.is_some()) {
+                let peer = slot.half_open;
+                slot.answered |= syn_acks.overflowed() || syn_acks.peers().any(|p| Some(p) == peer);
             }
         }
     }
@@ -509,6 +521,7 @@ impl<'a> SessionService<'a> {
                     self.ledger[index].peer = peer;
                     self.remember(index, Duty::Drop, now);
                     forget(sockets.get_mut::<tcp::Socket>(handle));
+                    unsilence(sockets, handle);
                     self.ledger[index].recycle();
                     self.counters.handshakes_given_up.bump();
                     net_debug!("session: half-open {:?} gave way to a waiting SYN", peer);
@@ -539,9 +552,9 @@ impl<'a> SessionService<'a> {
             .ledger
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| Some((i, s.syn_at?)).filter(|_| s.half_open.is_some()))
-            .filter(|&(_, since)| old(since))
-            .min_by_key(|&(_, since)| since);
+            .filter_map(|(i, s)| Some((i, half_open_eligible(s)?)))
+            .filter(|&(_, at)| now >= at)
+            .min_by_key(|&(_, at)| at);
         if let Some((index, _)) = half_open {
             return Some((index, Victim::HalfOpen));
         }
@@ -568,11 +581,10 @@ impl<'a> SessionService<'a> {
             .ledger
             .iter()
             .filter_map(|s| match s.half_open {
-                Some(_) => s.syn_at,
-                None => idle_since(s, &self.config),
+                Some(_) => half_open_eligible(s),
+                None => idle_since(s, &self.config).map(|since| since + GIVE_WAY_AFTER),
             })
-            .min()?
-            + GIVE_WAY_AFTER;
+            .min()?;
         Some(pressure.max(eligible))
     }
 
@@ -689,6 +701,23 @@ impl<'a> SessionService<'a> {
 /// within it; a silent or byte-a-second peer does not.
 pub const GIVE_WAY_AFTER: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(1);
 
+/// How long a half-open connection whose SYN-ACK never left (the interface found no neighbour
+/// for its source: nobody answers ARP for a spoofed address) may keep its slot while SYNs wait.
+pub const UNANSWERED_GIVE_WAY_AFTER: smoltcp::time::Duration =
+    smoltcp::time::Duration::from_millis(50);
+
+/// From when the half-open connection of `slot` may give way: [`UNANSWERED_GIVE_WAY_AFTER`]
+/// after its last SYN if no SYN-ACK could leave for it, [`GIVE_WAY_AFTER`] if one did.
+fn half_open_eligible(slot: &super::slot::Slot) -> Option<Instant> {
+    slot.half_open?;
+    let since = slot.syn_at?;
+    Some(if slot.answered {
+        since + GIVE_WAY_AFTER
+    } else {
+        since + UNANSWERED_GIVE_WAY_AFTER
+    })
+}
+
 /// How a slot gives way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Victim {
@@ -706,6 +735,18 @@ fn idle_since(slot: &super::slot::Slot, config: &super::types::SessionConfig) ->
         Phase::Draining => slot.deadline.map(|d| d - config.drain_timeout),
         _ => None,
     }
+}
+
+/// Gives the socket of `handle` fresh interface metadata. smoltcp silences a socket for a
+/// second after it found no neighbour for its peer (a spoofed source never answers ARP), and
+/// `listen` does not undo that: the next client of a slot given up for such a peer would wait
+/// a second for its SYN-ACK. Taking the socket out of the set and putting it back starts its
+/// metadata afresh; it lands in the entry it left, the first free one (the node fills the
+/// table from the start and never removes anything else).
+fn unsilence(sockets: &mut SocketSet<'_>, handle: smoltcp::iface::SocketHandle) {
+    let socket = sockets.remove(handle);
+    let again = sockets.add(socket);
+    debug_assert_eq!(again, handle, "the socket went back to its own entry");
 }
 
 /// Drops the connection of `socket` without a word: smoltcp's `listen` forgets a closed or

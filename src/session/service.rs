@@ -14,7 +14,8 @@ use super::types::{
     SessionConfig, SessionCounters, SessionError, SessionEvent, SessionInfo,
 };
 use crate::gate::{
-    ClosedConnection, GateContext, GateCounters, Gated, HeldSyn, RecentlyClosed, SynBacklog,
+    ClosedConnection, GateContext, GateCounters, Gated, HeldSyn, RecentlyClosed, SynAcks,
+    SynBacklog,
 };
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::Name;
@@ -31,6 +32,8 @@ pub struct SessionService<'a> {
     pub(super) closed: RecentlyClosed<'a>,
     /// A retransmitted SYN the gate swallowed for a half-open slot (see [`GateContext`]).
     pub(super) syn_again: Cell<Option<(Ipv4Address, u16)>>,
+    /// The SYN-ACKs the interface sent since the last refresh (see [`GateContext`]).
+    pub(super) syn_acks: Cell<SynAcks>,
     pub(super) events: Deque<SessionEvent, MAX_EVENTS>,
     pub(super) accepting: bool,
     pub(super) session_buffer: usize,
@@ -63,6 +66,7 @@ impl<'a> SessionService<'a> {
             backlog: SynBacklog::new(backlog, config.refusal_delay),
             closed: RecentlyClosed::new(closed),
             syn_again: Cell::new(None),
+            syn_acks: Cell::new(SynAcks::default()),
             events: Deque::new(),
             accepting: true,
             session_buffer,
@@ -242,6 +246,7 @@ impl<'a> SessionService<'a> {
                 backlog: &mut self.backlog,
                 closed: &mut self.closed,
                 syn_again: &self.syn_again,
+                syn_acks: &self.syn_acks,
                 port: SESSION_SERVICE_PORT,
                 now,
             },

@@ -88,8 +88,10 @@ pub struct Slot {
     pub(super) listening: bool,
     /// The peer of a half-open connection (for the gate).
     pub(super) half_open: Option<(Ipv4Address, u16)>,
-    /// When the current SYN-RECEIVED began.
+    /// When the current SYN-RECEIVED began, or its client last retransmitted its SYN.
     pub(super) syn_at: Option<Instant>,
+    /// A SYN-ACK left for the current half-open connection (its peer answers ARP).
+    pub(super) answered: bool,
     /// When the current phase must end.
     pub(super) deadline: Option<Instant>,
     pub(super) peer: Option<IpEndpoint>,
@@ -128,6 +130,7 @@ impl Slot {
         listening: false,
         half_open: None,
         syn_at: None,
+        answered: false,
         deadline: None,
         peer: None,
         called: None,
@@ -153,6 +156,7 @@ impl Slot {
         self.listening = false;
         self.half_open = None;
         self.syn_at = None;
+        self.answered = false;
     }
 
     /// Forgets the connection, ready for the next one.
