@@ -102,6 +102,11 @@ expect_json "status --json: the session" \
 expect_json "status --json: positive responses counted" '.counters.sessions.positive > 0' "$WORK/status.json"
 expect_json "status --json: node status counted" '.counters.names.node_status_answered > 0' "$WORK/status.json"
 expect_json "status --json: no resets from 139" '.counters.sessions.gate.resets_sent == 0' "$WORK/status.json"
+kernel_dropped=$(ip netns exec "$NETBT_NS" cat /sys/class/net/tap0/statistics/tx_dropped 2>/dev/null || echo missing)
+expect_json "status --json: the kernel's drops on the TAP ($kernel_dropped in the namespace's sysfs now)" \
+    '.counters.tap.kernel_dropped | type == "number"' "$WORK/status.json"
+expect_json "status --json: the name service counts what it could not send" \
+    '.counters.names.unsent == 0' "$WORK/status.json"
 
 kill -TERM "$serve_pid"
 rc=0

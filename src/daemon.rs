@@ -17,7 +17,7 @@ use smoltcp::phy::{Device, PcapMode, PcapWriter};
 use smoltcp::time::Instant;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
-use crate::control::{self, ControlServer, DaemonInfo, Status};
+use crate::control::{self, ControlServer, DaemonInfo, Status, TapCounters};
 use crate::poll::PollSet;
 
 /// Longest wait in one loop turn, so signals are seen promptly even if the wait restarts. The
@@ -187,6 +187,7 @@ fn run<D: Device>(
                 uptime: start.elapsed(),
                 ready: node.names.is_ready(),
                 stopping: releasing_since.is_some(),
+                tap_counters: TapCounters::read(ifname),
             };
             // The backend-side local address of each forwarded session (smbd's log shows it).
             let backend = |slot| forwarder.as_ref().and_then(|f| f.backend_local(slot));

@@ -15,4 +15,4 @@ pub mod text;
 
 pub use self::path::server_path;
 pub use self::server::ControlServer;
-pub use self::status::{DaemonInfo, Status};
+pub use self::status::{DaemonInfo, Status, TapCounters};

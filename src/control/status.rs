@@ -110,6 +110,38 @@ pub struct Counters {
     pub names: NameCounters,
     /// The node status statistics block (RFC 1002 §4.2.18) as the node answers it now.
     pub node_status: Statistics,
+    /// What the kernel counted on the TAP device.
+    #[serde(default)]
+    pub tap: TapCounters,
+}
+
+/// What the kernel counted on the TAP device, read from sysfs when the status was asked (zero
+/// where it could not be read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TapCounters {
+    /// Frames for netbt the kernel dropped because its queue on the TAP was full (netbt had not
+    /// read the frames before them yet): under a flood, the drops netbt itself cannot see.
+    pub kernel_dropped: u64,
+    /// Frames netbt sent that the kernel dropped.
+    pub kernel_rx_dropped: u64,
+}
+
+impl TapCounters {
+    /// The kernel's counters of the interface `ifname` (`/sys/class/net/IF/statistics`).
+    pub fn read(ifname: &str) -> TapCounters {
+        let read = |name: &str| {
+            std::fs::read_to_string(format!("/sys/class/net/{ifname}/statistics/{name}"))
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        TapCounters {
+            // The kernel transmits towards netbt: what it could not queue is a TX drop.
+            kernel_dropped: read("tx_dropped"),
+            kernel_rx_dropped: read("rx_dropped"),
+        }
+    }
 }
 
 /// The answer to a request the daemon does not know.
@@ -128,6 +160,7 @@ pub struct DaemonInfo<'a> {
     pub uptime: StdDuration,
     pub ready: bool,
     pub stopping: bool,
+    pub tap_counters: TapCounters,
 }
 
 impl Status {
@@ -172,6 +205,7 @@ impl Status {
                 sessions: session_counters,
                 names: *node.names.counters(),
                 node_status,
+                tap: info.tap_counters,
             },
         }
     }
@@ -316,6 +350,10 @@ mod tests {
             uptime: StdDuration::from_millis(12_345),
             ready: node.node.names.is_ready(),
             stopping: false,
+            tap_counters: TapCounters {
+                kernel_dropped: 7,
+                kernel_rx_dropped: 0,
+            },
         };
         let backend = |slot: SlotId| (slot.index == 0).then(|| BACKEND.parse().unwrap());
         Status::new(&mut node.node, &info, hub.now(), &backend)
@@ -363,6 +401,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("{pointer} not in {json}"))
         };
         assert_eq!(at("/counters/sessions/gate/resets_sent"), 0);
+        assert_eq!(at("/counters/tap/kernel_dropped"), 7);
         assert!(
             value.pointer("/counters/sessions/resets_sent").is_none(),
             "the gate counters are nested, once"
@@ -405,6 +444,7 @@ mod tests {
             "\nCounters\n  session service (TCP 139)\n",
             "\n  name service (UDP 137)\n",
             "\n  node status statistics (RFC 1002)\n",
+            "\n  TAP device (kernel side)\n",
         ] {
             assert!(text.contains(needle), "{needle:?} not in:\n{text}");
         }
@@ -415,6 +455,7 @@ mod tests {
             ("high water", "1"),
             ("max total sessions possible", "2"),
             ("unit id", "02:00:00:00:00:02"),
+            ("kernel dropped", "7"),
         ] {
             let line = text
                 .lines()

@@ -79,6 +79,7 @@ pub fn render_text(status: &Status) -> String {
             "node status statistics (RFC 1002)",
             fields(&counters.node_status),
         ),
+        ("TAP device (kernel side)", fields(&counters.tap)),
     ] {
         let _ = writeln!(out, "  {title}");
         key_values(&mut out, "    ", &block);
