@@ -157,11 +157,11 @@ impl NodeStorage<'static> {
 }
 
 /// Entries of the record of recently closed connections the daemon gives a node of `slots`
-/// slots: four per slot, at least 1024 (16 bytes each). Each lasts 10 s unless displaced; a
+/// slots: eight per slot, at least 4096 (16 bytes each). Each lasts 60 s unless displaced; a
 /// displaced one only matters if a segment of that connection is still to come.
 pub const fn closed_record_for(slots: usize) -> usize {
-    let per_slot = 4 * slots;
-    if per_slot > 1024 { per_slot } else { 1024 }
+    let per_slot = 8 * slots;
+    if per_slot > 4096 { per_slot } else { 4096 }
 }
 
 /// How the node sits on its network.
@@ -515,7 +515,7 @@ mod test {
         assert_eq!(storage.ledger.len(), 5);
         assert_eq!(storage.syn_backlog.len(), 8);
         assert_eq!(storage.recently_closed.len(), closed_record_for(5));
-        assert_eq!(closed_record_for(5), 1024);
-        assert_eq!(closed_record_for(1000), 4000);
+        assert_eq!(closed_record_for(5), 4096);
+        assert_eq!(closed_record_for(1000), 8000);
     }
 }

@@ -433,8 +433,9 @@ fn a_backend_frame_longer_than_0x1ffff_closes_the_session_with_a_fin() {
         "the relay is released"
     );
     b.client.tcp(client).close();
-    // Our FIN was acknowledged: slot 0 handed the rest of its close to the gate's record and
-    // serves the next session at once (no 10 s TIME-WAIT).
+    // Our FIN was acknowledged: slot 0 hands the rest of its close to the gate's record and
+    // serves the next session (no 10 s TIME-WAIT).
+    b.run_until(1_000, None, |b| b.phases()[0] == Phase::Listening);
     let (_, answer) = b.call();
     assert_eq!(answer, POSITIVE, "after that a new session gets 0x82");
     assert_eq!(b.phases()[0], Phase::Established);

@@ -804,16 +804,22 @@ fn a_retransmitted_syn_of_a_half_open_connection_is_swallowed() {
 }
 
 #[test]
-fn a_connection_stuck_half_open_is_aborted_after_the_handshake_bound() {
+fn a_connection_stuck_half_open_is_forgotten_without_a_reset_after_the_handshake_bound() {
     let mut b = Bench::small();
     let mut other = second_host(&mut b);
     other.connect((NODE_IP, NBSS), 41000, 4096);
     run(&b.hub, 0, &mut [&mut other]);
     b.hub.cut(other.port.index(), true); // gone for good
-    let took = b.run_until(10_000, |b| {
-        b.counters().aborts_handshake == 1 && b.all_listening()
+    // Our SYN-ACK left (the host answered ARP): three handshake timeouts.
+    let took = b.run_until(20_000, |b| {
+        b.counters().handshakes_expired == 1 && b.all_listening()
     });
-    assert!((4_900..5_200).contains(&took), "aborted after {took} ms");
+    assert!(
+        (14_900..15_200).contains(&took),
+        "forgotten after {took} ms"
+    );
+    assert_eq!(b.counters().aborts(), 0);
+    b.assert_no_reset();
 }
 
 #[test]
@@ -1137,7 +1143,7 @@ fn a_handshake_whose_client_keeps_retransmitting_its_syn_outlives_the_handshake_
     // retransmissions (1, 3 s ...) are not, and each says it is still there.
     b.hub.deafen(other.port.index(), true);
     run(&b.hub, 6_500, &mut [&mut b.node, &mut b.client, &mut other]);
-    assert_eq!(b.counters().aborts_handshake, 0, "{:?}", b.counters());
+    assert_eq!(b.counters().handshakes_expired, 0, "{:?}", b.counters());
     assert!(b.counters().gate.duplicate_syns_swallowed >= 2);
     b.hub.deafen(other.port.index(), false);
     let mut took = 0;
@@ -1165,8 +1171,8 @@ fn silent_connections_pinning_every_slot_give_way_to_a_waiting_client() {
     b.run(50);
     assert_eq!(b.phases(), [Phase::AwaitingRequest; 3]);
     // A client arrives: no slot listens, its SYN waits. A second after the oldest silent
-    // connection began, that one is closed (a FIN, never a reset) and the client gets its
-    // slot, long before the 10 s request deadline.
+    // connection began, that one is answered 0x83 and closed (a FIN, never a reset) and the
+    // client gets its slot, long before the 10 s request deadline.
     let client = b.connect();
     let took = b.run_until(3_000, |b| {
         b.client.tcp(client).state() == State::Established
@@ -1189,11 +1195,12 @@ fn silent_connections_pinning_every_slot_give_way_to_a_waiting_client() {
 }
 
 #[test]
-fn half_open_handshakes_of_a_vanished_host_give_way_without_a_reset() {
+fn answered_handshakes_of_a_vanished_host_keep_their_bound_and_do_not_give_way() {
     let mut b = Bench::small();
     let mut other = second_host(&mut b);
-    // A host opens three connections and vanishes before any handshake completes (as a
-    // spoofed source would): every slot is half-open.
+    // A host opens three connections and vanishes after our SYN-ACKs left: every slot is
+    // half-open. Its handshakes were answered, so they might be a live client behind a lossy
+    // link: they do not give way, and end at the handshake bound (forgotten, no reset).
     for port in 41000..41003 {
         other.connect((NODE_IP, NBSS), port, 4096);
     }
@@ -1202,14 +1209,14 @@ fn half_open_handshakes_of_a_vanished_host_give_way_without_a_reset() {
     b.hub.cut(other.port.index(), true);
     assert_eq!(b.node.node.session_service().ledger().free, 0);
     let client = b.connect();
-    let took = b.run_until(3_000, |b| {
+    let took = b.run_until(25_000, |b| {
         b.client.tcp(client).state() == State::Established
     });
-    assert!((900..1_200).contains(&took), "answered after {took} ms");
+    assert!(took >= 14_900, "answered after {took} ms");
     assert_eq!(b.ask(client, "LABSRV#20"), POSITIVE);
     let counters = b.counters();
-    assert_eq!(counters.handshakes_given_up, 1);
-    assert_eq!(counters.aborts_handshake, 0);
+    assert_eq!(counters.handshakes_given_up, 0);
+    assert_eq!(counters.handshakes_expired, 3);
     b.assert_no_reset();
 }
 
@@ -1301,5 +1308,147 @@ fn spoofed_handshakes_the_interface_cannot_answer_give_way_at_once() {
         b.client.tcp(client).close();
     }
     assert!(worst < 100, "worst answer after {worst} ms");
+    b.assert_no_reset();
+}
+
+/// One client of the lossy crowd below.
+struct Lossy {
+    handle: SocketHandle,
+    port: u16,
+    asked: bool,
+    answer: Vec<u8>,
+    started: u64,
+}
+
+/// 10 % loss, 25 % reordering, 5 ms delay, both ways, on a seeded link. `LOSSY_SEED=N` runs
+/// it with another seed; `LOSSY_DEBUG=1` prints every frame of a connection that drew a reset
+/// or hung. (Of seeds 1-40, one fails: a client whose segments and our answers were lost five
+/// times in a row for 150 s is reset once the record has forgotten it, as any TCP would.)
+#[test]
+fn under_loss_and_reordering_every_session_ends_intact_or_refused_and_nothing_is_reset() {
+    // 2 session slots, 1 refusal slot, and 6 clients at a time: more clients than slots.
+    let mut b = Bench::small();
+    b.hub.impair(Some(Impairment {
+        loss: 100,
+        reorder: 250,
+        delay: Duration::from_millis(5),
+        seed: std::env::var("LOSSY_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0x5eed_1234),
+    }));
+    const SESSIONS: usize = 240;
+    const AT_ONCE: usize = 6;
+    let hello = message(b"hello through a lossy link");
+    let (mut started, mut intact, mut refused) = (0, 0, 0);
+    let mut clients: Vec<Lossy> = Vec::new();
+    let mut ms = 0u64;
+    while intact + refused < SESSIONS {
+        while clients.len() < AT_ONCE && started < SESSIONS {
+            let handle = b.connect();
+            clients.push(Lossy {
+                handle,
+                port: b.next_port,
+                asked: false,
+                answer: Vec::new(),
+                started: ms,
+            });
+            started += 1;
+        }
+        b.run(1);
+        ms += 1;
+        assert!(
+            ms < 900_000,
+            "the crowd never finished: {intact} intact, {refused} refused"
+        );
+        let mut i = 0;
+        while i < clients.len() {
+            let client = &mut clients[i];
+            let socket = b.client.tcp(client.handle);
+            let state = socket.state();
+            if ms - client.started >= 300_000 && std::env::var("LOSSY_DEBUG").is_ok() {
+                let port = client.port;
+                eprintln!("hung: port {port} state {state}");
+                for s in b.hub.seen().iter().filter(|s| matches!(s.transport, Transport::Tcp { source, destination, .. } if source == port || destination == port)) {
+                    eprintln!("   {} {} {:?}", s.at, s.source, s.transport);
+                }
+            }
+            let socket = b.client.tcp(client.handle);
+            assert!(
+                ms - client.started < 300_000,
+                "a client hung in {state} for five minutes (answer so far {:?})",
+                client.answer
+            );
+            if !client.asked && state == State::Established {
+                socket.send_slice(&request("LABSRV#20", "CLIENT")).unwrap();
+                client.asked = true;
+            }
+            if socket.can_recv() {
+                let mut chunk = [0u8; 256];
+                let n = socket.recv_slice(&mut chunk).unwrap();
+                client.answer.extend_from_slice(&chunk[..n]);
+                if client.answer == POSITIVE {
+                    socket.send_slice(&hello).unwrap();
+                }
+                let echoed = client.answer.len() == POSITIVE.len() + hello.len();
+                if client.answer == negative(0x83) || echoed {
+                    socket.close();
+                }
+            }
+            if matches!(state, State::Closed | State::TimeWait) && client.asked {
+                let answer = core::mem::take(&mut client.answer);
+                if answer == negative(0x83) {
+                    refused += 1;
+                } else {
+                    assert!(
+                        answer.starts_with(&POSITIVE[..]),
+                        "session {} ended in {state} at {ms} ms (began {}): {answer:?}; {:?}; resets \
+                         from 139: {}",
+                        intact + refused,
+                        client.started,
+                        b.node.node.session_service().counters(),
+                        b.hub.resets_from(NBSS)
+                    );
+                    assert_eq!(answer[4..], hello[..], "the echo came back whole");
+                    intact += 1;
+                }
+                // Its socket stays: in TIME-WAIT it still acknowledges our retransmitted FIN.
+                clients.swap_remove(i);
+                continue;
+            }
+            assert!(
+                state != State::Closed || !client.asked,
+                "a connection was reset under the client"
+            );
+            i += 1;
+        }
+    }
+    let counters = b.counters();
+    if std::env::var("LOSSY_DEBUG").is_ok() {
+        let frames = b.hub.frames();
+        let seen: Vec<(usize, Seen)> = frames
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| Some((i, Seen::decode(f)?)))
+            .collect();
+        for (_, reset) in seen.iter().filter(|(_, s)| s.is_reset_from(NBSS)) {
+            let Transport::Tcp {
+                destination: port, ..
+            } = reset.transport
+            else {
+                continue;
+            };
+            eprintln!("RST to {port} at {}", reset.at);
+            for (i, s) in seen.iter().filter(|(_, s)| {
+                matches!(s.transport, Transport::Tcp { source, destination, .. } if source == port || destination == port)
+            }) {
+                let lost = if b.hub.was_lost(*i) { "LOST" } else { "ok" };
+                eprintln!("   {lost} {} {} {:?}", s.at, s.source, s.transport);
+            }
+        }
+    }
+    assert_eq!(intact + refused, SESSIONS);
+    assert!(intact > SESSIONS / 3, "{intact} intact, {refused} refused");
+    assert_eq!(counters.aborts(), 0, "{counters:?}");
     b.assert_no_reset();
 }

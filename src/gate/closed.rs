@@ -18,8 +18,12 @@ use smoltcp::wire::Ipv4Address;
 
 use super::segment::AckReply;
 
-/// How long a closed connection is remembered: as long as smoltcp's own TIME-WAIT.
-pub const LINGER: Duration = Duration::from_secs(10);
+/// How long a closed connection is remembered, and again after each segment it still sends
+/// that calls for an answer (TIME-WAIT restarts its timer on a retransmitted FIN): Linux's
+/// TIME-WAIT, 60 s, not smoltcp's 10 s. A peer that lost our answers backs its
+/// retransmissions off to 8, 16, 32 s apart, and one that arrives after the record forgot
+/// would draw a reset.
+pub const LINGER: Duration = Duration::from_secs(60);
 /// Entries looked at per peer.
 pub const PROBES: usize = 8;
 /// Acknowledgements queued between two reads of the device (more are dropped: the peer
@@ -158,6 +162,17 @@ impl<'a> RecentlyClosed<'a> {
             .map(|index| &self.table[index])
             .find(|entry| entry.is(peer) && entry.live(now))
             .map(|entry| entry.duty)
+    }
+
+    /// Remembers the connection from `peer` for another [`LINGER`] from `now`, if it is
+    /// remembered (it still sends: a retransmission of its FIN or data).
+    pub fn renew(&mut self, peer: (Ipv4Address, u16), now: Instant) {
+        for index in self.probes(peer) {
+            let entry = &mut self.table[index];
+            if entry.is(peer) && entry.live(now) {
+                entry.until = now + LINGER;
+            }
+        }
     }
 
     /// Forgets the connection from `peer` (it reset, or opens a new one).

@@ -405,6 +405,7 @@ fn answer_stray(
     duty: Duty,
     closed: &mut RecentlyClosed<'_>,
     counters: &Cell<GateCounters>,
+    now: Instant,
 ) {
     if segment.rst {
         closed.forget(segment.source());
@@ -413,6 +414,10 @@ fn answer_stray(
         Duty::Acknowledge => segment.time_wait_ack(),
         Duty::Drop => None,
     };
+    if reply.is_some() {
+        // The peer still sends: remember it as long again, as TIME-WAIT restarts its timer.
+        closed.renew(segment.source(), now);
+    }
     if let Some(reply) = reply
         && closed.queue_reply(reply)
     {
@@ -470,7 +475,7 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
                 return match closed.duty(source, now) {
                     None => f(frame),
                     Some(duty) => {
-                        answer_stray(&segment, duty, closed, counters);
+                        answer_stray(&segment, duty, closed, counters, now);
                         f(&[])
                     }
                 };

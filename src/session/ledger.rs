@@ -124,18 +124,18 @@ impl<'a> SessionService<'a> {
                 State::Listen => slot.syn_at = None,
                 State::SynReceived => {
                     let since = *slot.syn_at.get_or_insert(now);
-                    if now >= since + config.handshake_timeout {
+                    if now >= since + handshake_bound(slot, &config) {
+                        // No SYN from the client for that long: forgotten without a word
+                        // (a reset would tell a client still in SYN-SENT, whose SYN-ACKs were
+                        // lost, that the port is closed; its next SYN starts afresh instead).
                         let peer = socket.remote_endpoint();
-                        socket.abort();
-                        slot.enter(Phase::Closing, Some(now + RESET_BOUND));
                         slot.peer = peer;
-                        slot.aborted = true;
-                        self.counters.aborts_handshake.bump();
-                        net_debug!("session: half-open {:?} aborted", peer);
-                        self.note(SessionEvent::Aborted {
-                            peer,
-                            phase: Phase::Listening,
-                        });
+                        self.remember(index, Duty::Drop, now);
+                        forget(sockets.get_mut::<tcp::Socket>(handle));
+                        unsilence(sockets, handle);
+                        self.ledger[index].recycle();
+                        self.counters.handshakes_expired.bump();
+                        net_debug!("session: half-open {:?} expired, forgotten", peer);
                     }
                 }
                 State::Established | State::CloseWait => {
@@ -254,12 +254,19 @@ impl<'a> SessionService<'a> {
                 // Our FIN is acknowledged and nothing of ours is left to deliver: what
                 // remains of the close is acknowledging the peer's FIN (FIN-WAIT-2), and
                 // after it TIME-WAIT's acknowledgements. The gate's record does both, and the
-                // slot is free now instead of after smoltcp's fixed 10 s.
+                // slot is free within [`HANDOVER_DELAY`] instead of after smoltcp's fixed 10 s
+                // (the delay lets smoltcp send the acknowledgement it owes for the segment
+                // that brought it here).
                 State::FinWait2 | State::TimeWait if self.closed.is_enabled() => {
-                    self.remember(index, Duty::Acknowledge, now);
-                    forget(sockets.get_mut::<tcp::Socket>(handle));
-                    self.counters.handovers.bump();
-                    self.ledger[index].recycle();
+                    if !slot.handing_over {
+                        slot.handing_over = true;
+                        slot.deadline = Some(now + HANDOVER_DELAY);
+                    } else if slot.expired(now) {
+                        self.remember(index, Duty::Acknowledge, now);
+                        forget(sockets.get_mut::<tcp::Socket>(handle));
+                        self.counters.handovers.bump();
+                        self.ledger[index].recycle();
+                    }
                 }
                 // Without a record, TIME-WAIT ends by itself (smoltcp's fixed 10 s) and is
                 // never cut short: our final ACK may still be needed.
@@ -267,7 +274,16 @@ impl<'a> SessionService<'a> {
                 _ => {
                     // Data we still owe is of no use to anyone once we close.
                     discard(socket, usize::MAX);
-                    if slot.expired(now) {
+                    let peer_closed = matches!(state, State::LastAck | State::Closing);
+                    if slot.expired(now) && peer_closed && self.closed.is_enabled() {
+                        // The peer has closed too and has all it will get; our FIN or its
+                        // acknowledgements were lost five times. A reset would tell it
+                        // nothing: the record answers whatever it still sends.
+                        self.remember(index, Duty::Acknowledge, now);
+                        forget(sockets.get_mut::<tcp::Socket>(handle));
+                        self.counters.closes_expired.bump();
+                        self.ledger[index].recycle();
+                    } else if slot.expired(now) {
                         let peer = socket.remote_endpoint();
                         socket.abort();
                         slot.deadline = Some(now + RESET_BOUND);
@@ -494,11 +510,12 @@ impl<'a> SessionService<'a> {
     }
 
     /// Frees slots for the SYNs that wait, one per SYN not yet covered by a slot already
-    /// giving way: first the handshake silent longest (its client never retransmitted nor
-    /// answered for [`GIVE_WAY_AFTER`]: given up without a word, as a spoofed source deserves),
+    /// giving way: first the handshake no SYN-ACK could leave for, longest waiting (at least
+    /// [`UNANSWERED_GIVE_WAY_AFTER`]: given up without a word, as a spoofed source deserves),
     /// then the connection that has sent no whole request for the longest, or a refused peer
-    /// that keeps its connection open, each at least [`GIVE_WAY_AFTER`] old (closed with a FIN;
-    /// the slot is free once the peer acknowledges it).
+    /// that keeps its connection open, each at least [`GIVE_WAY_AFTER`] old (the first is
+    /// answered 0x83, both are closed with a FIN; the slot is free once the peer acknowledges
+    /// it).
     fn give_way(&mut self, now: Instant, sockets: &mut SocketSet<'a>) {
         // Slots already on their way to a waiting SYN: those giving way, and those free now
         // (they listen at the next refresh).
@@ -527,14 +544,14 @@ impl<'a> SessionService<'a> {
                     net_debug!("session: half-open {:?} gave way to a waiting SYN", peer);
                 }
                 Victim::Idle => {
-                    let slot = &mut self.ledger[index];
-                    socket.close();
-                    let peer = slot.peer;
-                    if slot.phase == Phase::AwaitingRequest
-                        && let Some(peer) = peer
-                    {
-                        self.note(SessionEvent::RequestTimeout { peer });
+                    let peer = self.ledger[index].peer;
+                    if self.ledger[index].phase == Phase::AwaitingRequest {
+                        // A clear answer, not just a close: a client whose request was only
+                        // slow (lost on the way) learns it was refused for lack of room.
+                        let code = NegativeCode::InsufficientResources;
+                        self.refuse(index, now, sockets, None, code);
                     }
+                    sockets.get_mut::<tcp::Socket>(handle).close();
                     let slot = &mut self.ledger[index];
                     slot.enter(Phase::Closing, Some(now + self.config.close_timeout));
                     slot.gave_way = true;
@@ -552,7 +569,7 @@ impl<'a> SessionService<'a> {
             .ledger
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| Some((i, half_open_eligible(s)?)))
+            .filter_map(|(i, s)| Some((i, unanswered_since(s)? + UNANSWERED_GIVE_WAY_AFTER)))
             .filter(|&(_, at)| now >= at)
             .min_by_key(|&(_, at)| at);
         if let Some((index, _)) = half_open {
@@ -581,7 +598,7 @@ impl<'a> SessionService<'a> {
             .ledger
             .iter()
             .filter_map(|s| match s.half_open {
-                Some(_) => half_open_eligible(s),
+                Some(_) => unanswered_since(s).map(|since| since + UNANSWERED_GIVE_WAY_AFTER),
                 None => idle_since(s, &self.config).map(|since| since + GIVE_WAY_AFTER),
             })
             .min()?;
@@ -628,7 +645,7 @@ impl<'a> SessionService<'a> {
                 consider(deadline);
             }
             if let Some(syn_at) = slot.syn_at {
-                consider(syn_at + self.config.handshake_timeout);
+                consider(syn_at + handshake_bound(slot, &self.config));
             }
             if slot.half_open.is_some() && slot.syn_at.is_none() {
                 consider(Instant::ZERO); // note the handshake start now
@@ -701,21 +718,41 @@ impl<'a> SessionService<'a> {
 /// within it; a silent or byte-a-second peer does not.
 pub const GIVE_WAY_AFTER: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(1);
 
+/// How long a slot whose FIN was acknowledged waits before it hands the rest of its close to
+/// the gate's record: long enough for smoltcp to send the acknowledgement it owes for the
+/// segment that brought it there (its delayed-ACK timer is 10 ms).
+pub const HANDOVER_DELAY: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(50);
+
 /// How long a half-open connection whose SYN-ACK never left (the interface found no neighbour
 /// for its source: nobody answers ARP for a spoofed address) may keep its slot while SYNs wait.
 pub const UNANSWERED_GIVE_WAY_AFTER: smoltcp::time::Duration =
     smoltcp::time::Duration::from_millis(50);
 
-/// From when the half-open connection of `slot` may give way: [`UNANSWERED_GIVE_WAY_AFTER`]
-/// after its last SYN if no SYN-ACK could leave for it, [`GIVE_WAY_AFTER`] if one did.
-fn half_open_eligible(slot: &super::slot::Slot) -> Option<Instant> {
-    slot.half_open?;
-    let since = slot.syn_at?;
-    Some(if slot.answered {
-        since + GIVE_WAY_AFTER
+/// How long the half-open connection of `slot` may wait for its client after its last SYN:
+/// the handshake timeout; three times that once a SYN-ACK left for it (its client may think
+/// the connection open, its acknowledgement and request lost on the way, and retransmit them
+/// 1, 2, 4, 8 s apart: a handshake forgotten under it would leave it hanging).
+fn handshake_bound(
+    slot: &super::slot::Slot,
+    config: &super::types::SessionConfig,
+) -> smoltcp::time::Duration {
+    if slot.answered {
+        config.handshake_timeout * 3
     } else {
-        since + UNANSWERED_GIVE_WAY_AFTER
-    })
+        config.handshake_timeout
+    }
+}
+
+/// Since when the half-open connection of `slot` has waited without a SYN-ACK leaving for it
+/// (its last SYN), if none has. A handshake the interface did answer never gives way: its
+/// client may be live behind a lossy link, and a new handshake on its slot could meet the old
+/// one's late segments; it keeps the handshake bound.
+fn unanswered_since(slot: &super::slot::Slot) -> Option<Instant> {
+    slot.half_open?;
+    if slot.answered {
+        return None;
+    }
+    slot.syn_at
 }
 
 /// How a slot gives way.

@@ -21,18 +21,22 @@
 //! stopped responding are aborted (which sends a reset to nobody who listens), and every abort
 //! is counted:
 //!
-//! * a connection half-open for [`SessionConfig::handshake_timeout`] since the client's last
-//!   SYN (a retransmitted SYN says the client is there);
-//! * a FIN unacknowledged for [`SessionConfig::close_timeout`] (FIN-WAIT-1, CLOSING,
-//!   LAST-ACK: five sends of the FIN by default);
+//! * none for a handshake: a connection half-open for [`SessionConfig::handshake_timeout`]
+//!   since the client's last SYN (three times that once our SYN-ACK left) is forgotten without
+//!   a reset, and the client's next SYN starts afresh;
+//! * a FIN unacknowledged for [`SessionConfig::close_timeout`] after we closed first
+//!   and while the peer had not closed (FIN-WAIT-1: five sends of the FIN by default); in
+//!   LAST-ACK or CLOSING (the peer has closed too and has everything) the close goes to the
+//!   record instead, without a reset;
 //! * an established session whose unacknowledged data made no progress for the keepalive
 //!   interval (the peer vanished).
 //!
 //! A peer that connects and never sends a request is closed at the request deadline; its slot
 //! is free again once it acknowledges our FIN. When SYNs wait and no slot listens at all, slots
-//! give way after [`GIVE_WAY_AFTER`]: the half-open handshake silent longest (forgotten without
-//! a word: a spoofed source never answers), else the connection that has sent no request, or
-//! kept a refused connection open, the longest (closed with a FIN).
+//! give way: a half-open handshake no SYN-ACK could leave for (a spoofed source: nobody
+//! answers ARP for it) after 50 ms, forgotten without a word; else, after [`GIVE_WAY_AFTER`],
+//! the connection that has sent no whole request (answered 0x83 and closed), or kept a refused
+//! connection open (closed), the longest.
 
 mod handler;
 mod ledger;

@@ -118,6 +118,8 @@ pub struct Slot {
     pub(super) aborted: bool,
     /// Closing because a waiting SYN needed the slot ([`Phase::Closing`] only).
     pub(super) gave_way: bool,
+    /// Our FIN is acknowledged; the close goes to the gate's record at the deadline.
+    pub(super) handing_over: bool,
 }
 
 impl Slot {
@@ -147,6 +149,7 @@ impl Slot {
         progress_at: Instant::ZERO,
         aborted: false,
         gave_way: false,
+        handing_over: false,
     };
 
     /// Enters `phase` with an optional deadline.

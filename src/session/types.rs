@@ -115,10 +115,15 @@ pub struct SessionCounters {
     pub drains: Counter,
     /// Refused peers closed by us because they did not close in time.
     pub drain_timeouts: Counter,
-    /// Connections aborted because they stayed half-open too long.
-    pub aborts_handshake: Counter,
-    /// Connections aborted because their close did not finish in time.
+    /// Half-open connections whose client sent no SYN for the handshake bound: forgotten
+    /// without a reset (a later SYN of that client starts a new handshake).
+    pub handshakes_expired: Counter,
+    /// Connections aborted because our FIN went unacknowledged for the close bound (we had
+    /// closed first: FIN-WAIT-1, CLOSING).
     pub aborts_close: Counter,
+    /// Closes in LAST-ACK or CLOSING (the peer has closed too) whose FIN went unacknowledged
+    /// for the close bound: handed to the gate's record without a reset.
+    pub closes_expired: Counter,
     /// Sessions aborted because the peer stopped acknowledging data.
     pub aborts_stalled: Counter,
     /// Closes handed to the gate's record once our FIN was acknowledged (FIN-WAIT-2 or
@@ -162,13 +167,9 @@ impl SessionCounters {
 
     /// All aborts (each sends one reset, to a peer that stopped responding).
     pub fn aborts(&self) -> u32 {
-        [
-            self.aborts_handshake,
-            self.aborts_close,
-            self.aborts_stalled,
-        ]
-        .iter()
-        .fold(0u32, |sum, c| sum.wrapping_add(c.get()))
+        [self.aborts_close, self.aborts_stalled]
+            .iter()
+            .fold(0u32, |sum, c| sum.wrapping_add(c.get()))
     }
 
     pub(super) fn count_negative(&mut self, code: NegativeCode) {

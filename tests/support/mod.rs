@@ -68,6 +68,34 @@ struct Segment {
     now: Instant,
     log: Vec<Frame>,
     losses: Vec<Loss>,
+    impairment: Option<Impairment>,
+    /// Frames on their way under an impairment: when each arrives, where, what.
+    in_flight: Vec<(Instant, usize, Vec<u8>)>,
+    /// Log positions of frames an impairment lost on the way to some port.
+    lost: Vec<usize>,
+}
+
+/// A link that loses, delays and reorders frames, from a seeded generator (deterministic).
+#[derive(Debug, Clone, Copy)]
+pub struct Impairment {
+    /// Per mille of frames lost.
+    pub loss: u32,
+    /// Per mille of frames held back an extra `2 * delay`, so later ones overtake them.
+    pub reorder: u32,
+    /// Time every frame takes.
+    pub delay: Duration,
+    /// The generator's state.
+    pub seed: u64,
+}
+
+impl Impairment {
+    fn roll(&mut self) -> u32 {
+        // xorshift64*
+        self.seed ^= self.seed >> 12;
+        self.seed ^= self.seed << 25;
+        self.seed ^= self.seed >> 27;
+        (self.seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32 % 1000
+    }
 }
 
 /// A scripted loss: the next `count` frames from `port` that `matches` never arrive.
@@ -91,6 +119,9 @@ impl Hub {
             now: Instant::ZERO,
             log: Vec::new(),
             losses: Vec::new(),
+            impairment: None,
+            in_flight: Vec::new(),
+            lost: Vec::new(),
         })))
     }
 
@@ -144,6 +175,18 @@ impl Hub {
             count,
             matches,
         });
+    }
+
+    /// Impairs every frame from now on (`None`: a perfect link again; frames on their way
+    /// still arrive).
+    pub fn impair(&self, impairment: Option<Impairment>) {
+        self.0.borrow_mut().impairment = impairment;
+    }
+
+    /// Whether an impairment lost the frame at `position` of [`Hub::frames`] (on its way to
+    /// some port).
+    pub fn was_lost(&self, position: usize) -> bool {
+        self.0.borrow().lost.contains(&position)
     }
 
     /// Frames a [`Hub::lose`] has yet to lose.
@@ -232,10 +275,29 @@ impl phy::TxToken for TxToken<'_> {
         } else if !segment.cut[self.0.index] {
             let deaf = segment.deaf.clone();
             let cut = segment.cut.clone();
-            for (i, queue) in segment.queues.iter_mut().enumerate() {
-                if i != self.0.index && !deaf[i] && !cut[i] {
-                    queue.push_back(frame.clone());
+            let mut impairment = segment.impairment;
+            for i in 0..segment.queues.len() {
+                if i == self.0.index || deaf[i] || cut[i] {
+                    continue;
                 }
+                match impairment.as_mut() {
+                    None => segment.queues[i].push_back(frame.clone()),
+                    Some(link) => {
+                        if link.roll() < link.loss {
+                            let position = segment.log.len();
+                            segment.lost.push(position);
+                            continue;
+                        }
+                        let mut due = at + link.delay;
+                        if link.roll() < link.reorder {
+                            due += link.delay * 2;
+                        }
+                        segment.in_flight.push((due, i, frame.clone()));
+                    }
+                }
+            }
+            if impairment.is_some() {
+                segment.impairment = impairment;
             }
             segment.log.push(Frame {
                 at,
@@ -254,6 +316,24 @@ impl Device for Port {
     fn receive(&mut self, _: Instant) -> Option<(RxToken, TxToken<'_>)> {
         let frame = {
             let mut segment = self.segment.borrow_mut();
+            // Frames delayed on an impaired link arrive in the order they are due.
+            let now = segment.now;
+            if segment
+                .in_flight
+                .iter()
+                .any(|(due, port, _)| *due <= now && *port == self.index)
+            {
+                segment.in_flight.sort_by_key(|(due, _, _)| *due);
+                let mut kept = Vec::new();
+                for (due, port, frame) in core::mem::take(&mut segment.in_flight) {
+                    if due <= now && port == self.index {
+                        segment.queues[port].push_back(frame);
+                    } else {
+                        kept.push((due, port, frame));
+                    }
+                }
+                segment.in_flight = kept;
+            }
             if segment.cut[self.index] {
                 segment.queues[self.index].clear();
                 return None;
