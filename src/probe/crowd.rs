@@ -185,10 +185,11 @@ struct SilentResult {
     reset_after: Option<Duration>,
 }
 
-/// Runs the silent clients: a line per client (`CLIENT=i OK=yes|no END=EOF|DATA|RST|TIMEOUT|...
+/// Runs the silent clients: a line per client (`CLIENT=i OK=yes|no END=EOF|NEG83|DATA|RST|TIMEOUT|...
 /// MODE=close|keep PORT= CONNECT_S= CLOSE_S= [RESET_S=s|none]`), `KEPT_PORTS=p,p`,
 /// `CLOSED_PORTS=p`, then `SUMMARY=silent N= POLITE= BAD= KEPT_RESET= ELAPSED_S=`. A client is
-/// OK when the server closed it (EOF) between `min_close` and `max_close` after connecting. True
+/// OK when the server closed it (EOF, or 0x83 then EOF) between `min_close` and `max_close`
+/// after connecting. True
 /// if every client was OK.
 pub fn silent(plan: &Silent, out: &mut Out) -> bool {
     let start = Instant::now();
@@ -213,7 +214,8 @@ pub fn silent(plan: &Silent, out: &mut Out) -> bool {
     let mut bad = 0;
     for (i, result) in results.iter().enumerate() {
         let ok = result.as_ref().is_some_and(|r| {
-            r.end == "EOF" && (plan.min_close..=plan.max_close).contains(&r.close_after)
+            matches!(r.end, "EOF" | "NEG83")
+                && (plan.min_close..=plan.max_close).contains(&r.close_after)
         });
         bad += usize::from(!ok);
         let mut fields = vec![
@@ -293,10 +295,7 @@ fn silent_client(
     let wait = deadline
         .saturating_duration_since(connected)
         .max(Duration::from_millis(100));
-    result.end = match stream.set_read_timeout(Some(wait)) {
-        Ok(()) => super::session::after(&stream, wait).word(),
-        Err(_) => "RST",
-    };
+    result.end = silent_end(&stream, wait);
     let closed = Instant::now();
     result.close_after = closed - connected;
     if !polite {
@@ -312,6 +311,37 @@ fn silent_client(
         }
     }
     result
+}
+
+/// How the server ended a silent client's connection within `wait`: `EOF` (closed), `NEG83`
+/// (answered 0x83 "insufficient resources", then closed: the slot gave way to a waiting
+/// client), `DATA` (anything else), `RST` or `TIMEOUT`.
+fn silent_end(mut stream: &TcpStream, wait: Duration) -> &'static str {
+    use std::io::Read;
+    if stream.set_read_timeout(Some(wait)).is_err() {
+        return "RST";
+    }
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 64];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) if got.is_empty() => return "EOF",
+            Ok(0) => {
+                let refused = Outcome::from_frame(&got)
+                    == Outcome::Negative(netbt::wire::nbss::NegativeCode::InsufficientResources);
+                return if refused { "NEG83" } else { "DATA" };
+            }
+            Ok(n) if got.len() + n <= 64 => got.extend_from_slice(&chunk[..n]),
+            Ok(_) => return "DATA",
+            Err(e) => {
+                return match Outcome::from_stream_error(&e) {
+                    Outcome::Timeout if got.is_empty() => "TIMEOUT",
+                    Outcome::Timeout => "DATA",
+                    _ => "RST",
+                };
+            }
+        }
+    }
 }
 
 /// Receives `(index, result)` from the clients until all `count` answered or `deadline`;
