@@ -1452,3 +1452,45 @@ fn under_loss_and_reordering_every_session_ends_intact_or_refused_and_nothing_is
     assert_eq!(counters.aborts(), 0, "{counters:?}");
     b.assert_no_reset();
 }
+
+#[test]
+fn under_5000_spoofed_syns_a_second_clients_that_speak_arp_still_get_in() {
+    let mut b = Bench::new(8, 2, 4096, SessionConfig::DEFAULT);
+    let mut worst = 0;
+    let mut port = 1000u16;
+    for round in 0..4 {
+        // Half a second of 5 forged SYNs a millisecond, from 200 addresses nobody owns.
+        for _ in 0..500 {
+            for _ in 0..5 {
+                port = port.wrapping_add(1).max(1000);
+                let source = Ipv4Address::new(192, 168, 69, 20 + (port % 200) as u8);
+                b.hub.replay(&spoofed_syn(source, port));
+            }
+            b.run(1);
+        }
+        // A client arrives in the middle of it (its ARP makes it a neighbour).
+        let client = b.connect();
+        let mut took = 0;
+        while b.client.tcp(client).state() != State::Established {
+            for _ in 0..5 {
+                port = port.wrapping_add(1).max(1000);
+                let source = Ipv4Address::new(192, 168, 69, 20 + (port % 200) as u8);
+                b.hub.replay(&spoofed_syn(source, port));
+            }
+            b.run(1);
+            took += 1;
+            assert!(
+                took < 3_000,
+                "round {round}: no answer within 3 s under the flood"
+            );
+        }
+        worst = worst.max(took);
+        let answer = b.ask(client, "LABSRV#20");
+        assert!(answer == POSITIVE || answer == negative(0x83), "{answer:?}");
+        b.client.tcp(client).close();
+    }
+    let gate = b.counters().gate;
+    assert!(gate.strangers_displaced.get() > 0, "{gate:?}");
+    assert!(worst < 200, "worst answer after {worst} ms");
+    b.assert_no_reset();
+}

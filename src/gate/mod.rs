@@ -40,9 +40,11 @@ use smoltcp::wire::Ipv4Address;
 use crate::counter::Counter;
 
 mod closed;
+mod neighbours;
 mod segment;
 
 pub use closed::{ClosedConnection, Duty, LINGER, RecentlyClosed, Remembered};
+pub use neighbours::{NEIGHBOUR_LIFETIME, NEIGHBOURS, Neighbours};
 pub use segment::{AckReply, Segment};
 
 /// Largest SYN frame kept: Ethernet header, and IPv4 and TCP headers with all options.
@@ -115,6 +117,9 @@ pub struct GateCounters {
     pub strays_dropped: Counter,
     /// Closed connections the record forgot before [`LINGER`] ended to make room.
     pub closed_displaced: Counter,
+    /// Kept SYNs from strangers (sources that never spoke ARP with us: forged, most likely)
+    /// dropped from a full backlog to make room for a SYN from a neighbour.
+    pub strangers_displaced: Counter,
 }
 
 /// Peers a SYN-ACK left the session port for, since the session service last looked: it tells
@@ -172,6 +177,8 @@ pub struct HeldSyn {
     at: Instant,
     /// When the first copy arrived (the wait is counted from then).
     since: Instant,
+    /// Its source spoke ARP with us lately ([`Neighbours`]).
+    neighbour: bool,
 }
 
 impl HeldSyn {
@@ -182,7 +189,19 @@ impl HeldSyn {
         source: (Ipv4Address::new(0, 0, 0, 0), 0),
         at: Instant::ZERO,
         since: Instant::ZERO,
+        neighbour: false,
     };
+}
+
+/// What became of a SYN the backlog was asked to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// Kept (or a retransmission refreshed its earlier copy).
+    Yes,
+    /// Kept in the place of a stranger's SYN, which is dropped.
+    InPlaceOfAStranger,
+    /// Not kept: full (of neighbours' SYNs, for a neighbour's), or too large.
+    No,
 }
 
 impl Default for HeldSyn {
@@ -196,7 +215,8 @@ impl Default for HeldSyn {
 /// finds no listening slot is dropped and retransmitted by its client). Session slots take the
 /// oldest. Refusal slots take nothing until the oldest has waited the refusal delay, then the
 /// youngest, except that the oldest goes first once it has waited [`BACKSTOP_FACTOR`] delays
-/// or when the backlog is full.
+/// or when the backlog is full. SYNs from [`Neighbours`] go ahead of strangers' either way,
+/// and a full backlog drops its youngest stranger for a neighbour's SYN.
 #[derive(Debug)]
 pub struct SynBacklog<'a> {
     ring: &'a mut [HeldSyn],
@@ -245,19 +265,37 @@ impl<'a> SynBacklog<'a> {
         (0..self.kept).find(|&n| self.ring[self.index(n)].source == source)
     }
 
-    /// Keeps `frame`, a SYN from `source`; a retransmission replaces the earlier copy in its
-    /// place in the queue. `false`: not kept (full, or too large).
-    fn hold(&mut self, frame: &[u8], source: (Ipv4Address, u16), now: Instant) -> bool {
+    /// Keeps `frame`, a SYN from `source` (a neighbour's, if `neighbour`); a retransmission
+    /// replaces the earlier copy in its place in the queue.
+    fn hold(
+        &mut self,
+        frame: &[u8],
+        source: (Ipv4Address, u16),
+        neighbour: bool,
+        now: Instant,
+    ) -> Kept {
         if frame.len() > MAX_SYN_FRAME {
-            return false;
+            return Kept::No;
         }
+        let mut kept = Kept::Yes;
         let (index, since) = match self.position(source) {
             Some(n) => (self.index(n), self.ring[self.index(n)].since),
             None if !self.is_full() => {
                 self.kept += 1;
                 (self.index(self.kept - 1), now)
             }
-            None => return false,
+            None if neighbour => {
+                // The youngest stranger gives its place up.
+                let Some(n) = (0..self.kept)
+                    .rev()
+                    .find(|&n| !self.ring[self.index(n)].neighbour)
+                else {
+                    return Kept::No;
+                };
+                kept = Kept::InPlaceOfAStranger;
+                (self.index(n), now)
+            }
+            None => return Kept::No,
         };
         let entry = &mut self.ring[index];
         entry.frame[..frame.len()].copy_from_slice(frame);
@@ -265,7 +303,27 @@ impl<'a> SynBacklog<'a> {
         entry.source = source;
         entry.at = now;
         entry.since = since;
-        true
+        entry.neighbour = neighbour;
+        kept
+    }
+
+    /// Moves the neighbour's SYN nearest the front (or, with `back`, the back) to that end,
+    /// so the next pop takes it; nothing moves if no neighbour's SYN is kept.
+    fn neighbours_first(&mut self, back: bool) {
+        let found = if back {
+            (0..self.kept)
+                .rev()
+                .find(|&n| self.ring[self.index(n)].neighbour)
+        } else {
+            (0..self.kept).find(|&n| self.ring[self.index(n)].neighbour)
+        };
+        let end = if back { self.kept.wrapping_sub(1) } else { 0 };
+        if let Some(n) = found
+            && n != end
+        {
+            let (a, b) = (self.index(n), self.index(end));
+            self.ring.swap(a, b);
+        }
     }
 
     fn pop_front(&mut self) -> Option<HeldSyn> {
@@ -295,6 +353,7 @@ impl<'a> SynBacklog<'a> {
         counters: &Cell<GateCounters>,
     ) -> Option<HeldSyn> {
         loop {
+            self.neighbours_first(newest);
             let syn = if newest {
                 self.pop_back()?
             } else {
@@ -363,6 +422,8 @@ pub struct GateContext<'g, 'b, V: ?Sized> {
     pub syn_again: &'g Cell<Option<(Ipv4Address, u16)>>,
     /// Where it lists the SYN-ACKs the interface sent.
     pub syn_acks: &'g Cell<SynAcks>,
+    /// The hosts that spoke ARP lately.
+    pub neighbours: &'g mut Neighbours,
     /// The session port.
     pub port: u16,
     /// The time.
@@ -379,6 +440,7 @@ impl<'b, V: ?Sized> GateContext<'_, 'b, V> {
             closed: &mut *self.closed,
             syn_again: self.syn_again,
             syn_acks: self.syn_acks,
+            neighbours: &mut *self.neighbours,
             port: self.port,
             now: self.now,
         }
@@ -462,12 +524,14 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
             backlog,
             closed,
             syn_again,
+            neighbours,
             port,
             now,
             ..
         } = context;
         inner.consume(|frame| {
             let Some(segment) = Segment::parse(frame).filter(|s| s.dst_port == port) else {
+                neighbours.note_frame(frame, now);
                 return f(frame);
             };
             let source = segment.source();
@@ -503,7 +567,13 @@ impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, 
                 return f(frame);
             }
             bump(counters, |c| &mut c.syns_held);
-            if backlog.hold(frame, source, now) {
+            let neighbour = neighbours.knows(source.0, now);
+            let kept = backlog.hold(frame, source, neighbour, now);
+            if kept == Kept::InPlaceOfAStranger {
+                bump(counters, |c| &mut c.syns_dropped);
+                bump(counters, |c| &mut c.strangers_displaced);
+            }
+            if kept != Kept::No {
                 net_trace!(
                     "gate: no session slot free, SYN from {}:{} kept",
                     source.0,
@@ -717,6 +787,18 @@ pub(crate) mod tests {
         ack: bool,
         payload: &[u8],
     ) -> std::vec::Vec<u8> {
+        segment_from(CLIENT, src, dst, control, ack, payload)
+    }
+
+    /// [`segment_with`] from `source` instead of CLIENT.
+    fn segment_from(
+        source: Ipv4Address,
+        src: u16,
+        dst: u16,
+        control: TcpControl,
+        ack: bool,
+        payload: &[u8],
+    ) -> std::vec::Vec<u8> {
         let tcp = TcpRepr {
             src_port: src,
             dst_port: dst,
@@ -732,7 +814,7 @@ pub(crate) mod tests {
             payload,
         };
         let ip = Ipv4Repr {
-            src_addr: CLIENT,
+            src_addr: source,
             dst_addr: SERVER,
             next_header: IpProtocol::Tcp,
             payload_len: tcp.buffer_len(),
@@ -750,7 +832,7 @@ pub(crate) mod tests {
         ip.emit(&mut packet, &Default::default());
         tcp.emit(
             &mut TcpPacket::new_unchecked(packet.payload_mut()),
-            &IpAddress::Ipv4(CLIENT),
+            &IpAddress::Ipv4(source),
             &IpAddress::Ipv4(SERVER),
             &Default::default(),
         );
@@ -774,6 +856,7 @@ pub(crate) mod tests {
         closed: RecentlyClosed<'static>,
         syn_again: Cell<Option<(Ipv4Address, u16)>>,
         syn_acks: Cell<SynAcks>,
+        neighbours: Neighbours,
     }
 
     impl Rig {
@@ -789,6 +872,7 @@ pub(crate) mod tests {
                 closed: RecentlyClosed::new(std::vec![ClosedConnection::EMPTY; 64].leak()),
                 syn_again: Cell::new(None),
                 syn_acks: Cell::new(SynAcks::default()),
+                neighbours: Neighbours::new(),
             }
         }
 
@@ -815,6 +899,7 @@ pub(crate) mod tests {
                     closed: &mut self.closed,
                     syn_again: &self.syn_again,
                     syn_acks: &self.syn_acks,
+                    neighbours: &mut self.neighbours,
                     port: 139,
                     now,
                 },
@@ -921,6 +1006,45 @@ pub(crate) mod tests {
         assert_eq!(rig.counters.get().syns_held.get(), 1);
         // The live handshake's retransmission was noted for the session service.
         assert_eq!(rig.syn_again.get(), Some((CLIENT, 40000)));
+    }
+
+    #[test]
+    fn a_neighbours_syn_takes_a_strangers_place_in_a_full_backlog_and_goes_first() {
+        let mut rig = Rig::with(2, Duration::from_millis(DELAY_MS as u64));
+        let stranger = |port| {
+            segment_from(
+                Ipv4Address::new(192, 168, 69, 200),
+                port,
+                139,
+                TcpControl::Syn,
+                false,
+                &[],
+            )
+        };
+        let friend = Ipv4Address::new(192, 168, 69, 50);
+        rig.neighbours.note(friend, at(0));
+        // Two forged SYNs fill the backlog; a third stranger finds no room.
+        assert_eq!(rig.next(Some(&stranger(1)), &FULL, at(1)), Some(vec![]));
+        assert_eq!(rig.next(Some(&stranger(2)), &FULL, at(2)), Some(vec![]));
+        assert_eq!(rig.next(Some(&stranger(3)), &FULL, at(3)), Some(vec![]));
+        assert_eq!(rig.counters.get().syns_dropped.get(), 1);
+        // A neighbour's SYN takes the youngest stranger's place...
+        let syn = segment_from(friend, 7, 139, TcpControl::Syn, false, &[]);
+        assert_eq!(rig.next(Some(&syn), &FULL, at(4)), Some(vec![]));
+        assert_eq!(rig.counters.get().strangers_displaced.get(), 1);
+        assert_eq!(rig.backlog.len(), 2);
+        // ...and the next free session slot takes it ahead of the older stranger.
+        assert_eq!(rig.next(None, &OPEN, at(5)), Some(syn));
+        assert_eq!(rig.next(None, &OPEN, at(6)), Some(stranger(1)));
+        // A neighbour's SYN into a backlog full of neighbours' SYNs is dropped as before.
+        let mut rig = Rig::with(1, Duration::from_millis(DELAY_MS as u64));
+        rig.neighbours.note(friend, at(0));
+        let first = segment_from(friend, 8, 139, TcpControl::Syn, false, &[]);
+        let second = segment_from(friend, 9, 139, TcpControl::Syn, false, &[]);
+        rig.next(Some(&first), &FULL, at(1));
+        rig.next(Some(&second), &FULL, at(2));
+        assert_eq!(rig.counters.get().strangers_displaced.get(), 0);
+        assert_eq!(rig.next(None, &OPEN, at(3)), Some(first));
     }
 
     /// The peer whose connection the tests below remember.
@@ -1239,6 +1363,7 @@ pub(crate) mod tests {
                 closed: &mut rig.closed,
                 syn_again: &rig.syn_again,
                 syn_acks: &rig.syn_acks,
+                neighbours: &mut rig.neighbours,
                 port: 139,
                 now: at(0),
             },

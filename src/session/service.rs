@@ -14,8 +14,8 @@ use super::types::{
     SessionConfig, SessionCounters, SessionError, SessionEvent, SessionInfo,
 };
 use crate::gate::{
-    ClosedConnection, GateContext, GateCounters, Gated, HeldSyn, RecentlyClosed, SynAcks,
-    SynBacklog,
+    ClosedConnection, GateContext, GateCounters, Gated, HeldSyn, Neighbours, RecentlyClosed,
+    SynAcks, SynBacklog,
 };
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::Name;
@@ -34,6 +34,8 @@ pub struct SessionService<'a> {
     pub(super) syn_again: Cell<Option<(Ipv4Address, u16)>>,
     /// The SYN-ACKs the interface sent since the last refresh (see [`GateContext`]).
     pub(super) syn_acks: Cell<SynAcks>,
+    /// The hosts that spoke ARP lately (see [`Neighbours`]).
+    pub(super) neighbours: Neighbours,
     pub(super) events: Deque<SessionEvent, MAX_EVENTS>,
     pub(super) accepting: bool,
     pub(super) session_buffer: usize,
@@ -67,6 +69,7 @@ impl<'a> SessionService<'a> {
             closed: RecentlyClosed::new(closed),
             syn_again: Cell::new(None),
             syn_acks: Cell::new(SynAcks::default()),
+            neighbours: Neighbours::new(),
             events: Deque::new(),
             accepting: true,
             session_buffer,
@@ -247,6 +250,7 @@ impl<'a> SessionService<'a> {
                 closed: &mut self.closed,
                 syn_again: &self.syn_again,
                 syn_acks: &self.syn_acks,
+                neighbours: &mut self.neighbours,
                 port: SESSION_SERVICE_PORT,
                 now,
             },
