@@ -4,6 +4,7 @@
 //! A client on the segment asks for our Ethernet address (or answers our question for its
 //! own) before its SYN; smoltcp learns its address from that, and can send the SYN-ACK at
 //! once. A SYN from a forged source comes with no ARP at all, and its SYN-ACK can never leave.
+//! (The session service also notes every peer that finishes a handshake: it answers.)
 //! When the SYN backlog is full, a SYN from a neighbour takes the place of one from a
 //! stranger, and slots take neighbours' SYNs first: under a flood of forged SYNs, the clients
 //! that can finish a handshake still get their turn.

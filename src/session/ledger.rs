@@ -141,6 +141,12 @@ impl<'a> SessionService<'a> {
                 State::Established | State::CloseWait => {
                     slot.enter(Phase::AwaitingRequest, Some(now + config.request_timeout));
                     slot.peer = socket.remote_endpoint();
+                    // A finished handshake proves the address answers: a neighbour, whose
+                    // next SYNs go ahead of forged ones even if it never speaks ARP again.
+                    if let Some(peer) = slot.peer {
+                        let smoltcp::wire::IpAddress::Ipv4(address) = peer.addr;
+                        self.neighbours.note(address, now);
+                    }
                     slot.connected_at = now;
                     slot.last_activity = now;
                     socket.set_nagle_enabled(false);
