@@ -407,7 +407,64 @@ impl<'a> SynBacklog<'a> {
     }
 }
 
-/// What the gate judges frames with, borrowed from the session service for one poll.
+/// What the gate keeps from one frame to the next: owned by the session service, lent to the
+/// gate for each frame ([`GateState::context`]).
+#[derive(Debug)]
+pub struct GateState<'b> {
+    /// Its counters (shared with the tokens, hence a `Cell`).
+    pub counters: Cell<GateCounters>,
+    /// The SYNs kept for a slot.
+    pub backlog: SynBacklog<'b>,
+    /// The connections that ended lately.
+    pub closed: RecentlyClosed<'b>,
+    /// The hosts that spoke ARP lately.
+    pub neighbours: Neighbours,
+    /// A retransmitted SYN of a half-open handshake, for the session service to read.
+    pub syn_again: Cell<Option<(Ipv4Address, u16)>>,
+    /// The SYN-ACKs the interface sent, for the session service to read.
+    pub syn_acks: Cell<SynAcks>,
+}
+
+impl<'b> GateState<'b> {
+    /// A gate keeping SYNs in `backlog` (waiting `refusal_delay` for a session slot) and
+    /// ended connections in `closed`.
+    pub fn new(
+        backlog: &'b mut [HeldSyn],
+        refusal_delay: Duration,
+        closed: &'b mut [ClosedConnection],
+    ) -> GateState<'b> {
+        GateState {
+            counters: Cell::new(GateCounters::default()),
+            backlog: SynBacklog::new(backlog, refusal_delay),
+            closed: RecentlyClosed::new(closed),
+            neighbours: Neighbours::new(),
+            syn_again: Cell::new(None),
+            syn_acks: Cell::new(SynAcks::default()),
+        }
+    }
+
+    /// Lends the state to the gate for a frame, judged by `view`, for session `port`, at `now`.
+    pub fn context<'g, V: ?Sized>(
+        &'g mut self,
+        view: &'g V,
+        port: u16,
+        now: Instant,
+    ) -> GateContext<'g, 'b, V> {
+        GateContext {
+            view,
+            counters: &self.counters,
+            backlog: &mut self.backlog,
+            closed: &mut self.closed,
+            syn_again: &self.syn_again,
+            syn_acks: &self.syn_acks,
+            neighbours: &mut self.neighbours,
+            port,
+            now,
+        }
+    }
+}
+
+/// What the gate judges frames with, borrowed from its [`GateState`] for one frame.
 pub struct GateContext<'g, 'b, V: ?Sized> {
     /// What the gate decides from.
     pub view: &'g V,
@@ -851,12 +908,7 @@ pub(crate) mod tests {
     /// A gate in front of a loopback device.
     struct Rig {
         device: Loopback,
-        counters: Cell<GateCounters>,
-        backlog: SynBacklog<'static>,
-        closed: RecentlyClosed<'static>,
-        syn_again: Cell<Option<(Ipv4Address, u16)>>,
-        syn_acks: Cell<SynAcks>,
-        neighbours: Neighbours,
+        state: GateState<'static>,
     }
 
     impl Rig {
@@ -867,12 +919,11 @@ pub(crate) mod tests {
         fn with(capacity: usize, refusal_delay: Duration) -> Rig {
             Rig {
                 device: Loopback::new(Medium::Ethernet),
-                counters: Cell::new(GateCounters::default()),
-                backlog: SynBacklog::new(std::vec![HeldSyn::EMPTY; capacity].leak(), refusal_delay),
-                closed: RecentlyClosed::new(std::vec![ClosedConnection::EMPTY; 64].leak()),
-                syn_again: Cell::new(None),
-                syn_acks: Cell::new(SynAcks::default()),
-                neighbours: Neighbours::new(),
+                state: GateState::new(
+                    std::vec![HeldSyn::EMPTY; capacity].leak(),
+                    refusal_delay,
+                    std::vec![ClosedConnection::EMPTY; 64].leak(),
+                ),
             }
         }
 
@@ -890,20 +941,7 @@ pub(crate) mod tests {
                     .unwrap()
                     .consume(frame.len(), |b| b.copy_from_slice(frame));
             }
-            let mut gated = Gated::new(
-                &mut self.device,
-                GateContext {
-                    view,
-                    counters: &self.counters,
-                    backlog: &mut self.backlog,
-                    closed: &mut self.closed,
-                    syn_again: &self.syn_again,
-                    syn_acks: &self.syn_acks,
-                    neighbours: &mut self.neighbours,
-                    port: 139,
-                    now,
-                },
-            );
+            let mut gated = Gated::new(&mut self.device, self.state.context(view, 139, now));
             let (rx, _) = gated.receive(now)?;
             Some(rx.consume(|b| b.to_vec()))
         }
@@ -930,14 +968,14 @@ pub(crate) mod tests {
         let mut rig = Rig::new();
         assert_eq!(rig.next(Some(&syn(40000)), &OPEN, at(0)), Some(syn(40000)));
         assert_eq!(rig.next(Some(&syn(40001)), &FULL, at(0)), Some(vec![]));
-        assert_eq!(rig.counters.get().syns_held.get(), 1);
-        assert_eq!(rig.backlog.len(), 1);
+        assert_eq!(rig.state.counters.get().syns_held.get(), 1);
+        assert_eq!(rig.state.backlog.len(), 1);
         // Nothing listens: nothing is replayed.
         assert_eq!(rig.next(None, &FULL, at(10)), None);
         // A slot listens: the kept SYN comes first, byte for byte.
         assert_eq!(rig.next(None, &OPEN, at(20)), Some(syn(40001)));
-        assert_eq!(rig.counters.get().syns_replayed.get(), 1);
-        assert!(rig.backlog.is_empty());
+        assert_eq!(rig.state.counters.get().syns_replayed.get(), 1);
+        assert!(rig.state.backlog.is_empty());
     }
 
     #[test]
@@ -948,7 +986,7 @@ pub(crate) mod tests {
         }
         // A retransmission keeps its place and replaces the copy.
         rig.next(Some(&syn(40001)), &FULL, at(900));
-        assert_eq!(rig.backlog.len(), 3);
+        assert_eq!(rig.state.backlog.len(), 3);
         let ack = segment(40009, 139, TcpControl::None, true);
         let got: std::vec::Vec<_> = (0..4)
             .map(|i| {
@@ -957,7 +995,7 @@ pub(crate) mod tests {
             })
             .collect();
         assert_eq!(got, [syn(40001), syn(40002), syn(40003), ack]);
-        assert_eq!(rig.counters.get().syns_held.get(), 4);
+        assert_eq!(rig.state.counters.get().syns_held.get(), 4);
     }
 
     #[test]
@@ -965,12 +1003,12 @@ pub(crate) mod tests {
         let mut rig = Rig::new();
         rig.next(Some(&syn(40000)), &FULL, at(0));
         assert_eq!(rig.next(None, &OPEN, at(3_000)), None, "expired");
-        assert_eq!(rig.counters.get().syns_dropped.get(), 1);
+        assert_eq!(rig.state.counters.get().syns_dropped.get(), 1);
         for port in 0..CAPACITY as u16 + 2 {
             rig.next(Some(&syn(41000 + port)), &FULL, at(4_000));
         }
-        assert_eq!(rig.backlog.len(), CAPACITY);
-        assert_eq!(rig.counters.get().syns_dropped.get(), 3);
+        assert_eq!(rig.state.backlog.len(), CAPACITY);
+        assert_eq!(rig.state.counters.get().syns_dropped.get(), 3);
     }
 
     #[test]
@@ -987,7 +1025,7 @@ pub(crate) mod tests {
         ] {
             assert_eq!(rig.next(Some(&frame), &FULL, at(0)), Some(frame));
         }
-        assert_eq!(rig.counters.get().syns_held.get(), 0);
+        assert_eq!(rig.state.counters.get().syns_held.get(), 0);
     }
 
     #[test]
@@ -1002,10 +1040,10 @@ pub(crate) mod tests {
         // A kept copy of a peer that got in meanwhile is not replayed.
         rig.next(Some(&syn(40000)), &FULL, at(0));
         assert_eq!(rig.next(None, &view, at(1)), None);
-        assert_eq!(rig.counters.get().duplicate_syns_swallowed.get(), 2);
-        assert_eq!(rig.counters.get().syns_held.get(), 1);
+        assert_eq!(rig.state.counters.get().duplicate_syns_swallowed.get(), 2);
+        assert_eq!(rig.state.counters.get().syns_held.get(), 1);
         // The live handshake's retransmission was noted for the session service.
-        assert_eq!(rig.syn_again.get(), Some((CLIENT, 40000)));
+        assert_eq!(rig.state.syn_again.get(), Some((CLIENT, 40000)));
     }
 
     #[test]
@@ -1022,28 +1060,28 @@ pub(crate) mod tests {
             )
         };
         let friend = Ipv4Address::new(192, 168, 69, 50);
-        rig.neighbours.note(friend, at(0));
+        rig.state.neighbours.note(friend, at(0));
         // Two forged SYNs fill the backlog; a third stranger finds no room.
         assert_eq!(rig.next(Some(&stranger(1)), &FULL, at(1)), Some(vec![]));
         assert_eq!(rig.next(Some(&stranger(2)), &FULL, at(2)), Some(vec![]));
         assert_eq!(rig.next(Some(&stranger(3)), &FULL, at(3)), Some(vec![]));
-        assert_eq!(rig.counters.get().syns_dropped.get(), 1);
+        assert_eq!(rig.state.counters.get().syns_dropped.get(), 1);
         // A neighbour's SYN takes the youngest stranger's place...
         let syn = segment_from(friend, 7, 139, TcpControl::Syn, false, &[]);
         assert_eq!(rig.next(Some(&syn), &FULL, at(4)), Some(vec![]));
-        assert_eq!(rig.counters.get().strangers_displaced.get(), 1);
-        assert_eq!(rig.backlog.len(), 2);
+        assert_eq!(rig.state.counters.get().strangers_displaced.get(), 1);
+        assert_eq!(rig.state.backlog.len(), 2);
         // ...and the next free session slot takes it ahead of the older stranger.
         assert_eq!(rig.next(None, &OPEN, at(5)), Some(syn));
         assert_eq!(rig.next(None, &OPEN, at(6)), Some(stranger(1)));
         // A neighbour's SYN into a backlog full of neighbours' SYNs is dropped as before.
         let mut rig = Rig::with(1, Duration::from_millis(DELAY_MS as u64));
-        rig.neighbours.note(friend, at(0));
+        rig.state.neighbours.note(friend, at(0));
         let first = segment_from(friend, 8, 139, TcpControl::Syn, false, &[]);
         let second = segment_from(friend, 9, 139, TcpControl::Syn, false, &[]);
         rig.next(Some(&first), &FULL, at(1));
         rig.next(Some(&second), &FULL, at(2));
-        assert_eq!(rig.counters.get().strangers_displaced.get(), 0);
+        assert_eq!(rig.state.counters.get().strangers_displaced.get(), 0);
         assert_eq!(rig.next(None, &OPEN, at(3)), Some(first));
     }
 
@@ -1053,7 +1091,7 @@ pub(crate) mod tests {
     #[test]
     fn a_stray_fin_of_an_ended_connection_is_acknowledged_by_the_gate_not_reset() {
         let mut rig = Rig::new();
-        rig.closed.remember(ENDED, Duty::Acknowledge, at(0));
+        rig.state.closed.remember(ENDED, Duty::Acknowledge, at(0));
         let fin = segment_with(40000, 139, TcpControl::Fin, true, b"tail");
         assert_eq!(
             rig.next(Some(&fin), &OPEN, at(5)),
@@ -1069,14 +1107,14 @@ pub(crate) mod tests {
         assert_eq!(ack.seq_number, TcpSeqNumber(2000));
         assert_eq!(ack.ack_number, Some(TcpSeqNumber(1000 + 4 + 1)));
         assert!(!ack.syn && !ack.fin && !ack.rst && ack.payload_len == 0);
-        assert_eq!(rig.counters.get().strays_acknowledged.get(), 1);
+        assert_eq!(rig.state.counters.get().strays_acknowledged.get(), 1);
         assert_eq!(rig.next(None, &OPEN, at(7)), None);
     }
 
     #[test]
     fn other_strays_are_dropped_a_reset_ends_the_record_and_a_syn_starts_afresh() {
         let mut rig = Rig::new();
-        rig.closed.remember(ENDED, Duty::Acknowledge, at(0));
+        rig.state.closed.remember(ENDED, Duty::Acknowledge, at(0));
         let ack = segment(40000, 139, TcpControl::None, true);
         assert_eq!(rig.next(Some(&ack), &OPEN, at(1)), Some(vec![]));
         assert_eq!(
@@ -1086,15 +1124,15 @@ pub(crate) mod tests {
         );
         let rst = segment(40000, 139, TcpControl::Rst, false);
         assert_eq!(rig.next(Some(&rst), &OPEN, at(2)), Some(vec![]));
-        assert_eq!(rig.counters.get().strays_dropped.get(), 2);
+        assert_eq!(rig.state.counters.get().strays_dropped.get(), 2);
         // The reset ended the record: the peer's next segment is smoltcp's to judge.
         assert_eq!(rig.next(Some(&ack), &OPEN, at(3)), Some(ack.clone()));
         // A new connection from a remembered peer is judged as any SYN, and ends the record.
-        rig.closed.remember(ENDED, Duty::Acknowledge, at(4));
+        rig.state.closed.remember(ENDED, Duty::Acknowledge, at(4));
         assert_eq!(rig.next(Some(&syn(40000)), &OPEN, at(5)), Some(syn(40000)));
-        assert_eq!(rig.closed.duty(ENDED, at(5)), None);
+        assert_eq!(rig.state.closed.duty(ENDED, at(5)), None);
         // Other peers, and other ports, never were the record's business.
-        rig.closed.remember(ENDED, Duty::Acknowledge, at(6));
+        rig.state.closed.remember(ENDED, Duty::Acknowledge, at(6));
         let other = segment(40001, 139, TcpControl::Fin, true);
         assert_eq!(rig.next(Some(&other), &OPEN, at(7)), Some(other.clone()));
         let elsewhere = segment(40000, 445, TcpControl::Fin, true);
@@ -1107,7 +1145,7 @@ pub(crate) mod tests {
     #[test]
     fn a_handshake_given_up_has_everything_dropped_and_the_record_ends_with_its_linger() {
         let mut rig = Rig::new();
-        rig.closed.remember(ENDED, Duty::Drop, at(0));
+        rig.state.closed.remember(ENDED, Duty::Drop, at(0));
         let request = segment_with(40000, 139, TcpControl::Psh, true, b"request");
         assert_eq!(rig.next(Some(&request), &OPEN, at(1)), Some(vec![]));
         assert_eq!(
@@ -1115,7 +1153,7 @@ pub(crate) mod tests {
             None,
             "its data is not acknowledged"
         );
-        assert_eq!(rig.counters.get().strays_dropped.get(), 1);
+        assert_eq!(rig.state.counters.get().strays_dropped.get(), 1);
         let late = at(0) + LINGER;
         assert_eq!(rig.next(Some(&request), &OPEN, late), Some(request.clone()));
     }
@@ -1124,16 +1162,16 @@ pub(crate) mod tests {
     fn a_syn_waits_the_refusal_delay_for_a_session_slot_before_a_refusal_slot_takes_it() {
         let mut rig = Rig::new();
         assert_eq!(rig.next(Some(&syn(40000)), &REFUSING, at(0)), Some(vec![]));
-        assert_eq!(rig.backlog.refusal_due(), Some(at(DELAY_MS)));
+        assert_eq!(rig.state.backlog.refusal_due(), Some(at(DELAY_MS)));
         assert_eq!(
             rig.next(None, &REFUSING, at(DELAY_MS - 1)),
             None,
             "still waiting"
         );
         assert_eq!(rig.next(None, &REFUSING, at(DELAY_MS)), Some(syn(40000)));
-        assert_eq!(rig.counters.get().syns_to_refusal_slots.get(), 1);
-        assert_eq!(rig.counters.get().syns_replayed.get(), 1);
-        assert_eq!(rig.backlog.refusal_due(), None);
+        assert_eq!(rig.state.counters.get().syns_to_refusal_slots.get(), 1);
+        assert_eq!(rig.state.counters.get().syns_replayed.get(), 1);
+        assert_eq!(rig.state.backlog.refusal_due(), None);
     }
 
     #[test]
@@ -1145,7 +1183,7 @@ pub(crate) mod tests {
         // The younger one has not waited long enough for the refusal slot.
         assert_eq!(rig.next(None, &REFUSING, at(2)), None);
         assert_eq!(rig.next(None, &REFUSING, at(3)), Some(syn(40001)));
-        assert_eq!(rig.counters.get().syns_to_refusal_slots.get(), 1);
+        assert_eq!(rig.state.counters.get().syns_to_refusal_slots.get(), 1);
     }
 
     #[test]
@@ -1159,13 +1197,13 @@ pub(crate) mod tests {
         // A newcomer is kept, and is the next one refused.
         assert_eq!(rig.next(Some(&syn(40002)), &FULL, at(3)), Some(vec![]));
         assert_eq!(rig.next(None, &REFUSING, at(3)), Some(syn(40002)));
-        assert_eq!(rig.counters.get().syns_held.get(), 3);
+        assert_eq!(rig.state.counters.get().syns_held.get(), 3);
         // The oldest is not starved: past the backstop it goes ahead of newcomers.
         let backstop = DELAY_MS * BACKSTOP_FACTOR as i64;
         rig.next(Some(&syn(40003)), &FULL, at(backstop - 1));
         assert_eq!(rig.next(None, &REFUSING, at(backstop)), Some(syn(40000)));
-        assert_eq!(rig.counters.get().syns_to_refusal_slots.get(), 3);
-        assert_eq!(rig.backlog.len(), 1);
+        assert_eq!(rig.state.counters.get().syns_to_refusal_slots.get(), 3);
+        assert_eq!(rig.state.backlog.len(), 1);
     }
 
     #[test]
@@ -1174,7 +1212,7 @@ pub(crate) mod tests {
         rig.next(Some(&syn(40000)), &FULL, at(0));
         rig.next(Some(&syn(40001)), &FULL, at(100));
         rig.next(Some(&syn(40000)), &FULL, at(400));
-        assert_eq!(rig.backlog.refusal_due(), Some(at(500)));
+        assert_eq!(rig.state.backlog.refusal_due(), Some(at(500)));
         assert_eq!(rig.next(None, &REFUSING, at(499)), None);
         // Waited since 0: the session slots are slow; the youngest (40001) is refused first.
         assert_eq!(rig.next(None, &REFUSING, at(500)), Some(syn(40001)));
@@ -1187,16 +1225,16 @@ pub(crate) mod tests {
         let mut rig = Rig::with(2, Duration::from_millis(1_000));
         rig.next(Some(&syn(40000)), &FULL, at(0));
         rig.next(Some(&syn(40001)), &FULL, at(0));
-        assert_eq!(rig.backlog.refusal_due(), Some(Instant::ZERO));
+        assert_eq!(rig.state.backlog.refusal_due(), Some(Instant::ZERO));
         // The oldest goes first, before the new frame is read; the new one is then kept.
         assert_eq!(
             rig.next(Some(&syn(40002)), &REFUSING, at(1)),
             Some(syn(40000))
         );
         assert_eq!(rig.next(None, &REFUSING, at(1)), Some(vec![]));
-        assert_eq!(rig.backlog.len(), 2);
-        assert_eq!(rig.counters.get().syns_dropped.get(), 0);
-        assert_eq!(rig.counters.get().syns_to_refusal_slots.get(), 1);
+        assert_eq!(rig.state.backlog.len(), 2);
+        assert_eq!(rig.state.counters.get().syns_dropped.get(), 0);
+        assert_eq!(rig.state.counters.get().syns_to_refusal_slots.get(), 1);
     }
 
     #[test]
@@ -1206,17 +1244,17 @@ pub(crate) mod tests {
             rig.next(Some(&syn(40000)), &REFUSING, at(0)),
             Some(syn(40000))
         );
-        assert_eq!(rig.counters.get().syns_held.get(), 0);
+        assert_eq!(rig.state.counters.get().syns_held.get(), 0);
         let mut rig = Rig::with(0, Duration::from_millis(5));
         assert_eq!(
             rig.next(Some(&syn(40000)), &REFUSING, at(0)),
             Some(syn(40000))
         );
-        assert_eq!(rig.counters.get().syns_to_refusal_slots.get(), 1);
+        assert_eq!(rig.state.counters.get().syns_to_refusal_slots.get(), 1);
         // With no backlog and no listener, the SYN is dropped.
         assert_eq!(rig.next(Some(&syn(40001)), &FULL, at(0)), Some(vec![]));
-        assert_eq!(rig.counters.get().syns_dropped.get(), 1);
-        assert_eq!(rig.backlog.refusal_due(), None);
+        assert_eq!(rig.state.counters.get().syns_dropped.get(), 1);
+        assert_eq!(rig.state.backlog.refusal_due(), None);
     }
 
     #[test]
@@ -1225,7 +1263,7 @@ pub(crate) mod tests {
         let mut expected = std::collections::VecDeque::new();
         let mut port = 40000;
         for round in 0..10 {
-            while rig.backlog.len() < 3 {
+            while rig.state.backlog.len() < 3 {
                 rig.next(Some(&syn(port)), &FULL, at(round));
                 expected.push_back(port);
                 port += 1;
@@ -1236,7 +1274,7 @@ pub(crate) mod tests {
         while let Some(front) = expected.pop_front() {
             assert_eq!(rig.next(None, &OPEN, at(10)), Some(syn(front)));
         }
-        assert!(rig.backlog.is_empty());
+        assert!(rig.state.backlog.is_empty());
         assert_eq!(rig.next(None, &OPEN, at(10)), None);
     }
 
@@ -1344,9 +1382,9 @@ pub(crate) mod tests {
                 }
                 let got = rig.next(arrival.map(syn).as_deref(), &view, at(now));
                 prop_assert_eq!(got, model.step(taker, now));
-                prop_assert_eq!(rig.backlog.len(), model.kept.len());
-                prop_assert!(rig.backlog.len() <= capacity);
-                prop_assert_eq!(rig.counters.get().syns_dropped.get(), model.dropped);
+                prop_assert_eq!(rig.state.backlog.len(), model.kept.len());
+                prop_assert!(rig.state.backlog.len() <= capacity);
+                prop_assert_eq!(rig.state.counters.get().syns_dropped.get(), model.dropped);
             }
         }
     }
@@ -1354,20 +1392,7 @@ pub(crate) mod tests {
     #[test]
     fn resets_sent_from_the_session_port_are_counted() {
         let mut rig = Rig::new();
-        let mut gated = Gated::new(
-            &mut rig.device,
-            GateContext {
-                view: &OPEN,
-                counters: &rig.counters,
-                backlog: &mut rig.backlog,
-                closed: &mut rig.closed,
-                syn_again: &rig.syn_again,
-                syn_acks: &rig.syn_acks,
-                neighbours: &mut rig.neighbours,
-                port: 139,
-                now: at(0),
-            },
-        );
+        let mut gated = Gated::new(&mut rig.device, rig.state.context(&OPEN, 139, at(0)));
         for frame in [
             segment(139, 40000, TcpControl::Rst, true),
             segment(139, 40000, TcpControl::Fin, true),
@@ -1378,6 +1403,6 @@ pub(crate) mod tests {
                 .unwrap()
                 .consume(frame.len(), |b| b.copy_from_slice(&frame));
         }
-        assert_eq!(rig.counters.get().resets_sent.get(), 1);
+        assert_eq!(rig.state.counters.get().resets_sent.get(), 1);
     }
 }

@@ -23,7 +23,7 @@ impl<'a> SessionService<'a> {
     /// sees. Cheap; the node calls it before every received frame.
     pub(crate) fn refresh(&mut self, now: Instant, sockets: &mut SocketSet<'a>) {
         // A client that retransmits its SYN is alive: its handshake deadline starts again.
-        if let Some(peer) = self.syn_again.take()
+        if let Some(peer) = self.gate.syn_again.take()
             && let Some(slot) = self.ledger.iter_mut().find(|s| s.half_open == Some(peer))
         {
             slot.syn_at = Some(now);
@@ -37,15 +37,7 @@ impl<'a> SessionService<'a> {
             // only then forgets the peer; listening before that would swallow the reset.
             let reset_pending = socket.remote_endpoint().is_some() && !slot.expired(now);
             if slot.phase == Phase::Closing && state == State::Closed && !reset_pending {
-                // Over (the peer acknowledged our FIN, or our reset has gone): its late
-                // segments still find the record.
-                let duty = if slot.aborted {
-                    Duty::Drop
-                } else {
-                    Duty::Acknowledge
-                };
-                self.remember(index, duty, now);
-                self.ledger[index].recycle();
+                self.retire(index, now);
             }
             let slot = &mut self.ledger[index];
             let socket = sockets.get_mut::<tcp::Socket>(handle);
@@ -73,7 +65,7 @@ impl<'a> SessionService<'a> {
             }
         }
         // Which half-open connections the interface could answer with a SYN-ACK.
-        let syn_acks = self.syn_acks.take();
+        let syn_acks = self.gate.syn_acks.take();
         if !syn_acks.is_empty() {
             for slot in self.ledger.iter_mut().filter(|s| s.half_open.is_some()) {
                 let peer = slot.half_open;
@@ -145,7 +137,7 @@ impl<'a> SessionService<'a> {
                     // next SYNs go ahead of forged ones even if it never speaks ARP again.
                     if let Some(peer) = slot.peer {
                         let smoltcp::wire::IpAddress::Ipv4(address) = peer.addr;
-                        self.neighbours.note(address, now);
+                        self.gate.neighbours.note(address, now);
                     }
                     slot.connected_at = now;
                     slot.last_activity = now;
@@ -246,24 +238,14 @@ impl<'a> SessionService<'a> {
             }
             Phase::Closing => match state {
                 State::Closed if socket.remote_endpoint().is_some() && !slot.expired(now) => {}
-                State::Closed => {
-                    // Over (the peer acknowledged our FIN, or our reset has gone): its late
-                    // segments still find the record.
-                    let duty = if slot.aborted {
-                        Duty::Drop
-                    } else {
-                        Duty::Acknowledge
-                    };
-                    self.remember(index, duty, now);
-                    self.ledger[index].recycle();
-                }
+                State::Closed => self.retire(index, now),
                 // Our FIN is acknowledged and nothing of ours is left to deliver: what
                 // remains of the close is acknowledging the peer's FIN (FIN-WAIT-2), and
                 // after it TIME-WAIT's acknowledgements. The gate's record does both, and the
                 // slot is free within [`HANDOVER_DELAY`] instead of after smoltcp's fixed 10 s
                 // (the delay lets smoltcp send the acknowledgement it owes for the segment
                 // that brought it here).
-                State::FinWait2 | State::TimeWait if self.closed.is_enabled() => {
+                State::FinWait2 | State::TimeWait if self.gate.closed.is_enabled() => {
                     if !slot.handing_over {
                         slot.handing_over = true;
                         slot.deadline = Some(now + HANDOVER_DELAY);
@@ -281,7 +263,7 @@ impl<'a> SessionService<'a> {
                     // Data we still owe is of no use to anyone once we close.
                     discard(socket, usize::MAX);
                     let peer_closed = matches!(state, State::LastAck | State::Closing);
-                    if slot.expired(now) && peer_closed && self.closed.is_enabled() {
+                    if slot.expired(now) && peer_closed && self.gate.closed.is_enabled() {
                         // The peer has closed too and has all it will get; our FIN or its
                         // acknowledgements were lost five times. A reset would tell it
                         // nothing: the record answers whatever it still sends.
@@ -489,6 +471,18 @@ impl<'a> SessionService<'a> {
         }
     }
 
+    /// Recycles slot `index`, whose socket is CLOSED (the peer acknowledged our FIN, or our
+    /// reset has gone): the connection's late segments still find the gate's record.
+    fn retire(&mut self, index: usize, now: Instant) {
+        let duty = if self.ledger[index].aborted {
+            Duty::Drop
+        } else {
+            Duty::Acknowledge
+        };
+        self.remember(index, duty, now);
+        self.ledger[index].recycle();
+    }
+
     /// Notes in the gate's record that the connection of slot `index` ended at `now`.
     fn remember(&mut self, index: usize, duty: Duty, now: Instant) {
         let slot = &self.ledger[index];
@@ -497,18 +491,19 @@ impl<'a> SessionService<'a> {
         }) else {
             return;
         };
-        if self.closed.remember(peer, duty, now) == Remembered::Displaced {
-            let mut gate = self.gate.get();
-            gate.closed_displaced.bump();
-            self.gate.set(gate);
+        if self.gate.closed.remember(peer, duty, now) == Remembered::Displaced {
+            let mut counters = self.gate.counters.get();
+            counters.closed_displaced.bump();
+            self.gate.counters.set(counters);
         }
     }
 
     /// Whether SYNs wait with no slot listening at all, the oldest for at least the refusal
     /// delay: a slot held by a connection that does nothing should give way.
     fn under_pressure(&self, now: Instant) -> bool {
-        self.closed.is_enabled()
+        self.gate.closed.is_enabled()
             && self
+                .gate
                 .backlog
                 .oldest_since()
                 .is_some_and(|since| now >= since + self.config.refusal_delay)
@@ -530,7 +525,7 @@ impl<'a> SessionService<'a> {
             .iter()
             .filter(|s| s.gave_way || s.phase == Phase::Free)
             .count();
-        for _ in coming..self.backlog.len() {
+        for _ in coming..self.gate.backlog.len() {
             let Some((index, victim)) = self.victim(now) else {
                 return;
             };
@@ -593,13 +588,13 @@ impl<'a> SessionService<'a> {
     /// When a slot may next give way under the pressure of waiting SYNs (`None`: no
     /// pressure, or nothing will ever give way).
     fn give_way_at(&self) -> Option<Instant> {
-        if !self.closed.is_enabled() || self.backlog.is_empty() {
+        if !self.gate.closed.is_enabled() || self.gate.backlog.is_empty() {
             return None;
         }
         if self.ledger.syn_taker() != SynTaker::Nobody {
             return None;
         }
-        let pressure = self.backlog.oldest_since()? + self.config.refusal_delay;
+        let pressure = self.gate.backlog.oldest_since()? + self.config.refusal_delay;
         let eligible = self
             .ledger
             .iter()
@@ -635,11 +630,11 @@ impl<'a> SessionService<'a> {
         if let Some(at) = self.give_way_at() {
             consider(at);
         }
-        if !self.backlog.is_empty() {
+        if !self.gate.backlog.is_empty() {
             match self.ledger.syn_taker() {
                 SynTaker::SessionSlot => return Some(Instant::ZERO),
                 SynTaker::RefusalSlot => {
-                    if let Some(due) = self.backlog.refusal_due() {
+                    if let Some(due) = self.gate.backlog.refusal_due() {
                         consider(due);
                     }
                 }

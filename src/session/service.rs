@@ -1,22 +1,17 @@
 //! [`SessionService`]: listeners, counters, ledger figures, events and shutdown.
 
-use core::cell::Cell;
-
 use heapless::{Deque, Vec};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
-use smoltcp::wire::{IpEndpoint, Ipv4Address};
+use smoltcp::wire::IpEndpoint;
 
 use super::slot::{Phase, Role, Slot, SlotId};
 use super::types::{
     CloseReason, LedgerCounts, Listener, MAX_EVENTS, MAX_LISTENERS, REFUSAL_RX, REFUSAL_TX,
     SessionConfig, SessionCounters, SessionError, SessionEvent, SessionInfo,
 };
-use crate::gate::{
-    ClosedConnection, GateContext, GateCounters, Gated, HeldSyn, Neighbours, RecentlyClosed,
-    SynAcks, SynBacklog,
-};
+use crate::gate::{ClosedConnection, GateState, Gated, HeldSyn};
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::Name;
 use crate::wire::nbss::NegativeCode;
@@ -27,15 +22,9 @@ pub struct SessionService<'a> {
     pub(super) ledger: &'a mut [Slot],
     pub(super) listeners: Vec<Listener, MAX_LISTENERS>,
     pub(super) counters: SessionCounters,
-    pub(super) gate: Cell<GateCounters>,
-    pub(super) backlog: SynBacklog<'a>,
-    pub(super) closed: RecentlyClosed<'a>,
-    /// A retransmitted SYN the gate swallowed for a half-open slot (see [`GateContext`]).
-    pub(super) syn_again: Cell<Option<(Ipv4Address, u16)>>,
-    /// The SYN-ACKs the interface sent since the last refresh (see [`GateContext`]).
-    pub(super) syn_acks: Cell<SynAcks>,
-    /// The hosts that spoke ARP lately (see [`Neighbours`]).
-    pub(super) neighbours: Neighbours,
+    /// The gate's state: its counters, the SYN backlog, the record of closed connections,
+    /// the neighbours, and what it noted for the ledger.
+    pub(super) gate: GateState<'a>,
     pub(super) events: Deque<SessionEvent, MAX_EVENTS>,
     pub(super) accepting: bool,
     pub(super) session_buffer: usize,
@@ -64,12 +53,7 @@ impl<'a> SessionService<'a> {
             ledger,
             listeners: Vec::new(),
             counters: SessionCounters::default(),
-            gate: Cell::new(GateCounters::default()),
-            backlog: SynBacklog::new(backlog, config.refusal_delay),
-            closed: RecentlyClosed::new(closed),
-            syn_again: Cell::new(None),
-            syn_acks: Cell::new(SynAcks::default()),
-            neighbours: Neighbours::new(),
+            gate: GateState::new(backlog, config.refusal_delay, closed),
             events: Deque::new(),
             accepting: true,
             session_buffer,
@@ -106,7 +90,7 @@ impl<'a> SessionService<'a> {
     /// The counters, the gate's included.
     pub fn counters(&self) -> SessionCounters {
         SessionCounters {
-            gate: self.gate.get(),
+            gate: self.gate.counters.get(),
             ..self.counters
         }
     }
@@ -118,8 +102,8 @@ impl<'a> SessionService<'a> {
         let mut counts = LedgerCounts {
             bytes_per_session_slot: (2 * self.session_buffer + fixed) as u32,
             bytes_per_refusal_slot: (REFUSAL_RX + REFUSAL_TX + fixed) as u32,
-            waiting: u16::try_from(self.backlog.len()).unwrap_or(u16::MAX),
-            syn_backlog: u16::try_from(self.backlog.capacity()).unwrap_or(u16::MAX),
+            waiting: u16::try_from(self.gate.backlog.len()).unwrap_or(u16::MAX),
+            syn_backlog: u16::try_from(self.gate.backlog.capacity()).unwrap_or(u16::MAX),
             ..LedgerCounts::default()
         };
         for slot in self.ledger.iter() {
@@ -243,17 +227,7 @@ impl<'a> SessionService<'a> {
     ) -> Gated<'g, 'a, D, [Slot]> {
         Gated::new(
             device,
-            GateContext {
-                view: &*self.ledger,
-                counters: &self.gate,
-                backlog: &mut self.backlog,
-                closed: &mut self.closed,
-                syn_again: &self.syn_again,
-                syn_acks: &self.syn_acks,
-                neighbours: &mut self.neighbours,
-                port: SESSION_SERVICE_PORT,
-                now,
-            },
+            self.gate.context(&*self.ledger, SESSION_SERVICE_PORT, now),
         )
     }
 }
