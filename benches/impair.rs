@@ -3,8 +3,8 @@
 //! It sits between the kernel and netbt inside one network namespace, with two TAP devices:
 //!
 //! ```text
-//!  kernel TCP ── KERNEL_TAP (has the namespace's IP) ══ impair ══ NETBT_TAP (no IP) ── netbt serve
-//!                 the relay owns its file descriptor     an AF_PACKET socket on the kernel side
+//! kernel TCP ─ KERNEL_TAP (the namespace's IP) ═ impair ═ NETBT_TAP (no IP) ─ netbt serve
+//!               the relay owns its descriptor      a packet socket on its kernel side
 //! ```
 //!
 //! Frames the kernel sends out of `--kernel-tap` are read from that TAP's descriptor and, after

@@ -123,15 +123,15 @@ rst_causes() {
             if ($2 == srv && $3 == 139) {
                 if (on($6)) {
                     kind = on($7) ? "RST|ACK" : "bare RST"
-                    k = kind " answering peer " (($1 in peer) ? peer[$1] : "-") ", netbt last sent " \
-                        (($1 in mine) ? mine[$1] : "-")
+                    k = kind ", the peer'"'"'s last segment before it " (($1 in peer) ? peer[$1] : "-") \
+                        ", netbt'"'"'s " (($1 in mine) ? mine[$1] : "-")
                     n[k]++
                     gap = ($1 in mine_t) ? $9 - mine_t[$1] : -1
                     if (!(k in maxgap) || gap > maxgap[k]) maxgap[k] = gap
                 } else { mine[$1] = f; mine_t[$1] = $9 }
             } else peer[$1] = f
         }
-        END { for (k in n) printf "%6d  %s (at most %.2f s after it)\n", n[k], k, maxgap[k] }' | sort -rn
+        END { for (k in n) printf "%6d  %s (at most %.2f s after netbt'"'"'s)\n", n[k], k, maxgap[k] }' | sort -rn
 }
 rst_counts() { # rst_counts CAPTURE [EXTRA]: "BARE ABORT" resets from 139
     local extra=${2:+ && ($2)}
@@ -158,8 +158,9 @@ legit() {
 
 # judge_legit LABEL N ATTACK: the legitimate clients' target, and the scenario's summary line.
 judge_legit() {
-    local label=$1 n=$2 attack=$3 f=$WORK/$1-legit.out in_time resets worst bare abort to_kernel
+    local label=$1 n=$2 attack=$3 f=$WORK/$1-legit.out in_time resets worst bare abort to_kernel answered
     in_time=$(field IN_TIME "$f"); resets=$(field RESETS "$f"); worst=$(field WORST_S "$f")
+    answered=$(field ANSWERED "$f")
     read -r bare abort <<<"$(rst_counts "$WORK/$label.pcap")"
     to_kernel=$(count "$WORK/$label.pcap" "ip.src == $SERVER && tcp.srcport == 139 && tcp.flags.reset == 1 && ip.dst == $KERNEL")
     target "$label: $in_time of $n legitimate clients ($(pct "$in_time" "$n") %) answered 0x82/0x83 within $WITHIN s (want >= $TARGET_PCT %)" \
@@ -167,7 +168,8 @@ judge_legit() {
     target "$label: no legitimate client reset ($resets)" "$([ "$resets" -eq 0 ] && echo 0 || echo 1)"
     target "$label: no reset from 139 to the clients' address $KERNEL ($to_kernel)" "$([ "$to_kernel" -eq 0 ] && echo 0 || echo 1)"
     show_rsts "$label"
-    summary "$label" "$attack" "$in_time/$n ($(pct "$in_time" "$n") %)" "$worst" "$resets" "$bare" "$abort"
+    summary "$label" "$attack" "$in_time/$n ($(pct "$in_time" "$n") %)" "$worst" "$resets" "$bare" "$abort" \
+        "$([ "$answered" -lt "$n" ] && echo "$((n - answered)) never answered within 25 s; ")"
 }
 
 # summary SCENARIO ATTACK ANSWERED WORST LEGIT_RESETS BARE ABORT [NOTE]
@@ -209,7 +211,7 @@ if want slow; then
     start_serve "$PLAIN_NS" slow
     capture "$PLAIN_NS" slow
     nsx "$PLAIN_NS" timeout 60 "$NETBT" probe slow "$SERVER" LABSRV --count $((S + R)) --interval 1 --reopen \
-        --deadline "$ATTACK_S" >"$WORK/slow-attack.out" 2>&1 &
+        --timeout "$ATTACK_S" --deadline "$ATTACK_S" >"$WORK/slow-attack.out" 2>&1 &
     attack_pid=$!
     sleep 1.5
     legit "$PLAIN_NS" slow 30
@@ -224,7 +226,7 @@ if want reopen; then
     echo "scenario reopen: 10 silent connections re-opened as each closes, 55 legitimate clients"
     start_serve "$PLAIN_NS" reopen
     capture "$PLAIN_NS" reopen
-    nsx "$PLAIN_NS" timeout 60 "$NETBT" probe reopen "$SERVER" --count 10 --deadline "$ATTACK_S" \
+    nsx "$PLAIN_NS" timeout 60 "$NETBT" probe reopen "$SERVER" --count 10 --timeout "$ATTACK_S" --deadline "$ATTACK_S" \
         >"$WORK/reopen-attack.out" 2>&1 &
     attack_pid=$!
     sleep 1.5
@@ -251,7 +253,8 @@ for rate in 50 5000; do
     wait "$attack_pid" || true
     grep '^SUMMARY=' "$WORK/$label-attack.out" | sed 's/^/       attack: /' || true
     status_json "$PLAIN_NS" "$WORK/$label-status.json"
-    jq -c '.counters.sessions.gate' "$WORK/$label-status.json" 2>/dev/null | sed 's/^/       gate: /' || true
+    jq -c '.counters.sessions | .gate + {aborts_handshake}' "$WORK/$label-status.json" 2>/dev/null \
+        | sed 's/^/       gate: /' || true
     end_capture
     stop_serve "$label"
     if [ "$rate" = 50 ]; then

@@ -66,12 +66,14 @@ fn after_outcome(next: After) -> Result<(), Outcome> {
     }
 }
 
-fn session(plan: &Churn) -> (Verdict, Duration) {
+/// One session: its verdict, how long it took, and our local port (0 if it never connected).
+fn session(plan: &Churn) -> (Verdict, Duration, u16) {
     let start = Instant::now();
     let stream = match connect(plan.addr, plan.timeout) {
         Ok(stream) => stream,
-        Err(outcome) => return (Verdict::Bad("connect", outcome), start.elapsed()),
+        Err(outcome) => return (Verdict::Bad("connect", outcome), start.elapsed(), 0),
     };
+    let port = stream.local_addr().map_or(0, |a| a.port());
     let (answer, _) = ask(&stream, &plan.request);
     let verdict = match answer {
         Outcome::Positive => {
@@ -100,10 +102,11 @@ fn session(plan: &Churn) -> (Verdict, Duration) {
         }
         other => Verdict::Bad("request", other),
     };
-    (verdict, start.elapsed())
+    (verdict, start.elapsed(), port)
 }
 
-/// Runs the sessions: a `SESSION=i STAGE=connect|request|echo|close RESULT=... S=` line for each
+/// Runs the sessions: a `SESSION=i STAGE=connect|request|echo|close RESULT=... S= PORT=` line
+/// (PORT: ours, to find the connection in a capture) for each
 /// that was not intact or refused, then `SUMMARY=churn N= INTACT= NEG83= BAD= RESETS= HANGS=
 /// UNFINISHED= MAX_S= ELAPSED_S=`. True if every session that ran was intact or refused and all
 /// ran.
@@ -130,7 +133,7 @@ pub fn churn(plan: Churn, out: &mut Out) -> bool {
     let hard_stop = start + plan.deadline + plan.timeout * 4;
     let (mut intact, mut refused, mut bad, mut resets, mut hangs, mut done) = (0, 0, 0, 0, 0, 0);
     let mut longest = Duration::ZERO;
-    while let Ok((i, (verdict, took))) =
+    while let Ok((i, (verdict, took, port))) =
         rx.recv_timeout(hard_stop.saturating_duration_since(Instant::now()))
     {
         done += 1;
@@ -145,6 +148,7 @@ pub fn churn(plan: Churn, out: &mut Out) -> bool {
                 let mut fields = vec![("SESSION", Value::from(i)), ("STAGE", stage.into())];
                 fields.extend(outcome.fields());
                 fields.push(("S", seconds(took)));
+                fields.push(("PORT", port.into()));
                 out.item("bad", &fields);
             }
         }

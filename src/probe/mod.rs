@@ -208,9 +208,9 @@ enum Kind {
     },
     /// COUNT legitimate sessions, CONCURRENCY at a time: connect, request, echo one message of
     /// --echo bytes, close and wait for the server's close. Each must end intact or with
-    /// 0x83/0x83. Prints SESSION=i STAGE=connect|request|echo|close RESULT=... S= for each that
-    /// did not, then SUMMARY=churn N= INTACT= NEG83= BAD= RESETS= HANGS= UNFINISHED= MAX_S=
-    /// ELAPSED_S=.
+    /// 0x83/0x83. Prints SESSION=i STAGE=connect|request|echo|close RESULT=... S= PORT= for
+    /// each that did not, then SUMMARY=churn N= INTACT= NEG83= BAD= RESETS= HANGS= UNFINISHED=
+    /// MAX_S= ELAPSED_S=.
     Churn {
         /// Server address.
         ip: IpAddr,
