@@ -169,7 +169,7 @@ judge_legit() {
     target "$label: no reset from 139 to the clients' address $KERNEL ($to_kernel)" "$([ "$to_kernel" -eq 0 ] && echo 0 || echo 1)"
     show_rsts "$label"
     summary "$label" "$attack" "$in_time/$n ($(pct "$in_time" "$n") %)" "$worst" "$resets" "$bare" "$abort" \
-        "$([ "$answered" -lt "$n" ] && echo "$((n - answered)) never answered within 25 s; ")"
+        "$([ "$answered" -lt "$n" ] && echo "$((n - answered)) never answered within 25 s")"
 }
 
 # summary SCENARIO ATTACK ANSWERED WORST LEGIT_RESETS BARE ABORT [NOTE]
@@ -299,7 +299,9 @@ if want names; then
     target "names: every query accounted for (sent = TAP drops + received + counted drops; $lost unaccounted)" \
         "$([ "$lost" -eq 0 ] && echo 0 || echo 1)"
     judge_legit names 30 "name queries 20 000/s"
-    SUMMARIES[-1]="${SUMMARIES[-1]}queries answered $answered/$sent ($(pct "$answered" "$sent") %), $lost dropped without a count"
+    last=${SUMMARIES[-1]}
+    note=${last##*|}
+    SUMMARIES[-1]="${last%|*}|${note:+$note; }queries answered $answered/$sent ($(pct "$answered" "$sent") %), $lost unaccounted"
     echo "SUMMARY scenario=names queries_sent=$sent answered=$answered tap_dropped=$tapdrop received=$received counted_drops=$counted unaccounted=$lost"
 fi
 
