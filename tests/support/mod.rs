@@ -4,7 +4,8 @@
 //! * [`Hub`]: a shared segment; every frame one port sends is queued for every other port
 //!   (stations filter by MAC themselves, as on a real hub) and recorded with its time.
 //! * [`Port`]: one station's attachment, a smoltcp [`Device`]. A port can be cut (a peer that
-//!   vanished: nothing in, nothing out).
+//!   vanished: nothing in, nothing out), and what it receives can be impaired ([`Impairment`]:
+//!   seeded loss, reordering and delay, the in-process twin of the lab's `benches/impair.rs`).
 //! * [`Peer`]: a second smoltcp node with owned storage, for the other side of every exchange.
 //! * [`TestNode`]: our [`Node`] on leaked (allocated once) storage.
 //! * [`Seen`]: a recorded frame decoded down to IPv4 and UDP/TCP, for wire-level assertions.
@@ -61,10 +62,88 @@ pub struct Frame {
     pub bytes: Vec<u8>,
 }
 
+/// What the frames a port receives suffer ([`Hub::impair`]). The draws come from a generator
+/// seeded with `seed`, so the same frames meet the same fate in every run.
+#[derive(Debug, Clone, Copy)]
+pub struct Impairment {
+    /// Percent of frames lost.
+    pub loss_percent: u32,
+    /// Percent of frames held back `reorder_gap` beyond the delay, so later ones overtake them.
+    pub reorder_percent: u32,
+    /// Delay of every frame.
+    pub delay: Duration,
+    /// How long a reordered frame is held beyond the delay.
+    pub reorder_gap: Duration,
+    /// Seed of the draws.
+    pub seed: u64,
+}
+
+impl Impairment {
+    /// Issue 15's link: 10 % loss, 25 % reordering (10 ms back), 5 ms delay.
+    pub const LOSSY: Impairment = Impairment {
+        loss_percent: 10,
+        reorder_percent: 25,
+        delay: Duration::from_millis(5),
+        reorder_gap: Duration::from_millis(10),
+        seed: 15,
+    };
+}
+
+/// What an impaired port's frames met, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImpairCounts {
+    /// Frames that reached the impairment.
+    pub frames: u64,
+    /// Of those, lost.
+    pub lost: u64,
+    /// Of those, held back to be overtaken.
+    pub held_back: u64,
+}
+
+/// A port's impairment with its generator state (SplitMix64) and counts.
+struct Impaired {
+    how: Impairment,
+    state: u64,
+    counts: ImpairCounts,
+}
+
+impl Impaired {
+    /// True with probability `percent` / 100.
+    fn draw(&mut self, percent: u32) -> bool {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) % 100) < u64::from(percent)
+    }
+
+    /// When a frame sent at `now` arrives, or None if it is lost.
+    fn due(&mut self, now: Instant) -> Option<Instant> {
+        self.counts.frames += 1;
+        if self.draw(self.how.loss_percent) {
+            self.counts.lost += 1;
+            return None;
+        }
+        let mut due = now + self.how.delay;
+        if self.draw(self.how.reorder_percent) {
+            self.counts.held_back += 1;
+            due += self.how.reorder_gap;
+        }
+        Some(due)
+    }
+}
+
+/// A frame on its way to a port, deliverable from `due`.
+struct Queued {
+    due: Instant,
+    frame: Vec<u8>,
+}
+
 struct Segment {
-    queues: Vec<VecDeque<Vec<u8>>>,
+    queues: Vec<VecDeque<Queued>>,
     cut: Vec<bool>,
     deaf: Vec<bool>,
+    impaired: Vec<Option<Impaired>>,
     now: Instant,
     log: Vec<Frame>,
 }
@@ -80,6 +159,7 @@ impl Hub {
             queues: Vec::new(),
             cut: Vec::new(),
             deaf: Vec::new(),
+            impaired: Vec::new(),
             now: Instant::ZERO,
             log: Vec::new(),
         })))
@@ -91,6 +171,7 @@ impl Hub {
         segment.queues.push(VecDeque::new());
         segment.cut.push(false);
         segment.deaf.push(false);
+        segment.impaired.push(None);
         Port {
             segment: self.0.clone(),
             index: segment.queues.len() - 1,
@@ -134,6 +215,23 @@ impl Hub {
         segment.queues[port].clear();
     }
 
+    /// Impairs what `port` receives from now on (None: a clean link again; frames already on
+    /// their way keep their times). The log still records every frame as it was sent.
+    pub fn impair(&self, port: usize, how: Option<Impairment>) {
+        self.0.borrow_mut().impaired[port] = how.map(|how| Impaired {
+            how,
+            state: how.seed,
+            counts: ImpairCounts::default(),
+        });
+    }
+
+    /// What `port`'s impairment counted so far (zeros for a clean port).
+    pub fn impair_counts(&self, port: usize) -> ImpairCounts {
+        self.0.borrow().impaired[port]
+            .as_ref()
+            .map_or_else(ImpairCounts::default, |i| i.counts)
+    }
+
     /// Disconnects (or reconnects) a port: a cut port neither sends nor receives.
     pub fn cut(&self, port: usize, cut: bool) {
         let mut segment = self.0.borrow_mut();
@@ -173,14 +271,23 @@ impl phy::TxToken for TxToken<'_> {
         let result = f(&mut frame);
         let mut segment = self.0.segment.borrow_mut();
         if !segment.cut[self.0.index] {
-            let deaf = segment.deaf.clone();
-            let cut = segment.cut.clone();
+            let at = segment.now;
+            let segment = &mut *segment;
             for (i, queue) in segment.queues.iter_mut().enumerate() {
-                if i != self.0.index && !deaf[i] && !cut[i] {
-                    queue.push_back(frame.clone());
+                if i == self.0.index || segment.deaf[i] || segment.cut[i] {
+                    continue;
+                }
+                let due = match &mut segment.impaired[i] {
+                    None => Some(at),
+                    Some(impaired) => impaired.due(at),
+                };
+                if let Some(due) = due {
+                    queue.push_back(Queued {
+                        due,
+                        frame: frame.clone(),
+                    });
                 }
             }
-            let at = segment.now;
             let port = self.0.index;
             segment.log.push(Frame {
                 at,
@@ -203,7 +310,16 @@ impl Device for Port {
                 segment.queues[self.index].clear();
                 return None;
             }
-            segment.queues[self.index].pop_front()?
+            // The earliest due frame (the first of equals): in order on a clean link.
+            let now = segment.now;
+            let queue = &mut segment.queues[self.index];
+            let next = queue
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| q.due <= now)
+                .min_by_key(|(i, q)| (q.due, *i))
+                .map(|(i, _)| i)?;
+            queue.remove(next)?.frame
         };
         Some((RxToken(frame), TxToken(self)))
     }
