@@ -148,8 +148,11 @@ fn sessions_over_a_lossy_link_complete_and_every_reset_is_counted() {
                 break;
             }
         }
-        client.sockets.remove(handle);
+        // The socket stays: a closed client keeps TIME-WAIT, as a real one does, and answers
+        // a retransmitted FIN with an ACK rather than a reset.
     }
+    // Let every close finish (TIME-WAIT, retransmissions, the node's close bound).
+    run(&hub, 15_000, &mut [&mut node, &mut client]);
     let lost =
         hub.impair_counts(node.port.index()).lost + hub.impair_counts(client.port.index()).lost;
     let counted = node.node.session_service().counters().gate.resets_sent;
@@ -159,6 +162,19 @@ fn sessions_over_a_lossy_link_complete_and_every_reset_is_counted() {
          139 on the hub, {} counted by the node",
         u32::from(counted)
     );
+    // The conversation of every connection that drew a reset from 139, as the hub saw it.
+    let seen = hub.seen();
+    for reset in seen.iter().filter(|s| s.is_reset_from(NBSS)) {
+        let Transport::Tcp { destination, .. } = reset.transport else {
+            continue;
+        };
+        for s in seen.iter().filter(|s| {
+            matches!(s.transport, Transport::Tcp { source, destination: d, .. }
+                if source == destination || d == destination)
+        }) {
+            eprintln!("  {:>6} ms {:?}", s.at.total_millis(), s.transport);
+        }
+    }
     assert_eq!(intact, 12, "every session completes through the losses");
     assert!(lost > 10, "the link did lose frames ({lost})");
     assert_eq!(
