@@ -128,10 +128,17 @@ rst_causes() {
                     n[k]++
                     gap = ($1 in mine_t) ? $9 - mine_t[$1] : -1
                     if (!(k in maxgap) || gap > maxgap[k]) maxgap[k] = gap
+                    heard = ($1 in peer_t) ? $9 - peer_t[$1] : -1
+                    if (!(k in minheard) || heard < minheard[k]) minheard[k] = heard
+                    if (!(k in maxheard) || heard > maxheard[k]) maxheard[k] = heard
                 } else { mine[$1] = f; mine_t[$1] = $9 }
-            } else peer[$1] = f
+            } else { peer[$1] = f; peer_t[$1] = $9 }
         }
-        END { for (k in n) printf "%6d  %s (at most %.2f s after netbt'"'"'s)\n", n[k], k, maxgap[k] }' | sort -rn
+        END {
+            for (k in n)
+                printf "%6d  %s (netbt'"'"'s at most %.2f s before; the peer last heard %.2f-%.2f s before)\n",
+                    n[k], k, maxgap[k], minheard[k], maxheard[k]
+        }' | sort -rn
 }
 rst_counts() { # rst_counts CAPTURE [EXTRA]: "BARE ABORT" resets from 139
     local extra=${2:+ && ($2)}

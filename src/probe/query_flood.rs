@@ -119,3 +119,66 @@ pub fn query_flood(plan: &QueryFlood, out: &mut Out) -> io::Result<()> {
     ]);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netbt::wire::nbns::Rcode;
+
+    /// A name server that answers every other query (negatively) and ignores the rest.
+    fn half_deaf_server() -> SocketAddr {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            let mut n = 0u32;
+            while let Ok((len, from)) = socket.recv_from(&mut buf) {
+                n += 1;
+                let Ok(packet) = nbns::Packet::new_checked(&buf[..len]) else {
+                    continue;
+                };
+                let Ok(nbns::Repr {
+                    transaction_id,
+                    message: Message::NameQueryRequest { name },
+                    ..
+                }) = nbns::Repr::parse(&packet)
+                else {
+                    continue;
+                };
+                if n % 2 == 0 {
+                    let message = Message::NegativeNameQueryResponse {
+                        name,
+                        rcode: Rcode::NameError,
+                    };
+                    let _ = socket.send_to(&request(message, Flags::NONE, transaction_id), from);
+                }
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn answers_are_counted_against_what_was_sent() {
+        let plan = QueryFlood {
+            to: half_deaf_server(),
+            name: Name::parse_text("LABSRV", 0).unwrap(),
+            rate: 400,
+            duration: Duration::from_millis(250),
+            grace: Duration::from_millis(300),
+        };
+        let mut out = Out::capture(false);
+        query_flood(&plan, &mut out).unwrap();
+        let line = &out.captured()[0];
+        let value = |key: &str| -> u64 {
+            let field = line.split(' ').find_map(|f| f.strip_prefix(key)).unwrap();
+            field.parse().unwrap()
+        };
+        let (sent, answered) = (value("SENT="), value("ANSWERED="));
+        assert!((90..=110).contains(&sent), "{line}");
+        assert_eq!(answered, sent / 2, "{line}");
+        assert_eq!((value("NEGATIVE="), value("POSITIVE=")), (answered, 0));
+    }
+}
