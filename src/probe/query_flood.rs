@@ -148,7 +148,7 @@ mod tests {
                 else {
                     continue;
                 };
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     let message = Message::NegativeNameQueryResponse {
                         name,
                         rcode: Rcode::NameError,
