@@ -449,6 +449,38 @@ fn probe_usage_errors_exit_2_with_one_line() {
             &["probe", "silent", "127.0.0.1", "--count", "0"],
             "netbt probe: --count 0",
         ),
+        (
+            &["probe", "flood", "127.0.0.1", "LABSRV", "--within", "0"],
+            "netbt probe: --within 0",
+        ),
+        (
+            &["probe", "slow", "127.0.0.1", "LABSRV", "--interval", "0"],
+            "netbt probe: --interval 0",
+        ),
+        (
+            &["probe", "reopen", "127.0.0.1", "--count", "1001"],
+            "netbt probe: --count 1001",
+        ),
+        (
+            &["probe", "synflood", "127.0.0.1", "--from", "10.0.0.0/16"],
+            "netbt probe: --from \"10.0.0.0/16\"",
+        ),
+        (
+            &["probe", "synflood", "127.0.0.1", "--rate", "0"],
+            "netbt probe: --rate 0",
+        ),
+        (
+            &["probe", "churn", "127.0.0.1", "LABSRV", "--echo", "131072"],
+            "netbt probe: --echo 131072",
+        ),
+        (
+            &["probe", "churn", "127.0.0.1", "LABSRV", "--count", "0"],
+            "netbt probe: --count 0",
+        ),
+        (
+            &["probe", "query-flood", "127.0.0.1", "LABSRV", "--rate", "0"],
+            "netbt probe: --rate 0",
+        ),
     ] {
         let out = netbt(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -1328,15 +1328,21 @@ struct Lossy {
 fn under_loss_and_reordering_every_session_ends_intact_or_refused_and_nothing_is_reset() {
     // 2 session slots, 1 refusal slot, and 6 clients at a time: more clients than slots.
     let mut b = Bench::small();
-    b.hub.impair(Some(Impairment {
-        loss: 100,
-        reorder: 250,
-        delay: Duration::from_millis(5),
+    let link = Impairment {
         seed: std::env::var("LOSSY_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0x5eed_1234),
-    }));
+        ..Impairment::LOSSY
+    };
+    b.hub.impair(b.node.port.index(), Some(link));
+    b.hub.impair(
+        b.client.port.index(),
+        Some(Impairment {
+            seed: link.seed ^ 0xc11e_47,
+            ..link
+        }),
+    );
     const SESSIONS: usize = 240;
     const AT_ONCE: usize = 6;
     let hello = message(b"hello through a lossy link");

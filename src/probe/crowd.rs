@@ -49,17 +49,25 @@ pub struct Flood {
     pub timeout: Duration,
     /// Bound of the whole flood.
     pub deadline: Duration,
+    /// A client counts as answered in time when its 0x82 or 0x83 came within this of its
+    /// first connect attempt.
+    pub within: Duration,
 }
 
 struct FloodResult {
     outcome: Outcome,
     connect_wait: Duration,
+    /// From the first connect attempt to the answer (or the failure).
+    answered_after: Duration,
     attempts: u32,
 }
 
 /// Runs the flood: a `CLIENT=i RESULT=...` line for every client that did not end with 0x82 or
 /// 0x83/0x83, then `SUMMARY=flood N= POSITIVE= NEG83= BAD= PEAK= CONNECT_MAX_S= SLOW_CONNECTS=
-/// RECONNECTED= ELAPSED_S=`. True if no client was bad.
+/// RECONNECTED= ELAPSED_S= WITHIN_S= IN_TIME= ANSWERED= MEDIAN_S= WORST_S= RESETS=` (IN_TIME:
+/// clients answered 0x82 or 0x83/0x83 within `within` of their first connect attempt; MEDIAN_S,
+/// WORST_S: over the answered ones; RESETS: clients reset or refused). True if no client was
+/// bad.
 pub fn flood(plan: &Flood, out: &mut Out) -> bool {
     let start = Instant::now();
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -92,11 +100,13 @@ pub fn flood(plan: &Flood, out: &mut Out) -> bool {
                 }
             };
             let connect_wait = t.elapsed();
+            let mut answered_after = connect_wait;
             let outcome = match connected {
                 Err(outcome) => outcome,
                 Ok(stream) => {
                     let _ = stream.set_read_timeout(Some(timeout));
                     let (outcome, _) = ask(&stream, &request);
+                    answered_after = t.elapsed();
                     if outcome == Outcome::Positive {
                         thread::sleep(Duration::from_millis(rng.between(hold_ms.0, hold_ms.1)));
                     }
@@ -109,6 +119,7 @@ pub fn flood(plan: &Flood, out: &mut Out) -> bool {
                 FloodResult {
                     outcome,
                     connect_wait,
+                    answered_after,
                     attempts,
                 },
             ));
@@ -139,7 +150,18 @@ pub fn flood(plan: &Flood, out: &mut Out) -> bool {
         .clone()
         .filter(|r| r.connect_wait > Duration::from_millis(900))
         .count();
-    let reconnected = finished.filter(|r| r.attempts > 1).count();
+    let reconnected = finished.clone().filter(|r| r.attempts > 1).count();
+    let resets = finished
+        .clone()
+        .filter(|r| matches!(r.outcome, Outcome::Reset | Outcome::Refused))
+        .count();
+    let mut answer_times: Vec<Duration> = finished
+        .filter(|r| is_answer(r.outcome))
+        .map(|r| r.answered_after)
+        .collect();
+    answer_times.sort();
+    let in_time = answer_times.iter().filter(|&&t| t <= plan.within).count();
+    let median = answer_times.get(answer_times.len() / 2).copied();
     out.line(&[
         ("SUMMARY", "flood".into()),
         ("N", plan.count.into()),
@@ -151,8 +173,26 @@ pub fn flood(plan: &Flood, out: &mut Out) -> bool {
         ("SLOW_CONNECTS", slow.into()),
         ("RECONNECTED", reconnected.into()),
         ("ELAPSED_S", seconds(start.elapsed())),
+        ("WITHIN_S", seconds(plan.within)),
+        ("IN_TIME", in_time.into()),
+        ("ANSWERED", answer_times.len().into()),
+        ("MEDIAN_S", median.map_or("none".into(), seconds)),
+        (
+            "WORST_S",
+            answer_times.last().map_or("none".into(), |&t| seconds(t)),
+        ),
+        ("RESETS", resets.into()),
     ]);
     bad == 0
+}
+
+/// 0x82, or 0x83 with code 0x83: the answers a legitimate client may get.
+fn is_answer(outcome: Outcome) -> bool {
+    match outcome {
+        Outcome::Positive => true,
+        Outcome::Negative(code) => u8::from(code) == 0x83,
+        _ => false,
+    }
 }
 
 /// Silent clients: they connect and never send a byte.

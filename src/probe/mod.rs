@@ -6,10 +6,14 @@
 //! line asked for failed (an echo, a hold, a wait, a flood or silent client that ended badly);
 //! 2 for bad usage.
 
+mod attack;
+mod churn;
 mod crowd;
 mod names;
 mod outcome;
+mod query_flood;
 mod session;
+mod synflood;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -128,8 +132,128 @@ enum Kind {
         /// Bound of the whole flood, seconds.
         #[arg(long, default_value_t = 30.0)]
         deadline: f64,
+        /// Seconds from a client's first connect attempt within which its answer counts as
+        /// in time (IN_TIME=).
+        #[arg(long, default_value_t = 3.0)]
+        within: f64,
         #[command(flatten)]
         common: Common,
+    },
+    /// Slowloris: COUNT connections that send the session request one byte per --interval
+    /// seconds until the server closes them (or --deadline). Prints a CONN=a.n END=EOF|RST|
+    /// ANSWER|DEADLINE|<connect outcome> PORT= SENT= LIVED_S= line per connection, then
+    /// SUMMARY=slow N= OPENED= SERVER_CLOSED= RESETS= ANSWERED= AT_DEADLINE= CONNECT_FAILS=
+    /// MAX_LIVED_S= MEAN_LIVED_S= ELAPSED_S=. Exit 1 if the server reset one.
+    Slow {
+        /// Server address.
+        ip: IpAddr,
+        /// Called name, NAME or NAME#XX (default suffix 20).
+        called: String,
+        /// Calling name, NAME or NAME#XX (default suffix 00).
+        #[arg(long, default_value = "PROBE")]
+        calling: String,
+        /// How many connections at once.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Seconds between two bytes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Open a new connection as soon as one ends, until --deadline.
+        #[arg(long)]
+        reopen: bool,
+        /// Bound of the whole run, seconds (connections still open then are closed).
+        #[arg(long, default_value_t = 30.0)]
+        deadline: f64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Silent connections re-opened the moment the server closes each, until --deadline.
+    /// Prints CONN= lines and SUMMARY=reopen as `slow` does. Exit 1 if the server reset one.
+    Reopen {
+        /// Server address.
+        ip: IpAddr,
+        /// How many connections at once.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Bound of the whole run, seconds.
+        #[arg(long, default_value_t = 30.0)]
+        deadline: f64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Spoofed bare SYNs to --port from random hosts of --from (a /24, never the server's
+    /// address or ours) through a raw socket (root), --rate per second for --duration seconds.
+    /// Prints SUMMARY=synflood SENT= ERRORS= SOURCES= RATE= ELAPSED_S=.
+    Synflood {
+        /// Server address (IPv4).
+        ip: std::net::Ipv4Addr,
+        /// The source network, A.B.C.0/24.
+        #[arg(long, default_value = "192.168.69.0/24")]
+        from: String,
+        /// SYNs per second.
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        /// Seconds.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Seed of the sources, ports and sequence numbers.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Session service port.
+        #[arg(long, default_value_t = 139)]
+        port: u16,
+        /// One JSON object instead of KEY=value lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// COUNT legitimate sessions, CONCURRENCY at a time: connect, request, echo one message of
+    /// --echo bytes, close and wait for the server's close. Each must end intact or with
+    /// 0x83/0x83. Prints SESSION=i STAGE=connect|request|echo|close RESULT=... S= PORT= for
+    /// each that did not, then SUMMARY=churn N= INTACT= NEG83= BAD= RESETS= HANGS= UNFINISHED=
+    /// MAX_S= ELAPSED_S=.
+    Churn {
+        /// Server address.
+        ip: IpAddr,
+        /// Called name, NAME or NAME#XX (default suffix 20).
+        called: String,
+        /// Calling name, NAME or NAME#XX (default suffix 00).
+        #[arg(long, default_value = "PROBE")]
+        calling: String,
+        /// How many sessions.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// How many at once.
+        #[arg(long, default_value_t = 24)]
+        concurrency: usize,
+        /// Size of the echoed session message (0: none).
+        #[arg(long, default_value_t = 512)]
+        echo: usize,
+        /// No session starts after this many seconds.
+        #[arg(long, default_value_t = 120.0)]
+        deadline: f64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Name queries for NAME to IP (UDP 137) at --rate per second for --duration seconds, and
+    /// the answers counted. Prints SUMMARY=query-flood SENT= SEND_ERRORS= ANSWERED= POSITIVE=
+    /// NEGATIVE= FRACTION= RATE= ELAPSED_S=.
+    QueryFlood {
+        /// Server address.
+        ip: IpAddr,
+        /// The name, NAME or NAME#XX (default suffix 00).
+        name: String,
+        /// Queries per second.
+        #[arg(long, default_value_t = 20_000)]
+        rate: u32,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Name service port.
+        #[arg(long, default_value_t = 137)]
+        port: u16,
+        /// One JSON object instead of KEY=value lines.
+        #[arg(long)]
+        json: bool,
     },
     /// A name query (UDP 137). Prints RESULT=POSITIVE FROM=ip ADDRESSES=ip,.. GROUP=yes|no or
     /// RESULT=NEGATIVE FROM=ip RCODE=0x03 per answer (MS= each), or RESULT=TIMEOUT.
@@ -344,6 +468,7 @@ fn dispatch(kind: Kind) -> Result<bool, Failure> {
             retry_ms,
             connect_timeout,
             deadline,
+            within,
             common,
         } => {
             let called = name(&called, Name::SUFFIX_SERVER, "CALLED")?;
@@ -358,8 +483,144 @@ fn dispatch(kind: Kind) -> Result<bool, Failure> {
                 connect_timeout: duration(connect_timeout, "--connect-timeout")?,
                 timeout: duration(common.timeout, "--timeout")?,
                 deadline: duration(deadline, "--deadline")?,
+                within: duration(within, "--within")?,
             };
             Ok(with_out(common.json, |out| crowd::flood(&plan, out)))
+        }
+        Kind::Slow {
+            ip,
+            called,
+            calling,
+            count,
+            interval,
+            reopen,
+            deadline,
+            common,
+        } => {
+            let called = name(&called, Name::SUFFIX_SERVER, "CALLED")?;
+            let calling = name(&calling, Name::SUFFIX_WORKSTATION, "--calling")?;
+            let plan = attack::Attack {
+                addr: SocketAddr::new(ip, common.port),
+                count: bounded_count(count)?,
+                drip: Some((
+                    session::session_request(called, calling),
+                    duration(interval, "--interval")?,
+                )),
+                reopen,
+                connect_timeout: duration(common.timeout, "--timeout")?,
+                deadline: duration(deadline, "--deadline")?,
+            };
+            Ok(with_out(common.json, |out| {
+                attack::attack(&plan, "slow", out)
+            }))
+        }
+        Kind::Reopen {
+            ip,
+            count,
+            deadline,
+            common,
+        } => {
+            let plan = attack::Attack {
+                addr: SocketAddr::new(ip, common.port),
+                count: bounded_count(count)?,
+                drip: None,
+                reopen: true,
+                connect_timeout: duration(common.timeout, "--timeout")?,
+                deadline: duration(deadline, "--deadline")?,
+            };
+            Ok(with_out(common.json, |out| {
+                attack::attack(&plan, "reopen", out)
+            }))
+        }
+        Kind::Synflood {
+            ip,
+            from,
+            rate,
+            duration: seconds,
+            seed,
+            port,
+            json,
+        } => {
+            let Some(net) = from.strip_suffix(".0/24").and_then(|prefix| {
+                let octets: Vec<u8> = prefix
+                    .split('.')
+                    .map(|o| o.parse().ok())
+                    .collect::<Option<_>>()?;
+                <[u8; 3]>::try_from(octets).ok()
+            }) else {
+                return usage(format!("--from {from:?}: want A.B.C.0/24"));
+            };
+            if !(1..=1_000_000).contains(&rate) {
+                return usage(format!("--rate {rate}: want 1 to 1000000"));
+            }
+            let plan = synflood::SynFlood {
+                to: std::net::SocketAddrV4::new(ip, port),
+                from_net: net,
+                rate,
+                duration: duration(seconds, "--duration")?,
+                seed,
+            };
+            let mut out = Out::new(json);
+            let ok = synflood::syn_flood(&plan, &mut out)
+                .map_err(|e| Failure::Io(format!("raw socket towards {ip}: {e}")))?;
+            out.finish();
+            Ok(ok)
+        }
+        Kind::Churn {
+            ip,
+            called,
+            calling,
+            count,
+            concurrency,
+            echo,
+            deadline,
+            common,
+        } => {
+            let called = name(&called, Name::SUFFIX_SERVER, "CALLED")?;
+            let calling = name(&calling, Name::SUFFIX_WORKSTATION, "--calling")?;
+            if echo > 0x1FFFF {
+                return usage(format!(
+                    "--echo {echo}: a session message holds at most 131071 bytes"
+                ));
+            }
+            if !(1..=1_000_000).contains(&count) {
+                return usage(format!("--count {count}: want 1 to 1000000"));
+            }
+            let plan = churn::Churn {
+                addr: SocketAddr::new(ip, common.port),
+                request: session::session_request(called, calling),
+                count,
+                concurrency: bounded_count(concurrency)?,
+                echo,
+                timeout: duration(common.timeout, "--timeout")?,
+                deadline: duration(deadline, "--deadline")?,
+            };
+            Ok(with_out(common.json, |out| churn::churn(plan, out)))
+        }
+        Kind::QueryFlood {
+            ip,
+            name: text,
+            rate,
+            duration: seconds,
+            port,
+            json,
+        } => {
+            let name = name(&text, Name::SUFFIX_WORKSTATION, "NAME")?;
+            if !(1..=1_000_000).contains(&rate) {
+                return usage(format!("--rate {rate}: want 1 to 1000000"));
+            }
+            let plan = query_flood::QueryFlood {
+                to: SocketAddr::new(ip, port),
+                name,
+                rate,
+                duration: duration(seconds, "--duration")?,
+                grace: Duration::from_secs(1),
+            };
+            let mut out = Out::new(json);
+            query_flood::query_flood(&plan, &mut out)
+                .map_err(|e| Failure::Io(format!("name queries to {ip}: {e}")))?;
+            out.finish();
+            Ok(true)
         }
         Kind::Query {
             name: text,

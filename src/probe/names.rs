@@ -18,7 +18,7 @@ fn transaction_id() -> u16 {
     (nanos as u16) | 1
 }
 
-fn request(message: Message<'_>, flags: Flags, transaction_id: u16) -> Vec<u8> {
+pub(super) fn request(message: Message<'_>, flags: Flags, transaction_id: u16) -> Vec<u8> {
     let repr = nbns::Repr {
         transaction_id,
         flags,

@@ -326,11 +326,14 @@ fn flood_counts_positive_and_refused_clients() {
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(2),
         deadline: Duration::from_secs(5),
+        within: Duration::from_secs(3),
     };
     let mut out = Out::capture(false);
     assert!(crowd::flood(&plan, &mut out));
     let summary = line_of(out.captured(), "SUMMARY");
     assert_starts(summary, "SUMMARY=flood N=8 POSITIVE=4 NEG83=4 BAD=0 PEAK=");
+    assert_contains(summary, " WITHIN_S=3.0 IN_TIME=8 ANSWERED=8 MEDIAN_S=");
+    assert_contains(summary, " RESETS=0");
 
     let plan = crowd::Flood {
         count: 2,
@@ -346,6 +349,10 @@ fn flood_counts_positive_and_refused_clients() {
     );
     assert_line(out.captured(), "CLIENT", "CLIENT=");
     assert!(line_of(out.captured(), "SUMMARY").contains(" BAD=2 "));
+    assert_contains(
+        line_of(out.captured(), "SUMMARY"),
+        " IN_TIME=0 ANSWERED=0 MEDIAN_S=none WORST_S=none RESETS=2",
+    );
 }
 
 #[test]

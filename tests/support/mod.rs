@@ -4,7 +4,8 @@
 //! * [`Hub`]: a shared segment; every frame one port sends is queued for every other port
 //!   (stations filter by MAC themselves, as on a real hub) and recorded with its time.
 //! * [`Port`]: one station's attachment, a smoltcp [`Device`]. A port can be cut (a peer that
-//!   vanished: nothing in, nothing out).
+//!   vanished: nothing in, nothing out), and what it receives can be impaired ([`Impairment`]:
+//!   seeded loss, reordering and delay, the in-process twin of the lab's `benches/impair.rs`).
 //! * [`Peer`]: a second smoltcp node with owned storage, for the other side of every exchange.
 //! * [`TestNode`]: our [`Node`] on leaked (allocated once) storage.
 //! * [`Seen`]: a recorded frame decoded down to IPv4 and UDP/TCP, for wire-level assertions.
@@ -61,41 +62,93 @@ pub struct Frame {
     pub bytes: Vec<u8>,
 }
 
-struct Segment {
-    queues: Vec<VecDeque<Vec<u8>>>,
-    cut: Vec<bool>,
-    deaf: Vec<bool>,
-    now: Instant,
-    log: Vec<Frame>,
-    losses: Vec<Loss>,
-    impairment: Option<Impairment>,
-    /// Frames on their way under an impairment: when each arrives, where, what.
-    in_flight: Vec<(Instant, usize, Vec<u8>)>,
-    /// Log positions of frames an impairment lost on the way to some port.
-    lost: Vec<usize>,
-}
-
-/// A link that loses, delays and reorders frames, from a seeded generator (deterministic).
+/// What the frames a port receives suffer ([`Hub::impair`]). The draws come from a generator
+/// seeded with `seed`, so the same frames meet the same fate in every run.
 #[derive(Debug, Clone, Copy)]
 pub struct Impairment {
-    /// Per mille of frames lost.
-    pub loss: u32,
-    /// Per mille of frames held back an extra `2 * delay`, so later ones overtake them.
-    pub reorder: u32,
-    /// Time every frame takes.
+    /// Percent of frames lost.
+    pub loss_percent: u32,
+    /// Percent of frames held back `reorder_gap` beyond the delay, so later ones overtake them.
+    pub reorder_percent: u32,
+    /// Delay of every frame.
     pub delay: Duration,
-    /// The generator's state.
+    /// How long a reordered frame is held beyond the delay.
+    pub reorder_gap: Duration,
+    /// Seed of the draws.
     pub seed: u64,
 }
 
 impl Impairment {
-    fn roll(&mut self) -> u32 {
-        // xorshift64*
-        self.seed ^= self.seed >> 12;
-        self.seed ^= self.seed << 25;
-        self.seed ^= self.seed >> 27;
-        (self.seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32 % 1000
+    /// Issue 15's link: 10 % loss, 25 % reordering (10 ms back), 5 ms delay.
+    pub const LOSSY: Impairment = Impairment {
+        loss_percent: 10,
+        reorder_percent: 25,
+        delay: Duration::from_millis(5),
+        reorder_gap: Duration::from_millis(10),
+        seed: 15,
+    };
+}
+
+/// What an impaired port's frames met, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImpairCounts {
+    /// Frames that reached the impairment.
+    pub frames: u64,
+    /// Of those, lost.
+    pub lost: u64,
+    /// Of those, held back to be overtaken.
+    pub held_back: u64,
+}
+
+/// A port's impairment with its generator state (SplitMix64) and counts.
+struct Impaired {
+    how: Impairment,
+    state: u64,
+    counts: ImpairCounts,
+}
+
+impl Impaired {
+    /// True with probability `percent` / 100.
+    fn draw(&mut self, percent: u32) -> bool {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) % 100) < u64::from(percent)
     }
+
+    /// When a frame sent at `now` arrives, or None if it is lost.
+    fn due(&mut self, now: Instant) -> Option<Instant> {
+        self.counts.frames += 1;
+        if self.draw(self.how.loss_percent) {
+            self.counts.lost += 1;
+            return None;
+        }
+        let mut due = now + self.how.delay;
+        if self.draw(self.how.reorder_percent) {
+            self.counts.held_back += 1;
+            due += self.how.reorder_gap;
+        }
+        Some(due)
+    }
+}
+
+/// A frame on its way to a port, deliverable from `due`.
+struct Queued {
+    due: Instant,
+    frame: Vec<u8>,
+}
+
+struct Segment {
+    queues: Vec<VecDeque<Queued>>,
+    cut: Vec<bool>,
+    deaf: Vec<bool>,
+    impaired: Vec<Option<Impaired>>,
+    now: Instant,
+    log: Vec<Frame>,
+    losses: Vec<Loss>,
+    /// Log positions of frames an impairment lost on the way to some port.
+    lost: Vec<usize>,
 }
 
 /// A scripted loss: the next `count` frames from `port` that `matches` never arrive.
@@ -116,11 +169,10 @@ impl Hub {
             queues: Vec::new(),
             cut: Vec::new(),
             deaf: Vec::new(),
+            impaired: Vec::new(),
             now: Instant::ZERO,
             log: Vec::new(),
             losses: Vec::new(),
-            impairment: None,
-            in_flight: Vec::new(),
             lost: Vec::new(),
         })))
     }
@@ -131,6 +183,7 @@ impl Hub {
         segment.queues.push(VecDeque::new());
         segment.cut.push(false);
         segment.deaf.push(false);
+        segment.impaired.push(None);
         Port {
             segment: self.0.clone(),
             index: segment.queues.len() - 1,
@@ -177,34 +230,32 @@ impl Hub {
         });
     }
 
-    /// Impairs every frame from now on (`None`: a perfect link again; frames on their way
-    /// still arrive).
-    pub fn impair(&self, impairment: Option<Impairment>) {
-        self.0.borrow_mut().impairment = impairment;
-    }
-
-    /// Whether an impairment lost the frame at `position` of [`Hub::frames`] (on its way to
-    /// some port).
-    pub fn was_lost(&self, position: usize) -> bool {
-        self.0.borrow().lost.contains(&position)
-    }
-
     /// Frames a [`Hub::lose`] has yet to lose.
     pub fn losses_pending(&self) -> usize {
         self.0.borrow().losses.iter().map(|l| l.count).sum()
     }
 
-    /// Sends `frame` again from the port that sent it (a late duplicate).
+    /// Whether an impairment lost the frame at `position` of [`Hub::frames`] on its way to
+    /// some port.
+    pub fn was_lost(&self, position: usize) -> bool {
+        self.0.borrow().lost.contains(&position)
+    }
+
+    /// Sends `frame` again, now, from the port that sent it (a late duplicate; a port number
+    /// no station has makes it a frame from outside, for everyone).
     pub fn replay(&self, frame: &Frame) {
         let mut segment = self.0.borrow_mut();
+        let now = segment.now;
         for (i, queue) in segment.queues.iter_mut().enumerate() {
             if i != frame.port {
-                queue.push_back(frame.bytes.clone());
+                queue.push_back(Queued {
+                    due: now,
+                    frame: frame.bytes.clone(),
+                });
             }
         }
-        let at = segment.now;
         segment.log.push(Frame {
-            at,
+            at: now,
             port: frame.port,
             bytes: frame.bytes.clone(),
         });
@@ -215,6 +266,23 @@ impl Hub {
         let mut segment = self.0.borrow_mut();
         segment.deaf[port] = deaf;
         segment.queues[port].clear();
+    }
+
+    /// Impairs what `port` receives from now on (None: a clean link again; frames already on
+    /// their way keep their times). The log still records every frame as it was sent.
+    pub fn impair(&self, port: usize, how: Option<Impairment>) {
+        self.0.borrow_mut().impaired[port] = how.map(|how| Impaired {
+            how,
+            state: how.seed,
+            counts: ImpairCounts::default(),
+        });
+    }
+
+    /// What `port`'s impairment counted so far (zeros for a clean port).
+    pub fn impair_counts(&self, port: usize) -> ImpairCounts {
+        self.0.borrow().impaired[port]
+            .as_ref()
+            .map_or_else(ImpairCounts::default, |i| i.counts)
     }
 
     /// Disconnects (or reconnects) a port: a cut port neither sends nor receives.
@@ -262,42 +330,34 @@ impl phy::TxToken for TxToken<'_> {
             port,
             bytes: frame.clone(),
         });
-        let lost = segment.losses.iter_mut().find(|loss| {
+        let scripted = segment.losses.iter_mut().find(|loss| {
             loss.port == port && loss.count > 0 && seen.as_ref().is_some_and(loss.matches)
         });
-        let lost = lost.map(|loss| loss.count -= 1).is_some();
-        if lost {
+        let scripted = scripted.map(|loss| loss.count -= 1).is_some();
+        if scripted {
             segment.log.push(Frame {
                 at,
                 port,
                 bytes: frame,
             });
         } else if !segment.cut[self.0.index] {
-            let deaf = segment.deaf.clone();
-            let cut = segment.cut.clone();
-            let mut impairment = segment.impairment;
-            for i in 0..segment.queues.len() {
-                if i == self.0.index || deaf[i] || cut[i] {
+            let segment = &mut *segment;
+            let position = segment.log.len();
+            for (i, queue) in segment.queues.iter_mut().enumerate() {
+                if i == self.0.index || segment.deaf[i] || segment.cut[i] {
                     continue;
                 }
-                match impairment.as_mut() {
-                    None => segment.queues[i].push_back(frame.clone()),
-                    Some(link) => {
-                        if link.roll() < link.loss {
-                            let position = segment.log.len();
-                            segment.lost.push(position);
-                            continue;
-                        }
-                        let mut due = at + link.delay;
-                        if link.roll() < link.reorder {
-                            due += link.delay * 2;
-                        }
-                        segment.in_flight.push((due, i, frame.clone()));
-                    }
+                let due = match &mut segment.impaired[i] {
+                    None => Some(at),
+                    Some(impaired) => impaired.due(at),
+                };
+                match due {
+                    Some(due) => queue.push_back(Queued {
+                        due,
+                        frame: frame.clone(),
+                    }),
+                    None => segment.lost.push(position),
                 }
-            }
-            if impairment.is_some() {
-                segment.impairment = impairment;
             }
             segment.log.push(Frame {
                 at,
@@ -316,29 +376,20 @@ impl Device for Port {
     fn receive(&mut self, _: Instant) -> Option<(RxToken, TxToken<'_>)> {
         let frame = {
             let mut segment = self.segment.borrow_mut();
-            // Frames delayed on an impaired link arrive in the order they are due.
-            let now = segment.now;
-            if segment
-                .in_flight
-                .iter()
-                .any(|(due, port, _)| *due <= now && *port == self.index)
-            {
-                segment.in_flight.sort_by_key(|(due, _, _)| *due);
-                let mut kept = Vec::new();
-                for (due, port, frame) in core::mem::take(&mut segment.in_flight) {
-                    if due <= now && port == self.index {
-                        segment.queues[port].push_back(frame);
-                    } else {
-                        kept.push((due, port, frame));
-                    }
-                }
-                segment.in_flight = kept;
-            }
             if segment.cut[self.index] {
                 segment.queues[self.index].clear();
                 return None;
             }
-            segment.queues[self.index].pop_front()?
+            // The earliest due frame (the first of equals): in order on a clean link.
+            let now = segment.now;
+            let queue = &mut segment.queues[self.index];
+            let next = queue
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| q.due <= now)
+                .min_by_key(|(i, q)| (q.due, *i))
+                .map(|(i, _)| i)?;
+            queue.remove(next)?.frame
         };
         Some((RxToken(frame), TxToken(self)))
     }
