@@ -486,6 +486,10 @@ impl NameService {
     /// Sends due registration, overwrite and release broadcasts, WINS requests and resolver
     /// queries through `send`.
     pub fn poll(&mut self, now: Instant, send: &mut dyn FnMut(Destination, &nbns::Repr)) {
+        // The WINS part may start a claim on the segment (an H-node whose servers are silent),
+        // and a claim that ends may start a registration with the server (an M-node): the WINS
+        // part runs before and after the broadcasts, so both go out in this poll.
+        self.wins_poll(now, send);
         let broadcast = self.broadcast();
         for i in 0..self.names.len() {
             let entry = self.names[i];

@@ -1056,3 +1056,6 @@ impl NameService {
         }));
     }
 }
+
+#[cfg(test)]
+mod tests;
