@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration as StdDuration;
 
-use netbt::name_service::{NameCounters, NameState, OwnedName};
+use netbt::name_service::{NameCounters, NameState, OwnedName, WinsCounters, WinsName};
 use netbt::node::Node;
 use netbt::session::{LedgerCounts, Listener, Phase, SessionCounters, SessionInfo, SlotId};
 use netbt::wire::nbns::Statistics;
@@ -45,6 +45,37 @@ pub struct Status {
     pub ledger: LedgerCounts,
     /// Everything counted.
     pub counters: Counters,
+    /// A P-, M- or H-node: its node type, WINS servers and WINS counters (absent for a
+    /// B-node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wins: Option<WinsInfo>,
+}
+
+/// The node type and its WINS servers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WinsInfo {
+    /// `P`, `M` or `H`.
+    pub node_type: String,
+    /// The servers, primary first.
+    pub servers: Vec<String>,
+    /// The WINS client's counters.
+    pub counters: WinsCounters,
+}
+
+/// One name's standing with the WINS server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WinsRow {
+    /// Idle, Registering, Waiting, Down, Registered, Refreshing, Conflict(ACT_ERR), Releasing,
+    /// Released.
+    pub state: String,
+    /// The server asked, or holding the name.
+    pub server: Option<String>,
+    /// TTL the server granted, in seconds (0: none).
+    pub ttl: u32,
+    /// Time until the next refresh, while registered.
+    pub refresh_in_ms: Option<u64>,
+    /// Time until the granted TTL runs out, while the server holds the name.
+    pub expires_in_ms: Option<u64>,
 }
 
 /// One name of the table.
@@ -62,6 +93,9 @@ pub struct NameRow {
     /// (Registered) with a listener. A name in Conflict or Released is not listening, even
     /// with a listener.
     pub listening: bool,
+    /// Its standing with the WINS server (a P-, M- or H-node only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wins: Option<WinsRow>,
 }
 
 /// One listener of the session service.
@@ -149,6 +183,18 @@ impl Status {
         let ledger = service.ledger();
         let session_counters = service.counters();
         let node_status = node.node_status_statistics();
+        let names = &node.names;
+        let wins_node = !names.wins_config().servers().is_empty();
+        let wins = wins_node.then(|| WinsInfo {
+            node_type: format!("{:?}", names.node_type()),
+            servers: names
+                .wins_config()
+                .servers()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            counters: *names.wins_counters(),
+        });
         Status {
             netbt: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
@@ -159,11 +205,17 @@ impl Status {
             uptime_ms: u64::try_from(info.uptime.as_millis()).unwrap_or(u64::MAX),
             ready: info.ready,
             stopping: info.stopping,
-            names: node
-                .names
+            names: names
                 .names()
                 .iter()
-                .map(|owned| NameRow::new(owned, &listeners))
+                .zip(names.wins_names())
+                .map(|(owned, state)| {
+                    let mut row = NameRow::new(owned, &listeners);
+                    if wins_node {
+                        row.wins = Some(WinsRow::new(state, names.wins_server(state), now));
+                    }
+                    row
+                })
                 .collect(),
             listeners: listeners.iter().map(ListenerRow::new).collect(),
             sessions,
@@ -173,6 +225,7 @@ impl Status {
                 names: *node.names.counters(),
                 node_status,
             },
+            wins,
         }
     }
 
@@ -191,6 +244,28 @@ impl NameRow {
             group: owned.group,
             state: owned.state.to_string(),
             listening: ours && listeners.iter().any(|l| l.name == owned.name),
+            wins: None,
+        }
+    }
+}
+
+impl WinsRow {
+    fn new(state: &WinsName, server: Option<smoltcp::wire::Ipv4Address>, now: Instant) -> WinsRow {
+        let until = |at: Option<Instant>| {
+            at.map(|at| {
+                if at > now {
+                    (at - now).total_millis()
+                } else {
+                    0
+                }
+            })
+        };
+        WinsRow {
+            state: state.phase().to_string(),
+            server: server.map(|s| s.to_string()),
+            ttl: state.ttl(),
+            refresh_in_ms: until(state.refresh_at()),
+            expires_in_ms: until(state.expires_at()),
         }
     }
 }
