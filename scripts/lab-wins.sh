@@ -23,6 +23,15 @@ cleanup() {
 }
 on_exit cleanup
 
+# nmbd comes with Debian's samba package.
+if ! command -v nmbd >/dev/null; then
+    echo "installing samba (nmbd)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends samba \
+        >"$WORK/apt.log" 2>&1 ||
+        { apt-get update -q >>"$WORK/apt.log" 2>&1 &&
+          DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends samba \
+            >>"$WORK/apt.log" 2>&1; }
+fi
 cargo build --release --quiet
 
 ip netns add "$NETBT_NS"

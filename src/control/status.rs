@@ -542,6 +542,72 @@ mod tests {
     }
 
     #[test]
+    fn an_h_node_shows_its_wins_state_in_json_and_text() {
+        use super::support::nbns_server::{ScriptedNbns, samba_answer};
+        use netbt::name_service::WinsConfig;
+        use netbt::wire::nbns::{NodeType, Rcode};
+        use smoltcp::wire::Ipv4Address;
+
+        let wins = Ipv4Address::new(192, 168, 69, 50);
+        let hub = Hub::new();
+        let mut server = ScriptedNbns::new(
+            &hub,
+            [2, 0, 0, 0, 0, 0x50],
+            wins,
+            Box::new(|request| {
+                samba_answer(request, Rcode::NoError, 60)
+                    .into_iter()
+                    .collect()
+            }),
+        );
+        let mut node = TestNode::new(&hub, NODE_MAC, NODE_IP);
+        node.node
+            .names
+            .configure_wins(WinsConfig::new(NodeType::H, &[wins]).unwrap());
+        node.node.names.add_name(name("LABSRV"), false).unwrap();
+        node.node.names.start(hub.now());
+        run(&hub, 1_000, &mut [&mut node, &mut server]);
+        let info = DaemonInfo {
+            tap: "tap0",
+            address: "192.168.69.1/24".to_string(),
+            mac: "02:00:00:00:00:01".to_string(),
+            scope: String::new(),
+            uptime: StdDuration::from_millis(1_000),
+            ready: node.node.names.is_ready(),
+            stopping: false,
+        };
+        let status = Status::new(&mut node.node, &info, hub.now(), &|_| None);
+        let json = status.to_json();
+        let parsed: Status = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed, status);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["wins"]["node_type"], "H");
+        assert_eq!(value["wins"]["servers"][0], "192.168.69.50");
+        assert_eq!(value["wins"]["counters"]["granted"], 1);
+        let row = &value["names"][0]["wins"];
+        assert_eq!(row["state"], "Registered");
+        assert_eq!(row["server"], "192.168.69.50");
+        assert_eq!(row["ttl"], 60);
+        // Granted 1 ms in (the hub's round trip), refresh at half the TTL, read at 1 s.
+        assert_eq!(row["refresh_in_ms"], 29_001);
+        assert_eq!(row["expires_in_ms"], 59_001);
+
+        let text = render_text(&parsed);
+        for needle in [
+            ", H-node, WINS 192.168.69.50, up 1.0 s, ready\n",
+            "NAME        TYPE    STATE       SESSIONS  WINS        SERVER         TTL s  REFRESH IN s\n",
+            "  LABSRV<20>  unique  Registered  -         Registered  192.168.69.50  60     29.0\n",
+            "\n  WINS client\n",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+        }
+
+        // A B-node's document has no WINS keys at all.
+        let b_node = node_with_a_session().to_json();
+        assert!(!b_node.contains("\"wins\""), "{b_node}");
+    }
+
+    #[test]
     fn an_error_reply_is_not_a_status() {
         let reply = ErrorReply::json("unknown request \"x\"");
         assert_eq!(
