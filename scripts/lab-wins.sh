@@ -233,6 +233,21 @@ stop_ms=$((($(date +%s%N) - t0) / 1000000))
 note "C stopped in ${stop_ms} ms with the server gone"
 expect_at_least "C's exit bounded (under 4 s)" $((4000 - stop_ms)) 0
 
+echo "lab: the no_std firmware (QEMU), built with NETBT_FW_WINS, registers with nmbd"
+start_nmbd || fail "nmbd did not come back for the firmware"
+NETBT_FW_WINS=$WINS ip netns exec "$NETBT_NS" scripts/firmware.sh run tap0 >"$WORK/uart.out" \
+    2>"$WORK/qemu.err" &
+qemu_pid=$!
+# The firmware seeds from the timing of a first frame (nmbd's broadcasts, the lookups), then
+# registers with the server at once.
+wait_lookup 'NETBT#20' "^$A NETBT<20>$" 240 "$WORK/fw.out" || true
+expect "firmware: NETBT<20> resolves through WINS" "^192\.168\.69\.1 NETBT<20>$" "$WORK/fw.out"
+expect "firmware: an H-node with the server" "H-node, WINS server $WINS" "$WORK/uart.out"
+expect "firmware: nmbd granted NETBT<20>" "WINS $WINS registered NETBT<20> for $TTL s" "$WORK/uart.out"
+kill "$qemu_pid" 2>/dev/null || true
+wait "$qemu_pid" 2>/dev/null || true
+stop_nmbd
+
 sleep 0.3
 kill "$tcpdump_pid" 2>/dev/null || true
 wait "$tcpdump_pid" 2>/dev/null || true

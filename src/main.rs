@@ -26,8 +26,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the node on a TAP device: register the names (RFC 1001 B-node), answer queries and
-    /// node status, defend the names; release them on SIGINT/SIGTERM and exit 0. Prints one
+    /// Run the node on a TAP device: register the names (RFC 1001 B-node, or with --wins a P-,
+    /// M- or H-node), answer queries and node status, defend the names; release them on
+    /// SIGINT/SIGTERM and exit 0. Prints one
     /// line containing "ready" on stdout once the names are registered. Logs go to stderr
     /// (RUST_LOG=debug for more).
     Serve(ServeArgs),
