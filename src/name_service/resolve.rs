@@ -110,7 +110,8 @@ enum Step {
 #[derive(Debug, Clone)]
 pub(super) struct Query {
     id: u16,
-    name: NbName,
+    /// The name (its scope is the node's).
+    name: Name,
     steps: heapless::Vec<Step, 3>,
     step: usize,
     sent: u8,
@@ -175,7 +176,7 @@ impl NameService {
         }
         let mut query = Query {
             id,
-            name: nb,
+            name,
             steps,
             step: 0,
             sent: 0,
@@ -247,6 +248,7 @@ impl NameService {
         send: &mut dyn FnMut(Destination, &nbns::Repr),
     ) {
         let broadcast = self.broadcast();
+        let scope = self.config.scope;
         let Some(query) = self.resolver.queries[slot].as_mut() else {
             return;
         };
@@ -294,10 +296,11 @@ impl NameService {
         let repr = nbns::Repr {
             transaction_id: query.transaction_id,
             flags,
-            message: Message::NameQueryRequest { name: query.name },
+            message: Message::NameQueryRequest {
+                name: NbName::new(query.name, scope),
+            },
         };
-        send(to, &repr);
-        self.counters.sent.bump();
+        self.transmit(send, to, &repr);
         if matches!(step, Step::Wins(_)) {
             self.wins.counters.queries_sent.bump();
         }
@@ -310,11 +313,13 @@ impl NameService {
             Message::NegativeNameQueryResponse { name, .. } => (name, false),
             _ => return false,
         };
+        let scope = self.config.scope;
         let Some(slot) = self.resolver.queries.iter().position(|q| {
             q.as_ref().is_some_and(|q| {
                 q.result.is_none()
                     && q.transaction_id == repr.transaction_id
-                    && q.name.name == name.name
+                    && q.name == name.name
+                    && name.scope.matches(&scope)
             })
         }) else {
             return false;

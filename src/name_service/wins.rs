@@ -257,8 +257,6 @@ pub struct WinsName {
     server: u8,
     /// TTL granted (seconds; 0 while none).
     ttl: u32,
-    /// When the next refresh is due (while registered).
-    refresh_at: Option<Instant>,
     /// When the granted TTL runs out.
     expires_at: Option<Instant>,
     transaction_id: u16,
@@ -276,7 +274,6 @@ impl WinsName {
         phase: WinsPhase::Idle,
         server: 0,
         ttl: 0,
-        refresh_at: None,
         expires_at: None,
         transaction_id: 0,
         next_at: None,
@@ -296,10 +293,10 @@ impl WinsName {
         self.ttl
     }
 
-    /// When the next refresh is due, while registered.
+    /// When the next refresh is due, while registered (the timer of that phase).
     pub fn refresh_at(&self) -> Option<Instant> {
         match self.phase {
-            WinsPhase::Registered => self.refresh_at,
+            WinsPhase::Registered => self.next_at,
             _ => None,
         }
     }
@@ -703,14 +700,13 @@ impl NameService {
             Some(Pending::Granted(ttl)) => {
                 if ttl == 0 {
                     // Infinite: nothing to refresh.
-                    state.refresh_at = None;
+                    state.next_at = None;
                     state.expires_at = None;
                 } else {
                     let ttl = Duration::from_secs(u64::from(ttl));
-                    state.refresh_at = Some(now + (ttl / 2).max(REFRESH_MIN));
+                    state.next_at = Some(now + (ttl / 2).max(REFRESH_MIN));
                     state.expires_at = Some(now + ttl);
                 }
-                state.next_at = state.refresh_at;
             }
         }
     }
@@ -836,8 +832,7 @@ impl NameService {
             address: self.wins.server(state.server),
             port: NAME_SERVICE_PORT,
         };
-        send(to, &repr);
-        self.counters.sent.bump();
+        self.transmit(send, to, &repr);
     }
 
     /// Every server was silent for name `i`: back off; an H-node claims the name on the segment
@@ -879,7 +874,6 @@ impl NameService {
         }
         self.wins.names[i].ttl = 0;
         self.wins.names[i].expires_at = None;
-        self.wins.names[i].refresh_at = None;
         self.wins_register(i, 0, now, false);
         let name = self.names[i].name;
         self.note(NameEvent::Wins(WinsEvent::Expired { name }));
