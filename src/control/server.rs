@@ -199,6 +199,11 @@ impl ControlServer {
     pub fn watch(&self, set: &mut PollSet) -> usize {
         let listener = set.push(self.listener.as_raw_fd(), libc::POLLIN);
         for client in &self.clients {
+            if client.pending.is_some() {
+                // Its request is read (the client may have closed its side: always readable);
+                // the answer comes with the node's timers, which end the wait anyway.
+                continue;
+            }
             let events = if client.reply.is_some() {
                 libc::POLLOUT
             } else {
@@ -440,6 +445,69 @@ mod tests {
         let mut last = &clients[MAX_CLIENTS + 1];
         let mut buffer = Vec::new();
         assert_eq!(last.read_to_end(&mut buffer).unwrap(), 0, "closed at once");
+        drop(server);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A daemon whose one query ends when the test says.
+    struct Resolving {
+        done: bool,
+        started: Vec<String>,
+    }
+
+    impl Requests for Resolving {
+        fn status(&mut self) -> String {
+            "{}\n".to_string()
+        }
+
+        fn start_query(&mut self, encoded: &str) -> Result<u64, String> {
+            self.started.push(encoded.to_string());
+            Ok(7)
+        }
+
+        fn query_reply(&mut self, ticket: u64) -> Option<String> {
+            assert_eq!(ticket, 7);
+            self.done.then(|| "{\"found\": true}\n".to_string())
+        }
+    }
+
+    #[test]
+    fn a_query_is_answered_when_its_resolution_ends_without_a_busy_wait() {
+        let dir = scratch("query");
+        let path = dir.join("netbt.sock");
+        let mut server = ControlServer::bind(&path).unwrap();
+        let mut daemon = Resolving {
+            done: false,
+            started: Vec::new(),
+        };
+        let mut client = UnixStream::connect(&path).unwrap();
+        client.write_all(b"query EMEBECFDFCFG\n").unwrap();
+        // As `netbt query` does: its side closed, so its socket stays readable for the daemon.
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        wait(&mut server, StdDuration::from_secs(1));
+        server.serve(&mut daemon);
+        wait(&mut server, StdDuration::from_millis(10));
+        server.serve(&mut daemon);
+        assert_eq!(daemon.started, ["EMEBECFDFCFG"]);
+        assert_eq!(server.clients.len(), 1, "waiting for the resolution");
+        assert!(
+            server.clients[0].deadline >= StdInstant::now() + QUERY_BOUND / 2,
+            "a query has the longer bound"
+        );
+        // While it waits, the daemon's wait does not watch it: a readable socket would end
+        // every wait at once.
+        let mut set = PollSet::new();
+        server.watch(&mut set);
+        let started = StdInstant::now();
+        set.wait(StdDuration::from_millis(50));
+        assert!(started.elapsed() >= StdDuration::from_millis(40));
+        // The resolution ends: the answer goes out and the client is done.
+        daemon.done = true;
+        server.serve(&mut daemon);
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "{\"found\": true}\n");
+        assert!(server.clients.is_empty());
         drop(server);
         std::fs::remove_dir_all(&dir).unwrap();
     }
