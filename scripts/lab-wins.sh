@@ -199,11 +199,13 @@ expect_not "OTHER<20> no longer resolvable through WINS" "^192\.168\.69\.2 OTHER
 echo "lab: A vanishes without a release; B takes LABSRV<20> once nmbd's challenge goes unanswered"
 kill -KILL "$a_pid" 2>/dev/null || true
 wait "$a_pid" 2>/dev/null || true
+t0=$(date +%s%N)
 RUST_LOG=info ip netns exec "$NETBT_NS" "$NETBT" serve --tap tap1 --ip "$B/24" --mac 02:00:00:00:00:02 \
     --name 'LABSRV#20' --wins "$WINS" --node-type p >"$WORK/b2.out" 2>"$WORK/b2.err" &
 b2_pid=$!
 wait_for ready "$WORK/b2.out" 900 || true
 expect "B (again) ready with LABSRV<20> after the WACK" "names LABSRV<20>$" "$WORK/b2.out"
+note "B (again) got LABSRV<20> after $((($(date +%s%N) - t0) / 1000000)) ms (WACK, nmbd's challenge unanswered)"
 expect "B (again): nmbd granted LABSRV<20>" "WINS $WINS registered LABSRV<20>" "$WORK/b2.err"
 wins_lookup 'LABSRV#20' "$WORK/l20d.out"
 expect "LABSRV<20> now resolves to B through WINS" "^192\.168\.69\.2 LABSRV<20>$" "$WORK/l20d.out"
@@ -214,13 +216,17 @@ stop_nmbd
 RUST_LOG=info ip netns exec "$NETBT_NS" "$NETBT" serve --tap tap0 --ip "$A/24" --mac 02:00:00:00:00:01 \
     --name LATE --wins "$WINS" >"$WORK/c.out" 2>"$WORK/c.err" &
 c_pid=$!
+t0=$(date +%s%N)
 wait_for ready "$WORK/c.out" 150 || true
+note "C ready after $((($(date +%s%N) - t0) / 1000000)) ms without a server"
 expect "C ready without a WINS server (broadcast fallback)" "names LATE<00> LATE<20>$" "$WORK/c.out"
 expect "C: no WINS server answered, claiming on the segment" "WARN .*no WINS server answered for LATE<20>: claiming it on the segment" "$WORK/c.err"
 in_ns nmblookup -B 192.168.69.255 'LATE#20' >"$WORK/late-b.out" 2>&1 || true
 expect "C answers LATE<20> by broadcast meanwhile" "^192\.168\.69\.1 LATE<20>$" "$WORK/late-b.out"
 start_nmbd || fail "nmbd did not come back"
+t0=$(date +%s%N)
 wait_for "WINS $WINS registered LATE<20>" "$WORK/c.err" 400 || true
+note "C registered $((($(date +%s%N) - t0) / 1000000)) ms after nmbd was back"
 expect "C registered LATE<20> once nmbd was back" "WINS $WINS registered LATE<20>" "$WORK/c.err"
 wins_lookup 'LATE#20' "$WORK/late.out"
 expect "LATE<20> resolves through WINS" "^192\.168\.69\.1 LATE<20>$" "$WORK/late.out"
