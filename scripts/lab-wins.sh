@@ -130,6 +130,9 @@ expect "nmblookup --recursion through WINS finds LABSRV<00>" "^192\.168\.69\.1 L
 # nmbd keeps plain group names without addresses (only <1C> groups list them).
 expect "nmbd took the group registration of LABGRP<00>" \
     "Group name registration for name LABGRP<00> IP 192\.168\.69\.1$" "$WORK/nmbd.out"
+in_ns nmblookup -A "$A" >"$WORK/a-nbstat.out" 2>&1 || true
+expect "node status of A: LABSRV<20> as an H-node" "LABSRV +<20> - +H <ACTIVE>" "$WORK/a-nbstat.out"
+expect "node status of A: LABGRP<00> an H-node group" "LABGRP +<00> - <GROUP> H <ACTIVE>" "$WORK/a-nbstat.out"
 status_of tap0 "$WORK/a-status.json"
 expect_json "A status: LABSRV<20> Registered at the server with the granted TTL" \
     "any(.names[]; .name == \"LABSRV<20>\" and .state == \"Registered\" and .wins.state == \"Registered\" and .wins.server == \"$WINS\" and .wins.ttl == $TTL and .wins.refresh_in_ms <= 20000)" \

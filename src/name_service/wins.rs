@@ -18,7 +18,7 @@
 //! The server conversation, per name:
 //!
 //! * **Registration**: NAME REGISTRATION REQUEST, RD=1, unicast to port 137 of the server,
-//!   requesting [`NAME_TTL`]; retransmitted [`WINS_RETRY_COUNT`] times, [`WINS_RETRY_TIMEOUT`]
+//!   requesting [`NAME_TTL`]; sent [`WINS_RETRY_COUNT`] times, [`WINS_RETRY_TIMEOUT`]
 //!   apart, with one transaction id (RFC 1002 UCAST_REQ_RETRY_COUNT; the RFC's 5 s timeout is
 //!   shortened to Samba 4's and Windows' scale so a dead server is noticed within seconds). A
 //!   silent primary passes the name to the secondary. A WACK stops retransmission and extends
