@@ -294,3 +294,54 @@ fn the_resolver_asks_the_server_first() {
     assert_eq!(by, AnsweredBy::Wins(WINS_IP));
     assert_eq!(entries[0].address, OWNER_IP);
 }
+
+#[test]
+fn a_silent_primary_hands_the_names_to_the_secondary() {
+    const SECONDARY_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 51);
+    let hub = Hub::new();
+    let mut node = TestNode::new(&hub, NODE_MAC, NODE_IP);
+    node.node
+        .names
+        .configure_wins(WinsConfig::new(NodeType::P, &[WINS_IP, SECONDARY_IP]).unwrap());
+    node.node.names.add_name(name("LABSRV"), false).unwrap();
+    let mut primary = samba(&hub, 600, Rc::new(Cell::new(false)));
+    let mut secondary = ScriptedNbns::new(
+        &hub,
+        [0x02, 0, 0, 0, 0, 0x51],
+        SECONDARY_IP,
+        Box::new(|request| {
+            samba_answer(request, Rcode::NoError, 600)
+                .into_iter()
+                .collect()
+        }),
+    );
+    node.node.names.start(hub.now());
+    run(&hub, 7_000, &mut [&mut node, &mut primary, &mut secondary]);
+    assert_eq!(primary.requests().len(), 3, "3 tries at the primary");
+    assert_eq!(
+        secondary.requests().len(),
+        1,
+        "then the secondary, which answers"
+    );
+    assert_eq!(
+        secondary.requests()[0].at.total_millis(),
+        6_000,
+        "after the primary's 3 tries 2 s apart"
+    );
+    assert_eq!(state(&node, "LABSRV"), NameState::Active);
+    let held = node.node.names.wins_names()[0];
+    assert_eq!(node.node.names.wins_server(&held), Some(SECONDARY_IP));
+    // Its refresh goes to the secondary, which granted it.
+    run(
+        &hub,
+        300_000,
+        &mut [&mut node, &mut primary, &mut secondary],
+    );
+    assert_eq!(primary.requests().len(), 3);
+    let refreshes: Vec<u16> = secondary
+        .requests()
+        .iter()
+        .map(|r| r.flags_word())
+        .collect();
+    assert_eq!(refreshes, [0x2900, 0x4000]);
+}
