@@ -11,7 +11,8 @@
 #
 # The firmware is 192.168.69.1/24, MAC 02:00:00:00:00:01, NETBT<00> and NETBT<20>, 2 session
 # slots + 1 refusal slot, the echo handler. Installs the rustup target and qemu-system-arm when
-# missing. Environment: NETBT_FW_LOG=debug|trace (build-time log level).
+# missing. Environment: NETBT_FW_LOG=debug|trace (build-time log level); NETBT_FW_WINS=IP (build
+# time: an H-node registering with that WINS server, built in target/firmware-wins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,12 @@ ELF=target/$TARGET/release/examples/firmware
 # One more session slot, built apart (its own target directory keeps both builds cached).
 SLOT_DIR=target/firmware-extra-slot
 FEATURES=(--no-default-features --features log)
+# A WINS build lives apart, so the default firmware stays cached.
+FW_DIR=()
+if [ -n "${NETBT_FW_WINS:-}" ]; then
+    FW_DIR=(--target-dir target/firmware-wins)
+    ELF=target/firmware-wins/$TARGET/release/examples/firmware
+fi
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -43,7 +50,8 @@ cargo_firmware() {
     CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
     CARGO_PROFILE_RELEASE_LTO=fat \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
-        cargo build --quiet --release --example firmware --target "$TARGET" "${FEATURES[@]}" "$@"
+        cargo build --quiet --release --example firmware --target "$TARGET" "${FEATURES[@]}" \
+            "${FW_DIR[@]}" "$@"
 }
 
 # Allocated section sizes of an ELF file: "name size" lines (read with python, so no ARM
@@ -79,7 +87,8 @@ footprint() {
 build() {
     setup
     cargo_firmware
-    NETBT_FW_SESSIONS=3 cargo_firmware --target-dir "$SLOT_DIR"
+    # (The default firmware plus one slot, whatever NETBT_FW_WINS says.)
+    (FW_DIR=(); unset NETBT_FW_WINS; NETBT_FW_SESSIONS=3 cargo_firmware --target-dir "$SLOT_DIR")
     local flash ram data bss flash3 ram3
     read -r flash ram data bss < <(footprint "$ELF")
     read -r flash3 ram3 _ _ < <(footprint "$SLOT_DIR/$TARGET/release/examples/firmware")

@@ -17,8 +17,12 @@ use smoltcp::phy::{Device, PcapMode, PcapWriter};
 use smoltcp::time::Instant;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
+use crate::control::query::QueryReply;
+use crate::control::server::Requests;
+use crate::control::status::ErrorReply;
 use crate::control::{self, ControlServer, DaemonInfo, Status, TapCounters};
 use crate::poll::PollSet;
+use netbt::name_service::QueryId;
 
 /// Longest wait in one loop turn, so signals are seen promptly even if the wait restarts. The
 /// wait also ends when the control socket has a client or a forwarded session's backend socket
@@ -51,6 +55,8 @@ pub struct ServeConfig {
     /// `--handler forward=HOST:PORT`: the backend every session is relayed to (the session
     /// config then has the application handler and deferred accept).
     pub forward: Option<std::net::SocketAddr>,
+    /// `--node-type` and `--wins`.
+    pub wins: netbt::name_service::WinsConfig,
 }
 
 /// Runs the daemon; returns an error line for exit code 2 on set-up failures.
@@ -129,6 +135,7 @@ fn run<D: Device>(
     };
     let mut node = Node::new(node_config, device, storage, clock())
         .map_err(|e| format!("cannot set up the node: {e}"))?;
+    node.names.configure_wins(config.wins);
     for &(name, group) in &config.names {
         node.names
             .add_name(name, group)
@@ -161,10 +168,24 @@ fn run<D: Device>(
     if let Some(forwarder) = &forwarder {
         log::info!("sessions are forwarded to {}", forwarder.backend());
     }
+    if !config.wins.servers().is_empty() {
+        let servers: Vec<String> = config
+            .wins
+            .servers()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        log::info!(
+            "{:?}-node, WINS server {}",
+            config.wins.node_type(),
+            servers.join(", secondary ")
+        );
+    }
     node.names.start(clock());
     let mut announced = false;
     let mut releasing_since: Option<StdInstant> = None;
     let mut poll = PollSet::new();
+    let mut queries = Queries::default();
     loop {
         let now = clock();
         let next = node.poll(now, device);
@@ -178,7 +199,7 @@ fn run<D: Device>(
         let relayed = forwarder
             .as_mut()
             .is_some_and(|forwarder| forwarder.pump(&mut node, clock()));
-        control.serve(&mut || {
+        let mut status = |node: &mut Node| {
             let info = DaemonInfo {
                 tap: ifname,
                 address: config.address.to_string(),
@@ -191,7 +212,13 @@ fn run<D: Device>(
             };
             // The backend-side local address of each forwarded session (smbd's log shows it).
             let backend = |slot| forwarder.as_ref().and_then(|f| f.backend_local(slot));
-            Status::new(&mut node, &info, clock(), &backend).to_json()
+            Status::new(node, &info, clock(), &backend).to_json()
+        };
+        control.serve(&mut Answering {
+            node: &mut node,
+            status: &mut status,
+            queries: &mut queries,
+            now: clock(),
         });
 
         if !announced && node.names.is_ready() {
@@ -302,10 +329,65 @@ fn wait(
     control.woken(poll, listener);
 }
 
+/// `netbt query` requests under way: ticket, the resolution, the name, when it started.
+#[derive(Default)]
+struct Queries {
+    next_ticket: u64,
+    open: Vec<(u64, QueryId, Name, StdInstant)>,
+}
+
+/// How long an unanswered query's ticket is kept (its client is gone by then).
+const QUERY_KEPT: StdDuration = StdDuration::from_secs(30);
+
+/// The control socket's requests, answered from the node.
+struct Answering<'x, 'a> {
+    node: &'x mut Node<'a>,
+    status: &'x mut dyn FnMut(&mut Node<'a>) -> String,
+    queries: &'x mut Queries,
+    now: Instant,
+}
+
+impl Requests for Answering<'_, '_> {
+    fn status(&mut self) -> String {
+        (self.status)(self.node)
+    }
+
+    fn start_query(&mut self, encoded: &str) -> Result<u64, String> {
+        let name = Name::decode(encoded.as_bytes())
+            .map_err(|_| ErrorReply::json("query: not a first-level encoded name"))?;
+        let id = self
+            .node
+            .names
+            .resolve(name, self.now)
+            .map_err(|e| ErrorReply::json(&format!("query: {e}")))?;
+        let queries = &mut *self.queries;
+        queries.open.retain(|q| q.3.elapsed() < QUERY_KEPT);
+        queries.next_ticket += 1;
+        let ticket = queries.next_ticket;
+        queries.open.push((ticket, id, name, StdInstant::now()));
+        log::debug!("query {name} started");
+        Ok(ticket)
+    }
+
+    fn query_reply(&mut self, ticket: u64) -> Option<String> {
+        let at = self.queries.open.iter().position(|q| q.0 == ticket)?;
+        let (_, id, name, _) = self.queries.open[at];
+        let resolution = self.node.names.take_resolution(id)?;
+        self.queries.open.remove(at);
+        Some(QueryReply::new(name, &resolution).to_json())
+    }
+}
+
 fn report_events(node: &mut Node) {
     while let Some(event) = node.names.take_event() {
         match event {
-            NameEvent::Conflict { .. } => log::error!("{event}"),
+            NameEvent::Conflict { .. }
+            | NameEvent::Wins(netbt::name_service::WinsEvent::Refused { .. }) => {
+                log::error!("{event}")
+            }
+            NameEvent::Wins(netbt::name_service::WinsEvent::Silent { .. }) => {
+                log::warn!("{event}")
+            }
             _ => log::info!("{event}"),
         }
     }

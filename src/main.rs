@@ -26,8 +26,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the node on a TAP device: register the names (RFC 1001 B-node), answer queries and
-    /// node status, defend the names; release them on SIGINT/SIGTERM and exit 0. Prints one
+    /// Run the node on a TAP device: register the names (RFC 1001 B-node, or with --wins a P-,
+    /// M- or H-node), answer queries and node status, defend the names; release them on
+    /// SIGINT/SIGTERM and exit 0. Prints one
     /// line containing "ready" on stdout once the names are registered. Logs go to stderr
     /// (RUST_LOG=debug for more).
     Serve(ServeArgs),
@@ -35,6 +36,10 @@ enum Command {
     /// would show: the names and their state, the sessions, the slot ledger, the counters.
     /// Exits 1 with one line if no daemon answers.
     Status(StatusArgs),
+    /// Ask the running daemon to resolve a name the way its node type says (B: broadcast; P:
+    /// WINS; M: broadcast, then WINS; H: WINS, then broadcast); prints one line per owner with
+    /// who answered. A name nobody owns, or no daemon, exits 1 with one line.
+    Query(QueryArgs),
     /// Print the RFC 1001 first-level encoding of NetBIOS names (NAME or NAME#XX, default
     /// suffix <00>), as they appear on the wire.
     Encode {
@@ -128,6 +133,14 @@ struct ServeArgs {
     /// named NS by `ip netns`). Removed on exit.
     #[arg(long, value_name = "PATH")]
     control: Option<std::path::PathBuf>,
+    /// A WINS server (NBNS) to register the names with and resolve through: the first is the
+    /// primary, a second the secondary. Makes the node an H-node unless --node-type says.
+    #[arg(long = "wins", value_name = "IP")]
+    wins: Vec<Ipv4Address>,
+    /// b (broadcast only), p (WINS only), m (broadcast, then WINS) or h (WINS, then
+    /// broadcast). Default: b without --wins, h with it; p, m and h need --wins.
+    #[arg(long, value_name = "TYPE")]
+    node_type: Option<String>,
 }
 
 #[derive(Args)]
@@ -141,6 +154,22 @@ struct StatusArgs {
     #[arg(long, default_value = "tap0", value_parser = parse_ifname)]
     tap: String,
     /// Print the daemon's JSON document as is (for scripts) instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    /// The name: NAME (NAME<20>) or NAME#XX.
+    #[arg(value_name = "NAME[#XX]")]
+    name: String,
+    /// The daemon's control socket (default as for `netbt status`).
+    #[arg(long, value_name = "PATH")]
+    control: Option<std::path::PathBuf>,
+    /// The daemon's TAP interface, to find its default control socket.
+    #[arg(long, default_value = "tap0", value_parser = parse_ifname)]
+    tap: String,
+    /// Print the daemon's JSON answer as is.
     #[arg(long)]
     json: bool,
 }
@@ -253,8 +282,57 @@ fn expand_names(
     Ok(())
 }
 
+/// `--node-type` and `--wins`: b, p, m or h (default b without servers, h with), one line
+/// for each mistake.
+fn parse_wins(
+    node_type: Option<&str>,
+    servers: &[Ipv4Address],
+) -> Result<netbt::name_service::WinsConfig, String> {
+    use netbt::wire::nbns::NodeType;
+    let node_type = match node_type.map(str::to_ascii_lowercase).as_deref() {
+        None if servers.is_empty() => NodeType::B,
+        None => NodeType::H,
+        Some("b") => NodeType::B,
+        Some("p") => NodeType::P,
+        Some("m") => NodeType::M,
+        Some("h") => NodeType::H,
+        Some(other) => {
+            return Err(format!(
+                "--node-type {other:?}: unknown node type (b, p, m or h)"
+            ));
+        }
+    };
+    netbt::name_service::WinsConfig::new(node_type, servers).map_err(|e| match e {
+        netbt::name_service::WinsConfigError::NoServer => format!(
+            "--node-type {}: a {node_type:?}-node needs a WINS server (--wins IP)",
+            node_type_letter(node_type)
+        ),
+        netbt::name_service::WinsConfigError::ServerForBNode => {
+            "--node-type b: a B-node uses no WINS server (drop --wins, or choose p, m or h)"
+                .to_string()
+        }
+        netbt::name_service::WinsConfigError::TooManyServers => {
+            format!(
+                "--wins given {} times: at most 2 (primary, secondary)",
+                servers.len()
+            )
+        }
+    })
+}
+
+fn node_type_letter(node_type: netbt::wire::nbns::NodeType) -> char {
+    use netbt::wire::nbns::NodeType;
+    match node_type {
+        NodeType::B => 'b',
+        NodeType::P => 'p',
+        NodeType::M => 'm',
+        NodeType::H => 'h',
+    }
+}
+
 fn serve(args: ServeArgs) -> Result<(), String> {
     let handler = parse_handler(&args.handler)?;
+    let wins = parse_wins(args.node_type.as_deref(), &args.wins)?;
     let scope =
         Scope::parse_text(&args.scope).map_err(|e| format!("--scope {:?}: {e}", args.scope))?;
     let mut names = Vec::new();
@@ -316,6 +394,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         hide_mac: args.hide_mac,
         control: args.control,
         forward,
+        wins,
     })
 }
 
@@ -324,6 +403,22 @@ fn main() -> ExitCode {
     if let Command::Status(args) = cli.command {
         // Not reaching the daemon is an operational failure (1), not bad usage (2).
         return match control::client::print_status(args.control, &args.tap, args.json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("netbt: {message}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    if let Command::Query(args) = cli.command {
+        let name = match Name::parse_text(&args.name, Name::SUFFIX_SERVER) {
+            Ok(name) => name,
+            Err(e) => {
+                eprintln!("netbt: {:?}: {e}", args.name);
+                return ExitCode::from(2);
+            }
+        };
+        return match control::query::print_query(args.control, &args.tap, name, args.json) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("netbt: {message}");
@@ -365,7 +460,9 @@ fn run(command: Command) -> Result<(), String> {
                 }
             }
         }
-        Command::Status(_) | Command::Probe(_) => unreachable!("handled in main"),
+        Command::Status(_) | Command::Probe(_) | Command::Query(_) => {
+            unreachable!("handled in main")
+        }
         Command::Decode { encoded } => {
             for text in encoded {
                 let name = Name::decode(text.as_bytes()).map_err(|_| {

@@ -29,6 +29,10 @@
 //! A name in conflict does not logically exist (RFC 1001 §15.1.3.5): it is listed with CNF in
 //! node status and otherwise treated as not ours. If every unique name ends in conflict the node
 //! keeps running, answering node status and (later) refusing sessions; the daemon logs it.
+//!
+//! Beyond one segment, the node can be a P-, M- or H-node with a WINS server ([`wins`]:
+//! [`NameService::configure_wins`]); its node type goes into every NB_FLAGS and NAME_FLAGS it
+//! sends. [`resolve`] finds other nodes' names the way the node type says.
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
@@ -38,9 +42,15 @@ use crate::session::SessionFigures;
 use crate::wire::NAME_SERVICE_PORT;
 use crate::wire::name::{Name, NbName, Scope};
 use crate::wire::nbns::{
-    self, AddrEntries, AddrEntry, Flags, Message, NameFlags, NbFlags, NodeName, NodeType, Rcode,
+    self, AddrEntries, AddrEntry, Flags, Message, NameFlags, NbFlags, NodeName, Rcode,
     RegistrationKind, Statistics,
 };
+
+pub mod resolve;
+pub mod wins;
+
+pub use self::resolve::{AnsweredBy, QueryId, Resolution, ResolveError};
+pub use self::wins::{WinsConfig, WinsConfigError, WinsCounters, WinsEvent, WinsName, WinsPhase};
 
 /// Most names one node owns.
 pub const MAX_NAMES: usize = 16;
@@ -198,6 +208,8 @@ pub enum NameEvent {
     },
     /// Every name finished its release broadcasts.
     Released,
+    /// A name's standing with the WINS server changed.
+    Wins(WinsEvent),
 }
 
 impl core::fmt::Display for NameEvent {
@@ -213,6 +225,7 @@ impl core::fmt::Display for NameEvent {
                 write!(f, "defended {name} against registration by {by}")
             }
             NameEvent::Released => f.write_str("all names released"),
+            NameEvent::Wins(event) => event.fmt(f),
         }
     }
 }
@@ -258,6 +271,9 @@ pub struct NameService {
     events: heapless::Deque<NameEvent, MAX_EVENTS>,
     release_requested: bool,
     release_reported: bool,
+    /// The node type, the WINS servers and each name's standing with them.
+    wins: wins::WinsClient,
+    resolver: resolve::Resolver,
 }
 
 impl NameService {
@@ -272,6 +288,8 @@ impl NameService {
             events: heapless::Deque::new(),
             release_requested: false,
             release_reported: false,
+            wins: wins::WinsClient::new(),
+            resolver: resolve::Resolver::new(),
         }
     }
 
@@ -288,35 +306,57 @@ impl NameService {
                 transaction_id: 0,
                 next_at: None,
             })
-            .map_err(|_| AddNameError::TableFull)
+            .map_err(|_| AddNameError::TableFull)?;
+        self.wins.add_name();
+        Ok(())
     }
 
-    /// Starts registering every name now.
+    /// Starts registering every name now: by broadcast (B, M) or with the WINS server (P, H).
     pub fn start(&mut self, now: Instant) {
+        let on_segment_first = self.wins_start(now);
         for entry in self.names.iter_mut() {
             entry.state = NameState::Registering { sent: 0 };
             entry.transaction_id = self.ids.next();
-            entry.next_at = Some(now);
+            entry.next_at = on_segment_first.then_some(now);
         }
     }
 
     /// Starts releasing every name we own. Names in conflict are not ours to release, and
     /// neither are names still registering: another node may own them, and a release would
     /// make caches forget the real owner. Their registration simply stops.
+    ///
+    /// A name the WINS server holds is released there too; a P-node releases only there.
     pub fn release(&mut self, now: Instant) {
         self.release_requested = true;
+        let broadcasts = self.wins.config.broadcasts();
         for entry in self.names.iter_mut() {
             match entry.state {
-                NameState::Active => {
+                NameState::Active if broadcasts => {
                     entry.state = NameState::Releasing { sent: 0 };
                     entry.transaction_id = self.ids.next();
                     entry.next_at = Some(now);
+                }
+                NameState::Active => {
+                    // No broadcasts: only the server's release, which ends it.
+                    entry.state = NameState::Releasing {
+                        sent: BCAST_REQ_RETRY_COUNT,
+                    };
+                    entry.next_at = None;
                 }
                 NameState::Conflict | NameState::Registering { .. } => {
                     entry.state = NameState::Released;
                     entry.next_at = None;
                 }
                 NameState::Releasing { .. } | NameState::Released => {}
+            }
+        }
+        self.wins_release(now);
+        if !broadcasts {
+            for (entry, state) in self.names.iter_mut().zip(self.wins.names.iter()) {
+                let waiting = matches!(state.phase(), WinsPhase::Releasing { .. });
+                if matches!(entry.state, NameState::Releasing { .. }) && !waiting {
+                    entry.state = NameState::Released;
+                }
             }
         }
     }
@@ -328,9 +368,11 @@ impl NameService {
             .all(|n| !matches!(n.state, NameState::Registering { .. }))
     }
 
-    /// Whether a release was asked for and every release broadcast has been sent.
+    /// Whether a release was asked for, every release broadcast has been sent and every
+    /// release to a WINS server has ended.
     pub fn is_released(&self) -> bool {
         self.release_requested
+            && !self.wins_releasing()
             && self
                 .names
                 .iter()
@@ -433,7 +475,7 @@ impl NameService {
 
     fn our_entry(&self, group: bool) -> AddrEntry {
         AddrEntry {
-            flags: NbFlags::new(group, NodeType::B),
+            flags: NbFlags::new(group, self.wins.config.node_type()),
             address: self.our_address(),
         }
     }
@@ -448,11 +490,23 @@ impl NameService {
 
     /// When [`NameService::poll`] next has work, if ever.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.names.iter().filter_map(|n| n.next_at).min()
+        let broadcasts = self.names.iter().filter_map(|n| n.next_at).min();
+        [broadcasts, self.wins_poll_at(), self.resolver_poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// Sends due registration, overwrite and release broadcasts through `send`.
+    /// Sends due registration, overwrite and release broadcasts, WINS requests and resolver
+    /// queries through `send`.
+    // Out of line: the node's service pass calls it once, and inlined there (fat LTO, opt-level
+    // s) it cost the firmware about 20 KiB of flash more.
+    #[inline(never)]
     pub fn poll(&mut self, now: Instant, send: &mut dyn FnMut(Destination, &nbns::Repr)) {
+        // The WINS part may start a claim on the segment (an H-node whose servers are silent),
+        // and a claim that ends may start a registration with the server (an M-node): the WINS
+        // part runs before and after the broadcasts, so both go out in this poll.
+        self.wins_poll(now, send);
         let broadcast = self.broadcast();
         for i in 0..self.names.len() {
             let entry = self.names[i];
@@ -502,8 +556,7 @@ impl NameService {
                 flags: Flags::BROADCAST,
                 message,
             };
-            send(broadcast, &repr);
-            self.counters.sent.bump();
+            self.transmit(send, broadcast, &repr);
             let slot = &mut self.names[i];
             slot.state = next;
             slot.next_at = match next {
@@ -513,8 +566,11 @@ impl NameService {
             if next == NameState::Active {
                 net_debug!("name {} registered", entry.name);
                 self.note(NameEvent::Registered(entry.name));
+                self.wins_claimed_on_segment(i, now);
             }
         }
+        self.wins_poll(now, send);
+        self.resolver_poll(now, send);
         if self.is_released() && !self.release_reported {
             self.release_reported = true;
             self.note(NameEvent::Released);
@@ -523,6 +579,9 @@ impl NameService {
 
     /// Handles one datagram received on UDP 137; replies go through `send`. A node status
     /// answer reports the session service's `figures`.
+    // Out of line: the node's service pass calls it once, and inlined there (fat LTO, opt-level
+    // s) it cost the firmware about 20 KiB of flash more.
+    #[inline(never)]
     pub fn receive(
         &mut self,
         bytes: &[u8],
@@ -534,7 +593,15 @@ impl NameService {
         if from.source.address == self.our_address() {
             return; // our own broadcast, looped back by a bridge
         }
+        if !self.wins.config.broadcasts() && from.destination != self.our_address() {
+            // A P-node ignores broadcasts (RFC 1001 §15.2).
+            self.wins.counters.broadcasts_ignored.bump();
+            return;
+        }
         let Ok(repr) = nbns::Repr::parse(&nbns::Packet::new_unchecked(bytes)) else {
+            if self.wins.config.is_server(from.source.address) {
+                self.wins.counters.malformed.bump();
+            }
             self.counters.malformed.bump();
             net_debug!("malformed name service packet from {}", from.source.address);
             return;
@@ -546,6 +613,11 @@ impl NameService {
             repr
         );
         let id = repr.transaction_id;
+        if repr.message.is_response()
+            && (self.wins_receive(&repr, from) || self.resolver_receive(&repr, from))
+        {
+            return;
+        }
         match repr.message {
             Message::NameQueryRequest { name } => self.answer_query(id, name, from, send),
             Message::NodeStatusRequest { name } => {
@@ -583,6 +655,18 @@ impl NameService {
         }
     }
 
+    /// Hands `repr` for `to` to `send` and counts it: the one place packets leave the name
+    /// service.
+    fn transmit(
+        &mut self,
+        send: &mut dyn FnMut(Destination, &nbns::Repr),
+        to: Destination,
+        repr: &nbns::Repr,
+    ) {
+        send(to, repr);
+        self.counters.sent.bump();
+    }
+
     /// Sends `message` to `to` as the response to transaction `id`, with RD set as RFC 1002
     /// §4.2.13 draws responses, and `extra` (defence also sets RA: 0xAD86).
     fn respond(
@@ -598,8 +682,7 @@ impl NameService {
             flags: (Flags::RECURSION_DESIRED | extra).without(message.fixed_flags().0),
             message,
         };
-        send(to, &repr);
-        self.counters.sent.bump();
+        self.transmit(send, to, &repr);
     }
 
     /// A name query: our address for a name we own; NAM_ERR to a unicast query for any other
@@ -614,6 +697,9 @@ impl NameService {
         if let Some(owned) = self.active(&name) {
             let entry = [self.our_entry(owned.group)];
             self.counters.queries_answered.bump();
+            if self.wins.config.is_server(from.source.address) {
+                self.wins.counters.challenges_answered.bump();
+            }
             let message = Message::PositiveNameQueryResponse {
                 name,
                 ttl: NAME_TTL,
@@ -647,7 +733,7 @@ impl NameService {
         }
         let mut list: heapless::Vec<NodeName, MAX_NAMES> = heapless::Vec::new();
         for owned in self.names.iter() {
-            let flags = NameFlags::new(owned.group, NodeType::B)
+            let flags = NameFlags::new(owned.group, self.wins.config.node_type())
                 .with(NameFlags::CONFLICT, owned.state == NameState::Conflict)
                 .with(
                     NameFlags::DEREGISTERING,
@@ -668,8 +754,7 @@ impl NameService {
         let statistics = self.node_status_statistics(figures);
         self.counters.node_status_answered.bump();
         let response = nbns::Repr::node_status_response(id, name, &list, statistics);
-        send(from.source, &response);
-        self.counters.sent.bump();
+        self.transmit(send, from.source, &response);
     }
 
     /// Another node's registration of a name: refused with ACT_ERR if it is one of our unique
@@ -712,17 +797,22 @@ impl NameService {
         demand: bool,
     ) {
         let scope = self.config.scope;
-        let target = self.names.iter_mut().find(|n| {
+        // Only a claim under way on the segment (a P- or H-node's name waiting for the server
+        // is not broadcast, and its transaction id answers nothing).
+        let target = self.names.iter().position(|n| {
             n.name == name.name
                 && name.scope.matches(&scope)
                 && n.transaction_id == transaction_id
                 && matches!(n.state, NameState::Registering { .. })
+                && n.next_at.is_some()
         });
         match target {
-            Some(entry) => {
+            Some(i) => {
+                let entry = &mut self.names[i];
                 entry.state = NameState::Conflict;
                 entry.next_at = None;
                 let name = entry.name;
+                self.wins_lost_on_segment(i);
                 self.counters.conflicts.bump();
                 self.note(NameEvent::Conflict {
                     name,

@@ -552,3 +552,135 @@ fn probe_of_a_closed_port_reports_refused_and_exits_0() {
         "{doc}"
     );
 }
+
+#[test]
+fn bad_wins_options_exit_2_with_one_line_before_the_tap_is_opened() {
+    for (args, needle) in [
+        (&["--node-type", "p"][..], "needs a WINS server"),
+        (&["--node-type", "m"], "needs a WINS server"),
+        (&["--node-type", "h"], "needs a WINS server"),
+        (
+            &["--node-type", "x", "--wins", "192.168.69.50"],
+            "unknown node type",
+        ),
+        (
+            &["--node-type", "b", "--wins", "192.168.69.50"],
+            "uses no WINS server",
+        ),
+        (
+            &[
+                "--wins",
+                "192.168.69.50",
+                "--wins",
+                "192.168.69.51",
+                "--wins",
+                "192.168.69.52",
+            ],
+            "at most 2",
+        ),
+    ] {
+        let mut all = vec!["serve", "--tap", "netbt-no-such-tap9"];
+        all.extend_from_slice(args);
+        let out = netbt(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+        assert!(!err.contains("TAP"), "{err}");
+    }
+    // An address clap cannot read: exit 2 too.
+    let out = netbt(&["serve", "--wins", "wins.example"]);
+    assert_eq!(out.status.code(), Some(2));
+    // With a server the node type defaults to h: the start gets as far as the TAP.
+    let out = netbt(&[
+        "serve",
+        "--tap",
+        "netbt-no-such-tap9",
+        "--wins",
+        "192.168.69.50",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot open TAP device"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn query_usage_errors_exit_2_and_no_daemon_exits_1() {
+    for args in [
+        &["query"][..],
+        &["query", "MUCHTOOLONGNAME123"],
+        &["query", "LABSRV#2G"],
+        &["query", "LABSRV", "--bogus"],
+    ] {
+        let out = netbt(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+    let out = netbt(&["query", "LABSRV", "--control", "/nonexistent/netbt.sock"]);
+    assert_fails_with(&out, &["/nonexistent/netbt.sock"]);
+}
+
+const FOUND: &str = r#"{
+  "name": "LABSRV<20>",
+  "found": true,
+  "answered_by": "wins",
+  "from": "192.168.69.50",
+  "ttl": 300,
+  "addresses": [
+    {
+      "address": "192.168.69.2",
+      "group": false,
+      "node_type": "H"
+    }
+  ],
+  "denied_by": null,
+  "broadcast": false
+}
+"#;
+
+const NOT_FOUND: &str = r#"{
+  "name": "NOBODY<20>",
+  "found": false,
+  "answered_by": null,
+  "from": null,
+  "ttl": null,
+  "addresses": [],
+  "denied_by": "192.168.69.50",
+  "broadcast": true
+}
+"#;
+
+#[test]
+fn query_prints_the_owners_or_exits_1_with_one_line() {
+    let dir = scratch("query");
+    let path = dir.join("netbt.sock");
+    let daemon = fake_daemon(&path, FOUND, 2);
+    let control = path.to_str().unwrap();
+    let out = netbt(&["query", "LABSRV", "--control", control]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "LABSRV<20> 192.168.69.2 unique H-node (wins 192.168.69.50, ttl 300 s)\n"
+    );
+    let out = netbt(&["query", "LABSRV#20", "--control", control, "--json"]);
+    assert_eq!(stdout(&out), FOUND);
+    // The name goes first-level encoded: no spaces on the request line.
+    let requests = daemon.join().unwrap();
+    assert_eq!(
+        requests, ["query EMEBECFDFCFGCACACACACACACACACACA\n"; 2],
+        "{requests:?}"
+    );
+
+    std::fs::remove_file(&path).unwrap();
+    let daemon = fake_daemon(&path, NOT_FOUND, 1);
+    let out = netbt(&["query", "NOBODY", "--control", control]);
+    assert_fails_with(
+        &out,
+        &["NOBODY<20>: not found", "192.168.69.50 says NAM_ERR"],
+    );
+    daemon.join().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

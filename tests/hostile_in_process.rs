@@ -182,5 +182,8 @@ fn sessions_over_a_lossy_link_complete_without_a_reset() {
         on_the_wire,
         "every reset sent is counted"
     );
-    assert_eq!(on_the_wire, 0, "no reset from 139: the record answers late segments");
+    assert_eq!(
+        on_the_wire, 0,
+        "no reset from 139: the record answers late segments"
+    );
 }

@@ -1339,7 +1339,7 @@ fn under_loss_and_reordering_every_session_ends_intact_or_refused_and_nothing_is
     b.hub.impair(
         b.client.port.index(),
         Some(Impairment {
-            seed: link.seed ^ 0xc11e_47,
+            seed: link.seed ^ 0x00c1_1e47,
             ..link
         }),
     );

@@ -307,6 +307,20 @@ fn nbns_cases() -> Vec<Case> {
             },
         ),
         (
+            "refresh response (opcode 8)",
+            nbns::Repr {
+                transaction_id: 0x0110,
+                flags: nbns::Flags::RECURSION_DESIRED | nbns::Flags::RECURSION_AVAILABLE,
+                message: nbns::Message::NameRefreshResponse {
+                    alternate: false,
+                    name: labsrv20,
+                    rcode: nbns::Rcode::NoError,
+                    ttl: 3600,
+                    entry,
+                },
+            },
+        ),
+        (
             "end-node challenge",
             nbns::Repr {
                 transaction_id: 0x0109,
@@ -512,6 +526,9 @@ fn nbns_cases() -> Vec<Case> {
                     expect.extend(counts.map(|(field, value)| (field, value.to_string())));
                 }
                 nbns::Message::NameRegistrationResponse {
+                    name, ttl, entry, ..
+                }
+                | nbns::Message::NameRefreshResponse {
                     name, ttl, entry, ..
                 }
                 | nbns::Message::EndNodeChallengeResponse { name, ttl, entry } => {

@@ -8,10 +8,11 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use netbt::gate::{ClosedConnection, HeldSyn};
-use netbt::name_service::NameEvent;
+use netbt::name_service::{NameEvent, WinsConfig, WinsEvent};
 use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
 use netbt::session::{SessionConfig, Slot};
 use netbt::wire::name::{Name, Scope};
+use netbt::wire::nbns::NodeType;
 use smoltcp::iface::SocketStorage;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
@@ -62,6 +63,19 @@ const fn parse_count(text: Option<&str>, default: usize) -> usize {
     }
     assert!(value > 0, "NETBT_FW_SESSIONS: at least one session slot");
     value
+}
+
+/// The WINS server (`NETBT_FW_WINS` at build time, an IPv4 address): with one the firmware is
+/// an H-node that registers its names there; without, a B-node.
+fn wins_server() -> Option<Ipv4Address> {
+    let text = option_env!("NETBT_FW_WINS")?;
+    if text.is_empty() {
+        return None;
+    }
+    match text.parse() {
+        Ok(address) => Some(address),
+        Err(_) => halt("NETBT_FW_WINS: not an IPv4 address"),
+    }
 }
 
 /// The log level (`NETBT_FW_LOG` at build time: error, warn, info, debug or trace).
@@ -235,6 +249,13 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
             halt_with(format_args!("listen on {name}: {error}"));
         }
     }
+    if let Some(server) = wins_server() {
+        match WinsConfig::new(NodeType::H, &[server]) {
+            Ok(wins) => node.names.configure_wins(wins),
+            Err(error) => halt_with(format_args!("WINS: {error}")),
+        }
+        log::info!("H-node, WINS server {server}");
+    }
     (node, device)
 }
 
@@ -307,7 +328,9 @@ fn report_name_events(node: &mut Node) -> bool {
     while let Some(event) = node.names.take_event() {
         any = true;
         match event {
-            NameEvent::Conflict { .. } => log::error!("{event}"),
+            NameEvent::Conflict { .. } | NameEvent::Wins(WinsEvent::Refused { .. }) => {
+                log::error!("{event}")
+            }
             _ => log::info!("{event}"),
         }
     }

@@ -17,7 +17,21 @@ const REPLY_MAX: u64 = 16 << 20;
 
 /// text tables). Errors are one line for exit code 1.
 pub fn print_status(control: Option<PathBuf>, tap: &str, json: bool) -> Result<(), String> {
-    let path = match control {
+    let path = find_socket(control, tap)?;
+    let reply = ask(&path, "status", CLIENT_TIMEOUT)?;
+    let out =
+        read_reply(&reply, json).map_err(|e| format!("the daemon at {} {e}", path.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write the status: {e}"))
+}
+
+/// The daemon's socket: `control`, or the first default for `tap` that exists (one line naming
+/// where it looked otherwise).
+pub fn find_socket(control: Option<PathBuf>, tap: &str) -> Result<PathBuf, String> {
+    Ok(match control {
         Some(path) => path,
         None => {
             let candidates = client_candidates(tap);
@@ -50,15 +64,7 @@ pub fn print_status(control: Option<PathBuf>, tap: &str, json: bool) -> Result<(
                 }
             }
         }
-    };
-    let reply = ask(&path, "status")?;
-    let out =
-        read_reply(&reply, json).map_err(|e| format!("the daemon at {} {e}", path.display()))?;
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| format!("cannot write the status: {e}"))
+    })
 }
 
 /// What to print for the daemon's `reply`: the document as it came with `json` (it must be
@@ -77,8 +83,8 @@ fn read_reply(reply: &str, json: bool) -> Result<String, String> {
     }
 }
 
-/// Sends one request line and reads the whole answer.
-fn ask(path: &Path, request: &str) -> Result<String, String> {
+/// Sends one request line and reads the whole answer, waiting at most `wait` for it.
+pub fn ask(path: &Path, request: &str, wait: StdDuration) -> Result<String, String> {
     let shown = path.display();
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.file_type().is_socket()
@@ -103,15 +109,15 @@ fn ask(path: &Path, request: &str) -> Result<String, String> {
         if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
             format!(
                 "the daemon at {shown} did not answer within {} s",
-                CLIENT_TIMEOUT.as_secs()
+                wait.as_secs()
             )
         } else {
             format!("talking to the daemon at {shown}: {e}")
         }
     };
     stream
-        .set_read_timeout(Some(CLIENT_TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(CLIENT_TIMEOUT)))
+        .set_read_timeout(Some(wait))
+        .and_then(|()| stream.set_write_timeout(Some(wait)))
         .map_err(timeout)?;
     stream
         .write_all(format!("{request}\n").as_bytes())

@@ -5,10 +5,12 @@
 //! * [`server`]: the daemon's non-blocking end of the socket.
 //! * [`status`]: the document, [`Status`], that the daemon writes and the client reads.
 //! * [`client`]: `netbt status`.
+//! * [`query`]: `netbt query`, the resolver's answer.
 //! * [`text`]: the document as text tables.
 
 pub mod client;
 pub mod path;
+pub mod query;
 pub mod server;
 pub mod status;
 pub mod text;

@@ -7,6 +7,10 @@
 //! connections are accepted, read and written non-blocking, at most [`MAX_CLIENTS`] at once,
 //! each for at most [`CLIENT_BOUND`]. The daemon's wait covers the listener and the clients
 //! ([`ControlServer::watch`]), so a request is answered at once, not at the next timer.
+//!
+//! `query NAME` (NAME first-level encoded, 32 letters) asks the daemon to resolve a name
+//! ([`Requests::start_query`]); the answer comes when the resolution ends
+//! ([`Requests::query_reply`]), within [`QUERY_BOUND`].
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
@@ -26,6 +30,34 @@ pub const MAX_CLIENTS: usize = 8;
 pub const REQUEST_MAX: usize = 64;
 /// Time a client has from connect until its answer is written.
 pub const CLIENT_BOUND: StdDuration = StdDuration::from_secs(2);
+/// Time a `query` client has from connect until its answer is written (a resolution takes
+/// up to about 8 s: two silent WINS servers, then broadcasts).
+pub const QUERY_BOUND: StdDuration = StdDuration::from_secs(15);
+
+/// What the daemon answers with. A closure `FnMut() -> String` answers `status` only.
+pub trait Requests {
+    /// The status document.
+    fn status(&mut self) -> String;
+
+    /// Starts resolving the name `encoded` (first-level encoded); a ticket for
+    /// [`Requests::query_reply`], or the reply at once (an error document).
+    fn start_query(&mut self, encoded: &str) -> Result<u64, String> {
+        let _ = encoded;
+        Err(ErrorReply::json("this daemon answers no queries"))
+    }
+
+    /// The reply to query `ticket` once its resolution has ended.
+    fn query_reply(&mut self, ticket: u64) -> Option<String> {
+        let _ = ticket;
+        None
+    }
+}
+
+impl<F: FnMut() -> String> Requests for F {
+    fn status(&mut self) -> String {
+        self()
+    }
+}
 /// Connections accepted per loop turn.
 const ACCEPTS_PER_TURN: usize = 16;
 /// The listener is tried at least this often even if the wait did not report it (the loop skips
@@ -54,6 +86,8 @@ struct Client {
     reply: Option<Vec<u8>>,
     sent: usize,
     deadline: StdInstant,
+    /// A query waiting for its resolution.
+    pending: Option<u64>,
 }
 
 impl ControlServer {
@@ -118,7 +152,7 @@ impl ControlServer {
 
     /// Accepts new clients, reads requests, writes answers, drops clients that are done or out
     /// of time. Never blocks. `status` builds the status document when a request needs it.
-    pub fn serve(&mut self, status: &mut dyn FnMut() -> String) {
+    pub fn serve(&mut self, status: &mut dyn Requests) {
         let now = StdInstant::now();
         if self.listener_ready || now >= self.next_accept {
             self.listener_ready = false;
@@ -146,6 +180,7 @@ impl ControlServer {
                             reply: None,
                             sent: 0,
                             deadline: now + CLIENT_BOUND,
+                            pending: None,
                         });
                     }
                 }
@@ -164,6 +199,11 @@ impl ControlServer {
     pub fn watch(&self, set: &mut PollSet) -> usize {
         let listener = set.push(self.listener.as_raw_fd(), libc::POLLIN);
         for client in &self.clients {
+            if client.pending.is_some() {
+                // Its request is read (the client may have closed its side: always readable);
+                // the answer comes with the node's timers, which end the wait anyway.
+                continue;
+            }
             let events = if client.reply.is_some() {
                 libc::POLLOUT
             } else {
@@ -194,11 +234,20 @@ impl Drop for ControlServer {
 
 impl Client {
     /// Moves the exchange on; `false` when the client is done with (it is then closed).
-    fn advance(&mut self, now: StdInstant, status: &mut dyn FnMut() -> String) -> bool {
+    fn advance(&mut self, now: StdInstant, status: &mut dyn Requests) -> bool {
         if now >= self.deadline {
             return false;
         }
-        if self.reply.is_none() {
+        if let Some(ticket) = self.pending {
+            match status.query_reply(ticket) {
+                Some(reply) => {
+                    self.pending = None;
+                    self.reply = Some(reply.into_bytes());
+                }
+                None => return true,
+            }
+        }
+        if self.reply.is_none() && self.pending.is_none() {
             loop {
                 if self.request[..self.len].contains(&b'\n') {
                     break;
@@ -219,12 +268,19 @@ impl Client {
             let request = &self.request[..self.len];
             let reply = match request.iter().position(|&b| b == b'\n') {
                 Some(end) => answer(&request[..end], status),
-                None if self.len == REQUEST_MAX => {
-                    ErrorReply::json(&format!("request longer than {REQUEST_MAX} bytes"))
-                }
+                None if self.len == REQUEST_MAX => Answer::Now(ErrorReply::json(&format!(
+                    "request longer than {REQUEST_MAX} bytes"
+                ))),
                 None => answer(request, status),
             };
-            self.reply = Some(reply.into_bytes());
+            match reply {
+                Answer::Now(reply) => self.reply = Some(reply.into_bytes()),
+                Answer::Later(ticket) => {
+                    self.pending = Some(ticket);
+                    self.deadline = self.deadline.max(now + QUERY_BOUND);
+                    return true;
+                }
+            }
         }
         let Some(reply) = &self.reply else {
             return false;
@@ -240,16 +296,26 @@ impl Client {
     }
 }
 
+/// A reply now, or a ticket for a query's reply later.
+enum Answer {
+    Now(String),
+    Later(u64),
+}
+
 /// The answer to one request line.
-fn answer(line: &[u8], status: &mut dyn FnMut() -> String) -> String {
+fn answer(line: &[u8], status: &mut dyn Requests) -> Answer {
     let line = String::from_utf8_lossy(line);
     let words: Vec<&str> = line.split_whitespace().collect();
     match words[..] {
-        ["status"] | ["status", "json"] => status(),
-        _ => ErrorReply::json(&format!(
-            "unknown request {:?} (the daemon knows: status)",
+        ["status"] | ["status", "json"] => Answer::Now(status.status()),
+        ["query", encoded] => match status.start_query(encoded) {
+            Ok(ticket) => Answer::Later(ticket),
+            Err(reply) => Answer::Now(reply),
+        },
+        _ => Answer::Now(ErrorReply::json(&format!(
+            "unknown request {:?} (the daemon knows: status, query)",
             line.trim()
-        )),
+        ))),
     }
 }
 
@@ -383,13 +449,83 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A daemon whose one query ends when the test says.
+    struct Resolving {
+        done: bool,
+        started: Vec<String>,
+    }
+
+    impl Requests for Resolving {
+        fn status(&mut self) -> String {
+            "{}\n".to_string()
+        }
+
+        fn start_query(&mut self, encoded: &str) -> Result<u64, String> {
+            self.started.push(encoded.to_string());
+            Ok(7)
+        }
+
+        fn query_reply(&mut self, ticket: u64) -> Option<String> {
+            assert_eq!(ticket, 7);
+            self.done.then(|| "{\"found\": true}\n".to_string())
+        }
+    }
+
+    #[test]
+    fn a_query_is_answered_when_its_resolution_ends_without_a_busy_wait() {
+        let dir = scratch("query");
+        let path = dir.join("netbt.sock");
+        let mut server = ControlServer::bind(&path).unwrap();
+        let mut daemon = Resolving {
+            done: false,
+            started: Vec::new(),
+        };
+        let mut client = UnixStream::connect(&path).unwrap();
+        client.write_all(b"query EMEBECFDFCFG\n").unwrap();
+        // As `netbt query` does: its side closed, so its socket stays readable for the daemon.
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        wait(&mut server, StdDuration::from_secs(1));
+        server.serve(&mut daemon);
+        wait(&mut server, StdDuration::from_millis(10));
+        server.serve(&mut daemon);
+        assert_eq!(daemon.started, ["EMEBECFDFCFG"]);
+        assert_eq!(server.clients.len(), 1, "waiting for the resolution");
+        assert!(
+            server.clients[0].deadline >= StdInstant::now() + QUERY_BOUND / 2,
+            "a query has the longer bound"
+        );
+        // While it waits, the daemon's wait does not watch it: a readable socket would end
+        // every wait at once.
+        let mut set = PollSet::new();
+        server.watch(&mut set);
+        let started = StdInstant::now();
+        set.wait(StdDuration::from_millis(50));
+        assert!(started.elapsed() >= StdDuration::from_millis(40));
+        // The resolution ends: the answer goes out and the client is done.
+        daemon.done = true;
+        server.serve(&mut daemon);
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "{\"found\": true}\n");
+        assert!(server.clients.is_empty());
+        drop(server);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn requests_are_answered_exactly() {
         let mut status = || "{\"ok\": true}\n".to_string();
-        assert_eq!(answer(b"status", &mut status), "{\"ok\": true}\n");
-        assert_eq!(answer(b"status json\r", &mut status), "{\"ok\": true}\n");
-        assert_eq!(answer(b"  status  ", &mut status), "{\"ok\": true}\n");
-        let refused: ErrorReply = serde_json::from_str(&answer(b"shutdown", &mut status)).unwrap();
+        let now = |line: &[u8], status: &mut dyn Requests| match answer(line, status) {
+            Answer::Now(reply) => reply,
+            Answer::Later(_) => panic!("a status request is answered at once"),
+        };
+        assert_eq!(now(b"status", &mut status), "{\"ok\": true}\n");
+        assert_eq!(now(b"status json\r", &mut status), "{\"ok\": true}\n");
+        assert_eq!(now(b"  status  ", &mut status), "{\"ok\": true}\n");
+        // A closure answers no queries: an error document at once.
+        let refused: ErrorReply = serde_json::from_str(&now(b"query ABC", &mut status)).unwrap();
+        assert!(refused.error.contains("no queries"), "{refused:?}");
+        let refused: ErrorReply = serde_json::from_str(&now(b"shutdown", &mut status)).unwrap();
         assert!(
             refused.error.contains("unknown request \"shutdown\""),
             "{refused:?}"

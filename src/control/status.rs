@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration as StdDuration;
 
-use netbt::name_service::{NameCounters, NameState, OwnedName};
+use netbt::name_service::{NameCounters, NameState, OwnedName, WinsCounters, WinsName};
 use netbt::node::Node;
 use netbt::session::{LedgerCounts, Listener, Phase, SessionCounters, SessionInfo, SlotId};
 use netbt::wire::nbns::Statistics;
@@ -45,6 +45,37 @@ pub struct Status {
     pub ledger: LedgerCounts,
     /// Everything counted.
     pub counters: Counters,
+    /// A P-, M- or H-node: its node type, WINS servers and WINS counters (absent for a
+    /// B-node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wins: Option<WinsInfo>,
+}
+
+/// The node type and its WINS servers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WinsInfo {
+    /// `P`, `M` or `H`.
+    pub node_type: String,
+    /// The servers, primary first.
+    pub servers: Vec<String>,
+    /// The WINS client's counters.
+    pub counters: WinsCounters,
+}
+
+/// One name's standing with the WINS server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WinsRow {
+    /// Idle, Registering, Waiting, Down, Registered, Refreshing, Conflict(ACT_ERR), Releasing,
+    /// Released.
+    pub state: String,
+    /// The server asked, or holding the name.
+    pub server: Option<String>,
+    /// TTL the server granted, in seconds (0: none).
+    pub ttl: u32,
+    /// Time until the next refresh, while registered.
+    pub refresh_in_ms: Option<u64>,
+    /// Time until the granted TTL runs out, while the server holds the name.
+    pub expires_in_ms: Option<u64>,
 }
 
 /// One name of the table.
@@ -62,6 +93,9 @@ pub struct NameRow {
     /// (Registered) with a listener. A name in Conflict or Released is not listening, even
     /// with a listener.
     pub listening: bool,
+    /// Its standing with the WINS server (a P-, M- or H-node only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wins: Option<WinsRow>,
 }
 
 /// One listener of the session service.
@@ -182,6 +216,18 @@ impl Status {
         let ledger = service.ledger();
         let session_counters = service.counters();
         let node_status = node.node_status_statistics();
+        let names = &node.names;
+        let wins_node = !names.wins_config().servers().is_empty();
+        let wins = wins_node.then(|| WinsInfo {
+            node_type: format!("{:?}", names.node_type()),
+            servers: names
+                .wins_config()
+                .servers()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            counters: *names.wins_counters(),
+        });
         Status {
             netbt: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
@@ -192,11 +238,17 @@ impl Status {
             uptime_ms: u64::try_from(info.uptime.as_millis()).unwrap_or(u64::MAX),
             ready: info.ready,
             stopping: info.stopping,
-            names: node
-                .names
+            names: names
                 .names()
                 .iter()
-                .map(|owned| NameRow::new(owned, &listeners))
+                .zip(names.wins_names())
+                .map(|(owned, state)| {
+                    let mut row = NameRow::new(owned, &listeners);
+                    if wins_node {
+                        row.wins = Some(WinsRow::new(state, names.wins_server(state), now));
+                    }
+                    row
+                })
                 .collect(),
             listeners: listeners.iter().map(ListenerRow::new).collect(),
             sessions,
@@ -207,6 +259,7 @@ impl Status {
                 node_status,
                 tap: info.tap_counters,
             },
+            wins,
         }
     }
 
@@ -225,6 +278,28 @@ impl NameRow {
             group: owned.group,
             state: owned.state.to_string(),
             listening: ours && listeners.iter().any(|l| l.name == owned.name),
+            wins: None,
+        }
+    }
+}
+
+impl WinsRow {
+    fn new(state: &WinsName, server: Option<smoltcp::wire::Ipv4Address>, now: Instant) -> WinsRow {
+        let until = |at: Option<Instant>| {
+            at.map(|at| {
+                if at > now {
+                    (at - now).total_millis()
+                } else {
+                    0
+                }
+            })
+        };
+        WinsRow {
+            state: state.phase().to_string(),
+            server: server.map(|s| s.to_string()),
+            ttl: state.ttl(),
+            refresh_in_ms: until(state.refresh_at()),
+            expires_in_ms: until(state.expires_at()),
         }
     }
 }
@@ -505,6 +580,73 @@ mod tests {
         assert!(text.contains("Names\n  (none)\n"), "{text}");
         assert!(text.contains("Sessions\n  (none)\n"), "{text}");
         assert!(!text.contains("BACKEND"), "{text}");
+    }
+
+    #[test]
+    fn an_h_node_shows_its_wins_state_in_json_and_text() {
+        use super::support::nbns_server::{ScriptedNbns, samba_answer};
+        use netbt::name_service::WinsConfig;
+        use netbt::wire::nbns::{NodeType, Rcode};
+        use smoltcp::wire::Ipv4Address;
+
+        let wins = Ipv4Address::new(192, 168, 69, 50);
+        let hub = Hub::new();
+        let mut server = ScriptedNbns::new(
+            &hub,
+            [2, 0, 0, 0, 0, 0x50],
+            wins,
+            Box::new(|request| {
+                samba_answer(request, Rcode::NoError, 60)
+                    .into_iter()
+                    .collect()
+            }),
+        );
+        let mut node = TestNode::new(&hub, NODE_MAC, NODE_IP);
+        node.node
+            .names
+            .configure_wins(WinsConfig::new(NodeType::H, &[wins]).unwrap());
+        node.node.names.add_name(name("LABSRV"), false).unwrap();
+        node.node.names.start(hub.now());
+        run(&hub, 1_000, &mut [&mut node, &mut server]);
+        let info = DaemonInfo {
+            tap: "tap0",
+            address: "192.168.69.1/24".to_string(),
+            mac: "02:00:00:00:00:01".to_string(),
+            scope: String::new(),
+            uptime: StdDuration::from_millis(1_000),
+            ready: node.node.names.is_ready(),
+            stopping: false,
+            tap_counters: TapCounters::default(),
+        };
+        let status = Status::new(&mut node.node, &info, hub.now(), &|_| None);
+        let json = status.to_json();
+        let parsed: Status = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed, status);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["wins"]["node_type"], "H");
+        assert_eq!(value["wins"]["servers"][0], "192.168.69.50");
+        assert_eq!(value["wins"]["counters"]["granted"], 1);
+        let row = &value["names"][0]["wins"];
+        assert_eq!(row["state"], "Registered");
+        assert_eq!(row["server"], "192.168.69.50");
+        assert_eq!(row["ttl"], 60);
+        // Granted 1 ms in (the hub's round trip), refresh at half the TTL, read at 1 s.
+        assert_eq!(row["refresh_in_ms"], 29_001);
+        assert_eq!(row["expires_in_ms"], 59_001);
+
+        let text = render_text(&parsed);
+        for needle in [
+            ", H-node, WINS 192.168.69.50, up 1.0 s, ready\n",
+            "NAME        TYPE    STATE       SESSIONS  WINS        SERVER         TTL s  REFRESH IN s\n",
+            "  LABSRV<20>  unique  Registered  -         Registered  192.168.69.50  60     29.0\n",
+            "\n  WINS client\n",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+        }
+
+        // A B-node's document has no WINS keys at all.
+        let b_node = node_with_a_session().to_json();
+        assert!(!b_node.contains("\"wins\""), "{b_node}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub fn render_text(status: &Status) -> String {
     header(&mut out, status);
 
     out.push_str("\nNames\n");
+    let wins = status.wins.is_some();
     let rows: Vec<Vec<String>> = status
         .names
         .iter()
@@ -24,15 +25,23 @@ pub fn render_text(status: &Status) -> String {
                 (true, None) => "listening".to_string(),
                 (false, _) => "-".to_string(),
             };
-            vec![
+            let mut row = vec![
                 name.name.clone(),
                 if name.group { "group" } else { "unique" }.to_string(),
                 name.state.clone(),
                 sessions,
-            ]
+            ];
+            if wins {
+                row.extend(wins_cells(name.wins.as_ref()));
+            }
+            row
         })
         .collect();
-    table(&mut out, &["NAME", "TYPE", "STATE", "SESSIONS"], &rows);
+    let mut columns = vec!["NAME", "TYPE", "STATE", "SESSIONS"];
+    if wins {
+        columns.extend(["WINS", "SERVER", "TTL s", "REFRESH IN s"]);
+    }
+    table(&mut out, &columns, &rows);
 
     out.push_str("\nSessions\n");
     let forwarded = status.sessions.iter().any(|s| s.backend.is_some());
@@ -80,7 +89,14 @@ pub fn render_text(status: &Status) -> String {
             fields(&counters.node_status),
         ),
         ("TAP device (kernel side)", fields(&counters.tap)),
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        status
+            .wins
+            .as_ref()
+            .map(|wins| ("WINS client", fields(&wins.counters))),
+    ) {
         let _ = writeln!(out, "  {title}");
         key_values(&mut out, "    ", &block);
     }
@@ -101,9 +117,13 @@ fn header(out: &mut String, status: &Status) {
     } else {
         "registering"
     };
+    let wins = match &status.wins {
+        Some(wins) => format!(", {}-node, WINS {}", wins.node_type, wins.servers.join(" ")),
+        None => String::new(),
+    };
     let _ = writeln!(
         out,
-        "netbt {} (pid {}) on {} {} {}{scope}, up {} s, {state}",
+        "netbt {} (pid {}) on {} {} {}{scope}{wins}, up {} s, {state}",
         status.netbt,
         status.pid,
         status.tap,
@@ -111,6 +131,23 @@ fn header(out: &mut String, status: &Status) {
         status.mac,
         seconds(status.uptime_ms),
     );
+}
+
+/// A name's WINS columns: state, server, TTL granted, time to the next refresh.
+fn wins_cells(row: Option<&super::status::WinsRow>) -> [String; 4] {
+    let Some(row) = row else {
+        return ["-", "-", "-", "-"].map(String::from);
+    };
+    [
+        row.state.clone(),
+        row.server.clone().unwrap_or_else(|| "-".to_string()),
+        if row.ttl == 0 {
+            "-".to_string()
+        } else {
+            row.ttl.to_string()
+        },
+        row.refresh_in_ms.map_or_else(|| "-".to_string(), seconds),
+    ]
 }
 
 /// Milliseconds as seconds with one decimal.

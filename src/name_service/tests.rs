@@ -3,7 +3,7 @@
 //! malformed packets, release, the table).
 
 use super::*;
-use crate::wire::nbns::{Packet, Repr};
+use crate::wire::nbns::{NodeType, Packet, Repr};
 use std::vec;
 use std::vec::Vec;
 

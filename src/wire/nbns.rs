@@ -855,6 +855,22 @@ pub enum Message<'a> {
         /// The registrant's entry, copied from the request.
         entry: AddrEntry,
     },
+    /// A response to a NAME REFRESH REQUEST that carries the refresh opcode (8, or 9 when
+    /// `alternate`). RFC 1002 draws no refresh response (Samba answers refreshes with a
+    /// [`Message::NameRegistrationResponse`], opcode 5); servers that echo the request's opcode
+    /// send this. Same layout as the registration response.
+    NameRefreshResponse {
+        /// Opcode 9 (Microsoft's alternate refresh) rather than 8.
+        alternate: bool,
+        /// The name.
+        name: NbName,
+        /// NoError, or why the refresh is refused.
+        rcode: Rcode,
+        /// TTL in seconds.
+        ttl: u32,
+        /// The registrant's entry, copied from the request.
+        entry: AddrEntry,
+    },
     /// END-NODE CHALLENGE NAME REGISTRATION RESPONSE (§4.2.7): the entry is the current owner.
     EndNodeChallengeResponse {
         /// The name.
@@ -982,6 +998,16 @@ impl Message<'_> {
                     response(Opcode::Registration, AA, AA, rcode, ANSWER)
                 }
             }
+            Message::NameRefreshResponse {
+                alternate, rcode, ..
+            } => {
+                let opcode = if alternate {
+                    Opcode::RefreshAlternate
+                } else {
+                    Opcode::Refresh
+                };
+                response(opcode, AA, AA, rcode, ANSWER)
+            }
             Message::EndNodeChallengeResponse { .. } => {
                 response(Opcode::Registration, AA | RA, AA, Rcode::NoError, ANSWER)
             }
@@ -1008,6 +1034,7 @@ impl Message<'_> {
             | Message::NegativeNameQueryResponse { name, .. }
             | Message::NodeStatusResponse { name, .. }
             | Message::NameRegistrationResponse { name, .. }
+            | Message::NameRefreshResponse { name, .. }
             | Message::EndNodeChallengeResponse { name, .. }
             | Message::NameConflictDemand { name, .. }
             | Message::NameReleaseResponse { name, .. }
@@ -1214,6 +1241,15 @@ impl<'a> Repr<'a> {
                     },
                 })
             }
+            opcode @ (Opcode::Refresh | Opcode::RefreshAlternate) => {
+                Ok(Message::NameRefreshResponse {
+                    alternate: opcode == Opcode::RefreshAlternate,
+                    name,
+                    rcode,
+                    ttl: record.ttl,
+                    entry: single_entry(message, &record)?,
+                })
+            }
             Opcode::Release => Ok(Message::NameReleaseResponse {
                 name,
                 rcode,
@@ -1298,6 +1334,7 @@ impl<'a> Repr<'a> {
                     name.wire_len() + RECORD_TAIL + node_status_rdata_len(names.len())
                 }
                 Message::NameRegistrationResponse { name, .. }
+                | Message::NameRefreshResponse { name, .. }
                 | Message::EndNodeChallengeResponse { name, .. }
                 | Message::NameConflictDemand { name, .. }
                 | Message::NameReleaseResponse { name, .. } => {
@@ -1380,6 +1417,9 @@ impl<'a> Repr<'a> {
                 statistics.emit(w.take(STATISTICS_LEN));
             }
             Message::NameRegistrationResponse {
+                name, ttl, entry, ..
+            }
+            | Message::NameRefreshResponse {
                 name, ttl, entry, ..
             }
             | Message::EndNodeChallengeResponse { name, ttl, entry } => {
@@ -1546,6 +1586,9 @@ impl fmt::Display for Repr<'_> {
             }
             Message::NameRegistrationResponse { name, rcode, .. } => {
                 write!(f, "registration response for {name} ({rcode:?})")
+            }
+            Message::NameRefreshResponse { name, rcode, .. } => {
+                write!(f, "refresh response for {name} ({rcode:?})")
             }
             Message::EndNodeChallengeResponse { name, entry, .. } => {
                 write!(f, "end-node challenge for {name}, owner {}", entry.address)
@@ -2114,6 +2157,37 @@ mod test {
     }
 
     #[test]
+    fn refresh_responses_keep_their_opcode() {
+        // A server that echoes the refresh opcode: 8 (0xC580) or Microsoft's 9 (0xCD80).
+        let positive = vector("positive name registration response");
+        for (opcode, alternate) in [(0x8u8, false), (0x9, true)] {
+            let mut refresh = positive.clone();
+            refresh[2] = (refresh[2] & 0x87) | (opcode << 3);
+            let repr = parse(&refresh).unwrap();
+            let Message::NameRefreshResponse {
+                alternate: parsed,
+                rcode,
+                ..
+            } = repr.message
+            else {
+                panic!("not a refresh response: {repr:?}");
+            };
+            assert_eq!((parsed, rcode), (alternate, Rcode::NoError));
+            assert_eq!(emit(&repr), refresh, "emits the bytes it parsed");
+            // A negative one carries its RCODE.
+            let mut refused = refresh.clone();
+            refused[3] |= 0x05;
+            assert!(matches!(
+                parse(&refused).unwrap().message,
+                Message::NameRefreshResponse {
+                    rcode: Rcode::Refused,
+                    ..
+                }
+            ));
+        }
+    }
+
+    #[test]
     fn node_status_respects_576_bytes() {
         let names: Vec<NodeName> = (0..40u8)
             .map(|i| NodeName {
@@ -2219,7 +2293,7 @@ mod test {
 
     fn parts() -> impl Strategy<Value = Parts> {
         (
-            (0u8..13, strategies::nb_name(), any::<u32>(), addr_entry()),
+            (0u8..14, strategies::nb_name(), any::<u32>(), addr_entry()),
             (
                 proptest::collection::vec(addr_entry(), 0..20),
                 proptest::collection::vec(
@@ -2329,6 +2403,13 @@ mod test {
             11 => Message::NameReleaseResponse {
                 name,
                 rcode: p.rcode,
+                entry: p.entry,
+            },
+            12 => Message::NameRefreshResponse {
+                alternate: p.flags & 1 == 1,
+                name,
+                rcode: p.rcode,
+                ttl: p.ttl,
                 entry: p.entry,
             },
             _ => Message::WaitForAcknowledgement {

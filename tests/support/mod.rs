@@ -9,8 +9,11 @@
 //! * [`Peer`]: a second smoltcp node with owned storage, for the other side of every exchange.
 //! * [`TestNode`]: our [`Node`] on leaked (allocated once) storage.
 //! * [`Seen`]: a recorded frame decoded down to IPv4 and UDP/TCP, for wire-level assertions.
+//! * [`nbns_server::ScriptedNbns`]: a WINS server that answers as its test says.
 
 #![allow(dead_code, reason = "each test file uses part of the bench")]
+
+pub mod nbns_server;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
