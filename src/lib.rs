@@ -64,7 +64,9 @@
 #[macro_use]
 mod macros;
 
+pub mod browse;
 pub mod counter;
+pub mod datagram_service;
 #[cfg(feature = "std")]
 pub mod forward;
 pub mod gate;

@@ -9,10 +9,13 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use netbt::gate::HeldSyn;
 use netbt::name_service::NameEvent;
-use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
+use netbt::node::{
+    Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, UdpStorage, sockets_needed,
+};
 use netbt::session::{SessionConfig, Slot};
 use netbt::wire::name::{Name, Scope};
 use smoltcp::iface::SocketStorage;
+use smoltcp::socket::udp::PacketMetadata;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 use crate::clock::Clock;
@@ -31,6 +34,10 @@ const SLOTS: usize = SESSIONS + REFUSALS;
 const SESSION_BUFFER: usize = 2048;
 /// SYNs kept while no session slot is free (about 160 bytes each).
 const SYN_BACKLOG: usize = 8;
+/// Datagrams queued per direction on UDP 138.
+const DATAGRAMS: usize = 4;
+/// Payload bytes per direction on UDP 138: two datagrams of the largest size (576).
+const DATAGRAM_BYTES: usize = 2 * 576;
 
 const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
 const ADDRESS: Ipv4Cidr = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24);
@@ -81,6 +88,12 @@ fn log_level() -> log::LevelFilter {
 static SOCKETS: Once<MaybeUninit<[SocketStorage<'static>; sockets_needed(SLOTS)]>> =
     Once::new(MaybeUninit::uninit());
 static NAME_SERVICE: Once<UdpBuffers> = Once::new(UdpBuffers::new());
+static DATAGRAM_RX_META: Once<[PacketMetadata; DATAGRAMS]> =
+    Once::new([PacketMetadata::EMPTY; DATAGRAMS]);
+static DATAGRAM_RX: Once<[u8; DATAGRAM_BYTES]> = Once::new([0; DATAGRAM_BYTES]);
+static DATAGRAM_TX_META: Once<[PacketMetadata; DATAGRAMS]> =
+    Once::new([PacketMetadata::EMPTY; DATAGRAMS]);
+static DATAGRAM_TX: Once<[u8; DATAGRAM_BYTES]> = Once::new([0; DATAGRAM_BYTES]);
 static SESSION_MEMORY: Once<[u8; 2 * SESSION_BUFFER * SESSIONS]> =
     Once::new([0; 2 * SESSION_BUFFER * SESSIONS]);
 static REFUSAL_BUFFERS: Once<[RefusalBuffers; REFUSALS]> =
@@ -200,6 +213,12 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
     let storage = NodeStorage {
         sockets: socket_table(SOCKETS.take()),
         name_service: NAME_SERVICE.take(),
+        datagram_service: UdpStorage {
+            rx_meta: DATAGRAM_RX_META.take(),
+            rx: DATAGRAM_RX.take(),
+            tx_meta: DATAGRAM_TX_META.take(),
+            tx: DATAGRAM_TX.take(),
+        },
         session_memory: SESSION_MEMORY.take(),
         refusals: REFUSAL_BUFFERS.take(),
         ledger: LEDGER.take(),

@@ -1,0 +1,482 @@
+//! The datagram service of an RFC 1001/1002 B-node (UDP 138), without I/O.
+//!
+//! [`DatagramService`] is handed every datagram received on UDP 138
+//! ([`DatagramService::receive`]) and the datagrams its owner wants to send
+//! ([`DatagramService::send`]); both hand the packets to send to a closure, as a destination and
+//! an [`nbds::Repr`] to emit. The [`crate::node::Node`] glues it to a smoltcp UDP socket, like the
+//! name service.
+//!
+//! What it does:
+//!
+//! * **Delivery**: a DIRECT_UNIQUE or DIRECT_GROUP datagram to one of our names (registered,
+//!   in our scope), or a BROADCAST datagram to `*` or one of our names, is queued for the owner
+//!   ([`DatagramService::take_delivery`], at most [`MAX_DELIVERIES`] waiting, the oldest dropped
+//!   and counted beyond). Everything else is dropped and counted.
+//! * **Errors**: only a DIRECT_UNIQUE datagram sent to our unicast address for a name we do not
+//!   own is answered, with DATAGRAM ERROR 0x82 (destination name not present). Group and
+//!   broadcast datagrams, and anything sent to a broadcast address, never get an error.
+//! * **Queries**: a DATAGRAM QUERY REQUEST for one of our names gets the positive response; for
+//!   any other name, the negative one if it was sent to our unicast address (silence otherwise).
+//! * **Fragments** (`M` set or `PACKET_OFFSET` ≠ 0) are dropped and counted: nobody sends them
+//!   (Samba neither fragments nor reassembles, and refuses to send more than 576 bytes).
+//! * **Malformed** datagrams, and datagrams whose user data exceeds [`MAX_USER_DATA`], are dropped
+//!   and counted.
+//!
+//! Every reply goes to the requester's UDP source address and port (not the `SOURCE_IP` field),
+//! from port 138 (the node's socket).
+//!
+//! Sending: from one of our registered names, to a unique name at a given address (or, without
+//! one, to the subnet's broadcast address, where its owner picks it up), to a group name or to
+//! everyone (BROADCAST to `*`), both on the subnet's broadcast address. Datagrams are never
+//! fragmented: user data that does not fit 576 bytes is refused. Resolving a unique name through
+//! the name service first is not done (the caller gives the address).
+
+use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+
+use crate::counter::Counter;
+use crate::name_service::{Destination, NameService, Received};
+use crate::wire::name::{Name, NbName, Scope};
+use crate::wire::nbds::{self, Datagram, ErrorCode, Flags, Message, NodeType};
+use crate::wire::{DATAGRAM_SERVICE_PORT, MAX_DATAGRAM_LENGTH, smb_mailslot};
+
+/// Most user data bytes a delivered datagram carries (576 bytes less the 14-byte header and two
+/// unscoped names is 494; a little more is kept for senders that go past 576).
+pub const MAX_USER_DATA: usize = 512;
+/// Deliveries kept until the owner takes them.
+pub const MAX_DELIVERIES: usize = 8;
+
+/// Which of the three data datagrams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DatagramKind {
+    /// DIRECT_UNIQUE.
+    Unique,
+    /// DIRECT_GROUP.
+    Group,
+    /// BROADCAST.
+    Broadcast,
+}
+
+impl DatagramKind {
+    /// `unique`, `group` or `broadcast`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DatagramKind::Unique => "unique",
+            DatagramKind::Group => "group",
+            DatagramKind::Broadcast => "broadcast",
+        }
+    }
+}
+
+impl core::fmt::Display for DatagramKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A datagram addressed to us, for the owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// How it was sent.
+    pub kind: DatagramKind,
+    /// The sender's name.
+    pub source_name: Name,
+    /// The UDP source address and port it came from.
+    pub source: Destination,
+    /// The name it was sent to (ours, or `*` for a broadcast).
+    pub destination_name: Name,
+    /// The user data.
+    pub data: heapless::Vec<u8, MAX_USER_DATA>,
+}
+
+/// Where a datagram goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// DIRECT_UNIQUE to `name`: at `address`, or on the subnet's broadcast address.
+    Unique {
+        /// The unique name.
+        name: Name,
+        /// Its owner's address, if known.
+        address: Option<Ipv4Address>,
+    },
+    /// DIRECT_GROUP to the group `name`, on the subnet's broadcast address.
+    Group(Name),
+    /// BROADCAST to `*`, on the subnet's broadcast address.
+    Broadcast,
+}
+
+/// Why a datagram was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The source name is not one of our registered names.
+    NotOurName,
+    /// The datagram would exceed 576 bytes (nothing is fragmented).
+    TooLong,
+    /// The socket's send queue is full.
+    QueueFull,
+}
+
+impl core::fmt::Display for SendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            SendError::NotOurName => "the source name is not one of our registered names",
+            SendError::TooLong => "the datagram would exceed 576 bytes (no fragmentation)",
+            SendError::QueueFull => "the send queue of UDP 138 is full",
+        })
+    }
+}
+
+impl core::error::Error for SendError {}
+
+/// Counters of the datagram service; all wrap on overflow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DatagramCounters {
+    /// Datagrams received on UDP 138.
+    pub received: Counter,
+    /// Datagrams that did not parse, or whose user data exceeds [`MAX_USER_DATA`].
+    pub malformed: Counter,
+    /// Fragments (M set or an offset), dropped.
+    pub fragments_dropped: Counter,
+    /// Data datagrams for names we do not own, dropped.
+    pub not_for_us: Counter,
+    /// Data datagrams queued for the owner.
+    pub delivered: Counter,
+    /// Deliveries dropped because the owner did not take them.
+    pub deliveries_lost: Counter,
+    /// DATAGRAM ERROR (0x82) sent.
+    pub errors_sent: Counter,
+    /// DATAGRAM ERROR packets received (logged, nothing else).
+    pub errors_received: Counter,
+    /// Positive query responses sent.
+    pub queries_answered: Counter,
+    /// Negative query responses sent.
+    pub queries_refused: Counter,
+    /// Packets sent (data datagrams and replies).
+    pub sent: Counter,
+    /// Data datagrams the owner asked to send that were not sent.
+    pub send_failures: Counter,
+}
+
+/// The data part of a received datagram that passed the checks, for the browse announcer
+/// (which also looks at datagrams to workgroup names we do not own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inbound<'a> {
+    /// The destination name.
+    pub destination: Name,
+    /// The user data.
+    pub data: &'a [u8],
+}
+
+/// Pseudo-random numbers (xorshift64*, seeded from the node's entropy).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed` (must come from real entropy; zero is made odd).
+    pub const fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    /// The next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    }
+
+    /// A number in `0..=max`.
+    pub fn up_to(&mut self, max: u32) -> u32 {
+        match max.checked_add(1) {
+            Some(span) => self.next_u32() % span,
+            None => self.next_u32(),
+        }
+    }
+}
+
+/// The datagram service; see the module documentation.
+#[derive(Debug)]
+pub struct DatagramService {
+    address: Ipv4Cidr,
+    scope: Scope,
+    rng: Rng,
+    counters: DatagramCounters,
+    deliveries: heapless::Deque<Delivery, MAX_DELIVERIES>,
+}
+
+impl DatagramService {
+    /// The service of a node at `address` whose names have `scope`. `seed` must come from real
+    /// entropy (datagram ids).
+    pub fn new(address: Ipv4Cidr, scope: Scope, seed: u64) -> DatagramService {
+        DatagramService {
+            address,
+            scope,
+            rng: Rng::new(seed),
+            counters: DatagramCounters::default(),
+            deliveries: heapless::Deque::new(),
+        }
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &DatagramCounters {
+        &self.counters
+    }
+
+    /// The oldest datagram addressed to us that the owner has not taken yet.
+    pub fn take_delivery(&mut self) -> Option<Delivery> {
+        self.deliveries.pop_front()
+    }
+
+    /// Counts a datagram too long to read, which the node dropped.
+    pub fn count_oversized(&mut self) {
+        self.counters.received.bump();
+        self.counters.malformed.bump();
+    }
+
+    fn our_address(&self) -> Ipv4Address {
+        self.address.address()
+    }
+
+    /// The subnet's broadcast address, port 138.
+    pub fn broadcast(&self) -> Destination {
+        Destination {
+            address: self.address.broadcast().unwrap_or(Ipv4Address::BROADCAST),
+            port: DATAGRAM_SERVICE_PORT,
+        }
+    }
+
+    fn header<'m>(&mut self, message: Message<'m>) -> nbds::Repr<'m> {
+        nbds::Repr {
+            datagram_id: self.rng.next_u32() as u16,
+            flags: Flags::unfragmented(NodeType::B),
+            source_ip: self.our_address(),
+            source_port: DATAGRAM_SERVICE_PORT,
+            message,
+        }
+    }
+
+    /// Handles one datagram received on UDP 138: replies (error, query responses) go through
+    /// `send`; a datagram for us is queued for the owner. Returns the destination name and user
+    /// data of every well-formed, unfragmented data datagram in our scope (whoever it is for),
+    /// for the browse announcer.
+    pub fn receive<'a>(
+        &mut self,
+        bytes: &'a [u8],
+        from: Received,
+        names: &NameService,
+        send: &mut dyn FnMut(Destination, &nbds::Repr) -> bool,
+    ) -> Option<Inbound<'a>> {
+        self.counters.received.bump();
+        if from.source.address == self.our_address() {
+            return None; // our own broadcast, looped back by a bridge
+        }
+        let Ok(repr) = nbds::Repr::parse(&nbds::Packet::new_unchecked(bytes)) else {
+            self.counters.malformed.bump();
+            net_debug!("malformed datagram from {}", from.source.address);
+            return None;
+        };
+        net_trace!(
+            "nbds from {}:{}: {}",
+            from.source.address,
+            from.source.port,
+            repr
+        );
+        let (kind, datagram) = match repr.message {
+            Message::DirectUnique(d) => (DatagramKind::Unique, d),
+            Message::DirectGroup(d) => (DatagramKind::Group, d),
+            Message::Broadcast(d) => (DatagramKind::Broadcast, d),
+            Message::QueryRequest { name } => {
+                self.answer_query(repr.datagram_id, name, from, names, send);
+                return None;
+            }
+            Message::Error { code } => {
+                self.counters.errors_received.bump();
+                net_debug!("datagram error from {}: {}", from.source.address, code);
+                return None;
+            }
+            Message::PositiveQueryResponse { .. } | Message::NegativeQueryResponse { .. } => {
+                return None;
+            }
+        };
+        if repr.flags.more || datagram.packet_offset != 0 {
+            self.counters.fragments_dropped.bump();
+            net_debug!("dropped a datagram fragment from {}", from.source.address);
+            return None;
+        }
+        if datagram.user_data.len() > MAX_USER_DATA {
+            self.counters.malformed.bump();
+            return None;
+        }
+        let destination = datagram.destination_name;
+        if !destination.scope.matches(&self.scope) {
+            self.counters.not_for_us.bump();
+            return None;
+        }
+        let ours = names.owns(&destination)
+            || (kind == DatagramKind::Broadcast && destination.name.is_wildcard());
+        if ours {
+            self.deliver(kind, &datagram, from);
+        } else {
+            self.counters.not_for_us.bump();
+            if kind == DatagramKind::Unique && from.destination == self.our_address() {
+                self.send_error(repr.datagram_id, from, send);
+            }
+        }
+        Some(Inbound {
+            destination: destination.name,
+            data: datagram.user_data,
+        })
+    }
+
+    fn deliver(&mut self, kind: DatagramKind, datagram: &Datagram<'_>, from: Received) {
+        let mut data = heapless::Vec::new();
+        // Checked against MAX_USER_DATA by the caller.
+        let _ = data.extend_from_slice(datagram.user_data);
+        if self.deliveries.is_full() {
+            self.deliveries.pop_front();
+            self.counters.deliveries_lost.bump();
+        }
+        let _ = self.deliveries.push_back(Delivery {
+            kind,
+            source_name: datagram.source_name.name,
+            source: from.source,
+            destination_name: datagram.destination_name.name,
+            data,
+        });
+        self.counters.delivered.bump();
+    }
+
+    fn send_error(
+        &mut self,
+        datagram_id: u16,
+        from: Received,
+        send: &mut dyn FnMut(Destination, &nbds::Repr) -> bool,
+    ) {
+        let mut repr = self.header(Message::Error {
+            code: ErrorCode::DestinationNameNotPresent,
+        });
+        repr.datagram_id = datagram_id;
+        if send(from.source, &repr) {
+            self.counters.errors_sent.bump();
+            self.counters.sent.bump();
+        }
+    }
+
+    fn answer_query(
+        &mut self,
+        datagram_id: u16,
+        name: NbName,
+        from: Received,
+        names: &NameService,
+        send: &mut dyn FnMut(Destination, &nbds::Repr) -> bool,
+    ) {
+        let message = if names.owns(&name) {
+            Message::PositiveQueryResponse { name }
+        } else if from.destination == self.our_address() {
+            Message::NegativeQueryResponse { name }
+        } else {
+            return;
+        };
+        let positive = matches!(message, Message::PositiveQueryResponse { .. });
+        let mut repr = self.header(message);
+        repr.datagram_id = datagram_id;
+        if send(from.source, &repr) {
+            self.counters.sent.bump();
+            if positive {
+                self.counters.queries_answered.bump();
+            } else {
+                self.counters.queries_refused.bump();
+            }
+        }
+    }
+
+    /// Sends `user_data` from our name `from` to `to`; see the module documentation.
+    pub fn send(
+        &mut self,
+        names: &NameService,
+        from: Name,
+        to: Target,
+        user_data: &[u8],
+        send: &mut dyn FnMut(Destination, &nbds::Repr) -> bool,
+    ) -> Result<(), SendError> {
+        let result = self.try_send(names, from, to, user_data, send);
+        if result.is_err() {
+            self.counters.send_failures.bump();
+        }
+        result
+    }
+
+    fn try_send(
+        &mut self,
+        names: &NameService,
+        from: Name,
+        to: Target,
+        user_data: &[u8],
+        send: &mut dyn FnMut(Destination, &nbds::Repr) -> bool,
+    ) -> Result<(), SendError> {
+        let scope = self.scope;
+        let source_name = NbName::new(from, scope);
+        if !names.owns(&source_name) {
+            return Err(SendError::NotOurName);
+        }
+        let broadcast = self.broadcast();
+        let (destination, name) = match to {
+            Target::Unique { name, address } => (
+                address.map_or(broadcast, |address| Destination {
+                    address,
+                    port: DATAGRAM_SERVICE_PORT,
+                }),
+                name,
+            ),
+            Target::Group(name) => (broadcast, name),
+            Target::Broadcast => (broadcast, Name::WILDCARD),
+        };
+        let datagram = Datagram {
+            source_name,
+            destination_name: NbName::new(name, scope),
+            packet_offset: 0,
+            user_data,
+        };
+        let message = match to {
+            Target::Unique { .. } => Message::DirectUnique(datagram),
+            Target::Group(_) => Message::DirectGroup(datagram),
+            Target::Broadcast => Message::Broadcast(datagram),
+        };
+        let repr = self.header(message);
+        if repr.buffer_len() > MAX_DATAGRAM_LENGTH {
+            return Err(SendError::TooLong);
+        }
+        if !send(destination, &repr) {
+            return Err(SendError::QueueFull);
+        }
+        self.counters.sent.bump();
+        Ok(())
+    }
+
+    /// Sends `data` as a mailslot write to `mailslot` (e.g. [`smb_mailslot::BROWSE`]) from our
+    /// name `from` to `to`.
+    pub fn send_mailslot(
+        &mut self,
+        names: &NameService,
+        from: Name,
+        to: Target,
+        mailslot: &[u8],
+        data: &[u8],
+        send: &mut dyn FnMut(Destination, &nbds::Repr) -> bool,
+    ) -> Result<(), SendError> {
+        let write = smb_mailslot::Repr::new(mailslot, data);
+        let mut buffer = [0u8; MAX_DATAGRAM_LENGTH];
+        let len = write.buffer_len();
+        let Some(room) = buffer.get_mut(..len) else {
+            self.counters.send_failures.bump();
+            return Err(SendError::TooLong);
+        };
+        write.emit(&mut smb_mailslot::Packet::new_unchecked(&mut *room));
+        self.send(names, from, to, &buffer[..len], send)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
