@@ -174,6 +174,11 @@ impl BrowseAnnouncer {
         self.interval = interval.map(|i| i.max(Duration::from_secs(1)));
     }
 
+    /// The fixed interval, if one replaces the schedule.
+    pub fn interval(&self) -> Option<Duration> {
+        self.interval
+    }
+
     /// The counters.
     pub fn counters(&self) -> &BrowseCounters {
         &self.counters

@@ -17,6 +17,7 @@ use smoltcp::phy::{Device, PcapMode, PcapWriter};
 use smoltcp::time::Instant;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
+use crate::control::server::ControlHandler;
 use crate::control::{self, ControlServer, DaemonInfo, Status};
 use crate::poll::PollSet;
 
@@ -51,6 +52,10 @@ pub struct ServeConfig {
     /// `--handler forward=HOST:PORT`: the backend every session is relayed to (the session
     /// config then has the application handler and deferred accept).
     pub forward: Option<std::net::SocketAddr>,
+    /// The browse list's comment for this server.
+    pub comment: String,
+    /// `--announce-interval`: a fixed interval instead of the MS-BRWS schedule.
+    pub announce_interval: Option<smoltcp::time::Duration>,
 }
 
 /// Runs the daemon; returns an error line for exit code 2 on set-up failures.
@@ -139,6 +144,10 @@ fn run<D: Device>(
                 .map_err(|e| format!("cannot listen on {name}: {e}"))?;
         }
     }
+    node.browse
+        .set_comment(config.comment.as_bytes())
+        .map_err(|e| format!("--comment {:?}: {e}", config.comment))?;
+    node.browse.set_interval(config.announce_interval);
     let mut refusal_log = LogLimit::new(10, |n| log::info!("{n} more session refusals not logged"));
     // The forward handler's relays: two buffers per session slot, allocated here, once.
     let mut forwarder = config
@@ -174,24 +183,30 @@ fn run<D: Device>(
             return Err(format!("TAP device {ifname} is gone ({error}); exiting"));
         }
         report_events(&mut node);
+        report_datagrams(&mut node, control);
         report_session_events(&mut node, &mut refusal_log, forwarder.as_mut());
         let relayed = forwarder
             .as_mut()
             .is_some_and(|forwarder| forwarder.pump(&mut node, clock()));
-        control.serve(&mut || {
-            let info = DaemonInfo {
-                tap: ifname,
-                address: config.address.to_string(),
-                mac: format_mac(&config.mac),
-                scope: config.scope.to_string(),
-                uptime: start.elapsed(),
-                ready: node.names.is_ready(),
-                stopping: releasing_since.is_some(),
-            };
-            // The backend-side local address of each forwarded session (smbd's log shows it).
-            let backend = |slot| forwarder.as_ref().and_then(|f| f.backend_local(slot));
-            Status::new(&mut node, &info, clock(), &backend).to_json()
-        });
+        let mut requests = Requests {
+            node: &mut node,
+            status: &|node: &mut Node| {
+                let info = DaemonInfo {
+                    tap: ifname,
+                    address: config.address.to_string(),
+                    mac: format_mac(&config.mac),
+                    scope: config.scope.to_string(),
+                    uptime: start.elapsed(),
+                    ready: node.names.is_ready(),
+                    stopping: releasing_since.is_some(),
+                };
+                // The backend-side local address of each forwarded session (smbd's log shows
+                // it).
+                let backend = |slot| forwarder.as_ref().and_then(|f| f.backend_local(slot));
+                Status::new(node, &info, clock(), &backend).to_json()
+            },
+        };
+        control.serve_with(&mut requests);
 
         if !announced && node.names.is_ready() {
             announced = true;
@@ -227,6 +242,9 @@ fn run<D: Device>(
             log::info!("signal received: closing sessions, releasing names");
             releasing_since = Some(StdInstant::now());
             node.shut_down_sessions(clock());
+            // The last host announcement (server type 0) leaves before the names' releases.
+            node.shut_down_announcements();
+            node.poll(clock(), device);
             node.names.release(clock());
             continue;
         }
@@ -306,6 +324,40 @@ fn report_events(node: &mut Node) {
         match event {
             NameEvent::Conflict { .. } => log::error!("{event}"),
             _ => log::info!("{event}"),
+        }
+    }
+}
+
+/// The control socket's requests, answered with the node at hand.
+struct Requests<'n, 'a, 's> {
+    node: &'n mut Node<'a>,
+    status: &'s dyn Fn(&mut Node) -> String,
+}
+
+impl ControlHandler for Requests<'_, '_, '_> {
+    fn status(&mut self) -> String {
+        (self.status)(self.node)
+    }
+
+    fn datagram_send(&mut self, request: &str) -> String {
+        control::datagram::execute(self.node, request)
+    }
+}
+
+/// Datagrams addressed to us: one debug line each, and one line to every `datagram watch`.
+fn report_datagrams(node: &mut Node, control: &mut ControlServer) {
+    while let Some(delivery) = node.datagrams.take_delivery() {
+        log::debug!(
+            "{} datagram {} ({}:{}) -> {}, {} bytes",
+            delivery.kind,
+            delivery.source_name,
+            delivery.source.address,
+            delivery.source.port,
+            delivery.destination_name,
+            delivery.data.len()
+        );
+        if control.has_watchers() {
+            control.publish(&control::datagram::delivery_line(&delivery));
         }
     }
 }

@@ -17,7 +17,21 @@ const REPLY_MAX: u64 = 16 << 20;
 
 /// text tables). Errors are one line for exit code 1.
 pub fn print_status(control: Option<PathBuf>, tap: &str, json: bool) -> Result<(), String> {
-    let path = match control {
+    let path = socket_path(control, tap)?;
+    let reply = ask(&path, "status")?;
+    let out =
+        read_reply(&reply, json).map_err(|e| format!("the daemon at {} {e}", path.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write the status: {e}"))
+}
+
+/// The daemon's socket: `control` if given, else the first default socket of `tap` that
+/// exists. Errors are one line for exit code 1.
+pub fn socket_path(control: Option<PathBuf>, tap: &str) -> Result<PathBuf, String> {
+    Ok(match control {
         Some(path) => path,
         None => {
             let candidates = client_candidates(tap);
@@ -50,15 +64,7 @@ pub fn print_status(control: Option<PathBuf>, tap: &str, json: bool) -> Result<(
                 }
             }
         }
-    };
-    let reply = ask(&path, "status")?;
-    let out =
-        read_reply(&reply, json).map_err(|e| format!("the daemon at {} {e}", path.display()))?;
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| format!("cannot write the status: {e}"))
+    })
 }
 
 /// What to print for the daemon's `reply`: the document as it came with `json` (it must be
@@ -78,7 +84,7 @@ fn read_reply(reply: &str, json: bool) -> Result<String, String> {
 }
 
 /// Sends one request line and reads the whole answer.
-fn ask(path: &Path, request: &str) -> Result<String, String> {
+pub fn ask(path: &Path, request: &str) -> Result<String, String> {
     let shown = path.display();
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.file_type().is_socket()

@@ -6,8 +6,10 @@
 //! * [`status`]: the document, [`Status`], that the daemon writes and the client reads.
 //! * [`client`]: `netbt status`.
 //! * [`text`]: the document as text tables.
+//! * [`datagram`]: `netbt datagram send` and `netbt datagram watch`.
 
 pub mod client;
+pub mod datagram;
 pub mod path;
 pub mod server;
 pub mod status;

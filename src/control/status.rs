@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::time::Duration as StdDuration;
 
+use netbt::browse::BrowseCounters;
+use netbt::datagram_service::DatagramCounters;
 use netbt::name_service::{NameCounters, NameState, OwnedName};
 use netbt::node::Node;
 use netbt::session::{LedgerCounts, Listener, Phase, SessionCounters, SessionInfo, SlotId};
@@ -45,6 +47,25 @@ pub struct Status {
     pub ledger: LedgerCounts,
     /// Everything counted.
     pub counters: Counters,
+    /// The browse announcer (UDP 138); absent from a daemon without one.
+    #[serde(default)]
+    pub browse: BrowseRow,
+}
+
+/// Where the browse announcer stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowseRow {
+    /// The workgroup we announce in (`None`: not announcing: no `--group NAME` with suffix
+    /// 00, its names not registered yet, or stopped).
+    pub workgroup: Option<String>,
+    /// The comment the browse list shows.
+    pub comment: String,
+    /// `--announce-interval` in seconds (`None`: the MS-BRWS schedule).
+    pub interval_s: Option<u64>,
+    /// HostAnnouncements sent.
+    pub announcements_sent: u32,
+    /// Milliseconds until the next one (`None`: none due).
+    pub next_announcement_ms: Option<u64>,
 }
 
 /// One name of the table.
@@ -110,6 +131,12 @@ pub struct Counters {
     pub names: NameCounters,
     /// The node status statistics block (RFC 1002 §4.2.18) as the node answers it now.
     pub node_status: Statistics,
+    /// The datagram service (UDP 138).
+    #[serde(default)]
+    pub datagrams: DatagramCounters,
+    /// The browse announcer.
+    #[serde(default)]
+    pub browse: BrowseCounters,
 }
 
 /// The answer to a request the daemon does not know.
@@ -172,6 +199,21 @@ impl Status {
                 sessions: session_counters,
                 names: *node.names.counters(),
                 node_status,
+                datagrams: *node.datagrams.counters(),
+                browse: *node.browse.counters(),
+            },
+            browse: BrowseRow {
+                workgroup: node.browse.workgroup().map(|w| w.to_string()),
+                comment: String::from_utf8_lossy(node.browse.comment()).into_owned(),
+                interval_s: node.browse.interval().map(|i| i.secs()),
+                announcements_sent: node.browse.counters().announcements_sent.get(),
+                next_announcement_ms: node.browse.next_due().map(|at| {
+                    if at > now {
+                        (at - now).total_millis()
+                    } else {
+                        0
+                    }
+                }),
             },
         }
     }
@@ -353,7 +395,8 @@ mod tests {
                 "listeners",
                 "sessions",
                 "ledger",
-                "counters"
+                "counters",
+                "browse"
             ]
         );
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -377,6 +420,13 @@ mod tests {
         assert!(at("/counters/names/received").as_u64().unwrap() > 0);
         assert_eq!(at("/counters/node_status/max_total_sessions_possible"), 2);
         assert_eq!(at("/sessions/0/backend"), BACKEND);
+        // Node 2 has the workgroup but no unique <00> name (LABSRV<00> is not in its table):
+        // it has no server name to announce.
+        assert!(at("/browse/workgroup").is_null());
+        assert_eq!(at("/browse/announcements_sent"), 0);
+        assert!(at("/browse/next_announcement_ms").is_null());
+        assert_eq!(at("/counters/browse/announcements_sent"), 0);
+        assert_eq!(at("/counters/datagrams/sent"), 0);
         assert_eq!(at("/sessions/0/calling"), "PROBE<20>");
         assert!(
             !json.contains("\"backend\": null"),
@@ -405,6 +455,10 @@ mod tests {
             "\nCounters\n  session service (TCP 139)\n",
             "\n  name service (UDP 137)\n",
             "\n  node status statistics (RFC 1002)\n",
+            "\nBrowse\n  workgroup           - (not announcing)\n  comment\n",
+            "\n  announcements sent  0\n  next announcement   -\n",
+            "\n  datagram service (UDP 138)\n",
+            "\n  browse announcer\n",
         ] {
             assert!(text.contains(needle), "{needle:?} not in:\n{text}");
         }
