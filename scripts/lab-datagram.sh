@@ -68,33 +68,7 @@ wait_for "listening on" "$WORK/tcpdump.err" 50 || true
 
 # nmbd: the local master browser of LABGRP on br0, everything it writes below $WORK/nmbd.
 NMBD="$WORK/nmbd"
-mkdir -p "$NMBD"/{run,lock,state,cache,private,ncalrpc,binddns,log}
-cat >"$NMBD/smb.conf" <<CONF
-[global]
-    netbios name = NMBDMASTER
-    workgroup = $WG
-    server string = nmbd master
-    interfaces = br0
-    bind interfaces only = yes
-    local master = yes
-    preferred master = yes
-    os level = 65
-    domain master = no
-    wins support = no
-    dns proxy = no
-    pid directory = $NMBD/run
-    lock directory = $NMBD/lock
-    state directory = $NMBD/state
-    cache directory = $NMBD/cache
-    private dir = $NMBD/private
-    ncalrpc dir = $NMBD/ncalrpc
-    binddns dir = $NMBD/binddns
-    log file = $NMBD/log/nmbd.log
-    log level = 2
-    max log size = 0
-    load printers = no
-    disable spoolss = yes
-CONF
+write_nmbd_conf "$NMBD" "$WG" br0
 in_ns setsid nmbd --foreground --no-process-group -s "$NMBD/smb.conf" >"$WORK/nmbd.out" 2>&1 &
 
 # The daemons start while nmbd still campaigns, so its AnnouncementRequest (sent when it
@@ -124,12 +98,7 @@ in_ns nmblookup -s "$NMBD/smb.conf" -M "$WG" >"$WORK/master.out" 2>&1 || true
 expect "nmblookup -M $WG finds the master" "^$MASTER $WG<1d>" "$WORK/master.out"
 
 echo "datagram lab: the browse list"
-BROWSE_DAT=$(find "$NMBD" -name browse.dat 2>/dev/null | head -1)
-listed() { # listed NAME: the line of NAME in nmbd's browse.dat
-    local file
-    file=$(find "$NMBD" -name browse.dat 2>/dev/null | head -1)
-    [ -n "$file" ] && grep -E "^\"$1\" " "$file"
-}
+listed() { browse_listed "$NMBD" "$1"; }
 # A announces every 5 s and nmbd writes browse.dat at most every 5 s: LABSRV within about 10 s
 # of the master's start. B (on the MS-BRWS schedule) is listed once it answered nmbd's
 # AnnouncementRequest (within 30 s).
@@ -143,11 +112,10 @@ for who in LABSRV OTHER; do
         pass "browse.dat lists $who ($(since "${master_at:-$start}") s after nmbd became master)"
     else
         fail "browse.dat does not list $who within 40 s:"
-        find "$NMBD" -name browse.dat -exec cat {} + 2>/dev/null | sed 's/^/         /'
+        sed 's/^/         /' "$NMBD/cache/browse.dat" 2>/dev/null || true
     fi
 done
-BROWSE_DAT=$(find "$NMBD" -name browse.dat 2>/dev/null | head -1)
-cp "$BROWSE_DAT" "$WORK/browse-before.dat" 2>/dev/null || touch "$WORK/browse-before.dat"
+cp "$NMBD/cache/browse.dat" "$WORK/browse-before.dat" 2>/dev/null || touch "$WORK/browse-before.dat"
 expect "browse.dat: LABSRV with its comment and server type" \
     '^"LABSRV" +[0-9a-f]*9003 +"netbt lab A" +"'"$WG"'"' "$WORK/browse-before.dat"
 expect "browse.dat: OTHER with the default comment" \

@@ -10,8 +10,8 @@
 //!
 //! * **Delivery**: a DIRECT_UNIQUE or DIRECT_GROUP datagram to one of our names (registered,
 //!   in our scope), or a BROADCAST datagram to `*` or one of our names, is queued for the owner
-//!   ([`DatagramService::take_delivery`], at most [`MAX_DELIVERIES`] waiting, the oldest dropped
-//!   and counted beyond). Everything else is dropped and counted.
+//!   ([`DatagramService::take_delivery`]) in a ring on storage the caller sizes (one
+//!   [`Delivery`] each, about 560 bytes); when it is full the oldest is dropped and counted. Everything else is dropped and counted.
 //! * **Errors**: only a DIRECT_UNIQUE datagram sent to our unicast address for a name we do not
 //!   own is answered, with DATAGRAM ERROR 0x82 (destination name not present). Group and
 //!   broadcast datagrams, and anything sent to a broadcast address, never get an error.
@@ -42,8 +42,6 @@ use crate::wire::{DATAGRAM_SERVICE_PORT, MAX_DATAGRAM_LENGTH, smb_mailslot};
 /// Most user data bytes a delivered datagram carries (576 bytes less the 14-byte header and two
 /// unscoped names is 494; a little more is kept for senders that go past 576).
 pub const MAX_USER_DATA: usize = 512;
-/// Deliveries kept until the owner takes them.
-pub const MAX_DELIVERIES: usize = 8;
 
 /// Which of the three data datagrams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,6 +84,58 @@ pub struct Delivery {
     pub destination_name: Name,
     /// The user data.
     pub data: heapless::Vec<u8, MAX_USER_DATA>,
+}
+
+impl Delivery {
+    /// An empty entry, to fill the caller's delivery storage with (usable in a `static`).
+    pub const EMPTY: Delivery = Delivery {
+        kind: DatagramKind::Unique,
+        source_name: Name::from_bytes([0; 16]),
+        source: Destination {
+            address: Ipv4Address::UNSPECIFIED,
+            port: 0,
+        },
+        destination_name: Name::from_bytes([0; 16]),
+        data: heapless::Vec::new(),
+    };
+}
+
+/// A ring of deliveries on the caller's storage.
+#[derive(Debug)]
+struct Ring<'a> {
+    slots: &'a mut [Delivery],
+    head: usize,
+    len: usize,
+}
+
+impl Ring<'_> {
+    /// Makes room for one more (dropping the oldest if full: `kept` is then `false`, as it is
+    /// without any room) and returns the entry to fill.
+    fn push(&mut self) -> (Option<&mut Delivery>, bool) {
+        let capacity = self.slots.len();
+        if capacity == 0 {
+            return (None, false);
+        }
+        let mut kept = true;
+        if self.len == capacity {
+            self.head = (self.head + 1) % capacity;
+            self.len -= 1;
+            kept = false;
+        }
+        let at = (self.head + self.len) % capacity;
+        self.len += 1;
+        (Some(&mut self.slots[at]), kept)
+    }
+
+    fn pop(&mut self) -> Option<Delivery> {
+        if self.len == 0 {
+            return None;
+        }
+        let taken = core::mem::replace(&mut self.slots[self.head], Delivery::EMPTY);
+        self.head = (self.head + 1) % self.slots.len();
+        self.len -= 1;
+        Some(taken)
+    }
 }
 
 /// Where a datagram goes.
@@ -198,24 +248,34 @@ impl Rng {
 
 /// The datagram service; see the module documentation.
 #[derive(Debug)]
-pub struct DatagramService {
+pub struct DatagramService<'a> {
     address: Ipv4Cidr,
     scope: Scope,
     rng: Rng,
     counters: DatagramCounters,
-    deliveries: heapless::Deque<Delivery, MAX_DELIVERIES>,
+    deliveries: Ring<'a>,
 }
 
-impl DatagramService {
-    /// The service of a node at `address` whose names have `scope`. `seed` must come from real
-    /// entropy (datagram ids).
-    pub fn new(address: Ipv4Cidr, scope: Scope, seed: u64) -> DatagramService {
+impl<'a> DatagramService<'a> {
+    /// The service of a node at `address` whose names have `scope`, keeping up to
+    /// `deliveries.len()` datagrams for the owner (none: every one is dropped and counted as
+    /// lost). `seed` must come from real entropy (datagram ids).
+    pub fn new(
+        address: Ipv4Cidr,
+        scope: Scope,
+        seed: u64,
+        deliveries: &'a mut [Delivery],
+    ) -> DatagramService<'a> {
         DatagramService {
             address,
             scope,
             rng: Rng::new(seed),
             counters: DatagramCounters::default(),
-            deliveries: heapless::Deque::new(),
+            deliveries: Ring {
+                slots: deliveries,
+                head: 0,
+                len: 0,
+            },
         }
     }
 
@@ -226,7 +286,7 @@ impl DatagramService {
 
     /// The oldest datagram addressed to us that the owner has not taken yet.
     pub fn take_delivery(&mut self) -> Option<Delivery> {
-        self.deliveries.pop_front()
+        self.deliveries.pop()
     }
 
     /// Counts a datagram too long to read, which the node dropped.
@@ -261,13 +321,13 @@ impl DatagramService {
     /// `send`; a datagram for us is queued for the owner. Returns the destination name and user
     /// data of every well-formed, unfragmented data datagram in our scope (whoever it is for),
     /// for the browse announcer.
-    pub fn receive<'a>(
+    pub fn receive<'b>(
         &mut self,
-        bytes: &'a [u8],
+        bytes: &'b [u8],
         from: Received,
         names: &NameService,
         send: &mut dyn FnMut(Destination, &nbds::Repr) -> bool,
-    ) -> Option<Inbound<'a>> {
+    ) -> Option<Inbound<'b>> {
         self.counters.received.bump();
         if from.source.address == self.our_address() {
             return None; // our own broadcast, looped back by a bridge
@@ -331,21 +391,19 @@ impl DatagramService {
     }
 
     fn deliver(&mut self, kind: DatagramKind, datagram: &Datagram<'_>, from: Received) {
-        let mut data = heapless::Vec::new();
-        // Checked against MAX_USER_DATA by the caller.
-        let _ = data.extend_from_slice(datagram.user_data);
-        if self.deliveries.is_full() {
-            self.deliveries.pop_front();
+        self.counters.delivered.bump();
+        let (entry, kept) = self.deliveries.push();
+        if !kept {
             self.counters.deliveries_lost.bump();
         }
-        let _ = self.deliveries.push_back(Delivery {
-            kind,
-            source_name: datagram.source_name.name,
-            source: from.source,
-            destination_name: datagram.destination_name.name,
-            data,
-        });
-        self.counters.delivered.bump();
+        let Some(entry) = entry else { return };
+        entry.kind = kind;
+        entry.source_name = datagram.source_name.name;
+        entry.source = from.source;
+        entry.destination_name = datagram.destination_name.name;
+        entry.data.clear();
+        // Checked against MAX_USER_DATA by the caller.
+        let _ = entry.data.extend_from_slice(datagram.user_data);
     }
 
     fn send_error(

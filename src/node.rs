@@ -16,7 +16,7 @@ use smoltcp::wire::{
 };
 
 use crate::browse::{BrowseAnnouncer, HostAnnouncement};
-use crate::datagram_service::{DatagramService, SendError, Target};
+use crate::datagram_service::{DatagramService, Delivery, SendError, Target};
 use crate::gate::HeldSyn;
 use crate::name_service::{Destination, NameService, NameServiceConfig, Received};
 use crate::session::{
@@ -129,7 +129,7 @@ impl<'a> UdpStorage<'a> {
     }
 }
 
-/// Datagrams [`NodeStorage::leaked`] queues per direction on UDP 138.
+/// Datagrams [`NodeStorage::leaked`] queues per direction on UDP 138, and keeps for the owner.
 #[cfg(feature = "std")]
 pub const DATAGRAM_PACKETS: usize = 8;
 
@@ -146,6 +146,9 @@ pub struct NodeStorage<'a> {
     pub name_service: &'a mut UdpBuffers,
     /// The datagram service socket's buffers (UDP 138).
     pub datagram_service: UdpStorage<'a>,
+    /// Datagrams for our names kept until the owner takes them (fill it with
+    /// [`Delivery::EMPTY`]; when it is full the oldest is dropped and counted).
+    pub deliveries: &'a mut [Delivery],
     /// Buffer memory of the session slots.
     pub session_memory: &'a mut [u8],
     /// Buffers of the refusal slots.
@@ -185,6 +188,7 @@ impl NodeStorage<'static> {
                 tx_meta: vec![udp::PacketMetadata::EMPTY; DATAGRAM_PACKETS].leak(),
                 tx: vec![0u8; DATAGRAM_PACKETS * MAX_DATAGRAM_LENGTH].leak(),
             },
+            deliveries: vec![Delivery::EMPTY; DATAGRAM_PACKETS].leak(),
             session_memory: vec![0u8; 2 * buffer * sessions].leak(),
             refusals: Box::leak((0..refusals).map(|_| RefusalBuffers::new()).collect()),
             ledger: vec![Slot::EMPTY; slots].leak(),
@@ -259,7 +263,7 @@ pub struct Node<'a> {
     pub names: NameService,
     datagram_socket: SocketHandle,
     /// The datagram service (UDP 138): deliveries, counters.
-    pub datagrams: DatagramService,
+    pub datagrams: DatagramService<'a>,
     /// The browse announcer (set its comment and interval before the first poll).
     pub browse: BrowseAnnouncer,
     sessions: SessionService<'a>,
@@ -280,6 +284,7 @@ impl<'a> Node<'a> {
             sockets: table,
             name_service,
             datagram_service,
+            deliveries,
             session_memory,
             refusals,
             ledger,
@@ -381,6 +386,7 @@ impl<'a> Node<'a> {
                 config.address,
                 config.scope,
                 config.seed.rotate_left(29) ^ 0xd47a_6a3d,
+                deliveries,
             ),
             browse: BrowseAnnouncer::new(config.seed.rotate_left(41) ^ 0xb405_e000),
             figures: sessions.figures(),

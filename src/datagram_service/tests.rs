@@ -40,8 +40,16 @@ pub(crate) fn registered_names() -> NameService {
     names
 }
 
-fn service() -> DatagramService {
-    DatagramService::new(Ipv4Cidr::new(OUR_ADDRESS, 24), Scope::NONE, 99)
+/// Deliveries kept by [`service`].
+const DELIVERIES: usize = 8;
+
+fn service() -> DatagramService<'static> {
+    DatagramService::new(
+        Ipv4Cidr::new(OUR_ADDRESS, 24),
+        Scope::NONE,
+        99,
+        vec![Delivery::EMPTY; DELIVERIES].leak(),
+    )
 }
 
 fn from(to: Ipv4Address) -> Received {
@@ -350,12 +358,21 @@ fn a_full_delivery_queue_drops_the_oldest() {
     let names = registered_names();
     let mut service = service();
     let mut wire = Wire::default();
-    for i in 0..MAX_DELIVERIES + 2 {
+    for i in 0..DELIVERIES + 2 {
         let bytes = datagram(DatagramKind::Unique, name("LABSRV"), &[i as u8]);
         receive(&mut service, &names, &bytes, OUR_ADDRESS, &mut wire);
     }
     assert_eq!(service.counters().deliveries_lost, 2);
-    assert_eq!(&service.take_delivery().unwrap().data[..], [2]);
+    for i in 2..DELIVERIES + 2 {
+        assert_eq!(&service.take_delivery().unwrap().data[..], [i as u8]);
+    }
+    assert_eq!(service.take_delivery(), None);
+    // Without storage every datagram is lost, and counted.
+    let mut none = DatagramService::new(Ipv4Cidr::new(OUR_ADDRESS, 24), Scope::NONE, 1, &mut []);
+    let bytes = datagram(DatagramKind::Unique, name("LABSRV"), b"x");
+    receive(&mut none, &names, &bytes, OUR_ADDRESS, &mut wire);
+    assert_eq!(none.counters().deliveries_lost, 1);
+    assert_eq!(none.take_delivery(), None);
 }
 
 #[test]
