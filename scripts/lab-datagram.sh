@@ -104,14 +104,14 @@ listed() { browse_listed "$NMBD" "$1"; }
 # AnnouncementRequest (within 30 s).
 for who in LABSRV OTHER; do
     found=0
-    for _ in $(seq 400); do
+    for _ in $(seq 450); do
         if listed "$who" >/dev/null; then found=1; break; fi
         sleep 0.1
     done
     if [ "$found" = 1 ]; then
         pass "browse.dat lists $who ($(since "${master_at:-$start}") s after nmbd became master)"
     else
-        fail "browse.dat does not list $who within 40 s:"
+        fail "browse.dat does not list $who within 45 s:"
         sed 's/^/         /' "$NMBD/cache/browse.dat" 2>/dev/null || true
     fi
 done
@@ -120,6 +120,9 @@ expect "browse.dat: LABSRV with its comment and server type" \
     '^"LABSRV" +[0-9a-f]*9003 +"netbt lab A" +"'"$WG"'"' "$WORK/browse-before.dat"
 expect "browse.dat: OTHER with the default comment" \
     '^"OTHER" +[0-9a-f]*9003 +"netbt [0-9.]+" +"'"$WG"'"' "$WORK/browse-before.dat"
+# (`smbclient -L` against an smbd beside this nmbd listed no server at all, not even nmbd's own:
+# smbd's NetServerEnum2 answered 0 entries. Every entry nmbd learned on its subnet carries
+# LOCAL_LIST_ONLY (0x40000000), the likely reason; not verified. browse.dat is the list itself.)
 
 echo "datagram lab: nmbd's AnnouncementRequest"
 in_ns "$NETBT" status --control "$WORK/b.sock" --json >"$WORK/b-status.json" 2>&1 || true
