@@ -215,7 +215,7 @@ fn until_nul(bytes: &[u8]) -> &[u8] {
 
 impl<'a> Repr<'a> {
     /// Parses a browser frame; never panics. A HostAnnouncement needs its 32 fixed bytes; its
-    /// server name ends at the first NUL of its field, its comment at the first NUL after it
+    /// server name ends at the first NUL of its field or after 15 bytes, its comment at the first NUL after it
     /// (or the end of the frame: Samba reads it that leniently too). An AnnouncementRequest
     /// needs its reserved byte.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Repr<'a>> {
@@ -225,7 +225,8 @@ impl<'a> Repr<'a> {
             Opcode::HostAnnouncement => Repr::HostAnnouncement(Announcement {
                 update_count: data[field::UPDATE_COUNT],
                 periodicity_ms: u32::from_le_bytes([data[2], data[3], data[4], data[5]]),
-                server_name: until_nul(&data[field::SERVER_NAME]),
+                // At most 15 bytes: the 16th is the terminating NUL.
+                server_name: until_nul(&data[field::SERVER_NAME][..SERVER_NAME_MAX]),
                 os_version: (data[field::OS_MAJOR], data[field::OS_MINOR]),
                 server_type: ServerType(u32::from_le_bytes([
                     data[24], data[25], data[26], data[27],
@@ -433,6 +434,16 @@ mod test {
     }
 
     #[test]
+    fn a_server_name_without_its_nul_is_read_as_fifteen_bytes() {
+        let mut bytes = ANNOUNCEMENT.to_vec();
+        bytes[6..22].copy_from_slice(b"ABCDEFGHIJKLMNOP");
+        let Ok(Repr::HostAnnouncement(a)) = parse(&bytes) else {
+            panic!()
+        };
+        assert_eq!(a.server_name, b"ABCDEFGHIJKLMNO");
+    }
+
+    #[test]
     fn long_server_names_are_cut_to_fifteen_bytes() {
         let Repr::HostAnnouncement(mut a) = announcement() else {
             unreachable!()
@@ -480,9 +491,19 @@ mod test {
             prop_assert_eq!(parse(&bytes), Ok(repr));
         }
 
+        /// Whatever parses emits to a frame that parses to the same thing (bytes after a NUL the
+        /// parser stopped at are not kept).
         #[test]
-        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
-            let _ = parse(&bytes);
+        fn whatever_parses_re_parses_the_same(
+            opcode in 0u8..4,
+            bytes in proptest::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let mut frame = vec![opcode];
+            frame.extend_from_slice(&bytes);
+            if let Ok(repr) = parse(&frame) {
+                let emitted = emit(&repr);
+                prop_assert_eq!(parse(&emitted), Ok(repr));
+            }
         }
     }
 }

@@ -402,5 +402,25 @@ mod test {
             framed.extend_from_slice(&bytes);
             let _ = parse(&framed);
         }
+
+        /// A valid header with arbitrary counts, offsets and byte block: whatever parses emits
+        /// to a write that parses to the same thing.
+        #[test]
+        fn whatever_parses_re_parses_the_same(
+            data_count in 0u16..64,
+            data_offset in 60u16..140,
+            byte_count in 0u16..80,
+            block in proptest::collection::vec(any::<u8>(), 0..90),
+        ) {
+            let mut bytes = HELLO[..69].to_vec();
+            bytes[55..57].copy_from_slice(&data_count.to_le_bytes());
+            bytes[57..59].copy_from_slice(&data_offset.to_le_bytes());
+            bytes[67..69].copy_from_slice(&byte_count.to_le_bytes());
+            bytes.extend_from_slice(&block);
+            if let Ok(repr) = parse(&bytes) {
+                let emitted = emit(&repr);
+                prop_assert_eq!(parse(&emitted), Ok(repr));
+            }
+        }
     }
 }
