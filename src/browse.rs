@@ -64,6 +64,8 @@ pub const fn scheduled_interval(sent: u32) -> Duration {
 pub struct BrowseCounters {
     /// HostAnnouncements handed out to send (the shutdown one included).
     pub announcements_sent: Counter,
+    /// Of those, the ones the node could not send (the server name lost, the queue full).
+    pub announcements_failed: Counter,
     /// Of those, the ones that answered an AnnouncementRequest.
     pub requested_announcements: Counter,
     /// AnnouncementRequests for our workgroup received.
@@ -177,6 +179,11 @@ impl BrowseAnnouncer {
     /// The fixed interval, if one replaces the schedule.
     pub fn interval(&self) -> Option<Duration> {
         self.interval
+    }
+
+    /// Counts an announcement handed out that could not be sent.
+    pub fn count_failed(&mut self) {
+        self.counters.announcements_failed.bump();
     }
 
     /// The counters.

@@ -562,6 +562,7 @@ impl Node<'_> {
             HostAnnouncement::MAILSLOT,
             announcement.frame(),
         ) {
+            self.browse.count_failed();
             net_debug!("host announcement not sent: {}", error);
         }
     }

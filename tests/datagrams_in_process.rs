@@ -225,6 +225,16 @@ fn the_announcement_reaches_the_segment_and_the_other_node_ignores_it() {
         panic!()
     };
     assert_eq!(announcement.server_type, ServerType(0));
+    assert_eq!(one.node.browse.counters().announcements_sent, 3);
+    assert_eq!(one.node.browse.counters().announcements_failed, 0);
+    // Once the names are released nothing more is announced.
+    one.node.names.release(hub.now());
+    run(&hub, 180_000, &mut [&mut one, &mut two, &mut peer]);
+    let late = peer_datagrams(&mut peer, socket)
+        .into_iter()
+        .filter(|(from, _)| from.addr == IpAddress::Ipv4(NODE_IP))
+        .count();
+    assert_eq!(late, 0);
 }
 
 fn emit(repr: &nbds::Repr) -> Vec<u8> {
