@@ -144,6 +144,8 @@ expect "status text: datagram counters" "^  datagram service \(UDP 138\)$" "$WOR
 echo "datagram lab: netbt datagram send (A) and watch (B)"
 in_ns "$NETBT" datagram watch --json --control "$WORK/b.sock" >"$WORK/watch.out" 2>"$WORK/watch.err" &
 watch_pid=$!
+in_ns "$NETBT" datagram watch --control "$WORK/b.sock" >"$WORK/watch-text.out" 2>&1 &
+watch_text_pid=$!
 sleep 0.5
 send_a() { in_ns "$NETBT" datagram send --control "$WORK/a.sock" --from LABSRV "$@"; }
 send_a --to OTHER#20 --ip "$B" --mailslot '\MAILSLOT\LAB' --data "hello B" >"$WORK/send1.out" 2>&1 || true
@@ -153,8 +155,8 @@ send_a --to STRANGER --ip "$B" --data "nobody" >"$WORK/send4.out" 2>&1 || true
 in_ns "$NETBT" datagram send --control "$WORK/a.sock" --from OTHER --to '*' --data x \
     >"$WORK/send5.out" 2>&1 && rc5=0 || rc5=$?
 wait_for '"kind":"broadcast"' "$WORK/watch.out" 30 || true
-kill "$watch_pid" 2>/dev/null || true
-wait "$watch_pid" 2>/dev/null || true
+kill "$watch_pid" "$watch_text_pid" 2>/dev/null || true
+wait "$watch_pid" "$watch_text_pid" 2>/dev/null || true
 expect "send: a unique mailslot write" "^sent unique datagram LABSRV<00> -> OTHER<20> to $B:138, [0-9]+ bytes$" "$WORK/send1.out"
 expect "send: a group datagram" "^sent group datagram LABSRV<00> -> $WG<00> to 192\.168\.69\.255:138, 12 bytes$" "$WORK/send2.out"
 expect "send: a broadcast datagram" "^sent broadcast datagram LABSRV<00> -> \*<00> to 192\.168\.69\.255:138" "$WORK/send3.out"
@@ -165,6 +167,11 @@ expect "watch: the unique mailslot write" \
 expect "watch: the group datagram" '"kind":"group","from":"LABSRV<00>".*"to":"'"$WG"'<00>","mailslot":null,"data":"to the group"' "$WORK/watch.out"
 expect "watch: the broadcast datagram" '"kind":"broadcast","from":"LABSRV<00>".*"to":"\*<00>"' "$WORK/watch.out"
 expect_not "watch: nothing for STRANGER" "STRANGER" "$WORK/watch.out"
+expect "watch (text): the unique mailslot write" \
+    '^unique LABSRV<00> 192\.168\.69\.1:138 -> OTHER<20> \\MAILSLOT\\LAB 7 bytes: hello B$' "$WORK/watch-text.out"
+expect "watch (text): the group datagram" \
+    "^group LABSRV<00> 192\.168\.69\.1:138 -> $WG<00> 12 bytes: to the group$" "$WORK/watch-text.out"
+expect "A logged what it announces" 'browse list: announcing LABSRV<00> to LABGRP<1D> \(comment "netbt lab A", every 5 s\)' "$WORK/a.err"
 in_ns "$NETBT" status --control "$WORK/b.sock" --json >"$WORK/b-status2.json" 2>&1 || true
 expect_json "B: one DATAGRAM ERROR sent (STRANGER)" '.counters.datagrams.errors_sent == 1' "$WORK/b-status2.json"
 expect_json "B: datagrams delivered counted in node status" '.counters.node_status.number_good_receives >= 3' "$WORK/b-status2.json"

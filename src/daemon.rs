@@ -148,6 +148,21 @@ fn run<D: Device>(
         .set_comment(config.comment.as_bytes())
         .map_err(|e| format!("--comment {:?}: {e}", config.comment))?;
     node.browse.set_interval(config.announce_interval);
+    let workgroup = config.names.iter().find(|(n, group)| *group && n.suffix() == 0);
+    let server = config.names.iter().find(|(n, group)| !*group && n.suffix() == 0);
+    match (workgroup, server) {
+        (Some((workgroup, _)), Some((server, _))) => log::info!(
+            "browse list: announcing {server} to {}<1D> (comment {:?}, {})",
+            String::from_utf8_lossy(workgroup.base()),
+            config.comment,
+            match config.announce_interval {
+                Some(every) => format!("every {} s", every.secs()),
+                None => "after 1, 1, 2, 4, 8 min, then every 12 min".to_string(),
+            }
+        ),
+        (None, _) => log::info!("browse list: no --group NAME with suffix 00, not announced"),
+        (_, None) => log::info!("browse list: no unique NAME<00> to announce, not announced"),
+    }
     let mut refusal_log = LogLimit::new(10, |n| log::info!("{n} more session refusals not logged"));
     // The forward handler's relays: two buffers per session slot, allocated here, once.
     let mut forwarder = config
