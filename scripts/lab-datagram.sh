@@ -180,13 +180,14 @@ echo "datagram lab: SIGTERM of A"
 grep -q '"LABSRV"' "$WORK/browse-before.dat" || note "LABSRV was not listed before the SIGTERM"
 term_at=$(date +%s.%N)
 term_netbt a "$a_pid"
+# nmbd drops the entry at once and rewrites browse.dat on its own time (1 to 21 s in our runs).
 gone=0
-for _ in $(seq 300); do
+for _ in $(seq 450); do
     if ! listed LABSRV >/dev/null; then gone=1; break; fi
     sleep 0.1
 done
 [ "$gone" = 1 ] && pass "LABSRV left nmbd's browse list $(since "$term_at") s after the SIGTERM" ||
-    fail "LABSRV still in browse.dat 30 s after the SIGTERM"
+    fail "LABSRV still in browse.dat 45 s after the SIGTERM"
 listed OTHER >/dev/null && pass "OTHER is still listed" || fail "OTHER left the browse list"
 
 sleep 0.5

@@ -148,8 +148,14 @@ fn run<D: Device>(
         .set_comment(config.comment.as_bytes())
         .map_err(|e| format!("--comment {:?}: {e}", config.comment))?;
     node.browse.set_interval(config.announce_interval);
-    let workgroup = config.names.iter().find(|(n, group)| *group && n.suffix() == 0);
-    let server = config.names.iter().find(|(n, group)| !*group && n.suffix() == 0);
+    let workgroup = config
+        .names
+        .iter()
+        .find(|(n, group)| *group && n.suffix() == 0);
+    let server = config
+        .names
+        .iter()
+        .find(|(n, group)| !*group && n.suffix() == 0);
     match (workgroup, server) {
         (Some((workgroup, _)), Some((server, _))) => log::info!(
             "browse list: announcing {server} to {}<1D> (comment {:?}, {})",
