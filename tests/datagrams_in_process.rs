@@ -358,3 +358,29 @@ fn an_announcement_request_is_answered_within_30_seconds() {
     assert_eq!(one.node.browse.counters().announcement_requests, 1);
     assert_eq!(one.node.browse.counters().requested_announcements, 1);
 }
+
+#[test]
+fn datagram_storage_too_small_for_one_datagram_is_refused() {
+    use netbt::node::{Node, NodeError, NodeStorage};
+    use smoltcp::socket::udp::PacketMetadata;
+    let hub = Hub::new();
+    for (meta, bytes) in [(0, 576), (1, 575), (4, 0)] {
+        let mut port = hub.port();
+        let mut storage = NodeStorage::leaked(1, 0, 4096, 4);
+        storage.datagram_service.rx_meta = vec![PacketMetadata::EMPTY; meta].leak();
+        storage.datagram_service.rx = vec![0u8; bytes].leak();
+        let node = Node::new(config(NODE_MAC, NODE_IP), &mut port, storage, hub.now());
+        assert_eq!(
+            node.err(),
+            Some(NodeError::DatagramStorageTooSmall),
+            "{meta} packets, {bytes} bytes"
+        );
+    }
+    // Exactly one datagram each way, and no delivery storage at all, is enough to build.
+    let mut port = hub.port();
+    let mut storage = NodeStorage::leaked(1, 0, 4096, 4);
+    storage.datagram_service.rx_meta = vec![PacketMetadata::EMPTY; 1].leak();
+    storage.datagram_service.rx = vec![0u8; 576].leak();
+    storage.deliveries = &mut [];
+    assert!(Node::new(config(NODE_MAC, NODE_IP), &mut port, storage, hub.now()).is_ok());
+}
