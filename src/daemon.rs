@@ -211,6 +211,7 @@ fn run<D: Device>(
             .is_some_and(|forwarder| forwarder.pump(&mut node, clock()));
         let mut requests = Requests {
             node: &mut node,
+            sent: false,
             status: &|node: &mut Node| {
                 let info = DaemonInfo {
                     tap: ifname,
@@ -228,6 +229,8 @@ fn run<D: Device>(
             },
         };
         control.serve_with(&mut requests);
+        // A datagram queued for a client goes out at the next poll, without a wait first.
+        let sent = requests.sent;
 
         if !announced && node.names.is_ready() {
             announced = true;
@@ -288,7 +291,7 @@ fn run<D: Device>(
         }
 
         // Relay work moves bytes into and out of the session sockets: no sleep, poll again.
-        if !relayed {
+        if !relayed && !sent {
             let mut timeout = sleep_for(next, clock(), forwarder.as_ref());
             // After read errors the TAP may stay readable: sleep out its pause instead of
             // waiting on it.
@@ -352,6 +355,8 @@ fn report_events(node: &mut Node) {
 /// The control socket's requests, answered with the node at hand.
 struct Requests<'n, 'a, 's> {
     node: &'n mut Node<'a>,
+    /// A `datagram send` was executed.
+    sent: bool,
     status: &'s dyn Fn(&mut Node) -> String,
 }
 
@@ -361,6 +366,7 @@ impl ControlHandler for Requests<'_, '_, '_> {
     }
 
     fn datagram_send(&mut self, request: &str) -> String {
+        self.sent = true;
         control::datagram::execute(self.node, request)
     }
 }
