@@ -11,7 +11,8 @@
 //! * **Delivery**: a DIRECT_UNIQUE or DIRECT_GROUP datagram to one of our names (registered,
 //!   in our scope), or a BROADCAST datagram to `*` or one of our names, is queued for the owner
 //!   ([`DatagramService::take_delivery`]) in a ring on storage the caller sizes (one
-//!   [`Delivery`] each, about 560 bytes); when it is full the oldest is dropped and counted. Everything else is dropped and counted.
+//!   [`Delivery`] each, about 560 bytes); when it is full the oldest is dropped and counted.
+//!   Data datagrams for other names (or another scope) are dropped and counted.
 //! * **Errors**: only a DIRECT_UNIQUE datagram sent to our unicast address for a name we do not
 //!   own is answered, with DATAGRAM ERROR 0x82 (destination name not present). Group and
 //!   broadcast datagrams, and anything sent to a broadcast address, never get an error.
