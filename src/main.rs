@@ -56,7 +56,8 @@ enum Command {
     /// clients, a flood, a name query, node status. Prints KEY=value lines (or --json).
     Probe(probe::ProbeArgs),
     /// Send a NetBIOS datagram (UDP 138) through the running daemon, or watch the datagrams
-    /// addressed to its names. Exits 1 with one line if no daemon answers.
+    /// addressed to its names. Exits 1 with one line if no daemon answers or it refuses, 2 for
+    /// bad usage.
     #[command(subcommand)]
     Datagram(DatagramCommand),
 }
