@@ -341,10 +341,9 @@ impl Client {
                 Ok(None) => break,
             }
         }
-        if self.sent == reply.len() {
-            reply.clear();
-            self.sent = 0;
-        }
+        // Keep only what is still to send, so a slow reader's queue stays within the backlog.
+        reply.drain(..self.sent);
+        self.sent = 0;
         true
     }
 }
