@@ -574,6 +574,17 @@ mod tests {
         }
         server.serve_with(&mut handler);
         assert!(server.has_watchers());
+        // A watcher that does not read loses lines beyond the backlog; the daemon's memory
+        // stays bounded.
+        let line = "x".repeat(100);
+        for _ in 0..2 * WATCH_BACKLOG / 100 {
+            server.publish(&line);
+        }
+        let queued = server.clients[0].reply.as_ref().map_or(0, Vec::len);
+        assert!(
+            queued < WATCH_BACKLOG && queued > WATCH_BACKLOG / 2,
+            "{queued}"
+        );
         drop(watcher);
         wait(&mut server, StdDuration::from_millis(200));
         server.serve_with(&mut handler);
