@@ -152,6 +152,9 @@ send_a --to OTHER#20 --ip "$B" --mailslot '\MAILSLOT\LAB' --data "hello B" >"$WO
 send_a --to "$WG" --group --data "to the group" >"$WORK/send2.out" 2>&1 || true
 send_a --to '*' --file "$WORK/send1.out" >"$WORK/send3.out" 2>&1 || true
 send_a --to STRANGER --ip "$B" --data "nobody" >"$WORK/send4.out" 2>&1 || true
+# Without --ip: A finds OTHER<20> with a broadcast name query (from 138) first.
+send_a --to OTHER#20 --data "resolved" >"$WORK/send6.out" 2>&1 || true
+wait_for '"data":"resolved"' "$WORK/watch.out" 30 || true
 in_ns "$NETBT" datagram send --control "$WORK/a.sock" --from OTHER --to '*' --data x \
     >"$WORK/send5.out" 2>&1 && rc5=0 || rc5=$?
 wait_for '"kind":"broadcast"' "$WORK/watch.out" 30 || true
@@ -167,6 +170,10 @@ expect "watch: the unique mailslot write" \
 expect "watch: the group datagram" '"kind":"group","from":"LABSRV<00>".*"to":"'"$WG"'<00>","mailslot":null,"data":"to the group"' "$WORK/watch.out"
 expect "watch: the broadcast datagram" '"kind":"broadcast","from":"LABSRV<00>".*"to":"\*<00>"' "$WORK/watch.out"
 expect_not "watch: nothing for STRANGER" "STRANGER" "$WORK/watch.out"
+expect "send without --ip: queued until resolved" "^queued unique datagram LABSRV<00> -> OTHER<20>, 8 bytes" "$WORK/send6.out"
+expect "watch: the resolved unique datagram" '"kind":"unique","from":"LABSRV<00>".*"to":"OTHER<20>","mailslot":null,"data":"resolved"' "$WORK/watch.out"
+in_ns "$NETBT" status --control "$WORK/a.sock" --json >"$WORK/a-status.json" 2>&1 || true
+expect_json "A: one datagram resolved" '.counters.datagrams.resolved == 1 and .counters.datagrams.unresolved == 0' "$WORK/a-status.json"
 expect "watch (text): the unique mailslot write" \
     '^unique LABSRV<00> 192\.168\.69\.1:138 -> OTHER<20> \\MAILSLOT\\LAB 7 bytes: hello B$' "$WORK/watch-text.out"
 expect "watch (text): the group datagram" \
@@ -224,6 +231,10 @@ if [ -n "$request_at" ]; then
 fi
 expect_count "every datagram from A and B leaves UDP 138" "$(count "$CAP" "nbdgm && $FROM_US && udp.srcport != 138")" 0
 expect_at_least "datagrams from A and B decoded" "$(count "$CAP" "nbdgm && $FROM_US")" 8
+expect_at_least "A's name query for OTHER<20> from 138, B's answer to 138" \
+    "$(count "$CAP" "nbns.flags.response == 1 && ip.src == $B && ip.dst == $A && udp.dstport == 138 && nbns.name contains \"OTHER<20>\"")" 1
+expect_at_least "A's broadcast name query left from 138" \
+    "$(count "$CAP" "nbns.flags.response == 0 && nbns.flags.opcode == 0 && ip.src == $A && udp.srcport == 138")" 1
 expect_count "a DATAGRAM ERROR 0x82 from B to A (STRANGER)" \
     "$(count "$CAP" "nbdgm.type == 19 && nbdgm.error_code == 0x82 && ip.src == $B && ip.dst == $A")" 1
 expect_count "no other DATAGRAM ERROR from us" "$(count "$CAP" "nbdgm.type == 19 && $FROM_US")" 1

@@ -27,18 +27,32 @@
 //! from port 138 (the node's socket).
 //!
 //! Sending: from one of our registered names, to a unique name at a given address (or, without
-//! one, to the subnet's broadcast address, where its owner picks it up), to a group name or to
-//! everyone (BROADCAST to `*`), both on the subnet's broadcast address. Datagrams are never
-//! fragmented: user data that does not fit 576 bytes is refused. Resolving a unique name through
-//! the name service first is not done (the caller gives the address).
+//! one, to the subnet's broadcast address, where its owner picks it up), to a unique name
+//! resolved first ([`Target::Resolve`]), to a group name or to everyone (BROADCAST to `*`), both
+//! on the subnet's broadcast address. Datagrams are never fragmented: user data that does not
+//! fit 576 bytes is refused.
+//!
+//! Resolution is the B-node's ([RFC 1001] §17.1.1): a broadcast NAME QUERY REQUEST from port
+//! 138, [`RESOLVE_QUERIES`] times [`RESOLVE_INTERVAL`] apart; the first positive response for
+//! that transaction (it comes back to port 138, the query's source) sends the datagram to the
+//! address it gives. Silence after the last query drops it and counts it as unresolved. One
+//! datagram resolves at a time ([`SendError::Busy`] meanwhile); nothing is cached.
 
+use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 use crate::counter::Counter;
 use crate::name_service::{Destination, NameService, Received};
 use crate::wire::name::{Name, NbName, Scope};
 use crate::wire::nbds::{self, Datagram, ErrorCode, Flags, Message, NodeType};
-use crate::wire::{DATAGRAM_SERVICE_PORT, MAX_DATAGRAM_LENGTH, smb_mailslot};
+use crate::wire::{
+    DATAGRAM_SERVICE_PORT, MAX_DATAGRAM_LENGTH, NAME_SERVICE_PORT, nbns, smb_mailslot,
+};
+
+/// Broadcast name queries for one resolution (RFC 1002 BCAST_REQ_RETRY_COUNT).
+pub const RESOLVE_QUERIES: u8 = 3;
+/// Time between them, and after the last one (RFC 1002 BCAST_REQ_RETRY_TIMEOUT).
+pub const RESOLVE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Most user data bytes a delivered datagram carries (576 bytes less the 14-byte header and two
 /// unscoped names is 494; a little more is kept for senders that go past 576).
@@ -153,6 +167,9 @@ pub enum Target {
     Group(Name),
     /// BROADCAST to `*`, on the subnet's broadcast address.
     Broadcast,
+    /// DIRECT_UNIQUE to `name` at the address a broadcast name query finds (see the module
+    /// documentation); the datagram leaves once an answer came.
+    Resolve(Name),
 }
 
 /// Why a datagram was not sent.
@@ -164,6 +181,8 @@ pub enum SendError {
     TooLong,
     /// The socket's send queue is full.
     QueueFull,
+    /// Another datagram is being resolved.
+    Busy,
 }
 
 impl core::fmt::Display for SendError {
@@ -172,6 +191,7 @@ impl core::fmt::Display for SendError {
             SendError::NotOurName => "the source name is not one of our registered names",
             SendError::TooLong => "the datagram would exceed 576 bytes (no fragmentation)",
             SendError::QueueFull => "the send queue of UDP 138 is full",
+            SendError::Busy => "another datagram is waiting for its destination's address",
         })
     }
 }
@@ -206,6 +226,10 @@ pub struct DatagramCounters {
     pub sent: Counter,
     /// Data datagrams the owner asked to send that were not sent.
     pub send_failures: Counter,
+    /// Datagrams sent to an address a name query found.
+    pub resolved: Counter,
+    /// Datagrams dropped because no node answered their name queries.
+    pub unresolved: Counter,
 }
 
 /// The data part of a received datagram that passed the checks, for the browse announcer
@@ -247,6 +271,18 @@ impl Rng {
     }
 }
 
+/// A unique datagram waiting for its destination's address.
+#[derive(Debug)]
+struct Resolving {
+    from: Name,
+    name: Name,
+    transaction_id: u16,
+    queries: u8,
+    /// When the next query (or, after the last, the give-up) is due; `None`: at once.
+    next_at: Option<Instant>,
+    data: heapless::Vec<u8, MAX_DATAGRAM_LENGTH>,
+}
+
 /// The datagram service; see the module documentation.
 #[derive(Debug)]
 pub struct DatagramService<'a> {
@@ -255,6 +291,7 @@ pub struct DatagramService<'a> {
     rng: Rng,
     counters: DatagramCounters,
     deliveries: Ring<'a>,
+    resolving: Option<Resolving>,
 }
 
 impl<'a> DatagramService<'a> {
@@ -277,6 +314,7 @@ impl<'a> DatagramService<'a> {
                 head: 0,
                 len: 0,
             },
+            resolving: None,
         }
     }
 
@@ -332,6 +370,11 @@ impl<'a> DatagramService<'a> {
         self.counters.received.bump();
         if from.source.address == self.our_address() {
             return None; // our own broadcast, looped back by a bridge
+        }
+        if from.source.port == NAME_SERVICE_PORT {
+            // The answer to a name query of ours (sent from 138), not a datagram.
+            self.answer_to_query(bytes, names, send);
+            return None;
         }
         let Ok(repr) = nbds::Repr::parse(&nbds::Packet::new_unchecked(bytes)) else {
             self.counters.malformed.bump();
@@ -451,6 +494,83 @@ impl<'a> DatagramService<'a> {
         }
     }
 
+    /// When [`DatagramService::poll`] next has work, if ever.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.resolving
+            .as_ref()
+            .map(|r| r.next_at.unwrap_or(Instant::ZERO))
+    }
+
+    /// Sends the due name query of a datagram being resolved (through `query`, an NBNS packet
+    /// for the subnet's broadcast address, port 137), or gives the datagram up after the last.
+    pub fn poll(&mut self, now: Instant, query: &mut dyn FnMut(Destination, &nbns::Repr) -> bool) {
+        let scope = self.scope;
+        let broadcast = Destination {
+            port: NAME_SERVICE_PORT,
+            ..self.broadcast()
+        };
+        let Some(resolving) = &mut self.resolving else {
+            return;
+        };
+        if resolving.next_at.is_some_and(|at| at > now) {
+            return;
+        }
+        if resolving.queries >= RESOLVE_QUERIES {
+            net_debug!("no answer for {}: datagram dropped", resolving.name);
+            self.resolving = None;
+            self.counters.unresolved.bump();
+            self.counters.send_failures.bump();
+            return;
+        }
+        let repr = nbns::Repr {
+            transaction_id: resolving.transaction_id,
+            flags: nbns::Flags::RECURSION_DESIRED | nbns::Flags::BROADCAST,
+            message: nbns::Message::NameQueryRequest {
+                name: NbName::new(resolving.name, scope),
+            },
+        };
+        if query(broadcast, &repr) {
+            resolving.queries += 1;
+        }
+        resolving.next_at = Some(now + RESOLVE_INTERVAL);
+    }
+
+    /// A name service packet that came to 138: the answer to our query sends the datagram
+    /// waiting for it; anything else is ignored.
+    fn answer_to_query(
+        &mut self,
+        bytes: &[u8],
+        names: &NameService,
+        send: &mut dyn FnMut(Destination, &nbds::Repr) -> bool,
+    ) {
+        let Some(resolving) = &self.resolving else {
+            return;
+        };
+        let Ok(repr) = nbns::Repr::parse(&nbns::Packet::new_unchecked(bytes)) else {
+            return;
+        };
+        let nbns::Message::PositiveNameQueryResponse { name, entries, .. } = repr.message else {
+            return;
+        };
+        if repr.transaction_id != resolving.transaction_id
+            || !name.matches(&NbName::new(resolving.name, self.scope))
+        {
+            return;
+        }
+        let Some(entry) = entries.get(0) else { return };
+        let Some(resolving) = self.resolving.take() else {
+            return;
+        };
+        let to = Target::Unique {
+            name: resolving.name,
+            address: Some(entry.address),
+        };
+        match self.try_send(names, resolving.from, to, &resolving.data, send) {
+            Ok(()) => self.counters.resolved.bump(),
+            Err(_) => self.counters.send_failures.bump(),
+        }
+    }
+
     /// Sends `user_data` from our name `from` to `to`; see the module documentation.
     pub fn send(
         &mut self,
@@ -481,6 +601,9 @@ impl<'a> DatagramService<'a> {
             return Err(SendError::NotOurName);
         }
         let broadcast = self.broadcast();
+        if let Target::Resolve(name) = to {
+            return self.resolve(source_name, name, user_data);
+        }
         let (destination, name) = match to {
             Target::Unique { name, address } => (
                 address.map_or(broadcast, |address| Destination {
@@ -490,7 +613,7 @@ impl<'a> DatagramService<'a> {
                 name,
             ),
             Target::Group(name) => (broadcast, name),
-            Target::Broadcast => (broadcast, Name::WILDCARD),
+            Target::Broadcast | Target::Resolve(_) => (broadcast, Name::WILDCARD),
         };
         let datagram = Datagram {
             source_name,
@@ -499,7 +622,7 @@ impl<'a> DatagramService<'a> {
             user_data,
         };
         let message = match to {
-            Target::Unique { .. } => Message::DirectUnique(datagram),
+            Target::Unique { .. } | Target::Resolve(_) => Message::DirectUnique(datagram),
             Target::Group(_) => Message::DirectGroup(datagram),
             Target::Broadcast => Message::Broadcast(datagram),
         };
@@ -511,6 +634,30 @@ impl<'a> DatagramService<'a> {
             return Err(SendError::QueueFull);
         }
         self.counters.sent.bump();
+        Ok(())
+    }
+
+    /// Keeps a unique datagram until its destination's address is known; the first query
+    /// leaves at the next [`DatagramService::poll`].
+    fn resolve(&mut self, source: NbName, name: Name, user_data: &[u8]) -> Result<(), SendError> {
+        let destination = NbName::new(name, self.scope);
+        let len =
+            nbds::DATA_HEADER_LEN + source.wire_len() + destination.wire_len() + user_data.len();
+        if len > MAX_DATAGRAM_LENGTH {
+            return Err(SendError::TooLong);
+        }
+        if self.resolving.is_some() {
+            return Err(SendError::Busy);
+        }
+        let data = heapless::Vec::from_slice(user_data).map_err(|_| SendError::TooLong)?;
+        self.resolving = Some(Resolving {
+            from: source.name,
+            name,
+            transaction_id: self.rng.next_u32() as u16,
+            queries: 0,
+            next_at: None,
+            data,
+        });
         Ok(())
     }
 

@@ -64,8 +64,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum DatagramCommand {
-    /// Send one datagram from one of the daemon's names: to a unique name (at --ip, or on the
-    /// subnet's broadcast address), to a group name (--group) or to everyone (--to '*').
+    /// Send one datagram from one of the daemon's names: to a unique name (at --ip, or where a
+    /// broadcast name query finds it), to a group name (--group) or to everyone (--to '*').
     Send(DatagramSendArgs),
     /// Print one line per datagram addressed to the daemon's names until interrupted
     /// (--json: one JSON object per line).
@@ -93,7 +93,8 @@ struct DatagramSendArgs {
     /// The destination is a group name: a DIRECT_GROUP datagram.
     #[arg(long)]
     group: bool,
-    /// The address of a unique destination (default: the subnet's broadcast address).
+    /// The address of a unique destination (default: a broadcast name query finds it; the
+    /// datagram is dropped if nobody answers within 1 s).
     #[arg(long, value_name = "IP")]
     ip: Option<Ipv4Address>,
     /// Wrap the data in an SMB mailslot write to this mailslot, e.g. '\MAILSLOT\LAB'.

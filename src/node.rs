@@ -462,6 +462,7 @@ impl<'a> Node<'a> {
             self.iface.poll_at(now, &self.sockets),
             self.names.poll_at(),
             self.browse.poll_at(),
+            self.datagrams.poll_at(),
             self.sessions.poll_at(),
         ]
         .into_iter()
@@ -603,6 +604,12 @@ impl Node<'_> {
         while let Some(announcement) = self.browse.poll(now, &self.names) {
             self.send_announcement(&announcement);
         }
+        // Name queries for a datagram being resolved leave from 138: the answer comes back here.
+        let socket = self.sockets.get_mut::<udp::Socket>(self.datagram_socket);
+        self.datagrams.poll(now, &mut |to, repr| {
+            send_to(socket, to, repr);
+            true
+        });
         let counters = self.datagrams.counters();
         self.names
             .set_datagram_counts(counters.sent.get(), counters.delivered.get());

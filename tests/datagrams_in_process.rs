@@ -384,3 +384,55 @@ fn datagram_storage_too_small_for_one_datagram_is_refused() {
     storage.deliveries = &mut [];
     assert!(Node::new(config(NODE_MAC, NODE_IP), &mut port, storage, hub.now()).is_ok());
 }
+
+#[test]
+fn a_unique_datagram_is_resolved_by_a_broadcast_query_first() {
+    let hub = Hub::new();
+    let (mut one, mut two) = two_nodes(&hub);
+    while two.node.datagrams.take_delivery().is_some() {}
+    hub.clear_log();
+    one.node
+        .send_mailslot(
+            name("LABSRV"),
+            Target::Resolve(name("OTHER#20")),
+            b"\\MAILSLOT\\LAB",
+            b"found you",
+        )
+        .unwrap();
+    run(&hub, 20, &mut [&mut one, &mut two]);
+    let delivery = two.node.datagrams.take_delivery().expect("delivered");
+    assert_eq!(delivery.kind, DatagramKind::Unique);
+    assert_eq!(delivery.destination_name, name("OTHER#20"));
+    assert_eq!(one.node.datagrams.counters().resolved, 1);
+    // On the wire: one query from 138 to the broadcast address's 137, node 2's answer back to
+    // 138, then the datagram to node 2's own address.
+    let seen = hub.seen();
+    let query = seen
+        .iter()
+        .position(|s| {
+            s.source == NODE_IP
+                && s.destination == BROADCAST
+                && s.udp(Some(138), Some(137)).is_some()
+        })
+        .expect("the query");
+    let answer = seen
+        .iter()
+        .position(|s| s.source == NODE2_IP && s.udp(Some(137), Some(138)).is_some())
+        .expect("the answer");
+    let datagram = seen
+        .iter()
+        .position(|s| {
+            s.source == NODE_IP
+                && s.destination == NODE2_IP
+                && s.udp(Some(138), Some(138)).is_some()
+        })
+        .expect("the datagram");
+    assert!(query < answer && answer < datagram);
+    // A name nobody owns: three queries, then the datagram is dropped and counted.
+    one.node
+        .send_datagram(name("LABSRV"), Target::Resolve(name("NOBODY")), b"x")
+        .unwrap();
+    run(&hub, 2_000, &mut [&mut one, &mut two]);
+    assert_eq!(one.node.datagrams.counters().unresolved, 1);
+    assert_eq!(two.node.datagrams.take_delivery(), None);
+}

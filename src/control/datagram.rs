@@ -29,7 +29,7 @@ pub struct SendRequest {
     pub to: String,
     /// The destination is a group name (DIRECT_GROUP instead of DIRECT_UNIQUE).
     pub group: bool,
-    /// A unique destination's address (default: the subnet's broadcast address).
+    /// A unique destination's address (default: found with a broadcast name query).
     pub address: Option<Ipv4Address>,
     /// Wrap the data in a mailslot write to this mailslot, e.g. `\MAILSLOT\LAB`.
     pub mailslot: Option<String>,
@@ -46,7 +46,8 @@ pub struct SendReply {
     pub from: String,
     /// The destination name.
     pub to: String,
-    /// Where it went, `192.168.69.255:138`.
+    /// Where it went, `192.168.69.255:138`, or `resolving` (it leaves once a name query found
+    /// the destination's address).
     pub address: String,
     /// Bytes of user data (the mailslot write, if any, included).
     pub bytes: usize,
@@ -127,13 +128,16 @@ fn try_execute(node: &mut Node, arguments: &str) -> Result<SendReply, String> {
         if request.group {
             (Target::Group(name), name)
         } else {
-            (
-                Target::Unique {
+            match request.address {
+                Some(address) => (
+                    Target::Unique {
+                        name,
+                        address: Some(address),
+                    },
                     name,
-                    address: request.address,
-                },
-                name,
-            )
+                ),
+                None => (Target::Resolve(name), name),
+            }
         }
     };
     let result = match &request.mailslot {
@@ -146,9 +150,12 @@ fn try_execute(node: &mut Node, arguments: &str) -> Result<SendReply, String> {
     })?;
     let broadcast = node.datagrams.broadcast().address;
     let (kind, address) = match target {
-        Target::Unique { address, .. } => ("unique", address.unwrap_or(broadcast)),
-        Target::Group(_) => ("group", broadcast),
-        Target::Broadcast => ("broadcast", broadcast),
+        Target::Unique { address, .. } => {
+            ("unique", format!("{}:138", address.unwrap_or(broadcast)))
+        }
+        Target::Resolve(_) => ("unique", "resolving".to_string()),
+        Target::Group(_) => ("group", format!("{broadcast}:138")),
+        Target::Broadcast => ("broadcast", format!("{broadcast}:138")),
     };
     let bytes = match &request.mailslot {
         Some(mailslot) => smb_mailslot::Repr::new(mailslot.as_bytes(), &data).buffer_len(),
@@ -158,7 +165,7 @@ fn try_execute(node: &mut Node, arguments: &str) -> Result<SendReply, String> {
         sent: kind.to_string(),
         from: from.to_string(),
         to: to_name.to_string(),
-        address: format!("{address}:138"),
+        address,
         bytes,
     })
 }
@@ -235,6 +242,12 @@ pub fn send(
     })?;
     if json {
         print!("{reply}");
+    } else if sent.address == "resolving" {
+        println!(
+            "queued {} datagram {} -> {}, {} bytes: it leaves once a broadcast name query finds \
+             {} (dropped after 1 s of silence)",
+            sent.sent, sent.from, sent.to, sent.bytes, sent.to
+        );
     } else {
         println!(
             "sent {} datagram {} -> {} to {}, {} bytes",

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::name_service::NameServiceConfig;
+use crate::wire::nbns;
 use smoltcp::time::{Duration, Instant};
 use std::vec;
 use std::vec::Vec;
@@ -531,4 +532,191 @@ fn jitter_stays_in_bounds_and_varies() {
     assert!(draws.iter().any(|&d| d < 3_000) && draws.iter().any(|&d| d > 27_000));
     assert_eq!(Rng::new(5).up_to(0), 0);
     let _ = Rng::new(5).up_to(u32::MAX);
+}
+
+/// A positive name query response from PEER (port 137) for `text` with transaction `id`.
+fn query_answer(id: u16, text: &str, address: Ipv4Address) -> Vec<u8> {
+    let entry = [nbns::AddrEntry {
+        flags: nbns::NbFlags::new(false, nbns::NodeType::B),
+        address,
+    }];
+    let repr = nbns::Repr {
+        transaction_id: id,
+        flags: nbns::Flags::RECURSION_DESIRED,
+        message: nbns::Message::PositiveNameQueryResponse {
+            name: NbName::unscoped(name(text)),
+            ttl: 300,
+            entries: nbns::AddrEntries::new(&entry),
+        },
+    };
+    let mut bytes = vec![0; repr.buffer_len()];
+    repr.emit(&mut nbns::Packet::new_unchecked(&mut bytes[..]));
+    bytes
+}
+
+/// The name queries `poll` sends at `now`: (to, transaction id, flags word, name).
+fn queries(service: &mut DatagramService, now: Instant) -> Vec<(Destination, u16, u16, String)> {
+    let mut sent = Vec::new();
+    service.poll(now, &mut |to, repr| {
+        let mut bytes = vec![0; repr.buffer_len()];
+        repr.emit(&mut nbns::Packet::new_unchecked(&mut bytes[..]));
+        let nbns::Message::NameQueryRequest { name } = repr.message else {
+            panic!("not a name query: {repr}");
+        };
+        sent.push((
+            to,
+            repr.transaction_id,
+            u16::from_be_bytes([bytes[2], bytes[3]]),
+            name.to_string(),
+        ));
+        true
+    });
+    sent
+}
+
+fn from_137() -> Received {
+    Received {
+        source: Destination {
+            address: PEER,
+            port: 137,
+        },
+        destination: OUR_ADDRESS,
+    }
+}
+
+#[test]
+fn a_resolved_datagram_waits_for_the_answer_to_its_broadcast_query() {
+    let names = registered_names();
+    let mut service = service();
+    let mut wire = Wire::default();
+    let t0 = Instant::from_secs(5);
+    service
+        .send(
+            &names,
+            name("LABSRV"),
+            Target::Resolve(name("OTHER#20")),
+            b"hi",
+            &mut wire.send(),
+        )
+        .unwrap();
+    assert!(wire.sent.is_empty(), "nothing before the address is known");
+    assert_eq!(
+        service.poll_at(),
+        Some(Instant::ZERO),
+        "the query is due at once"
+    );
+    assert_eq!(
+        service.send(
+            &names,
+            name("LABSRV"),
+            Target::Resolve(name("X")),
+            b"",
+            &mut wire.send()
+        ),
+        Err(SendError::Busy)
+    );
+    let first = queries(&mut service, t0);
+    assert_eq!(first.len(), 1);
+    let (to, id, flags, asked) = first[0].clone();
+    assert_eq!(
+        to,
+        Destination {
+            address: SUBNET_BROADCAST,
+            port: 137
+        }
+    );
+    assert_eq!(
+        flags, 0x0110,
+        "a broadcast query with RD, as nmblookup sends"
+    );
+    assert_eq!(asked, "OTHER<20>");
+    assert!(queries(&mut service, t0 + Duration::from_millis(100)).is_empty());
+    // Answers for another transaction or another name are ignored.
+    for bytes in [
+        query_answer(id.wrapping_add(1), "OTHER#20", PEER),
+        query_answer(id, "OTHER#00", PEER),
+    ] {
+        assert!(
+            service
+                .receive(&bytes, from_137(), &names, &mut wire.send())
+                .is_none()
+        );
+    }
+    assert!(wire.sent.is_empty());
+    // The answer: the datagram goes to the address it gives.
+    let answer = query_answer(id, "OTHER#20", Ipv4Address::new(192, 168, 69, 7));
+    service.receive(&answer, from_137(), &names, &mut wire.send());
+    let (to, repr) = wire.only();
+    assert_eq!(
+        to,
+        Destination {
+            address: Ipv4Address::new(192, 168, 69, 7),
+            port: 138
+        }
+    );
+    let Message::DirectUnique(d) = repr.message else {
+        panic!("a unique datagram");
+    };
+    assert_eq!(d.destination_name, NbName::unscoped(name("OTHER#20")));
+    assert_eq!(d.user_data, b"hi");
+    assert_eq!(service.counters().resolved, 1);
+    assert_eq!(service.poll_at(), None);
+    assert_eq!(
+        service.counters().delivered,
+        0,
+        "an answer is not a datagram"
+    );
+}
+
+#[test]
+fn an_unanswered_resolution_gives_up_after_three_queries() {
+    let names = registered_names();
+    let mut service = service();
+    let mut wire = Wire::default();
+    service
+        .send(
+            &names,
+            name("LABSRV"),
+            Target::Resolve(name("NOBODY")),
+            b"x",
+            &mut wire.send(),
+        )
+        .unwrap();
+    let t0 = Instant::from_secs(1);
+    let mut at = Vec::new();
+    for ms in (0..2_000).step_by(50) {
+        let now = t0 + Duration::from_millis(ms);
+        if !queries(&mut service, now).is_empty() {
+            at.push(ms);
+        }
+    }
+    assert_eq!(at, [0, 250, 500]);
+    assert_eq!(service.counters().unresolved, 1);
+    assert_eq!(service.counters().send_failures, 1);
+    assert_eq!(service.poll_at(), None);
+    assert!(wire.sent.is_empty());
+    // Free again.
+    assert!(
+        service
+            .send(
+                &names,
+                name("LABSRV"),
+                Target::Resolve(name("NOBODY")),
+                b"x",
+                &mut wire.send()
+            )
+            .is_ok()
+    );
+    // Too long for one datagram, even before any query.
+    let mut other = DatagramService::new(Ipv4Cidr::new(OUR_ADDRESS, 24), Scope::NONE, 1, &mut []);
+    assert_eq!(
+        other.send(
+            &names,
+            name("LABSRV"),
+            Target::Resolve(name("X")),
+            &[0; 495],
+            &mut wire.send()
+        ),
+        Err(SendError::TooLong)
+    );
 }
