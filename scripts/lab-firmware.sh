@@ -8,14 +8,18 @@
 #   2 nmblookup -U finds NETBT<00>; nmblookup -A lists NETBT<00>, NETBT<20> and the MAC
 #   3 a session to NETBT<20>: 82 00 00 00, then messages of 5 and 70000 bytes echoed
 #   4 two sessions held, a third gets 83 00 00 01 83 (insufficient resources)
-#   5 tshark: no reset from port 139, the 0x83 response on the wire, nothing malformed; the
-#     firmware counted no reset either
+#   5 the browse list: Samba's nmbd, started as local master browser of WORKGROUP (the
+#     firmware's default workgroup), sends an AnnouncementRequest when it becomes master; the
+#     firmware answers within 30 s and nmbd lists NETBT with the firmware's comment
+#   6 tshark: no reset from port 139, the 0x83 response on the wire, nothing malformed (the
+#     browser frames included), no ICMP port unreachable; the firmware counted no reset either
 #
 # KEEP_LAB_LOGS=1 keeps the logs.
 # shellcheck disable=SC2015  # `test && pass || fail`: pass only echoes, it cannot fail
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lab-lib.sh
+. scripts/smbd-lib.sh
 
 export NETBT_NS="netbt-fw-$$"
 WORK=$(mktemp -d /tmp/netbt-lab-firmware.XXXXXX)
@@ -93,6 +97,27 @@ expect "held session still echoes after the refusal" "^STILL_ALIVE=OK " "$WORK/b
 expect_count "clients finished: both held sessions released by the client" \
     "$(cat "$WORK/a.session" "$WORK/b.session" | grep -c '^RELEASED=FILE ')" 2
 
+echo "firmware lab: nmbd as master browser of WORKGROUP lists the firmware"
+command -v nmbd >/dev/null || ensure_smbd "$WORK/apt.log"
+NMBD="$WORK/nmbd"
+write_nmbd_conf "$NMBD" WORKGROUP tap0
+in_ns setsid nmbd --foreground --no-process-group -s "$NMBD/smb.conf" >"$WORK/nmbd.out" 2>&1 &
+if wait_for "is now a local master browser for workgroup WORKGROUP" "$NMBD/log/nmbd.log" 600; then
+    pass "nmbd is the local master browser of WORKGROUP"
+else
+    fail "nmbd did not become the local master browser within 60 s"
+fi
+# nmbd's AnnouncementRequest gets the firmware's answer within 30 s; nmbd writes browse.dat
+# within 5 s of a change.
+listed=0
+for _ in $(seq 400); do
+    browse_listed "$NMBD" NETBT >"$WORK/listed.out" && { listed=1; break; }
+    sleep 0.1
+done
+[ "$listed" = 1 ] && pass "browse.dat lists NETBT" || fail "NETBT not in nmbd's browse list 40 s after it became master"
+expect "browse.dat: NETBT with the firmware's comment, server and workstation" \
+    '^"NETBT" +[0-9a-f]*9003 +"netbt firmware [0-9.]+" +"WORKGROUP"' "$WORK/listed.out"
+
 # Let the firmware log its status after the closes.
 sleep 1
 kill "$tcpdump_pid" 2>/dev/null || true
@@ -106,6 +131,22 @@ CAP="$WORK/tap0.pcap"
 expect_count "capture: no RST from port 139" "$(count "$CAP" "tcp.srcport == 139 && tcp.flags.reset == 1")" 0
 expect_count "capture: one negative session response from 139" "$(count "$CAP" "nbss.type == 0x83 && tcp.srcport == 139")" 1
 expect_count "capture: nothing malformed" "$(count "$CAP" '_ws.malformed || _ws.expert.severity == error')" 0
+expect_at_least "capture: HostAnnouncements of NETBT to WORKGROUP<1d>" \
+    "$(count "$CAP" 'browser.command == 0x01 && browser.server == "NETBT" && nbdgm.destination_name == "WORKGROUP<1d>" && ip.src == 192.168.69.1 && udp.srcport == 138')" 2
+expect_count "capture: no ICMP port unreachable from the firmware" "$(count "$CAP" "icmp.type == 3 && ip.src == $SERVER")" 0
+# nmbd's AnnouncementRequest, and the firmware's next announcement within 30 s of it.
+request_at=$(tshark -n -r "$CAP" -Y "browser.command == 0x02" -T fields -e frame.time_epoch 2>/dev/null | head -1)
+if [ -n "$request_at" ]; then
+    answer=$(tshark -n -r "$CAP" -Y "browser.command == 0x01 && ip.src == $SERVER" -T fields \
+        -e frame.time_epoch 2>/dev/null | awk -v r="$request_at" '$1 > r {printf "%.1f", $1 - r; exit}')
+    if [ -n "$answer" ] && awk -v a="$answer" 'BEGIN{exit !(a <= 30)}'; then
+        pass "capture: the firmware answered nmbd's AnnouncementRequest after $answer s"
+    else
+        fail "capture: no announcement within 30 s of nmbd's AnnouncementRequest (${answer:-none})"
+    fi
+else
+    fail "capture: no AnnouncementRequest from nmbd"
+fi
 
 echo "firmware: $(grep -Eo 'start-up stack [0-9]+ bytes' "$WORK/uart.out" | head -1), loop $(grep -Eo 'stack used [0-9]+ bytes' "$WORK/status.out")"
 if [ "$failures" -ne 0 ]; then

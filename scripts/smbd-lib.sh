@@ -1,4 +1,5 @@
-# A private Samba smbd for the forward lab and the benchmark: sourced, never run.
+# A private Samba smbd for the forward lab and the benchmark, and a private nmbd as master
+# browser for the datagram and firmware labs: sourced, never run.
 # shellcheck shell=bash
 
 # ensure_smbd LOG: installs samba with apt when smbd is missing (apt's output to LOG).
@@ -58,4 +59,46 @@ CONF
     guest ok = yes
 CONF
     } >"$dir/smb.conf"
+}
+
+# write_nmbd_conf DIR WORKGROUP INTERFACE: DIR/smb.conf for an nmbd (NMBDMASTER) that wants to be
+# the local master browser of WORKGROUP on INTERFACE (local master, preferred master, os level
+# 65; no domain master, no WINS) and keeps everything it writes below DIR (its browse list:
+# DIR/cache/browse.dat; its log: DIR/log/nmbd.log, level 2). Start it with
+#   setsid nmbd --foreground --no-process-group -s DIR/smb.conf
+# It becomes master some 25 s later (the log says "is now a local master browser").
+write_nmbd_conf() {
+    local dir=$1 workgroup=$2 interface=$3
+    mkdir -p "$dir"/{run,lock,state,cache,private,ncalrpc,binddns,log}
+    cat >"$dir/smb.conf" <<CONF
+[global]
+    netbios name = NMBDMASTER
+    workgroup = $workgroup
+    server string = nmbd master
+    interfaces = $interface
+    bind interfaces only = yes
+    local master = yes
+    preferred master = yes
+    os level = 65
+    domain master = no
+    wins support = no
+    dns proxy = no
+    pid directory = $dir/run
+    lock directory = $dir/lock
+    state directory = $dir/state
+    cache directory = $dir/cache
+    private dir = $dir/private
+    ncalrpc dir = $dir/ncalrpc
+    binddns dir = $dir/binddns
+    log file = $dir/log/nmbd.log
+    log level = 2
+    max log size = 0
+    load printers = no
+    disable spoolss = yes
+CONF
+}
+
+# browse_listed DIR NAME: the line of server NAME in the browse list of the nmbd of DIR.
+browse_listed() {
+    grep -E "^\"$2\" " "$1/cache/browse.dat" 2>/dev/null
 }

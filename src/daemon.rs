@@ -57,6 +57,10 @@ pub struct ServeConfig {
     pub forward: Option<std::net::SocketAddr>,
     /// `--node-type` and `--wins`.
     pub wins: netbt::name_service::WinsConfig,
+    /// The browse list's comment for this server.
+    pub comment: String,
+    /// `--announce-interval`: a fixed interval instead of the MS-BRWS schedule.
+    pub announce_interval: Option<smoltcp::time::Duration>,
 }
 
 /// Runs the daemon; returns an error line for exit code 2 on set-up failures.
@@ -146,6 +150,31 @@ fn run<D: Device>(
                 .map_err(|e| format!("cannot listen on {name}: {e}"))?;
         }
     }
+    node.browse
+        .set_comment(config.comment.as_bytes())
+        .map_err(|e| format!("--comment {:?}: {e}", config.comment))?;
+    node.browse.set_interval(config.announce_interval);
+    let workgroup = config
+        .names
+        .iter()
+        .find(|(n, group)| *group && n.suffix() == 0);
+    let server = config
+        .names
+        .iter()
+        .find(|(n, group)| !*group && n.suffix() == 0);
+    match (workgroup, server) {
+        (Some((workgroup, _)), Some((server, _))) => log::info!(
+            "browse list: announcing {server} to {}<1D> (comment {:?}, {})",
+            String::from_utf8_lossy(workgroup.base()),
+            config.comment,
+            match config.announce_interval {
+                Some(every) => format!("every {} s", every.secs()),
+                None => "after 1, 1, 2, 4, 8 min, then every 12 min".to_string(),
+            }
+        ),
+        (None, _) => log::info!("browse list: no --group NAME with suffix 00, not announced"),
+        (_, None) => log::info!("browse list: no unique NAME<00> to announce, not announced"),
+    }
     let mut refusal_log = LogLimit::new(10, |n| log::info!("{n} more session refusals not logged"));
     // The forward handler's relays: two buffers per session slot, allocated here, once.
     let mut forwarder = config
@@ -195,6 +224,7 @@ fn run<D: Device>(
             return Err(format!("TAP device {ifname} is gone ({error}); exiting"));
         }
         report_events(&mut node);
+        report_datagrams(&mut node, control);
         report_session_events(&mut node, &mut refusal_log, forwarder.as_mut());
         let relayed = forwarder
             .as_mut()
@@ -214,12 +244,16 @@ fn run<D: Device>(
             let backend = |slot| forwarder.as_ref().and_then(|f| f.backend_local(slot));
             Status::new(node, &info, clock(), &backend).to_json()
         };
-        control.serve(&mut Answering {
+        let mut answering = Answering {
             node: &mut node,
             status: &mut status,
             queries: &mut queries,
             now: clock(),
-        });
+            sent: false,
+        };
+        control.serve(&mut answering);
+        // A datagram queued for a client goes out at the next poll, without a wait first.
+        let sent = answering.sent;
 
         if !announced && node.names.is_ready() {
             announced = true;
@@ -255,6 +289,9 @@ fn run<D: Device>(
             log::info!("signal received: closing sessions, releasing names");
             releasing_since = Some(StdInstant::now());
             node.shut_down_sessions(clock());
+            // The last host announcement (server type 0) leaves before the names' releases.
+            node.shut_down_announcements();
+            node.poll(clock(), device);
             node.names.release(clock());
             continue;
         }
@@ -277,7 +314,7 @@ fn run<D: Device>(
         }
 
         // Relay work moves bytes into and out of the session sockets: no sleep, poll again.
-        if !relayed {
+        if !relayed && !sent {
             let mut timeout = sleep_for(next, clock(), forwarder.as_ref());
             // After read errors the TAP may stay readable: sleep out its pause instead of
             // waiting on it.
@@ -345,6 +382,8 @@ struct Answering<'x, 'a> {
     status: &'x mut dyn FnMut(&mut Node<'a>) -> String,
     queries: &'x mut Queries,
     now: Instant,
+    /// A `datagram send` was executed.
+    sent: bool,
 }
 
 impl Requests for Answering<'_, '_> {
@@ -376,6 +415,11 @@ impl Requests for Answering<'_, '_> {
         self.queries.open.remove(at);
         Some(QueryReply::new(name, &resolution).to_json())
     }
+
+    fn datagram_send(&mut self, request: &str) -> String {
+        self.sent = true;
+        control::datagram::execute(self.node, request)
+    }
 }
 
 fn report_events(node: &mut Node) {
@@ -389,6 +433,24 @@ fn report_events(node: &mut Node) {
                 log::warn!("{event}")
             }
             _ => log::info!("{event}"),
+        }
+    }
+}
+
+/// Datagrams addressed to us: one debug line each, and one line to every `datagram watch`.
+fn report_datagrams(node: &mut Node, control: &mut ControlServer) {
+    while let Some(delivery) = node.datagrams.take_delivery() {
+        log::debug!(
+            "{} datagram {} ({}:{}) -> {}, {} bytes",
+            delivery.kind,
+            delivery.source_name,
+            delivery.source.address,
+            delivery.source.port,
+            delivery.destination_name,
+            delivery.data.len()
+        );
+        if control.has_watchers() {
+            control.publish(&control::datagram::delivery_line(&delivery));
         }
     }
 }

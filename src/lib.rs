@@ -1,8 +1,8 @@
 //! # netbt
 //!
 //! A userspace TCP/IP stack ([smoltcp]) with embedded NetBIOS over TCP/IP (RFC 1001/1002):
-//! the name service (UDP 137, a B-node) and the session service (TCP 139). The datagram service
-//! (UDP 138) is a codec only ([`wire::nbds`]): nothing sends or receives datagrams.
+//! the name service (UDP 137, a B-node), the session service (TCP 139) and the datagram service
+//! (UDP 138), with the browse announcer that puts the node in its workgroup's browse list.
 //!
 //! ## Layers
 //!
@@ -11,12 +11,15 @@
 //!
 //! **Wire** ([`wire`]): smoltcp-style codecs, a `Packet<T: AsRef<[u8]>>` view with checked
 //! accessors and a `Repr` that parses and emits, for NetBIOS names ([`wire::name`]), the name
-//! service ([`wire::nbns`]), the session service ([`wire::nbss`]) and datagrams
-//! ([`wire::nbds`]). No state, no I/O; `Repr::parse` never panics on any input.
+//! service ([`wire::nbns`]), the session service ([`wire::nbss`]), datagrams ([`wire::nbds`])
+//! and what they carry ([`wire::smb_mailslot`], [`wire::browser`]). No state, no I/O;
+//! `Repr::parse` never panics on any input.
 //!
 //! **Services**: the protocol state machines, without sockets of their own.
 //! [`name_service`] is the B-node's name table and timers (register, answer, node status,
 //! defend, release); it is handed every received datagram and hands back the packets to send.
+//! [`datagram_service`] does the same for UDP 138 (delivery to the owner, errors, queries,
+//! sending), and [`browse`] decides when to announce the node to its workgroup's master browser.
 //! [`session`] is the ledger of session and refusal slots over smoltcp TCP sockets: it reads
 //! the session request, answers 0x82 or 0x83, runs the handler and recycles the slot. [`gate`]
 //! sits in front of the interface as a smoltcp `phy::Device` wrapper and keeps a SYN to port
@@ -64,7 +67,9 @@
 #[macro_use]
 mod macros;
 
+pub mod browse;
 pub mod counter;
+pub mod datagram_service;
 #[cfg(feature = "std")]
 pub mod forward;
 pub mod gate;

@@ -60,6 +60,71 @@ enum Command {
     /// negative code, retarget, reset, refused, timeout), echo, hold, malformed frames, silent
     /// clients, a flood, a name query, node status. Prints KEY=value lines (or --json).
     Probe(probe::ProbeArgs),
+    /// Send a NetBIOS datagram (UDP 138) through the running daemon, or watch the datagrams
+    /// addressed to its names. Exits 1 with one line if no daemon answers or it refuses, 2 for
+    /// bad usage.
+    #[command(subcommand)]
+    Datagram(DatagramCommand),
+}
+
+#[derive(Subcommand)]
+enum DatagramCommand {
+    /// Send one datagram from one of the daemon's names: to a unique name (at --ip, or where a
+    /// broadcast name query finds it), to a group name (--group) or to everyone (--to '*').
+    Send(DatagramSendArgs),
+    /// Print one line per datagram addressed to the daemon's names until interrupted
+    /// (--json: one JSON object per line).
+    Watch(DatagramWatchArgs),
+}
+
+#[derive(Args)]
+struct DaemonArgs {
+    /// The daemon's control socket (default: the one `netbt serve --tap TAP` creates).
+    #[arg(long, value_name = "PATH")]
+    control: Option<std::path::PathBuf>,
+    /// The daemon's TAP interface, to find its default control socket.
+    #[arg(long, default_value = "tap0", value_parser = parse_ifname)]
+    tap: String,
+}
+
+#[derive(Args)]
+struct DatagramSendArgs {
+    /// One of the daemon's names the datagram comes from: NAME (suffix 00) or NAME#XX.
+    #[arg(long, value_name = "NAME[#XX]")]
+    from: Option<String>,
+    /// The destination name (NAME or NAME#XX), or '*' for a broadcast datagram.
+    #[arg(long, value_name = "NAME#XX")]
+    to: Option<String>,
+    /// The destination is a group name: a DIRECT_GROUP datagram.
+    #[arg(long)]
+    group: bool,
+    /// The address of a unique destination (default: a broadcast name query finds it; the
+    /// datagram is dropped if nobody answers within 1 s).
+    #[arg(long, value_name = "IP")]
+    ip: Option<Ipv4Address>,
+    /// Wrap the data in an SMB mailslot write to this mailslot, e.g. '\MAILSLOT\LAB'.
+    #[arg(long, value_name = "MAILSLOT")]
+    mailslot: Option<String>,
+    /// The data, as text.
+    #[arg(long, value_name = "TEXT")]
+    data: Option<String>,
+    /// The data, from a file.
+    #[arg(long, value_name = "FILE")]
+    file: Option<std::path::PathBuf>,
+    /// Print the daemon's JSON answer.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+#[derive(Args)]
+struct DatagramWatchArgs {
+    /// One JSON object per line.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    daemon: DaemonArgs,
 }
 
 #[derive(Args)]
@@ -141,6 +206,15 @@ struct ServeArgs {
     /// broadcast). Default: b without --wins, h with it; p, m and h need --wins.
     #[arg(long, value_name = "TYPE")]
     node_type: Option<String>,
+    /// The comment the workgroup's browse list shows for this server (at most 43 printable
+    /// ASCII characters). The node announces itself (MS-BRWS HostAnnouncement to the local master
+    /// browser) in the workgroup of its first --group NAME with suffix 00.
+    #[arg(long, value_name = "TEXT")]
+    comment: Option<String>,
+    /// Announce every SECS seconds instead of on the MS-BRWS schedule (1, 1, 2, 4, 8, then every
+    /// 12 minutes), for labs that cannot wait.
+    #[arg(long, value_name = "SECS", value_parser = parse_announce_interval)]
+    announce_interval: Option<netbt::session::Duration>,
 }
 
 #[derive(Args)]
@@ -197,6 +271,16 @@ fn parse_millis(text: &str) -> Result<netbt::session::Duration, String> {
         return Err(format!("must be between 0 and 10000 milliseconds: {text}"));
     }
     Ok(netbt::session::Duration::from_millis(millis))
+}
+
+fn parse_announce_interval(text: &str) -> Result<netbt::session::Duration, String> {
+    let seconds: u64 = text
+        .parse()
+        .map_err(|_| format!("not a whole number of seconds: {text}"))?;
+    if !(1..=3600).contains(&seconds) {
+        return Err(format!("must be between 1 and 3600 seconds: {text}"));
+    }
+    Ok(netbt::session::Duration::from_secs(seconds))
 }
 
 fn parse_seconds(text: &str) -> Result<netbt::session::Duration, String> {
@@ -359,6 +443,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             Name::parse_text(text, 0x00).map_err(|e| format!("--allow-calling {text:?}: {e}"))
         })
         .transpose()?;
+    let comment = args
+        .comment
+        .unwrap_or_else(|| format!("netbt {}", env!("CARGO_PKG_VERSION")));
+    if comment.len() > netbt::browse::COMMENT_MAX
+        || !comment.bytes().all(|b| matches!(b, b' '..=b'~'))
+    {
+        return Err(format!(
+            "--comment {comment:?}: at most {} printable ASCII characters",
+            netbt::browse::COMMENT_MAX
+        ));
+    }
     let mut session = netbt::session::SessionConfig::DEFAULT;
     session.request_timeout = args.request_timeout;
     session.refusal_delay = args.refusal_delay;
@@ -395,6 +490,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         control: args.control,
         forward,
         wins,
+        comment,
+        announce_interval: args.announce_interval,
     })
 }
 
@@ -426,6 +523,9 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Datagram(command) = cli.command {
+        return datagram(command);
+    }
     if let Command::Probe(args) = cli.command {
         // Exit 0 ran, 1 a check failed, 2 bad usage (src/probe/mod.rs).
         return probe::run(args);
@@ -437,6 +537,86 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `netbt datagram send|watch`: exit 0 done, 1 no daemon or a refusal, 2 bad usage (one line).
+fn datagram(command: DatagramCommand) -> ExitCode {
+    let outcome = match command {
+        DatagramCommand::Send(args) => match send_request(&args) {
+            Ok(request) => {
+                control::datagram::send(args.daemon.control, &args.daemon.tap, &request, args.json)
+            }
+            Err(usage) => {
+                eprintln!("netbt datagram send: {usage}");
+                return ExitCode::from(2);
+            }
+        },
+        DatagramCommand::Watch(args) => {
+            control::datagram::watch(args.daemon.control, &args.daemon.tap, args.json)
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("netbt: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The request `netbt datagram send` makes of its arguments; a usage error is one line.
+fn send_request(args: &DatagramSendArgs) -> Result<control::datagram::SendRequest, String> {
+    let (Some(from), Some(to)) = (&args.from, &args.to) else {
+        return Err("give --from NAME and --to NAME#XX".to_string());
+    };
+    Name::parse_text(from, 0).map_err(|e| format!("--from {from:?}: {e}"))?;
+    if to != "*" {
+        Name::parse_text(to, 0).map_err(|e| format!("--to {to:?}: {e}"))?;
+    } else if args.group || args.ip.is_some() {
+        return Err("--to '*' is a broadcast: no --group, no --ip".to_string());
+    }
+    if args.group && args.ip.is_some() {
+        return Err("--group goes to the broadcast address: no --ip".to_string());
+    }
+    let data = match (&args.data, &args.file) {
+        (Some(text), None) => text.as_bytes().to_vec(),
+        (None, Some(file)) => {
+            std::fs::read(file).map_err(|e| format!("--file {}: {e}", file.display()))?
+        }
+        _ => return Err("give exactly one of --data TEXT and --file FILE".to_string()),
+    };
+    if let Some(mailslot) = &args.mailslot
+        && (!mailslot.is_ascii()
+            || mailslot.is_empty()
+            || mailslot.contains('\0')
+            || !mailslot.to_ascii_uppercase().starts_with("\\MAILSLOT\\"))
+    {
+        return Err(format!(
+            "--mailslot {mailslot:?}: a mailslot name starts with \\MAILSLOT\\"
+        ));
+    }
+    // 576 bytes less the header and two unscoped names; less the SMB wrapping for a mailslot.
+    let room = 576
+        - 14
+        - 2 * 34
+        - args
+            .mailslot
+            .as_ref()
+            .map_or(0, |m| netbt::wire::smb_mailslot::HEADER_LEN + m.len() + 1);
+    if data.len() > room {
+        return Err(format!(
+            "{} bytes of data; at most {room} fit one datagram (576 bytes, no fragments)",
+            data.len()
+        ));
+    }
+    Ok(control::datagram::SendRequest {
+        from: from.clone(),
+        to: to.clone(),
+        group: args.group,
+        address: args.ip,
+        mailslot: args.mailslot.clone(),
+        data_hex: control::datagram::hex(&data),
+    })
 }
 
 fn run(command: Command) -> Result<(), String> {
@@ -460,7 +640,7 @@ fn run(command: Command) -> Result<(), String> {
                 }
             }
         }
-        Command::Status(_) | Command::Probe(_) | Command::Query(_) => {
+        Command::Status(_) | Command::Probe(_) | Command::Query(_) | Command::Datagram(_) => {
             unreachable!("handled in main")
         }
         Command::Decode { encoded } => {

@@ -433,6 +433,13 @@ impl NameService {
         }
     }
 
+    /// Sets the datagram service's figures node status reports: NUMBER_GOOD_SENDS (datagrams
+    /// sent) and NUMBER_GOOD_RECEIVES (datagrams delivered).
+    pub fn set_datagram_counts(&mut self, sends: u32, receives: u32) {
+        self.statistics.number_good_sends = sends;
+        self.statistics.number_good_receives = receives;
+    }
+
     /// Counts a datagram too long to be a name service packet, which the node dropped unread.
     pub fn count_oversized(&mut self) {
         self.counters.received.bump();

@@ -15,14 +15,16 @@ use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
 };
 
+use crate::browse::{BrowseAnnouncer, HostAnnouncement};
+use crate::datagram_service::{DatagramService, Delivery, SendError, Target};
 use crate::gate::{ClosedConnection, HeldSyn};
 use crate::name_service::{Destination, NameService, NameServiceConfig, Received};
 use crate::session::{
     MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, SessionConfig, SessionFigures,
     SessionService, Sessions, Slot,
 };
-use crate::wire::name::Scope;
-use crate::wire::{NAME_SERVICE_PORT, nbns};
+use crate::wire::name::{Name, Scope};
+use crate::wire::{DATAGRAM_SERVICE_PORT, MAX_DATAGRAM_LENGTH, NAME_SERVICE_PORT, nbds, nbns};
 
 /// Datagrams queued per direction on a UDP service socket.
 pub const UDP_PACKETS: usize = 16;
@@ -32,8 +34,9 @@ pub const UDP_BYTES: usize = 8 * 1024;
 /// dropped as malformed).
 const DATAGRAM_MAX: usize = 1024;
 
-/// Sockets the node needs in its socket table besides the session ledger's.
-pub const SOCKETS: usize = 1;
+/// Sockets the node needs in its socket table besides the session ledger's: the name
+/// service's and the datagram service's.
+pub const SOCKETS: usize = 2;
 
 /// Sockets a node with `slots` ledger entries needs in its socket table.
 pub const fn sockets_needed(slots: usize) -> usize {
@@ -96,6 +99,40 @@ impl Default for UdpBuffers {
     }
 }
 
+/// Buffers of the datagram service's UDP socket (port 138), sized by the caller: packet
+/// metadata (one entry per queued datagram) and payload bytes, per direction. Each direction
+/// needs at least one metadata entry and [`MAX_DATAGRAM_LENGTH`] (576) bytes.
+pub struct UdpStorage<'a> {
+    /// Metadata of received datagrams.
+    pub rx_meta: &'a mut [udp::PacketMetadata],
+    /// Payload of received datagrams.
+    pub rx: &'a mut [u8],
+    /// Metadata of datagrams to send.
+    pub tx_meta: &'a mut [udp::PacketMetadata],
+    /// Payload of datagrams to send.
+    pub tx: &'a mut [u8],
+}
+
+impl<'a> UdpStorage<'a> {
+    fn fits(&self) -> bool {
+        !self.rx_meta.is_empty()
+            && !self.tx_meta.is_empty()
+            && self.rx.len() >= MAX_DATAGRAM_LENGTH
+            && self.tx.len() >= MAX_DATAGRAM_LENGTH
+    }
+
+    fn socket(self) -> udp::Socket<'a> {
+        udp::Socket::new(
+            udp::PacketBuffer::new(self.rx_meta, self.rx),
+            udp::PacketBuffer::new(self.tx_meta, self.tx),
+        )
+    }
+}
+
+/// Datagrams [`NodeStorage::leaked`] queues per direction on UDP 138, and keeps for the owner.
+#[cfg(feature = "std")]
+pub const DATAGRAM_PACKETS: usize = 8;
+
 /// Every piece of storage the node uses, handed in once (static arrays on a microcontroller;
 /// allocated once at start-up by the daemon).
 ///
@@ -107,6 +144,11 @@ pub struct NodeStorage<'a> {
     pub sockets: &'a mut [SocketStorage<'a>],
     /// The name service socket's buffers.
     pub name_service: &'a mut UdpBuffers,
+    /// The datagram service socket's buffers (UDP 138).
+    pub datagram_service: UdpStorage<'a>,
+    /// Datagrams for our names kept until the owner takes them (fill it with
+    /// [`Delivery::EMPTY`]; when it is full the oldest is dropped and counted).
+    pub deliveries: &'a mut [Delivery],
     /// Buffer memory of the session slots.
     pub session_memory: &'a mut [u8],
     /// Buffers of the refusal slots.
@@ -147,6 +189,13 @@ impl NodeStorage<'static> {
                     .collect(),
             ),
             name_service: Box::leak(Box::new(UdpBuffers::new())),
+            datagram_service: UdpStorage {
+                rx_meta: vec![udp::PacketMetadata::EMPTY; DATAGRAM_PACKETS].leak(),
+                rx: vec![0u8; DATAGRAM_PACKETS * MAX_DATAGRAM_LENGTH].leak(),
+                tx_meta: vec![udp::PacketMetadata::EMPTY; DATAGRAM_PACKETS].leak(),
+                tx: vec![0u8; DATAGRAM_PACKETS * MAX_DATAGRAM_LENGTH].leak(),
+            },
+            deliveries: vec![Delivery::EMPTY; DATAGRAM_PACKETS].leak(),
             session_memory: vec![0u8; 2 * buffer * sessions].leak(),
             refusals: Box::leak((0..refusals).map(|_| RefusalBuffers::new()).collect()),
             ledger: vec![Slot::EMPTY; slots].leak(),
@@ -193,6 +242,9 @@ pub enum NodeError {
     BadSlots,
     /// The address could not be configured.
     BadAddress,
+    /// The datagram service's buffers hold no metadata entry or fewer than 576 bytes in a
+    /// direction.
+    DatagramStorageTooSmall,
 }
 
 impl core::fmt::Display for NodeError {
@@ -204,6 +256,9 @@ impl core::fmt::Display for NodeError {
                  session buffers too small"
             }
             NodeError::BadAddress => "the address could not be configured",
+            NodeError::DatagramStorageTooSmall => {
+                "the datagram service's buffers are too small (one datagram of 576 bytes each way)"
+            }
         })
     }
 }
@@ -222,6 +277,11 @@ pub struct Node<'a> {
     name_socket: SocketHandle,
     /// The name service (register names before the first poll).
     pub names: NameService,
+    datagram_socket: SocketHandle,
+    /// The datagram service (UDP 138): deliveries, counters.
+    pub datagrams: DatagramService<'a>,
+    /// The browse announcer (set its comment and interval before the first poll).
+    pub browse: BrowseAnnouncer,
     sessions: SessionService<'a>,
     /// The ledger's figures as of the last service pass, for node status answers.
     figures: SessionFigures,
@@ -239,6 +299,8 @@ impl<'a> Node<'a> {
         let NodeStorage {
             sockets: table,
             name_service,
+            datagram_service,
+            deliveries,
             session_memory,
             refusals,
             ledger,
@@ -256,6 +318,9 @@ impl<'a> Node<'a> {
         }
         if table.len() < sockets_needed(slots) {
             return Err(NodeError::SocketTableTooSmall);
+        }
+        if !datagram_service.fits() {
+            return Err(NodeError::DatagramStorageTooSmall);
         }
         let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(config.mac)));
         iface_config.random_seed = config.seed;
@@ -293,6 +358,11 @@ impl<'a> Node<'a> {
             .bind(NAME_SERVICE_PORT)
             .map_err(|_| NodeError::BadAddress)?;
         let name_socket = sockets.add(name_socket);
+        let mut datagram_socket = datagram_service.socket();
+        datagram_socket
+            .bind(DATAGRAM_SERVICE_PORT)
+            .map_err(|_| NodeError::BadAddress)?;
+        let datagram_socket = sockets.add(datagram_socket);
         // The TCP sockets were added first and in order; walk the set for their handles.
         let tcp_handles = sockets
             .iter()
@@ -329,6 +399,14 @@ impl<'a> Node<'a> {
             sockets,
             name_socket,
             names,
+            datagram_socket,
+            datagrams: DatagramService::new(
+                config.address,
+                config.scope,
+                config.seed.rotate_left(29) ^ 0xd47a_6a3d,
+                deliveries,
+            ),
+            browse: BrowseAnnouncer::new(config.seed.rotate_left(41) ^ 0xb405_e000),
             figures: sessions.figures(),
             sessions,
             scratch: [0; ECHO_CHUNK],
@@ -399,6 +477,7 @@ impl<'a> Node<'a> {
             }
         }
         self.service_names(now);
+        self.service_datagrams(now);
         self.sessions
             .service(now, &mut self.sockets, &self.names, &mut self.scratch);
         self.sessions.refresh(now, &mut self.sockets);
@@ -417,6 +496,8 @@ impl<'a> Node<'a> {
         [
             self.iface.poll_at(now, &self.sockets),
             self.names.poll_at(),
+            self.browse.poll_at(),
+            self.datagrams.poll_at(),
             self.sessions.poll_at(),
         ]
         .into_iter()
@@ -469,6 +550,126 @@ impl<'a> Node<'a> {
         });
         if unsent > 0 {
             self.names.count_unsent(unsent);
+        }
+    }
+}
+
+impl Node<'_> {
+    /// Sends `user_data` from our registered name `from` to `to` (see
+    /// [`crate::datagram_service`]); queued on UDP 138 for the next poll.
+    pub fn send_datagram(
+        &mut self,
+        from: Name,
+        to: Target,
+        user_data: &[u8],
+    ) -> Result<(), SendError> {
+        let socket = self.sockets.get_mut::<udp::Socket>(self.datagram_socket);
+        self.datagrams
+            .send(&self.names, from, to, user_data, &mut |to, repr| {
+                send_datagram_to(socket, to, repr)
+            })
+    }
+
+    /// Sends `data` as a mailslot write to `mailslot` (e.g. `\MAILSLOT\BROWSE`) from our name
+    /// `from` to `to`.
+    pub fn send_mailslot(
+        &mut self,
+        from: Name,
+        to: Target,
+        mailslot: &[u8],
+        data: &[u8],
+    ) -> Result<(), SendError> {
+        let socket = self.sockets.get_mut::<udp::Socket>(self.datagram_socket);
+        self.datagrams
+            .send_mailslot(&self.names, from, to, mailslot, data, &mut |to, repr| {
+                send_datagram_to(socket, to, repr)
+            })
+    }
+
+    /// Stops the browse announcer: queues its last HostAnnouncement (server type 0, so the
+    /// master browser drops us at once). Call before releasing the names; the next poll sends
+    /// it.
+    pub fn shut_down_announcements(&mut self) {
+        if let Some(last) = self.browse.shut_down() {
+            self.send_announcement(&last);
+        }
+    }
+
+    fn send_announcement(&mut self, announcement: &HostAnnouncement) {
+        let to = Target::Group(announcement.destination);
+        if let Err(error) = self.send_mailslot(
+            announcement.source,
+            to,
+            HostAnnouncement::MAILSLOT,
+            announcement.frame(),
+        ) {
+            self.browse.count_failed();
+            net_debug!("host announcement not sent: {}", error);
+        }
+    }
+
+    fn service_datagrams(&mut self, now: Instant) {
+        let mut datagram = [0u8; DATAGRAM_MAX];
+        loop {
+            let socket = self.sockets.get_mut::<udp::Socket>(self.datagram_socket);
+            let (len, meta) = match socket.recv_slice(&mut datagram) {
+                Ok(got) => got,
+                Err(udp::RecvError::Truncated) => {
+                    self.datagrams.count_oversized();
+                    continue;
+                }
+                Err(udp::RecvError::Exhausted) => break,
+            };
+            let (IpAddress::Ipv4(source), Some(IpAddress::Ipv4(destination))) =
+                (meta.endpoint.addr, meta.local_address)
+            else {
+                continue;
+            };
+            let from = Received {
+                source: Destination {
+                    address: source,
+                    port: meta.endpoint.port,
+                },
+                destination,
+            };
+            let inbound =
+                self.datagrams
+                    .receive(&datagram[..len], from, &self.names, &mut |to, repr| {
+                        send_datagram_to(socket, to, repr)
+                    });
+            if let Some(inbound) = inbound {
+                self.browse.receive(inbound, now);
+            }
+        }
+        while let Some(announcement) = self.browse.poll(now, &self.names) {
+            self.send_announcement(&announcement);
+        }
+        // Name queries for a datagram being resolved leave from 138: the answer comes back here.
+        let socket = self.sockets.get_mut::<udp::Socket>(self.datagram_socket);
+        self.datagrams.poll(now, &mut |to, repr| {
+            send_to(socket, to, repr);
+            true
+        });
+        let counters = self.datagrams.counters();
+        self.names
+            .set_datagram_counts(counters.sent.get(), counters.delivered.get());
+    }
+}
+
+/// Queues `repr` for `to` on the datagram service's socket; `false` if the queue is full.
+fn send_datagram_to(socket: &mut udp::Socket, to: Destination, repr: &nbds::Repr) -> bool {
+    let endpoint = IpEndpoint::new(to.address.into(), to.port);
+    match socket.send(repr.buffer_len(), endpoint) {
+        Ok(buffer) => {
+            repr.emit(&mut nbds::Packet::new_unchecked(buffer));
+            true
+        }
+        Err(_) => {
+            net_debug!(
+                "datagram service: send queue full, packet to {} dropped",
+                to.address
+            );
+            false
         }
     }
 }

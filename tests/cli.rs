@@ -684,3 +684,195 @@ fn query_prints_the_owners_or_exits_1_with_one_line() {
     daemon.join().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn datagram_usage_errors_exit_2_with_one_line() {
+    let dir = scratch("datagram-usage");
+    let missing = dir.join("missing.bin");
+    let missing = missing.to_str().unwrap();
+    let long = "x".repeat(495);
+    for (args, needle) in [
+        (
+            &["datagram", "send", "--to", "OTHER#20", "--data", "x"][..],
+            "netbt datagram send: give --from NAME and --to NAME#XX",
+        ),
+        (
+            &["datagram", "send", "--from", "LABSRV", "--data", "x"],
+            "netbt datagram send: give --from NAME and --to NAME#XX",
+        ),
+        (
+            &["datagram", "send", "--from", "LABSRV", "--to", "OTHER"],
+            "netbt datagram send: give exactly one of --data TEXT and --file FILE",
+        ),
+        (
+            &[
+                "datagram", "send", "--from", "LABSRV", "--to", "OTHER", "--data", "x", "--file",
+                missing,
+            ],
+            "netbt datagram send: give exactly one of --data TEXT and --file FILE",
+        ),
+        (
+            &[
+                "datagram", "send", "--from", "LABSRV", "--to", "OTHER", "--file", missing,
+            ],
+            "netbt datagram send: --file ",
+        ),
+        (
+            &[
+                "datagram",
+                "send",
+                "--from",
+                "ABCDEFGHIJKLMNOPQ",
+                "--to",
+                "X",
+                "--data",
+                "x",
+            ],
+            "netbt datagram send: --from \"ABCDEFGHIJKLMNOPQ\"",
+        ),
+        (
+            &[
+                "datagram", "send", "--from", "LABSRV", "--to", "X#2G", "--data", "x",
+            ],
+            "netbt datagram send: --to \"X#2G\"",
+        ),
+        (
+            &[
+                "datagram", "send", "--from", "LABSRV", "--to", "*", "--group", "--data", "x",
+            ],
+            "netbt datagram send: --to '*' is a broadcast",
+        ),
+        (
+            &[
+                "datagram",
+                "send",
+                "--from",
+                "LABSRV",
+                "--to",
+                "X",
+                "--mailslot",
+                "\\PIPE\\X",
+                "--data",
+                "x",
+            ],
+            "netbt datagram send: --mailslot \"\\\\PIPE\\\\X\"",
+        ),
+        (
+            &[
+                "datagram", "send", "--from", "LABSRV", "--to", "X", "--data", &long,
+            ],
+            "netbt datagram send: 495 bytes of data; at most 494 fit",
+        ),
+    ] {
+        let out = netbt(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.starts_with(needle), "{args:?}: {err}");
+        assert!(stdout(&out).is_empty(), "{args:?}");
+    }
+    // What clap rejects: exit 2 too.
+    for args in [
+        &["datagram"][..],
+        &["datagram", "send", "--bogus"],
+        &[
+            "datagram", "send", "--from", "A", "--to", "B", "--ip", "not-ip", "--data", "x",
+        ],
+        &["datagram", "watch", "--bogus"],
+        &["serve", "--announce-interval", "0"],
+        &["serve", "--announce-interval", "soon"],
+    ] {
+        let out = netbt(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    // A comment the browse list cannot carry: one line, before any TAP is opened.
+    for comment in ["x".repeat(44), "tab\there".to_string()] {
+        let out = netbt(&["serve", "--tap", "nbtnotap0", "--comment", &comment]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("netbt: --comment "), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn datagram_without_a_daemon_exits_1_naming_the_path() {
+    let out = netbt(&[
+        "datagram",
+        "send",
+        "--control",
+        "/nonexistent/netbt.sock",
+        "--from",
+        "LABSRV",
+        "--to",
+        "OTHER#20",
+        "--data",
+        "hello",
+    ]);
+    assert_fails_with(&out, &["/nonexistent/netbt.sock", "no netbt daemon"]);
+    let out = netbt(&["datagram", "watch", "--control", "/nonexistent/netbt.sock"]);
+    assert_fails_with(&out, &["/nonexistent/netbt.sock", "no netbt daemon"]);
+    let out = netbt(&["datagram", "watch", "--tap", "nbtnotap0", "--json"]);
+    assert_fails_with(&out, &["/run/netbt/nbtnotap0", "/tmp/netbt-nbtnotap0"]);
+}
+
+#[test]
+fn datagram_send_asks_the_daemon_and_reports_its_refusal() {
+    let dir = scratch("datagram-send");
+    let path = dir.join("netbt.sock");
+    let reply = "{\"sent\":\"unique\",\"from\":\"LABSRV<00>\",\"to\":\"OTHER<20>\",\
+                 \"address\":\"192.168.69.2:138\",\"bytes\":5}\n";
+    let requests = fake_daemon(&path, reply, 1);
+    let out = netbt(&[
+        "datagram",
+        "send",
+        "--control",
+        path.to_str().unwrap(),
+        "--from",
+        "LABSRV",
+        "--to",
+        "OTHER#20",
+        "--ip",
+        "192.168.69.2",
+        "--mailslot",
+        "\\MAILSLOT\\LAB",
+        "--data",
+        "hello",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "sent unique datagram LABSRV<00> -> OTHER<20> to 192.168.69.2:138, 5 bytes\n"
+    );
+    let lines = requests.join().unwrap();
+    assert_eq!(lines.len(), 1);
+    let request = lines[0]
+        .strip_prefix("datagram send ")
+        .expect("a send request");
+    let value: serde_json::Value = serde_json::from_str(request).unwrap();
+    assert_eq!(value["from"], "LABSRV");
+    assert_eq!(value["to"], "OTHER#20");
+    assert_eq!(value["address"], "192.168.69.2");
+    assert_eq!(value["mailslot"], "\\MAILSLOT\\LAB");
+    assert_eq!(value["data_hex"], "68656c6c6f");
+    assert_eq!(value["group"], false);
+
+    let path = dir.join("refusing.sock");
+    let requests = fake_daemon(&path, "{\"error\": \"STRANGER<00> is not ours\"}\n", 1);
+    let out = netbt(&[
+        "datagram",
+        "send",
+        "--control",
+        path.to_str().unwrap(),
+        "--from",
+        "STRANGER",
+        "--to",
+        "*",
+        "--data",
+        "x",
+    ]);
+    assert_fails_with(&out, &["refused: STRANGER<00> is not ours"]);
+    requests.join().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -177,12 +177,13 @@ fn registered(port: u16) -> Asking {
     Asking::new(hub, node, port)
 }
 
-/// Every UDP datagram sent from `address`.
+/// Every name service datagram sent from `address` (a node with a workgroup also sends host
+/// announcements from 138).
 #[track_caller]
 fn sent_by(hub: &Hub, address: Ipv4Address) -> Vec<Seen> {
     hub.seen()
         .into_iter()
-        .filter(|s| s.source == address && s.udp(None, None).is_some())
+        .filter(|s| s.source == address && s.udp(Some(137), None).is_some())
         .collect()
 }
 

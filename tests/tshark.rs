@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use netbt::wire::name::{Name, NbName, Scope};
-use netbt::wire::{nbds, nbns, nbss};
+use netbt::wire::{browser, nbds, nbns, nbss, smb_mailslot};
 use smoltcp::phy::{ChecksumCapabilities, PcapLinkType, PcapSink};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
@@ -732,6 +732,94 @@ fn nbds_cases() -> Vec<Case> {
         .collect()
 }
 
+/// The datagrams the datagram service and the browse announcer emit: a HostAnnouncement (and
+/// the shutdown one, type 0) and a mailslot write of user data, each in a DIRECT_GROUP datagram
+/// as the node sends it; tshark's SMB, mailslot and browser dissectors must show our fields.
+fn browser_cases() -> Vec<Case> {
+    let announcement = |server_type: browser::ServerType| {
+        browser::Repr::HostAnnouncement(browser::Announcement {
+            update_count: 0,
+            periodicity_ms: 720_000,
+            server_name: b"LABSRV",
+            os_version: (6, 1),
+            server_type,
+            browser_version: browser::BROWSER_VERSION,
+            signature: browser::SIGNATURE,
+            comment: b"netbt 0.1.0",
+        })
+    };
+    let mut cases = Vec::new();
+    let frames = [
+        ("HostAnnouncement", announcement(browser::ServerType::NETBT)),
+        (
+            "HostAnnouncement at shutdown",
+            announcement(browser::ServerType(0)),
+        ),
+    ];
+    for (i, (what, frame)) in frames.into_iter().enumerate() {
+        let mut bytes = vec![0u8; frame.buffer_len()];
+        frame.emit(&mut bytes);
+        let server_type = match frame {
+            browser::Repr::HostAnnouncement(a) => a.server_type.0,
+            _ => unreachable!(),
+        };
+        let datagram =
+            mailslot_datagram(0x5100 + i as u16, "LABGRP#1d", smb_mailslot::BROWSE, &bytes);
+        cases.push(Case {
+            what: what.to_string(),
+            frame: udp_frame(138, 138, &datagram),
+            expect: vec![
+                ("nbdgm.type", "17".into()),
+                ("nbdgm.destination_name", "LABGRP<1d>".into()),
+                ("smb.cmd", "0x25".into()),
+                ("mailslot.opcode", "1".into()),
+                ("mailslot.priority", "1".into()),
+                ("mailslot.class", "2".into()),
+                ("mailslot.name", "\\MAILSLOT\\BROWSE".into()),
+                ("browser.command", "0x01".into()),
+                ("browser.update_count", "0".into()),
+                ("browser.period", "720000".into()),
+                ("browser.server", "LABSRV".into()),
+                ("browser.server_type", format!("0x{server_type:08x}")),
+                ("browser.server_type.browser.potential", "0".into()),
+                ("browser.server_type.browser.master", "0".into()),
+                ("browser.comment", "netbt 0.1.0".into()),
+            ],
+        });
+    }
+    let datagram = mailslot_datagram(0x5200, "OTHER#20", b"\\MAILSLOT\\LAB", b"hello from netbt");
+    cases.push(Case {
+        what: "mailslot write of user data".to_string(),
+        frame: udp_frame(138, 138, &datagram),
+        expect: vec![
+            ("nbdgm.type", "17".into()),
+            ("smb.cmd", "0x25".into()),
+            ("mailslot.opcode", "1".into()),
+            ("mailslot.name", "\\MAILSLOT\\LAB".into()),
+        ],
+    });
+    cases
+}
+
+/// A DIRECT_GROUP datagram from LABSRV<00> to `to` carrying a mailslot write.
+fn mailslot_datagram(id: u16, to: &str, mailslot: &[u8], data: &[u8]) -> Vec<u8> {
+    let write = smb_mailslot::Repr::new(mailslot, data);
+    let mut user_data = vec![0u8; write.buffer_len()];
+    write.emit(&mut smb_mailslot::Packet::new_unchecked(&mut user_data[..]));
+    emit_nbds(&nbds::Repr {
+        datagram_id: id,
+        flags: nbds::Flags::unfragmented(nbds::NodeType::B),
+        source_ip: SERVER,
+        source_port: 138,
+        message: nbds::Message::DirectGroup(nbds::Datagram {
+            source_name: name("LABSRV"),
+            destination_name: name(to),
+            packet_offset: 0,
+            user_data: &user_data,
+        }),
+    })
+}
+
 /// tshark appends the suffix's meaning to NB record names (`LABSRV<20> (Server service)`);
 /// drop it from every aggregated value so the name itself is compared.
 fn strip_descriptions(value: &str) -> String {
@@ -762,6 +850,7 @@ fn tshark_decodes_every_emitted_packet_as_emitted() {
         .into_iter()
         .chain(nbss_cases())
         .chain(nbds_cases())
+        .chain(browser_cases())
         .collect();
 
     let dir = std::env::temp_dir().join(format!("netbt-tshark-{}", std::process::id()));

@@ -7,13 +7,17 @@ use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
+use netbt::datagram_service::Delivery;
 use netbt::gate::{ClosedConnection, HeldSyn};
 use netbt::name_service::{NameEvent, WinsConfig, WinsEvent};
-use netbt::node::{Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, sockets_needed};
+use netbt::node::{
+    Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, UdpStorage, sockets_needed,
+};
 use netbt::session::{SessionConfig, Slot};
 use netbt::wire::name::{Name, Scope};
 use netbt::wire::nbns::NodeType;
 use smoltcp::iface::SocketStorage;
+use smoltcp::socket::udp::PacketMetadata;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 use crate::clock::Clock;
@@ -34,10 +38,23 @@ const SESSION_BUFFER: usize = 2048;
 const SYN_BACKLOG: usize = 8;
 /// Entries of the gate's record of recently closed connections (16 bytes each).
 const CLOSED_RECORD: usize = 16;
+/// Datagrams queued per direction on UDP 138, and kept for the application (the loop logs and
+/// drops them).
+const DATAGRAMS: usize = 4;
+/// Payload bytes per direction on UDP 138: two datagrams of the largest size (576).
+const DATAGRAM_BYTES: usize = 2 * 576;
 
 const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
 const ADDRESS: Ipv4Cidr = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24);
 const NAME: &str = "NETBT";
+/// The workgroup the firmware registers (group `<00>`) and announces itself in to the master
+/// browser (`NETBT_FW_WORKGROUP` at build time; empty: none, no announcements).
+const WORKGROUP: &str = match option_env!("NETBT_FW_WORKGROUP") {
+    Some(workgroup) => workgroup,
+    None => "WORKGROUP",
+};
+/// The comment the browse list shows.
+const COMMENT: &str = concat!("netbt firmware ", env!("CARGO_PKG_VERSION"));
 /// The LAN9118 of mps2-an385, registers at 0x4020_0000.
 type Lan9118 = lan9118::Lan9118<0x4020_0000>;
 /// How long the firmware waits for a first frame to time (entropy) before it starts.
@@ -97,6 +114,13 @@ fn log_level() -> log::LevelFilter {
 static SOCKETS: Once<MaybeUninit<[SocketStorage<'static>; sockets_needed(SLOTS)]>> =
     Once::new(MaybeUninit::uninit());
 static NAME_SERVICE: Once<UdpBuffers> = Once::new(UdpBuffers::new());
+static DATAGRAM_RX_META: Once<[PacketMetadata; DATAGRAMS]> =
+    Once::new([PacketMetadata::EMPTY; DATAGRAMS]);
+static DATAGRAM_RX: Once<[u8; DATAGRAM_BYTES]> = Once::new([0; DATAGRAM_BYTES]);
+static DATAGRAM_TX_META: Once<[PacketMetadata; DATAGRAMS]> =
+    Once::new([PacketMetadata::EMPTY; DATAGRAMS]);
+static DATAGRAM_TX: Once<[u8; DATAGRAM_BYTES]> = Once::new([0; DATAGRAM_BYTES]);
+static DELIVERIES: Once<[Delivery; DATAGRAMS]> = Once::new([Delivery::EMPTY; DATAGRAMS]);
 static SESSION_MEMORY: Once<[u8; 2 * SESSION_BUFFER * SESSIONS]> =
     Once::new([0; 2 * SESSION_BUFFER * SESSIONS]);
 static REFUSAL_BUFFERS: Once<[RefusalBuffers; REFUSALS]> =
@@ -175,6 +199,7 @@ fn main() -> ! {
         next = node.poll(now, device);
         let mut changed = report_name_events(node);
         changed |= report_session_events(node);
+        report_datagrams(node);
         if !announced && node.names.is_ready() {
             announced = true;
             let mut line = Line::new();
@@ -218,6 +243,13 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
     let storage = NodeStorage {
         sockets: socket_table(SOCKETS.take()),
         name_service: NAME_SERVICE.take(),
+        datagram_service: UdpStorage {
+            rx_meta: DATAGRAM_RX_META.take(),
+            rx: DATAGRAM_RX.take(),
+            tx_meta: DATAGRAM_TX_META.take(),
+            tx: DATAGRAM_TX.take(),
+        },
+        deliveries: DELIVERIES.take(),
         session_memory: SESSION_MEMORY.take(),
         refusals: REFUSAL_BUFFERS.take(),
         ledger: LEDGER.take(),
@@ -255,6 +287,17 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
             Err(error) => halt_with(format_args!("WINS: {error}")),
         }
         log::info!("H-node, WINS server {server}");
+    }
+    if !WORKGROUP.is_empty() {
+        let Ok(workgroup) = Name::new(WORKGROUP, 0x00) else {
+            halt("bad workgroup");
+        };
+        if let Err(error) = node.names.add_name(workgroup, true) {
+            halt_with(format_args!("workgroup {workgroup}: {error}"));
+        }
+        if node.browse.set_comment(COMMENT.as_bytes()).is_err() {
+            halt("bad comment");
+        }
     }
     (node, device)
 }
@@ -337,6 +380,20 @@ fn report_name_events(node: &mut Node) -> bool {
     any
 }
 
+/// One line per datagram addressed to us (no application takes them here).
+fn report_datagrams(node: &mut Node) {
+    while let Some(datagram) = node.datagrams.take_delivery() {
+        log::info!(
+            "{} datagram from {} ({}) to {}, {} bytes",
+            datagram.kind,
+            datagram.source_name,
+            datagram.source.address,
+            datagram.destination_name,
+            datagram.data.len()
+        );
+    }
+}
+
 fn report_session_events(node: &mut Node) -> bool {
     let mut any = false;
     while let Some(event) = node.session_service().take_event() {
@@ -349,14 +406,18 @@ fn report_session_events(node: &mut Node) -> bool {
 /// One line with the ledger, the counters that matter and the stack high-water mark.
 fn status(node: &mut Node, device: &Lan9118) {
     let names = *node.names.counters();
+    let announcements = node.browse.counters().announcements_sent;
+    let announcement_requests = node.browse.counters().announcement_requests;
+    let datagrams = *node.datagrams.counters();
     let sessions = node.session_service();
     let ledger = sessions.ledger();
     let counters = sessions.counters();
     let frames = device.counters();
     log::info!(
         "status: slots busy {}/{} refusing {}/{} closing {}; positive {} negative {} (0x83: {}); \
-         resets sent {}; queries answered {} node status {}; frames in {} out {} bad {} \
-         dropped {}; stack used {} bytes",
+         resets sent {}; queries answered {} node status {}; datagrams in {} out {}; \
+         announcements {} (requested {}); frames in {} out {} bad {} dropped {}; stack used {} \
+         bytes",
         ledger.busy,
         ledger.session_slots,
         ledger.refusing,
@@ -368,6 +429,10 @@ fn status(node: &mut Node, device: &Lan9118) {
         counters.gate.resets_sent,
         names.queries_answered,
         names.node_status_answered,
+        datagrams.received,
+        datagrams.sent,
+        announcements,
+        announcement_requests,
         frames.received,
         frames.sent,
         frames.rx_bad,

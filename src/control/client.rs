@@ -11,7 +11,7 @@ use super::status::{ErrorReply, Status};
 use super::text::render_text;
 
 /// How long `netbt status` waits for the answer.
-const CLIENT_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+pub const CLIENT_TIMEOUT: StdDuration = StdDuration::from_secs(5);
 /// Largest answer `netbt status` reads.
 const REPLY_MAX: u64 = 16 << 20;
 

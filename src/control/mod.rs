@@ -7,8 +7,10 @@
 //! * [`client`]: `netbt status`.
 //! * [`query`]: `netbt query`, the resolver's answer.
 //! * [`text`]: the document as text tables.
+//! * [`datagram`]: `netbt datagram send` and `netbt datagram watch`.
 
 pub mod client;
+pub mod datagram;
 pub mod path;
 pub mod query;
 pub mod server;

@@ -3,7 +3,11 @@
 //!
 //! Protocol: the client sends one line, `status` (or `status json`, the same), at most
 //! [`REQUEST_MAX`] bytes; the daemon answers with one JSON document and closes. Anything else is
-//! answered with `{"error": "..."}` ([`ErrorReply`]). The daemon never blocks on a client:
+//! answered with `{"error": "..."}` ([`ErrorReply`]). `datagram send {JSON}` sends one datagram
+//! ([`Requests::datagram_send`], answered with one document); `datagram watch` keeps the
+//! connection open and gets one JSON line per datagram addressed to the node
+//! ([`ControlServer::publish`]) until the client closes it (a watcher that does not read loses
+//! lines beyond [`WATCH_BACKLOG`] bytes). The daemon never blocks on a client:
 //! connections are accepted, read and written non-blocking, at most [`MAX_CLIENTS`] at once,
 //! each for at most [`CLIENT_BOUND`]. The daemon's wait covers the listener and the clients
 //! ([`ControlServer::watch`]), so a request is answered at once, not at the next timer.
@@ -26,8 +30,10 @@ use crate::poll::PollSet;
 
 /// Clients served at once; more are closed at once (the client reports no answer).
 pub const MAX_CLIENTS: usize = 8;
-/// Longest request line.
-pub const REQUEST_MAX: usize = 64;
+/// Longest request line (a `datagram send` carries up to 576 bytes of data in hex).
+pub const REQUEST_MAX: usize = 4096;
+/// Bytes of unsent lines a `datagram watch` client may have queued; later lines are dropped.
+pub const WATCH_BACKLOG: usize = 64 * 1024;
 /// Time a client has from connect until its answer is written.
 pub const CLIENT_BOUND: StdDuration = StdDuration::from_secs(2);
 /// Time a `query` client has from connect until its answer is written (a resolution takes
@@ -50,6 +56,12 @@ pub trait Requests {
     fn query_reply(&mut self, ticket: u64) -> Option<String> {
         let _ = ticket;
         None
+    }
+
+    /// Executes `datagram send` with its JSON argument; returns the answer document.
+    fn datagram_send(&mut self, request: &str) -> String {
+        let _ = request;
+        ErrorReply::json("this daemon does not send datagrams")
     }
 }
 
@@ -88,6 +100,8 @@ struct Client {
     deadline: StdInstant,
     /// A query waiting for its resolution.
     pending: Option<u64>,
+    /// A `datagram watch` client: kept open, `reply` gets one line per datagram.
+    watching: bool,
 }
 
 impl ControlServer {
@@ -181,6 +195,7 @@ impl ControlServer {
                             sent: 0,
                             deadline: now + CLIENT_BOUND,
                             pending: None,
+                            watching: false,
                         });
                     }
                 }
@@ -204,7 +219,11 @@ impl ControlServer {
                 // the answer comes with the node's timers, which end the wait anyway.
                 continue;
             }
-            let events = if client.reply.is_some() {
+            let unsent = client.reply.as_ref().is_some_and(|r| r.len() > client.sent);
+            let events = if client.watching {
+                // A watcher: its close, and room for queued lines.
+                libc::POLLIN | if unsent { libc::POLLOUT } else { 0 }
+            } else if client.reply.is_some() {
                 libc::POLLOUT
             } else {
                 libc::POLLIN
@@ -218,6 +237,28 @@ impl ControlServer {
     /// [`ControlServer::watch`]): the next [`ControlServer::serve`] accepts if it is ready.
     pub fn woken(&mut self, set: &PollSet, listener: usize) {
         self.listener_ready |= set.is_ready(listener);
+    }
+
+    /// Whether any `datagram watch` client is connected.
+    pub fn has_watchers(&self) -> bool {
+        self.clients.iter().any(|c| c.watching)
+    }
+
+    /// Queues `line` (one JSON object, no newline) for every `datagram watch` client; a client
+    /// with [`WATCH_BACKLOG`] bytes unsent misses it. Written by the next
+    /// [`ControlServer::serve`].
+    pub fn publish(&mut self, line: &str) {
+        for client in self.clients.iter_mut().filter(|c| c.watching) {
+            let Some(reply) = &mut client.reply else {
+                continue;
+            };
+            if reply.len() - client.sent + line.len() < WATCH_BACKLOG {
+                reply.extend_from_slice(line.as_bytes());
+                reply.push(b'\n');
+            } else {
+                log::debug!("control socket: a datagram watcher does not read; line dropped");
+            }
+        }
     }
 }
 
@@ -235,6 +276,9 @@ impl Drop for ControlServer {
 impl Client {
     /// Moves the exchange on; `false` when the client is done with (it is then closed).
     fn advance(&mut self, now: StdInstant, status: &mut dyn Requests) -> bool {
+        if self.watching {
+            return self.watch();
+        }
         if now >= self.deadline {
             return false;
         }
@@ -266,12 +310,24 @@ impl Client {
                 }
             }
             let request = &self.request[..self.len];
-            let reply = match request.iter().position(|&b| b == b'\n') {
-                Some(end) => answer(&request[..end], status),
-                None if self.len == REQUEST_MAX => Answer::Now(ErrorReply::json(&format!(
+            let line = match request.iter().position(|&b| b == b'\n') {
+                Some(end) => Some(&request[..end]),
+                None if self.len == REQUEST_MAX => None,
+                None => Some(request),
+            };
+            let reply = match line {
+                None => Answer::Now(ErrorReply::json(&format!(
                     "request longer than {REQUEST_MAX} bytes"
                 ))),
-                None => answer(request, status),
+                Some(line) if is_watch(line) => {
+                    self.watching = true;
+                    self.reply = Some(b"{\"watching\": true}\n".to_vec());
+                    return self.watch();
+                }
+                Some(line) => match datagram_send(line) {
+                    Some(arguments) => Answer::Now(status.datagram_send(&arguments)),
+                    None => answer(line, status),
+                },
             };
             match reply {
                 Answer::Now(reply) => self.reply = Some(reply.into_bytes()),
@@ -296,6 +352,53 @@ impl Client {
     }
 }
 
+impl Client {
+    /// A watcher's turn: write what is queued; `false` once the client has closed its end or a
+    /// write failed.
+    fn watch(&mut self) -> bool {
+        let mut scratch = [0u8; 256];
+        loop {
+            match nonblocking(|| self.stream.read(&mut scratch)) {
+                Ok(Some(0)) | Err(_) => return false,
+                Ok(Some(_)) => continue, // anything after the request is ignored
+                Ok(None) => break,
+            }
+        }
+        let Some(reply) = &mut self.reply else {
+            return false;
+        };
+        while self.sent < reply.len() {
+            match nonblocking(|| self.stream.write(&reply[self.sent..])) {
+                Ok(Some(0)) | Err(_) => return false,
+                Ok(Some(n)) => self.sent += n,
+                Ok(None) => break,
+            }
+        }
+        // Keep only what is still to send, so a slow reader's queue stays within the backlog.
+        reply.drain(..self.sent);
+        self.sent = 0;
+        true
+    }
+}
+
+/// Whether the line is `datagram watch` (with or without `json`).
+fn is_watch(line: &[u8]) -> bool {
+    let line = String::from_utf8_lossy(line);
+    let words: Vec<&str> = line.split_whitespace().collect();
+    matches!(
+        words[..],
+        ["datagram", "watch"] | ["datagram", "watch", "json"]
+    )
+}
+
+/// The JSON argument of a `datagram send {...}` line.
+fn datagram_send(line: &[u8]) -> Option<String> {
+    let line = String::from_utf8_lossy(line);
+    let rest = line.trim_start().strip_prefix("datagram")?;
+    let rest = rest.trim_start().strip_prefix("send")?;
+    Some(rest.trim().to_string())
+}
+
 /// A reply now, or a ticket for a query's reply later.
 enum Answer {
     Now(String),
@@ -313,7 +416,7 @@ fn answer(line: &[u8], status: &mut dyn Requests) -> Answer {
             Err(reply) => Answer::Now(reply),
         },
         _ => Answer::Now(ErrorReply::json(&format!(
-            "unknown request {:?} (the daemon knows: status, query)",
+            "unknown request {:?} (the daemon knows: status, query, datagram send, datagram watch)",
             line.trim()
         ))),
     }
@@ -445,6 +548,90 @@ mod tests {
         let mut last = &clients[MAX_CLIENTS + 1];
         let mut buffer = Vec::new();
         assert_eq!(last.read_to_end(&mut buffer).unwrap(), 0, "closed at once");
+        drop(server);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A handler that records datagram sends.
+    struct Recorder {
+        sends: Vec<String>,
+    }
+
+    impl Requests for Recorder {
+        fn status(&mut self) -> String {
+            "{\"ok\": true}\n".to_string()
+        }
+
+        fn datagram_send(&mut self, request: &str) -> String {
+            self.sends.push(request.to_string());
+            "{\"sent\": \"unique\"}\n".to_string()
+        }
+    }
+
+    #[test]
+    fn datagram_send_and_watch() {
+        let dir = scratch("datagram");
+        let path = dir.join("netbt.sock");
+        let mut server = ControlServer::bind(&path).unwrap();
+        let mut handler = Recorder { sends: Vec::new() };
+
+        // A send with a long argument (beyond the old 64-byte limit) goes to the handler.
+        let mut sender = UnixStream::connect(&path).unwrap();
+        let argument = format!("{{\"data_hex\": \"{}\"}}", "ab".repeat(600));
+        sender
+            .write_all(format!("datagram send {argument}\n").as_bytes())
+            .unwrap();
+        wait(&mut server, StdDuration::from_secs(1));
+        server.serve(&mut handler);
+        let mut reply = String::new();
+        sender.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "{\"sent\": \"unique\"}\n");
+        assert_eq!(handler.sends, [argument]);
+
+        // A watcher stays, gets every published line, and leaves when it closes.
+        let mut watcher = UnixStream::connect(&path).unwrap();
+        watcher.write_all(b"datagram watch\n").unwrap();
+        wait(&mut server, StdDuration::from_secs(1));
+        server.serve(&mut handler);
+        assert!(server.has_watchers());
+        server.publish("{\"n\": 1}");
+        server.publish("{\"n\": 2}");
+        server.serve(&mut handler);
+        watcher
+            .set_read_timeout(Some(StdDuration::from_secs(2)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buffer = [0u8; 256];
+        while !String::from_utf8_lossy(&got).contains("{\"n\": 2}\n") {
+            let n = watcher.read(&mut buffer).unwrap();
+            assert!(n > 0, "the watch ended early");
+            got.extend_from_slice(&buffer[..n]);
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            "{\"watching\": true}\n{\"n\": 1}\n{\"n\": 2}\n"
+        );
+        // Past the client deadline it is still there.
+        for client in &mut server.clients {
+            client.deadline = StdInstant::now();
+        }
+        server.serve(&mut handler);
+        assert!(server.has_watchers());
+        // A watcher that does not read loses lines beyond the backlog; the daemon's memory
+        // stays bounded.
+        let line = "x".repeat(100);
+        for _ in 0..2 * WATCH_BACKLOG / 100 {
+            server.publish(&line);
+        }
+        let queued = server.clients[0].reply.as_ref().map_or(0, Vec::len);
+        assert!(
+            queued < WATCH_BACKLOG && queued > WATCH_BACKLOG / 2,
+            "{queued}"
+        );
+        drop(watcher);
+        wait(&mut server, StdDuration::from_millis(200));
+        server.serve(&mut handler);
+        assert!(!server.has_watchers(), "a closed watcher is dropped");
         drop(server);
         std::fs::remove_dir_all(&dir).unwrap();
     }

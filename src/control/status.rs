@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::time::Duration as StdDuration;
 
+use netbt::browse::BrowseCounters;
+use netbt::datagram_service::DatagramCounters;
 use netbt::name_service::{NameCounters, NameState, OwnedName, WinsCounters, WinsName};
 use netbt::node::Node;
 use netbt::session::{LedgerCounts, Listener, Phase, SessionCounters, SessionInfo, SlotId};
@@ -49,6 +51,9 @@ pub struct Status {
     /// B-node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wins: Option<WinsInfo>,
+    /// The browse announcer (UDP 138); absent from a daemon without one.
+    #[serde(default)]
+    pub browse: BrowseRow,
 }
 
 /// The node type and its WINS servers.
@@ -76,6 +81,22 @@ pub struct WinsRow {
     pub refresh_in_ms: Option<u64>,
     /// Time until the granted TTL runs out, while the server holds the name.
     pub expires_in_ms: Option<u64>,
+}
+
+/// Where the browse announcer stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowseRow {
+    /// The workgroup we announce in (`None`: not announcing: no `--group NAME` with suffix
+    /// 00, its names not registered yet, or stopped).
+    pub workgroup: Option<String>,
+    /// The comment the browse list shows.
+    pub comment: String,
+    /// `--announce-interval` in seconds (`None`: the MS-BRWS schedule).
+    pub interval_s: Option<u64>,
+    /// HostAnnouncements sent.
+    pub announcements_sent: u32,
+    /// Milliseconds until the next one (`None`: none due).
+    pub next_announcement_ms: Option<u64>,
 }
 
 /// One name of the table.
@@ -144,6 +165,12 @@ pub struct Counters {
     pub names: NameCounters,
     /// The node status statistics block (RFC 1002 §4.2.18) as the node answers it now.
     pub node_status: Statistics,
+    /// The datagram service (UDP 138).
+    #[serde(default)]
+    pub datagrams: DatagramCounters,
+    /// The browse announcer.
+    #[serde(default)]
+    pub browse: BrowseCounters,
     /// What the kernel counted on the TAP device.
     #[serde(default)]
     pub tap: TapCounters,
@@ -258,6 +285,21 @@ impl Status {
                 names: *node.names.counters(),
                 node_status,
                 tap: info.tap_counters,
+                datagrams: *node.datagrams.counters(),
+                browse: *node.browse.counters(),
+            },
+            browse: BrowseRow {
+                workgroup: node.browse.workgroup().map(|w| w.to_string()),
+                comment: String::from_utf8_lossy(node.browse.comment()).into_owned(),
+                interval_s: node.browse.interval().map(|i| i.secs()),
+                announcements_sent: node.browse.counters().announcements_sent.get(),
+                next_announcement_ms: node.browse.next_due().map(|at| {
+                    if at > now {
+                        (at - now).total_millis()
+                    } else {
+                        0
+                    }
+                }),
             },
             wins,
         }
@@ -466,7 +508,8 @@ mod tests {
                 "listeners",
                 "sessions",
                 "ledger",
-                "counters"
+                "counters",
+                "browse"
             ]
         );
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -491,6 +534,13 @@ mod tests {
         assert!(at("/counters/names/received").as_u64().unwrap() > 0);
         assert_eq!(at("/counters/node_status/max_total_sessions_possible"), 2);
         assert_eq!(at("/sessions/0/backend"), BACKEND);
+        // Node 2 has the workgroup but no unique <00> name (LABSRV<00> is not in its table):
+        // it has no server name to announce.
+        assert!(at("/browse/workgroup").is_null());
+        assert_eq!(at("/browse/announcements_sent"), 0);
+        assert!(at("/browse/next_announcement_ms").is_null());
+        assert_eq!(at("/counters/browse/announcements_sent"), 0);
+        assert_eq!(at("/counters/datagrams/sent"), 0);
         assert_eq!(at("/sessions/0/calling"), "PROBE<20>");
         assert!(
             !json.contains("\"backend\": null"),
@@ -520,6 +570,10 @@ mod tests {
             "\n  name service (UDP 137)\n",
             "\n  node status statistics (RFC 1002)\n",
             "\n  TAP device (kernel side)\n",
+            "\nBrowse\n  workgroup           - (not announcing)\n  comment\n",
+            "\n  announcements sent  0\n  next announcement   -\n",
+            "\n  datagram service (UDP 138)\n",
+            "\n  browse announcer\n",
         ] {
             assert!(text.contains(needle), "{needle:?} not in:\n{text}");
         }

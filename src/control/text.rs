@@ -79,6 +79,9 @@ pub fn render_text(status: &Status) -> String {
     out.push_str("\nLedger\n");
     key_values(&mut out, "  ", &fields(&status.ledger));
 
+    out.push_str("\nBrowse\n");
+    browse(&mut out, status);
+
     out.push_str("\nCounters\n");
     let counters = &status.counters;
     for (title, block) in [
@@ -89,6 +92,8 @@ pub fn render_text(status: &Status) -> String {
             fields(&counters.node_status),
         ),
         ("TAP device (kernel side)", fields(&counters.tap)),
+        ("datagram service (UDP 138)", fields(&counters.datagrams)),
+        ("browse announcer", fields(&counters.browse)),
     ]
     .into_iter()
     .chain(
@@ -148,6 +153,34 @@ fn wins_cells(row: Option<&super::status::WinsRow>) -> [String; 4] {
         },
         row.refresh_in_ms.map_or_else(|| "-".to_string(), seconds),
     ]
+}
+
+/// The browse announcer: workgroup, comment, schedule, announcements, the next one.
+fn browse(out: &mut String, status: &Status) {
+    let b = &status.browse;
+    let schedule = match b.interval_s {
+        Some(secs) => format!("every {secs} s (--announce-interval)"),
+        None => "MS-BRWS (1, 1, 2, 4, 8, then 12 min)".to_string(),
+    };
+    let next = b
+        .next_announcement_ms
+        .map_or_else(|| "-".to_string(), |ms| format!("in {} s", seconds(ms)));
+    let rows = [
+        (
+            "workgroup",
+            b.workgroup
+                .clone()
+                .unwrap_or_else(|| "- (not announcing)".to_string()),
+        ),
+        ("comment", b.comment.clone()),
+        ("schedule", schedule),
+        ("announcements sent", b.announcements_sent.to_string()),
+        ("next announcement", next),
+    ];
+    for (key, value) in rows {
+        let line = format!("  {key:<18}  {value}");
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
 }
 
 /// Milliseconds as seconds with one decimal.

@@ -18,14 +18,18 @@
 //! * [`name`]: NetBIOS names, scopes, the first-level encoding and the compressed label form;
 //! * [`nbns`]: the name service on UDP 137 (RFC 1002 §4.2);
 //! * [`nbss`]: the session service on TCP 139 (RFC 1002 §4.3);
-//! * [`nbds`]: the datagram service on UDP 138 (RFC 1002 §4.4).
+//! * [`nbds`]: the datagram service on UDP 138 (RFC 1002 §4.4);
+//! * [`smb_mailslot`]: the SMB mailslot write datagrams carry ([MS-MAIL]);
+//! * [`browser`]: the browser frames of `\MAILSLOT\BROWSE` ([MS-BRWS]).
 
 use core::fmt;
 
+pub mod browser;
 pub mod name;
 pub mod nbds;
 pub mod nbns;
 pub mod nbss;
+pub mod smb_mailslot;
 
 #[cfg(test)]
 mod strategies;
