@@ -221,7 +221,8 @@ request_at=$(awk -v m="$MASTER" '$2 == m {print $1; exit}' "$WORK/requests.txt")
 if [ -n "$request_at" ]; then
     answer=$(awk -v r="$request_at" '$1 > r {printf "%.1f", $1 - r; exit}' "$WORK/b-announcements.txt")
     first=$(head -1 "$WORK/b-announcements.txt" | cut -f1)
-    if [ -n "$answer" ] && awk -v a="$answer" 'BEGIN{exit !(a <= 30)}'; then
+    # 0-30 s drawn by the daemon, plus its poll and the capture's own timing.
+    if [ -n "$answer" ] && awk -v a="$answer" 'BEGIN{exit !(a <= 30.5)}'; then
         pass "B announced ${answer} s after nmbd's AnnouncementRequest (within 30 s)"
     else
         fail "B's next announcement came ${answer:-never} s after the AnnouncementRequest"

@@ -134,12 +134,14 @@ expect_count "capture: nothing malformed" "$(count "$CAP" '_ws.malformed || _ws.
 expect_at_least "capture: HostAnnouncements of NETBT to WORKGROUP<1d>" \
     "$(count "$CAP" 'browser.command == 0x01 && browser.server == "NETBT" && nbdgm.destination_name == "WORKGROUP<1d>" && ip.src == 192.168.69.1 && udp.srcport == 138')" 2
 expect_count "capture: no ICMP port unreachable from the firmware" "$(count "$CAP" "icmp.type == 3 && ip.src == $SERVER")" 0
-# nmbd's AnnouncementRequest, and the firmware's next announcement within 30 s of it.
+# nmbd's AnnouncementRequest, and the firmware's next announcement within 30 s of it (the
+# firmware draws a delay of 0-30 s by its own clock, which QEMU runs a little slow on a busy
+# host: up to 2 s more by the capture's clock).
 request_at=$(tshark -n -r "$CAP" -Y "browser.command == 0x02" -T fields -e frame.time_epoch 2>/dev/null | head -1)
 if [ -n "$request_at" ]; then
     answer=$(tshark -n -r "$CAP" -Y "browser.command == 0x01 && ip.src == $SERVER" -T fields \
         -e frame.time_epoch 2>/dev/null | awk -v r="$request_at" '$1 > r {printf "%.1f", $1 - r; exit}')
-    if [ -n "$answer" ] && awk -v a="$answer" 'BEGIN{exit !(a <= 30)}'; then
+    if [ -n "$answer" ] && awk -v a="$answer" 'BEGIN{exit !(a <= 32)}'; then
         pass "capture: the firmware answered nmbd's AnnouncementRequest after $answer s"
     else
         fail "capture: no announcement within 30 s of nmbd's AnnouncementRequest (${answer:-none})"
