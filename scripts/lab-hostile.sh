@@ -335,8 +335,11 @@ if want loss; then
     expect "impair relay is up between nbhok and tap0" "^READY " "$WORK/impair.out"
     start_serve "$LOSS_NS" loss --sessions "$S"
     capture "$LOSS_NS" loss
-    ns_run "$LOSS_NS" 240 "$NETBT" probe churn "$SERVER" LABSRV --count "$LOSS_N" --concurrency 24 \
-        --echo 512 --timeout 20 --deadline 150 >"$WORK/loss-churn.out" 2>&1 || true
+    # A stage may wait for a segment netbt retransmits on smoltcp's backed-off timer: after a
+    # few losses in a row it is 8, 16, 32 s (one run: our FIN lost at +0 and +8 s, the client's
+    # close done at +24 s). A client counts as hung after 60 s, smoltcp's longest timer.
+    ns_run "$LOSS_NS" 420 "$NETBT" probe churn "$SERVER" LABSRV --count "$LOSS_N" --concurrency 24 \
+        --echo 512 --timeout 60 --deadline 150 >"$WORK/loss-churn.out" 2>&1 || true
     grep -v '^SUMMARY=' "$WORK/loss-churn.out" | head -10 | sed 's/^/       /' || true
     grep '^SUMMARY=' "$WORK/loss-churn.out" | sed 's/^/       /' || true
     status_json "$LOSS_NS" "$WORK/loss-status.json"

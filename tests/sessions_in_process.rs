@@ -555,12 +555,12 @@ fn a_client_that_never_acknowledges_our_fin_is_aborted_after_the_close_bound() {
     let mut b = Bench::impatient();
     let silent = b.connect();
     b.run(20);
-    // Gone for good before the request deadline: our FIN is sent five times, unanswered.
+    // Gone for good before the request deadline: our FIN is sent again and again, unanswered.
     b.hub.cut(b.client.port.index(), true);
-    let took = b.run_until(30_000, |b| b.phases()[0] == Phase::Listening);
-    // request_timeout (2 s) + close_timeout (16 s) + the reset's bound.
+    let took = b.run_until(70_000, |b| b.phases()[0] == Phase::Listening);
+    // request_timeout (2 s) + close_timeout (60 s) + the reset's bound.
     assert!(
-        (17_900..19_200).contains(&took),
+        (61_900..63_200).contains(&took),
         "slot free after {took} ms"
     );
     let counters = b.counters();

@@ -25,7 +25,8 @@
 //!   since the client's last SYN (three times that once our SYN-ACK left) is forgotten without
 //!   a reset, and the client's next SYN starts afresh;
 //! * a FIN unacknowledged for [`SessionConfig::close_timeout`] after we closed first
-//!   and while the peer had not closed (FIN-WAIT-1: five sends of the FIN by default); in
+//!   and while the peer had not closed (FIN-WAIT-1: 60 s by default, four sends of a FIN even
+//!   on a timer backed off to 8 s); in
 //!   LAST-ACK or CLOSING (the peer has closed too and has everything) the close goes to the
 //!   record instead, without a reset;
 //! * an established session whose unacknowledged data made no progress for the keepalive

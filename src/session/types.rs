@@ -52,14 +52,14 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    /// The defaults: request 10 s, drain 2 s, close 16 s (a FIN sent five times at smoltcp's
-    /// least retransmission timeout of 1 s, 1 + 2 + 4 + 8 s apart: a close survives four lost
-    /// acknowledgements), handshake 5 s, keepalive 60 s (the RFC 1001 default), echo,
-    /// refusal delay 2 ms.
+    /// The defaults: request 10 s, drain 2 s, close 60 s (smoltcp's longest retransmission
+    /// timeout: a FIN whose timer earlier losses backed off to 8 s is still sent four times;
+    /// from the least timer, 1 s, six times), handshake 5 s, keepalive 60 s (the RFC 1001
+    /// default), echo, refusal delay 2 ms.
     pub const DEFAULT: SessionConfig = SessionConfig {
         request_timeout: Duration::from_secs(10),
         drain_timeout: Duration::from_secs(2),
-        close_timeout: Duration::from_secs(16),
+        close_timeout: Duration::from_secs(60),
         handshake_timeout: Duration::from_secs(5),
         keepalive: Some(Duration::from_secs(60)),
         handler: Handler::Echo,
