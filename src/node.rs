@@ -463,7 +463,11 @@ impl<'a> Node<'a> {
             // receive queue full without a trace); answers the send queue cannot take are
             // counted, and a full send queue goes out before more frames are read.
             // The same for the datagram service: its queue is emptied as datagrams arrive.
-            if self.sockets.get::<udp::Socket>(self.datagram_socket).can_recv() {
+            if self
+                .sockets
+                .get::<udp::Socket>(self.datagram_socket)
+                .can_recv()
+            {
                 self.service_datagrams(now);
             }
             if self.sockets.get::<udp::Socket>(self.name_socket).can_recv() {
