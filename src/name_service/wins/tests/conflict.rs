@@ -329,3 +329,42 @@ fn the_first_wait_is_configurable_and_the_longest_never_below_it() {
         [15_200]
     );
 }
+
+#[test]
+fn an_end_node_challenge_answer_is_a_refusal_asked_about_again_too() {
+    // An NBNS that leaves the challenge to us names the other owner: not ours, asked again.
+    let mut h = H::started(NodeType::P, &[PRIMARY], &[(labsrv(), false)]);
+    let first = h.poll(0).remove(0);
+    let Message::NameRegistrationRequest { name, entry, .. } = first.repr().message else {
+        panic!()
+    };
+    let challenge = emit(&Repr {
+        transaction_id: first.id(),
+        flags: Flags::RECURSION_DESIRED,
+        message: Message::EndNodeChallengeResponse {
+            name,
+            ttl: 600,
+            entry: AddrEntry {
+                address: STRANGER,
+                ..entry
+            },
+        },
+    });
+    h.receive_bytes(&challenge, PRIMARY, OUR_ADDRESS);
+    assert_eq!(h.state(labsrv()), NameState::Conflict);
+    assert_eq!(
+        h.wins(labsrv()).phase(),
+        WinsPhase::Conflict {
+            rcode: Rcode::NoError
+        }
+    );
+    assert_eq!(
+        format!("{}", h.wins(labsrv()).phase()),
+        "Conflict(challenge)"
+    );
+    let sent = h.run(100, 60_100);
+    assert_eq!(
+        sent.iter().map(|(ms, s)| (*ms, s.to)).collect::<Vec<_>>(),
+        [(60_100, to137(PRIMARY))]
+    );
+}
