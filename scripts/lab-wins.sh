@@ -142,16 +142,20 @@ in_ns "$NETBT" status --tap tap0 >"$WORK/a-status.txt" 2>&1 || true
 expect "A status text: the WINS columns" "^  LABSRV<20> +unique +Registered +listening +Registered +$WINS +$TTL +[0-9.]+$" "$WORK/a-status.txt"
 
 echo "lab: B, a P-node, claims OTHER and A's LABSRV<20>"
+# --wins-conflict-retry 3: B asks nmbd again for the refused LABSRV<20> after 3 s, then 6, 12, 24,
+# 48, 96 s (the default, 60 s doubling to 15 min, would not fit the lab): its tries while A
+# answers nmbd's challenge are refused with a growing wait, and the one after A vanished wins.
 RUST_LOG=info ip netns exec "$NETBT_NS" "$NETBT" serve --tap tap1 --ip "$B/24" --mac 02:00:00:00:00:02 \
-    --name OTHER --name 'LABSRV#20' --wins "$WINS" --node-type p >"$WORK/b.out" 2>"$WORK/b.err" &
+    --name OTHER --name 'LABSRV#20' --wins "$WINS" --node-type p --wins-conflict-retry 3 \
+    >"$WORK/b.out" 2>"$WORK/b.err" &
 b_pid=$!
 wait_for ready "$WORK/b.out" 100 || true
 expect "B ready, LABSRV<20> in conflict" "names OTHER<00> OTHER<20> LABSRV<20>\(conflict\)$" "$WORK/b.out"
-expect "B: nmbd refused LABSRV<20> with ACT_ERR after challenging A" \
-    "ERROR .*WINS $WINS refused LABSRV<20> \(ACT_ERR\): in conflict" "$WORK/b.err"
+expect "B: nmbd refused LABSRV<20> with ACT_ERR after challenging A (asked again in 3 s)" \
+    "ERROR .*WINS $WINS refused LABSRV<20> \(ACT_ERR\): in conflict, not answered; asking again in 3 s$" "$WORK/b.err"
 status_of tap1 "$WORK/b-status.json"
-expect_json "B status: LABSRV<20> Conflict(ACT_ERR)" \
-    'any(.names[]; .name == "LABSRV<20>" and .state == "Conflict" and .wins.state == "Conflict(ACT_ERR)")' "$WORK/b-status.json"
+expect_json "B status: LABSRV<20> Conflict(ACT_ERR), next try within 3 s" \
+    'any(.names[]; .name == "LABSRV<20>" and .state == "Conflict" and .wins.state == "Conflict(ACT_ERR)" and .wins.retry_in_ms <= 3000)' "$WORK/b-status.json"
 status_of tap0 "$WORK/a-status2.json"
 expect_json "A answered nmbd's challenge (counted)" '.wins.counters.challenges_answered >= 1' "$WORK/a-status2.json"
 wins_lookup 'OTHER#20' "$WORK/other.out"
@@ -175,6 +179,28 @@ wins_lookup 'LABSRV#20' "$WORK/l20c.out"
 expect "LABSRV<20> still resolvable through WINS after its first TTL" "^192\.168\.69\.1 LABSRV<20>$" "$WORK/l20c.out"
 wins_lookup 'OTHER#20' "$WORK/otherc.out"
 expect "OTHER<20> (P-node) still resolvable after its first TTL" "^192\.168\.69\.2 OTHER<20>$" "$WORK/otherc.out"
+echo "lab: meanwhile B asked for LABSRV<20> again and again; A answered each challenge"
+status_of tap1 "$WORK/b-tries.json"
+expect_json "B: LABSRV<20> still Conflict(ACT_ERR), not answered" \
+    'any(.names[]; .name == "LABSRV<20>" and .state == "Conflict" and .wins.state == "Conflict(ACT_ERR)" and .listening == false)' \
+    "$WORK/b-tries.json"
+expect_json "B: 3 tries or more, all refused (counted)" \
+    '.wins.counters.conflict_retries >= 3 and .wins.counters.refused >= .wins.counters.conflict_retries and .wins.counters.conflicts_resolved == 0' \
+    "$WORK/b-tries.json"
+expect_count "B: the refusal is logged once, not at every try" "$(grep -c 'refused LABSRV<20>' "$WORK/b.err")" 1
+in_ns nmblookup -U "$B" 'LABSRV#20' >"$WORK/b-direct.out" 2>&1 || true
+expect_not "B does not answer for LABSRV<20> while in conflict" "^192\.168\.69\.2 LABSRV<20>" "$WORK/b-direct.out"
+# A restarted nmbd has forgotten every name, and whoever asks first gets LABSRV<20>: B's next try
+# must come after A's refresh (every 20 s) has registered it again. Restart nmbd only while B's
+# next try is 30 s away or more (its wait doubles: 24, 48 s...).
+for _ in $(seq 120); do
+    status_of tap1 "$WORK/b-gate.json"
+    jq -e 'any(.names[]; .name == "LABSRV<20>" and (.wins.retry_in_ms // 0) >= 30000)' \
+        "$WORK/b-gate.json" >/dev/null 2>&1 && break
+    sleep 0.5
+done
+expect_json "B's next try for LABSRV<20> is 30 s away or more (nmbd may restart)" \
+    'any(.names[]; .name == "LABSRV<20>" and .wins.retry_in_ms >= 30000)' "$WORK/b-gate.json"
 # nmbd writes wins.dat every 120 s and when it stops: stop it, read the file, start it again.
 # (It does not take netbt's names back from the file; their next refreshes register them again.)
 stop_nmbd
@@ -195,29 +221,45 @@ expect "restarted nmbd has LABSRV<20> again (A's next refresh registered it)" \
     "^192\.168\.69\.1 LABSRV<20>$" "$WORK/l20-restart.out"
 note "LABSRV<20> back at the restarted nmbd after $((($(date +%s%N) - t0) / 1000000)) ms"
 
+echo "lab: A vanishes without a release; B's next try gets LABSRV<20> (nmbd's challenge to A unanswered)"
+kill -KILL "$a_pid" 2>/dev/null || true
+wait "$a_pid" 2>/dev/null || true
+t0=$(date +%s%N)
+status_of tap1 "$WORK/b-before.json"
+retry_ms=$(jq '[.names[] | select(.name == "LABSRV<20>") | .wins.retry_in_ms // 0][0]' "$WORK/b-before.json" 2>/dev/null || echo 0)
+case "$retry_ms" in '' | *[!0-9]*) retry_ms=0 ;; esac
+note "B's next try for LABSRV<20> in ${retry_ms} ms"
+# Bounded: that try, then nmbd's WACK and its challenge of A, which goes unanswered for about
+# 20 s (measured: nmbd's unicast query retries) before nmbd grants the name; 40 s spare.
+limit_ms=$((retry_ms + 40000))
+wait_for "WINS $WINS registered LABSRV<20> for $TTL s, which it had refused: out of conflict" "$WORK/b.err" \
+    $((limit_ms / 100)) || true
+took_ms=$((($(date +%s%N) - t0) / 1000000))
+expect "B: nmbd granted LABSRV<20>, which it had refused (logged)" \
+    "INFO .*WINS $WINS registered LABSRV<20> for $TTL s, which it had refused: out of conflict$" "$WORK/b.err"
+note "B got LABSRV<20> ${took_ms} ms after A vanished (its next try was due in ${retry_ms} ms)"
+expect_at_least "B got it within its back-off (next try + 40 s)" $((limit_ms - took_ms)) 0
+status_of tap1 "$WORK/b-after.json"
+expect_json "B status: LABSRV<20> Registered, at nmbd with the granted TTL, listening" \
+    "any(.names[]; .name == \"LABSRV<20>\" and .state == \"Registered\" and .listening and .wins.state == \"Registered\" and .wins.server == \"$WINS\" and .wins.ttl == $TTL and .wins.retry_in_ms == null)" \
+    "$WORK/b-after.json"
+expect_json "B status: one conflict resolved, counted" '.wins.counters.conflicts_resolved == 1' "$WORK/b-after.json"
+wins_lookup 'LABSRV#20' "$WORK/l20-takeover.out"
+expect "nmblookup --recursion through WINS: LABSRV<20> is B's now" "^192\.168\.69\.2 LABSRV<20>$" "$WORK/l20-takeover.out"
+in_ns nmblookup -U "$B" 'LABSRV#20' >"$WORK/b-direct2.out" 2>&1 || true
+expect "B answers for LABSRV<20> itself" "^192\.168\.69\.2 LABSRV<20>$" "$WORK/b-direct2.out"
+
 echo "lab: SIGTERM releases B's names at nmbd"
 kill -TERM "$b_pid"
 rc=0
 wait "$b_pid" || rc=$?
 expect_count "B: SIGTERM, exit 0" "$rc" 0
 expect "B: OTHER<20> released at nmbd (answered)" "released OTHER<20> at WINS $WINS$" "$WORK/b.err"
+expect "B: LABSRV<20> released at nmbd (answered)" "released LABSRV<20> at WINS $WINS$" "$WORK/b.err"
 wins_lookup 'OTHER#20' "$WORK/other-after.out"
 expect_not "OTHER<20> no longer resolvable through WINS" "^192\.168\.69\.2 OTHER<20>$" "$WORK/other-after.out"
-
-echo "lab: A vanishes without a release; B takes LABSRV<20> once nmbd's challenge goes unanswered"
-kill -KILL "$a_pid" 2>/dev/null || true
-wait "$a_pid" 2>/dev/null || true
-t0=$(date +%s%N)
-RUST_LOG=info ip netns exec "$NETBT_NS" "$NETBT" serve --tap tap1 --ip "$B/24" --mac 02:00:00:00:00:02 \
-    --name 'LABSRV#20' --wins "$WINS" --node-type p >"$WORK/b2.out" 2>"$WORK/b2.err" &
-b2_pid=$!
-wait_for ready "$WORK/b2.out" 900 || true
-expect "B (again) ready with LABSRV<20> after the WACK" "names LABSRV<20>$" "$WORK/b2.out"
-note "B (again) got LABSRV<20> after $((($(date +%s%N) - t0) / 1000000)) ms (WACK, nmbd's challenge unanswered)"
-expect "B (again): nmbd granted LABSRV<20>" "WINS $WINS registered LABSRV<20>" "$WORK/b2.err"
-wins_lookup 'LABSRV#20' "$WORK/l20d.out"
-expect "LABSRV<20> now resolves to B through WINS" "^192\.168\.69\.2 LABSRV<20>$" "$WORK/l20d.out"
-term_netbt b2 "$b2_pid"
+wins_lookup 'LABSRV#20' "$WORK/l20-after.out"
+expect_not "LABSRV<20> no longer resolvable through WINS" "^192\.168\.69\.[0-9]+ LABSRV<20>$" "$WORK/l20-after.out"
 
 echo "lab: WINS down: an H-node falls back to broadcast, registers when nmbd is back"
 stop_nmbd
@@ -274,11 +316,21 @@ expect_at_least "nmbd's challenge to A: a query with RD=0" \
     "$(count "$CAP" "ip.src == $WINS && ip.dst == $A && nbns.flags.response == 0 && nbns.flags.opcode == 0 && nbns.flags.recdesired == 0")" 1
 expect_at_least "A's positive answer to the challenge" \
     "$(count "$CAP" "ip.src == $A && ip.dst == $WINS && nbns.flags.response == 1 && nbns.flags.opcode == 0 && nbns.flags.rcode == 0")" 1
-expect_at_least "WACKs from nmbd to B (the conflict and the takeover)" \
+expect_at_least "WACKs from nmbd to B (the conflict, the tries, the takeover)" \
     "$(count "$CAP" "ip.src == $WINS && ip.dst == $B && nbns.flags.opcode == 7")" 2
 expect_at_least "nmbd's challenges to the vanished A, unanswered" \
     "$(count "$CAP" "ip.src == $WINS && ip.dst == $A && nbns.flags.response == 0 && nbns.flags.opcode == 0 && nbns.name contains \"LABSRV\"")" 2
 expect_at_least "releases to nmbd" "$(count "$CAP" "ip.dst == $WINS && nbns.flags == 0x3000")" 2
+# B's registrations of LABSRV<20>, one per try (a WACK stops retransmission): the gap between
+# tries grows while nmbd refuses (3, 6, 12, 24 s ... after each refusal).
+tshark -n -r "$CAP" -Y "ip.src == $B && ip.dst == $WINS && nbns.flags == 0x2900 && nbns.name contains \"LABSRV\"" \
+    -T fields -e frame.time_epoch -e nbns.id 2>/dev/null | awk '!seen[$2]++ { print $1 }' >"$WORK/b-tries.txt"
+gaps=$(awk 'NR > 1 { printf "%.1f ", $1 - last } { last = $1 }' "$WORK/b-tries.txt")
+note "B's LABSRV<20> registrations: $(wc -l <"$WORK/b-tries.txt"), gaps (s): $gaps"
+expect_at_least "B's registrations of LABSRV<20> (the first, 4 refused tries, the takeover)" "$(wc -l <"$WORK/b-tries.txt")" 6
+growing=$(awk 'NR > 2 && $1 - last <= gap { bad++ } NR > 1 { gap = $1 - last } { last = $1 } END { print bad + 0 }' \
+    "$WORK/b-tries.txt")
+expect_count "each wait between B's tries longer than the one before" "$growing" 0
 expect_count "the P-node (B) sent no broadcast" "$(count "$CAP" "ip.src == $B && ip.dst == 192.168.69.255")" 0
 expect_count "B's NB_FLAGS say P-node" \
     "$(count "$CAP" "ip.src == $B && nbns.flags.response == 0 && nbns.nb_flags.ont != 1")" 0

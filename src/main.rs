@@ -206,6 +206,11 @@ struct ServeArgs {
     /// broadcast). Default: b without --wins, h with it; p, m and h need --wins.
     #[arg(long, value_name = "TYPE")]
     node_type: Option<String>,
+    /// Seconds before the WINS server is asked again for a name it refused (its other owner
+    /// answered the server's challenge): the wait doubles after each refused try, up to 15
+    /// minutes. Default 60; labs that cannot wait take less. Needs --wins.
+    #[arg(long, value_name = "SECS", value_parser = parse_conflict_retry)]
+    wins_conflict_retry: Option<netbt::session::Duration>,
     /// The comment the workgroup's browse list shows for this server (at most 43 printable
     /// ASCII characters). The node announces itself (MS-BRWS HostAnnouncement to the local master
     /// browser) in the workgroup of its first --group NAME with suffix 00.
@@ -274,6 +279,16 @@ fn parse_millis(text: &str) -> Result<netbt::session::Duration, String> {
 }
 
 fn parse_announce_interval(text: &str) -> Result<netbt::session::Duration, String> {
+    let seconds: u64 = text
+        .parse()
+        .map_err(|_| format!("not a whole number of seconds: {text}"))?;
+    if !(1..=3600).contains(&seconds) {
+        return Err(format!("must be between 1 and 3600 seconds: {text}"));
+    }
+    Ok(netbt::session::Duration::from_secs(seconds))
+}
+
+fn parse_conflict_retry(text: &str) -> Result<netbt::session::Duration, String> {
     let seconds: u64 = text
         .parse()
         .map_err(|_| format!("not a whole number of seconds: {text}"))?;
@@ -416,7 +431,16 @@ fn node_type_letter(node_type: netbt::wire::nbns::NodeType) -> char {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let handler = parse_handler(&args.handler)?;
-    let wins = parse_wins(args.node_type.as_deref(), &args.wins)?;
+    let mut wins = parse_wins(args.node_type.as_deref(), &args.wins)?;
+    if let Some(first) = args.wins_conflict_retry {
+        if wins.servers().is_empty() {
+            return Err(
+                "--wins-conflict-retry: a B-node has no WINS server to ask (add --wins IP)"
+                    .to_string(),
+            );
+        }
+        wins = wins.with_conflict_retry(first);
+    }
     let scope =
         Scope::parse_text(&args.scope).map_err(|e| format!("--scope {:?}: {e}", args.scope))?;
     let mut names = Vec::new();

@@ -92,7 +92,9 @@ pub enum NameState {
     },
     /// Ours: answered, defended, listed.
     Active,
-    /// Another node owns it: listed with CNF, otherwise treated as not ours.
+    /// Another node owns it: listed with CNF, otherwise treated as not ours. Final for a name
+    /// lost on the segment; a name the WINS server refused becomes `Active` once the server
+    /// grants it (see [`wins`]).
     Conflict,
     /// Release broadcasts under way; listed with DRG.
     Releasing {

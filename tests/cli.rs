@@ -578,6 +578,10 @@ fn bad_wins_options_exit_2_with_one_line_before_the_tap_is_opened() {
             ],
             "at most 2",
         ),
+        (
+            &["--wins-conflict-retry", "5"],
+            "--wins-conflict-retry: a B-node has no WINS server to ask",
+        ),
     ] {
         let mut all = vec!["serve", "--tap", "netbt-no-such-tap9"];
         all.extend_from_slice(args);
@@ -588,9 +592,20 @@ fn bad_wins_options_exit_2_with_one_line_before_the_tap_is_opened() {
         assert!(err.contains(needle), "{needle:?} not in {err:?}");
         assert!(!err.contains("TAP"), "{err}");
     }
-    // An address clap cannot read: exit 2 too.
+    // An address clap cannot read, or a retry wait out of 1..=3600 s: exit 2 too.
     let out = netbt(&["serve", "--wins", "wins.example"]);
     assert_eq!(out.status.code(), Some(2));
+    for wait in ["0", "3601", "1.5"] {
+        let out = netbt(&[
+            "serve",
+            "--wins",
+            "192.168.69.50",
+            "--wins-conflict-retry",
+            wait,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{wait}");
+        assert!(stderr(&out).contains("--wins-conflict-retry"), "{wait}");
+    }
     // With a server the node type defaults to h: the start gets as far as the TAP.
     let out = netbt(&[
         "serve",

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use netbt::name_service::{AnsweredBy, NameState, Resolution, WinsConfig, WinsPhase};
@@ -344,4 +344,121 @@ fn a_silent_primary_hands_the_names_to_the_secondary() {
         .map(|r| r.flags_word())
         .collect();
     assert_eq!(refreshes, [0x2900, 0x4000]);
+}
+
+#[test]
+fn a_refused_name_is_asked_for_again_and_granted_once_its_other_owner_is_gone() {
+    let hub = Hub::new();
+    let mut node = node(&hub, NodeType::H);
+    // LABSRV<20> is on record for another owner. While it answers the server's challenge, the
+    // server refuses (a WACK, then ACT_ERR); once it is gone, the server sends a WACK, challenges
+    // it in vain and grants the name 3 s later (sent by the test below).
+    let owner_alive = Rc::new(Cell::new(true));
+    let grant: Rc<RefCell<Option<Vec<u8>>>> = Rc::new(RefCell::new(None));
+    let mut wins = ScriptedNbns::new(&hub, WINS_MAC, WINS_IP, {
+        let owner_alive = owner_alive.clone();
+        let grant = grant.clone();
+        Box::new(move |request| {
+            let contested = match request.message {
+                Message::NameRegistrationRequest { name: asked, .. } => {
+                    asked.name == name("LABSRV")
+                }
+                _ => false,
+            };
+            if !contested {
+                return samba_answer(request, Rcode::NoError, 600)
+                    .into_iter()
+                    .collect();
+            }
+            if owner_alive.get() {
+                vec![
+                    wack(request, 0x2900, 60),
+                    samba_answer(request, Rcode::Active, 0).unwrap(),
+                ]
+            } else {
+                *grant.borrow_mut() = samba_answer(request, Rcode::NoError, 600);
+                vec![wack(request, 0x2900, 60)]
+            }
+        })
+    });
+    let tries = |wins: &ScriptedNbns| -> Vec<i64> {
+        wins.requests()
+            .iter()
+            .filter(|r| matches!(r.repr().message, Message::NameRegistrationRequest { name: asked, .. } if asked.name == name("LABSRV")))
+            .map(|r| r.at.total_millis())
+            .collect()
+    };
+    node.node.names.start(hub.now());
+    run(&hub, 1_000, &mut [&mut node, &mut wins]);
+    assert_eq!(state(&node, "LABSRV"), NameState::Conflict);
+    assert_eq!(state(&node, "LABGRP"), NameState::Active);
+    let refused = WinsPhase::Conflict {
+        rcode: Rcode::Active,
+    };
+    assert_eq!(phase(&node, "LABSRV"), refused);
+    let retry_at = node.node.names.wins_names()[0].retry_at().unwrap();
+    // The refusal crossed the hub within a few ms of the request at 0.
+    assert!(
+        (60_000..60_010).contains(&retry_at.total_millis()),
+        "60 s after the refusal: {retry_at}"
+    );
+
+    // The first try, 60 s later: refused again (the owner answers), the next one 120 s later.
+    run(&hub, 60_010, &mut [&mut node, &mut wins]);
+    let at = tries(&wins);
+    assert_eq!(at.len(), 2);
+    assert_eq!(at[1], retry_at.total_millis());
+    assert_eq!(phase(&node, "LABSRV"), refused);
+    let next = node.node.names.wins_names()[0].retry_at().unwrap();
+    assert!(
+        (120_000..120_010).contains(&(next.total_millis() - at[1])),
+        "120 s after the second refusal: {next}"
+    );
+    wins.send(NODE_IP, &challenge("LABSRV"));
+    run(&hub, 10, &mut [&mut node, &mut wins]);
+    assert!(matches!(
+        wins.responses()[0].repr().message,
+        Message::NegativeNameQueryResponse { .. }
+    ));
+
+    // The owner goes. The next try gets a WACK, then the grant.
+    owner_alive.set(false);
+    run(&hub, 120_000, &mut [&mut node, &mut wins]);
+    let at = tries(&wins);
+    assert_eq!(at.len(), 3);
+    assert_eq!(at[2], next.total_millis());
+    assert_eq!(
+        phase(&node, "LABSRV"),
+        refused,
+        "still waiting after the WACK"
+    );
+    run(&hub, 3_000, &mut [&mut node, &mut wins]);
+    assert_eq!(tries(&wins).len(), 3, "no retransmission after the WACK");
+    let grant = grant.borrow_mut().take().expect("the server was asked");
+    wins.send(NODE_IP, &grant);
+    run(&hub, 10, &mut [&mut node, &mut wins]);
+    assert_eq!(state(&node, "LABSRV"), NameState::Active);
+    assert_eq!(phase(&node, "LABSRV"), WinsPhase::Registered);
+    let counters = node.node.names.wins_counters();
+    assert_eq!(
+        (
+            counters.refused.get(),
+            counters.conflict_retries.get(),
+            counters.conflicts_resolved.get()
+        ),
+        (2, 2, 1)
+    );
+    // The server's challenge is now answered with our address.
+    wins.log.clear();
+    wins.send(NODE_IP, &challenge("LABSRV"));
+    run(&hub, 10, &mut [&mut node, &mut wins]);
+    let Message::PositiveNameQueryResponse { entries, .. } = wins.responses()[0].repr().message
+    else {
+        panic!("{:?}", wins.responses()[0].repr())
+    };
+    assert_eq!(entries.get(0).unwrap().address, NODE_IP);
+    assert!(
+        sent_by_node(&hub).iter().all(|s| s.1 == WINS_IP),
+        "no broadcast claim while in conflict, nor after"
+    );
 }

@@ -81,6 +81,10 @@ pub struct WinsRow {
     pub refresh_in_ms: Option<u64>,
     /// Time until the granted TTL runs out, while the server holds the name.
     pub expires_in_ms: Option<u64>,
+    /// Time until the server is next asked for a name it refused, while in Conflict (absent
+    /// from older daemons' documents).
+    #[serde(default)]
+    pub retry_in_ms: Option<u64>,
 }
 
 /// Where the browse announcer stands.
@@ -342,6 +346,7 @@ impl WinsRow {
             ttl: state.ttl(),
             refresh_in_ms: until(state.refresh_at()),
             expires_in_ms: until(state.expires_at()),
+            retry_in_ms: until(state.retry_at()),
         }
     }
 }
@@ -649,10 +654,14 @@ mod tests {
             &hub,
             [2, 0, 0, 0, 0, 0x50],
             wins,
+            // OTHER<20> is another owner's: refused.
             Box::new(|request| {
-                samba_answer(request, Rcode::NoError, 60)
-                    .into_iter()
-                    .collect()
+                let taken = request
+                    .message
+                    .name()
+                    .is_some_and(|n| n.name == name("OTHER"));
+                let rcode = if taken { Rcode::Active } else { Rcode::NoError };
+                samba_answer(request, rcode, 60).into_iter().collect()
             }),
         );
         let mut node = TestNode::new(&hub, NODE_MAC, NODE_IP);
@@ -660,6 +669,7 @@ mod tests {
             .names
             .configure_wins(WinsConfig::new(NodeType::H, &[wins]).unwrap());
         node.node.names.add_name(name("LABSRV"), false).unwrap();
+        node.node.names.add_name(name("OTHER"), false).unwrap();
         node.node.names.start(hub.now());
         run(&hub, 1_000, &mut [&mut node, &mut server]);
         let info = DaemonInfo {
@@ -687,16 +697,61 @@ mod tests {
         // Granted 1 ms in (the hub's round trip), refresh at half the TTL, read at 1 s.
         assert_eq!(row["refresh_in_ms"], 29_001);
         assert_eq!(row["expires_in_ms"], 59_001);
+        assert_eq!(row["retry_in_ms"], serde_json::Value::Null);
+        // Refused 1 ms in: in conflict, asked again 60 s later.
+        let row = &value["names"][1]["wins"];
+        assert_eq!(value["names"][1]["state"], "Conflict");
+        assert_eq!(row["state"], "Conflict(ACT_ERR)");
+        assert_eq!(row["refresh_in_ms"], serde_json::Value::Null);
+        assert_eq!(row["retry_in_ms"], 59_001);
 
         let text = render_text(&parsed);
         for needle in [
             ", H-node, WINS 192.168.69.50, up 1.0 s, ready\n",
-            "NAME        TYPE    STATE       SESSIONS  WINS        SERVER         TTL s  REFRESH IN s\n",
-            "  LABSRV<20>  unique  Registered  -         Registered  192.168.69.50  60     29.0\n",
             "\n  WINS client\n",
         ] {
             assert!(text.contains(needle), "{needle:?} not in:\n{text}");
         }
+        let cells = |first: &str| -> Vec<&str> {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(first))
+                .unwrap_or_else(|| panic!("no {first} row in:\n{text}"))
+                .split_whitespace()
+                .collect()
+        };
+        assert_eq!(
+            cells("NAME"),
+            [
+                "NAME", "TYPE", "STATE", "SESSIONS", "WINS", "SERVER", "TTL", "s", "NEXT", "IN",
+                "s"
+            ]
+        );
+        assert_eq!(
+            cells("LABSRV<20>"),
+            [
+                "LABSRV<20>",
+                "unique",
+                "Registered",
+                "-",
+                "Registered",
+                "192.168.69.50",
+                "60",
+                "29.0"
+            ]
+        );
+        assert_eq!(
+            cells("OTHER<20>"),
+            [
+                "OTHER<20>",
+                "unique",
+                "Conflict",
+                "-",
+                "Conflict(ACT_ERR)",
+                "192.168.69.50",
+                "-",
+                "59.0"
+            ]
+        );
 
         // A B-node's document has no WINS keys at all.
         let b_node = node_with_a_session().to_json();

@@ -39,7 +39,7 @@ pub fn render_text(status: &Status) -> String {
         .collect();
     let mut columns = vec!["NAME", "TYPE", "STATE", "SESSIONS"];
     if wins {
-        columns.extend(["WINS", "SERVER", "TTL s", "REFRESH IN s"]);
+        columns.extend(["WINS", "SERVER", "TTL s", "NEXT IN s"]);
     }
     table(&mut out, &columns, &rows);
 
@@ -138,7 +138,8 @@ fn header(out: &mut String, status: &Status) {
     );
 }
 
-/// A name's WINS columns: state, server, TTL granted, time to the next refresh.
+/// A name's WINS columns: state, server, TTL granted, time to the next refresh (or, in
+/// Conflict, to the next try).
 fn wins_cells(row: Option<&super::status::WinsRow>) -> [String; 4] {
     let Some(row) = row else {
         return ["-", "-", "-", "-"].map(String::from);
@@ -151,7 +152,9 @@ fn wins_cells(row: Option<&super::status::WinsRow>) -> [String; 4] {
         } else {
             row.ttl.to_string()
         },
-        row.refresh_in_ms.map_or_else(|| "-".to_string(), seconds),
+        row.refresh_in_ms
+            .or(row.retry_in_ms)
+            .map_or_else(|| "-".to_string(), seconds),
     ]
 }
 

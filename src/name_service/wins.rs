@@ -25,6 +25,16 @@
 //!   the wait by its TTL (at most [`WACK_MAX`]). A positive answer makes the name registered
 //!   with the TTL the server granted; ACT_ERR, RFS_ERR or CFT_ERR (or an end-node challenge)
 //!   puts it in conflict, kept with the server's answer; other errors count as a failed server.
+//! * **A refused name** stays in conflict (not answered, listed with CNF) and is asked for
+//!   again: the same registration (primary first, retransmitted and passed on as above, a WACK
+//!   waited for) after [`WINS_CONFLICT_RETRY_MIN`] (or [`WinsConfig::with_conflict_retry`]),
+//!   the wait doubling after each refused or unanswered try up to [`WINS_CONFLICT_RETRY_MAX`].
+//!   The server refuses while the other owner answers its challenge; once that owner is gone
+//!   it grants the name, which is then ours (registered, answered) without a broadcast. No
+//!   broadcast claim is made for the name meanwhile, whatever the node type. Only the first
+//!   refusal and the grant are logged; every try is counted. A name lost on the segment (a
+//!   defender answered our broadcast claim, RFC 1001 §15.1.3.5) is not the server's refusal:
+//!   it stays in conflict for good, as on a B-node.
 //! * **Silence** from every server: back-off from [`WINS_BACKOFF_MIN`] doubling to
 //!   [`WINS_BACKOFF_MAX`], then a new round from the primary. Never given up.
 //! * **Refresh**: NAME REFRESH REQUEST (opcode 8, RD=0) at half the granted TTL, to the server
@@ -76,6 +86,11 @@ pub const WACK_MAX: Duration = Duration::from_secs(300);
 pub const WINS_RELEASE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Release requests sent to the server before the release counts as done.
 pub const WINS_RELEASE_COUNT: u8 = 3;
+/// First wait before a name the server refused is asked for again (the default of
+/// [`WinsConfig::with_conflict_retry`]).
+pub const WINS_CONFLICT_RETRY_MIN: Duration = Duration::from_secs(60);
+/// Longest wait between tries for a name the server refused.
+pub const WINS_CONFLICT_RETRY_MAX: Duration = Duration::from_secs(900);
 /// Shortest refresh interval, whatever TTL the server grants.
 const REFRESH_MIN: Duration = Duration::from_secs(1);
 
@@ -84,10 +99,22 @@ const REFRESH_MIN: Duration = Duration::from_secs(1);
 enum Pending {
     /// Due at once.
     Now,
-    /// A WACK: wait this long.
-    Wack(Duration),
+    /// Due after this long (a WACK's wait, the back-off after a refusal).
+    After(Duration),
     /// A granted TTL: refresh at half, expire at the end.
     Granted(u32),
+}
+
+/// Where a try to register a refused name stands; its phase stays
+/// [`WinsPhase::Conflict`] throughout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// No try under way: the next one is due at `next_at` (none after release).
+    Idle,
+    /// Registration requests under way; `sent` to the current server.
+    Asking { sent: u8 },
+    /// The server sent a WACK: waiting for its answer without retransmitting.
+    Waiting,
 }
 
 /// One name's WINS state.
@@ -108,6 +135,10 @@ pub struct WinsName {
     retrying: bool,
     /// The server has granted the name since start (a refresh is not a first registration).
     granted_once: bool,
+    /// In conflict with the server: the try under way.
+    retry: Retry,
+    /// In conflict with the server: the wait before the next try (the last one waited).
+    conflict_wait: Duration,
 }
 
 impl WinsName {
@@ -122,6 +153,8 @@ impl WinsName {
         backoff: WINS_BACKOFF_MIN,
         retrying: false,
         granted_once: false,
+        retry: Retry::Idle,
+        conflict_wait: WINS_CONFLICT_RETRY_MIN,
     };
 
     /// Where the name stands.
@@ -138,6 +171,15 @@ impl WinsName {
     pub fn refresh_at(&self) -> Option<Instant> {
         match self.phase {
             WinsPhase::Registered => self.next_at,
+            _ => None,
+        }
+    }
+
+    /// When the server is next asked for a name it refused, while in conflict (during a try:
+    /// its next request, or the end of the wait a WACK asked for). `None` after release.
+    pub fn retry_at(&self) -> Option<Instant> {
+        match self.phase {
+            WinsPhase::Conflict { .. } => self.next_at,
             _ => None,
         }
     }
@@ -165,13 +207,19 @@ impl WinsName {
     /// Waiting for an answer to a request with `transaction_id`.
     fn awaits(&self, transaction_id: u16) -> bool {
         self.transaction_id == transaction_id
-            && matches!(
-                self.phase,
+            && match self.phase {
                 WinsPhase::Registering { .. }
-                    | WinsPhase::Waiting { .. }
-                    | WinsPhase::Refreshing { .. }
-                    | WinsPhase::Releasing { .. }
-            )
+                | WinsPhase::Waiting { .. }
+                | WinsPhase::Refreshing { .. }
+                | WinsPhase::Releasing { .. } => true,
+                WinsPhase::Conflict { .. } => self.retry != Retry::Idle,
+                _ => false,
+            }
+    }
+
+    /// In conflict with the server, a try under way.
+    fn retrying_conflict(&self) -> bool {
+        matches!(self.phase, WinsPhase::Conflict { .. }) && self.retry != Retry::Idle
     }
 }
 
@@ -288,7 +336,8 @@ impl NameService {
     }
 
     /// [`NameService::release`] for the server: names it holds are released there; every
-    /// other registration stops.
+    /// other registration stops, and so do the tries for names it refused (nothing is sent
+    /// for them: they are not ours).
     pub(super) fn wins_release(&mut self, now: Instant) {
         for i in 0..self.wins.names.len() {
             let transaction_id = self.ids.next();
@@ -297,10 +346,10 @@ impl NameService {
                 state.phase = WinsPhase::Releasing { sent: 0 };
                 state.transaction_id = transaction_id;
                 state.next_at = Some(now);
-            } else if !matches!(
-                state.phase,
-                WinsPhase::Conflict { .. } | WinsPhase::Released
-            ) {
+            } else if matches!(state.phase, WinsPhase::Conflict { .. }) {
+                state.retry = Retry::Idle;
+                state.next_at = None;
+            } else if state.phase != WinsPhase::Released {
                 state.phase = WinsPhase::Idle;
                 state.next_at = None;
             }
@@ -377,7 +426,7 @@ impl NameService {
         match state.pending.take() {
             None => {}
             Some(Pending::Now) => state.next_at = Some(now),
-            Some(Pending::Wack(wait)) => state.next_at = Some(now + wait),
+            Some(Pending::After(wait)) => state.next_at = Some(now + wait),
             Some(Pending::Granted(ttl)) => {
                 if ttl == 0 {
                     // Infinite: nothing to refresh.
@@ -462,11 +511,76 @@ impl NameService {
                 self.released(i, false);
                 false
             }
-            WinsPhase::Idle | WinsPhase::Conflict { .. } | WinsPhase::Released => {
+            WinsPhase::Conflict { .. } => self.conflict_step(i, now, send),
+            WinsPhase::Idle | WinsPhase::Released => {
                 self.wins.names[i].next_at = None;
                 false
             }
         }
+    }
+
+    /// One due step of name `i`, which the server refused: a try (a registration, primary
+    /// first), its retransmissions, and after silence the next server or the next wait. The
+    /// phase stays `Conflict` until the server grants the name; never a broadcast.
+    fn conflict_step(
+        &mut self,
+        i: usize,
+        now: Instant,
+        send: &mut dyn FnMut(Destination, &nbns::Repr),
+    ) -> bool {
+        let servers = self.wins.config.servers().len() as u8;
+        let state = self.wins.names[i];
+        match state.retry {
+            Retry::Idle => {
+                self.wins.counters.conflict_retries.bump();
+                net_debug!(
+                    "asking WINS again for {}, which it refused",
+                    self.names[i].name
+                );
+                self.conflict_ask(i, 0, now);
+                true
+            }
+            Retry::Asking { sent } if sent < WINS_RETRY_COUNT => {
+                self.wins_send(i, Request::Registration, send);
+                let state = &mut self.wins.names[i];
+                state.retry = Retry::Asking { sent: sent + 1 };
+                state.next_at = Some(now + WINS_RETRY_TIMEOUT);
+                false
+            }
+            Retry::Asking { .. } | Retry::Waiting => {
+                self.wins.counters.server_silent.bump();
+                if state.server + 1 < servers {
+                    self.conflict_ask(i, state.server + 1, now);
+                    true
+                } else {
+                    // Nobody answered: still in conflict, asked again after a longer wait.
+                    let wait = self.next_conflict_wait(i);
+                    let state = &mut self.wins.names[i];
+                    state.retry = Retry::Idle;
+                    state.next_at = Some(now + wait);
+                    false
+                }
+            }
+        }
+    }
+
+    /// Starts a try for refused name `i` at server `server` now.
+    fn conflict_ask(&mut self, i: usize, server: u8, now: Instant) {
+        let transaction_id = self.ids.next();
+        let state = &mut self.wins.names[i];
+        state.retry = Retry::Asking { sent: 0 };
+        state.server = server;
+        state.transaction_id = transaction_id;
+        state.next_at = Some(now);
+        state.pending = None;
+    }
+
+    /// The wait before refused name `i`'s next try: the last one doubled, capped.
+    fn next_conflict_wait(&mut self, i: usize) -> Duration {
+        let max = self.wins.config.conflict_retry_max();
+        let state = &mut self.wins.names[i];
+        state.conflict_wait = (state.conflict_wait * 2).min(max);
+        state.conflict_wait
     }
 
     /// Sends name `i`'s request to its server.
@@ -628,6 +742,7 @@ impl NameService {
             state.phase,
             WinsPhase::Refreshing { .. } | WinsPhase::Waiting { refresh: true }
         );
+        let retrying = state.retrying_conflict();
         match repr.message {
             Message::WaitForAcknowledgement { .. } => {
                 self.wins.counters.wacks.bump();
@@ -639,9 +754,13 @@ impl NameService {
                         wait
                     };
                     let state = &mut self.wins.names[i];
-                    state.phase = WinsPhase::Waiting { refresh };
+                    if retrying {
+                        state.retry = Retry::Waiting;
+                    } else {
+                        state.phase = WinsPhase::Waiting { refresh };
+                    }
                     state.next_at = None;
-                    state.pending = Some(Pending::Wack(wait));
+                    state.pending = Some(Pending::After(wait));
                 }
             }
             Message::NameReleaseResponse { .. } => {
@@ -675,9 +794,15 @@ impl NameService {
             _ => {
                 // FMT_ERR, SRV_ERR, ...: the server failed; the next one, or a back-off.
                 let state = &mut self.wins.names[i];
-                state.phase = WinsPhase::Registering {
-                    sent: WINS_RETRY_COUNT,
-                };
+                if retrying {
+                    state.retry = Retry::Asking {
+                        sent: WINS_RETRY_COUNT,
+                    };
+                } else {
+                    state.phase = WinsPhase::Registering {
+                        sent: WINS_RETRY_COUNT,
+                    };
+                }
                 state.next_at = None;
                 state.pending = Some(Pending::Now);
             }
@@ -685,13 +810,15 @@ impl NameService {
         true
     }
 
-    /// The server granted name `i` for `ttl` seconds.
+    /// The server granted name `i` for `ttl` seconds; a name it had refused is ours again.
     fn granted(&mut self, i: usize, ttl: u32) {
         self.wins.counters.granted.bump();
         let server = self.wins.server(self.wins.names[i].server);
         let first = !self.wins.names[i].granted_once;
+        let from_conflict = matches!(self.wins.names[i].phase, WinsPhase::Conflict { .. });
         let state = &mut self.wins.names[i];
         state.phase = WinsPhase::Registered;
+        state.retry = Retry::Idle;
         state.ttl = ttl;
         state.next_at = None;
         state.pending = Some(Pending::Granted(ttl));
@@ -699,35 +826,65 @@ impl NameService {
         state.granted_once = true;
         let owned = &mut self.names[i];
         let name = owned.name;
-        if matches!(owned.state, NameState::Registering { .. }) {
+        // Out of a conflict with the server, not one on the segment (that one is final).
+        let ours_now = matches!(owned.state, NameState::Registering { .. })
+            || (from_conflict && owned.state == NameState::Conflict);
+        if ours_now {
             owned.state = NameState::Active;
             owned.next_at = None;
             self.note(NameEvent::Registered(name));
         }
-        if first {
+        if from_conflict {
+            self.wins.counters.conflicts_resolved.bump();
+            self.note(NameEvent::Wins(WinsEvent::ConflictResolved {
+                name,
+                server,
+                ttl,
+            }));
+        } else if first {
             self.note(NameEvent::Wins(WinsEvent::Registered { name, server, ttl }));
         } else {
             net_debug!("WINS {} refreshed {} for {} s", server, name, ttl);
         }
     }
 
-    /// The server refused name `i` with `rcode`: in conflict.
+    /// The server refused name `i` with `rcode`: in conflict, asked again after the first
+    /// wait; refused again, after a longer one.
     fn wins_refused(&mut self, i: usize, rcode: Rcode) {
         self.wins.counters.refused.bump();
-        self.counters.conflicts.bump();
         let server = self.wins.server(self.wins.names[i].server);
+        let again = matches!(self.wins.names[i].phase, WinsPhase::Conflict { .. });
+        let wait = if again {
+            self.next_conflict_wait(i)
+        } else {
+            self.wins.config.conflict_retry()
+        };
         let state = &mut self.wins.names[i];
         state.phase = WinsPhase::Conflict { rcode };
+        state.retry = Retry::Idle;
+        state.conflict_wait = wait;
         state.next_at = None;
-        state.pending = None;
+        state.pending = Some(Pending::After(wait));
+        let name = self.names[i].name;
+        if again {
+            net_debug!(
+                "WINS {} refused {} again ({}): next try in {} s",
+                server,
+                name,
+                RcodeName(rcode),
+                wait.secs()
+            );
+            return;
+        }
+        self.counters.conflicts.bump();
         let owned = &mut self.names[i];
         owned.state = NameState::Conflict;
         owned.next_at = None;
-        let name = owned.name;
         self.note(NameEvent::Wins(WinsEvent::Refused {
             name,
             server,
             rcode,
+            retry_in: wait.secs() as u32,
         }));
     }
 }

@@ -7,6 +7,8 @@ use crate::wire::nbns::{NodeType, Packet, Repr};
 use std::vec;
 use std::vec::Vec;
 
+mod conflict;
+
 const T0: i64 = 10_000;
 const OUR_ADDRESS: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
 const SUBNET_BROADCAST: Ipv4Address = Ipv4Address::new(192, 168, 69, 255);
@@ -342,13 +344,16 @@ fn act_err_or_rfs_err_puts_the_name_in_conflict_with_the_servers_answer() {
         assert_eq!(h.wins(labsrv()).phase(), WinsPhase::Conflict { rcode });
         assert!(h.service.is_ready());
         assert!(!h.answers(labsrv(), PRIMARY), "a name in conflict: NAM_ERR");
-        // No broadcast claim and no more requests for it.
+        // No broadcast claim, and no request for it until the back-off (60 s from the poll
+        // that armed it) runs out: tests/conflict.rs follows it from there.
         assert!(h.run(100, 60_000).is_empty());
+        assert_eq!(h.wins(labsrv()).retry_at(), Some(at(60_100)));
         assert_eq!(h.service.counters().conflicts.get(), 1);
         assert!(h.events().contains(&NameEvent::Wins(WinsEvent::Refused {
             name: labsrv(),
             server: PRIMARY,
-            rcode
+            rcode,
+            retry_in: 60,
         })));
     }
     assert_eq!(

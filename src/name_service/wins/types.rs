@@ -1,21 +1,24 @@
 //! The WINS client's vocabulary: the node type and servers ([`WinsConfig`]), where a name
 //! stands ([`WinsPhase`]), what is counted ([`WinsCounters`]) and logged ([`WinsEvent`]).
 
+use smoltcp::time::Duration;
 use smoltcp::wire::Ipv4Address;
 
-use super::MAX_SERVERS;
+use super::{MAX_SERVERS, WINS_CONFLICT_RETRY_MAX, WINS_CONFLICT_RETRY_MIN};
 use crate::counter::Counter;
 use crate::wire::name::Name;
 use crate::wire::nbns::{NodeType, Rcode};
 
 #[cfg(doc)]
 use crate::name_service::NameEvent;
-/// The node type and its WINS servers.
+/// The node type, its WINS servers, and the first wait before a refused name is asked for
+/// again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WinsConfig {
     node_type: NodeType,
     servers: [Ipv4Address; MAX_SERVERS],
     count: u8,
+    conflict_retry: Duration,
 }
 
 /// Why a [`WinsConfig`] cannot be made.
@@ -49,6 +52,7 @@ impl WinsConfig {
         node_type: NodeType::B,
         servers: [Ipv4Address::UNSPECIFIED; MAX_SERVERS],
         count: 0,
+        conflict_retry: WINS_CONFLICT_RETRY_MIN,
     };
 
     /// A node of `node_type` with `servers` (first the primary). A B-node takes none, the
@@ -93,6 +97,27 @@ impl WinsConfig {
     pub fn broadcasts(&self) -> bool {
         self.node_type != NodeType::P
     }
+
+    /// The same configuration, waiting `first` (at least a second) before a name the server
+    /// refused is asked for again; the wait doubles at each further refusal up to
+    /// [`WINS_CONFLICT_RETRY_MAX`] (or `first`, if longer). The default,
+    /// [`WINS_CONFLICT_RETRY_MIN`], suits a network; labs that cannot wait take less.
+    pub fn with_conflict_retry(self, first: Duration) -> WinsConfig {
+        WinsConfig {
+            conflict_retry: first.max(Duration::from_secs(1)),
+            ..self
+        }
+    }
+
+    /// The first wait before a refused name is asked for again.
+    pub fn conflict_retry(&self) -> Duration {
+        self.conflict_retry
+    }
+
+    /// The longest wait between tries for a refused name.
+    pub fn conflict_retry_max(&self) -> Duration {
+        self.conflict_retry.max(WINS_CONFLICT_RETRY_MAX)
+    }
 }
 
 /// Where one name stands with the WINS server.
@@ -120,7 +145,9 @@ pub enum WinsPhase {
         /// Requests sent to the current server.
         sent: u8,
     },
-    /// The server refused the name (its answer is kept): not ours.
+    /// The server refused the name (its answer is kept): not ours, not answered. The server is
+    /// asked again on a back-off ([`super::WinsName::retry_at`]); the name stays here until it
+    /// grants the name (the other owner is gone), also while a try is under way.
     Conflict {
         /// The server's RCODE (ACT_ERR, RFS_ERR, CFT_ERR; NoError for an end-node challenge).
         rcode: Rcode,
@@ -186,8 +213,13 @@ pub struct WinsCounters {
     pub queries_sent: Counter,
     /// Registrations and refreshes the server granted.
     pub granted: Counter,
-    /// Registrations the server refused (the name went into conflict).
+    /// Registrations the server refused: the first refusal of a name (it went into conflict)
+    /// and every refused try afterwards.
     pub refused: Counter,
+    /// Tries to register a name the server had refused (rounds started after the back-off).
+    pub conflict_retries: Counter,
+    /// Names the server granted after it had refused them (out of conflict).
+    pub conflicts_resolved: Counter,
     /// Refreshes the server answered with an error (the name was registered again).
     pub refreshes_refused: Counter,
     /// WACKs received.
@@ -220,7 +252,8 @@ pub enum WinsEvent {
         /// TTL granted, in seconds.
         ttl: u32,
     },
-    /// The server refused a name: in conflict.
+    /// The server refused a name: in conflict (logged at the first refusal only; a refused
+    /// try afterwards is counted, not logged again).
     Refused {
         /// The name.
         name: Name,
@@ -228,6 +261,18 @@ pub enum WinsEvent {
         server: Ipv4Address,
         /// Its answer.
         rcode: Rcode,
+        /// Seconds until the server is asked again.
+        retry_in: u32,
+    },
+    /// The server granted a name it had refused (its other owner is gone): out of conflict,
+    /// ours and answered.
+    ConflictResolved {
+        /// The name.
+        name: Name,
+        /// The server.
+        server: Ipv4Address,
+        /// TTL granted, in seconds.
+        ttl: u32,
     },
     /// No server answered a registration round.
     Silent {
@@ -273,10 +318,17 @@ impl core::fmt::Display for WinsEvent {
                 name,
                 server,
                 rcode,
+                retry_in,
             } => write!(
                 f,
-                "WINS {server} refused {name} ({}): in conflict, not answered",
+                "WINS {server} refused {name} ({}): in conflict, not answered; asking again in \
+                 {retry_in} s",
                 RcodeName(rcode)
+            ),
+            WinsEvent::ConflictResolved { name, server, ttl } => write!(
+                f,
+                "WINS {server} registered {name} for {ttl} s, which it had refused: out of \
+                 conflict"
             ),
             WinsEvent::Silent {
                 name,
