@@ -11,6 +11,7 @@ mod churn;
 mod crowd;
 mod names;
 mod outcome;
+mod pace;
 mod query_flood;
 mod session;
 mod synflood;
