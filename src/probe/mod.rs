@@ -13,6 +13,7 @@ mod names;
 mod outcome;
 mod pace;
 mod query_flood;
+mod rng;
 mod session;
 mod synflood;
 

@@ -16,6 +16,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::outcome::{Out, seconds};
 use super::pace::send_paced;
+use super::rng::Rng;
 
 /// The flood's plan.
 pub struct SynFlood {
@@ -29,19 +30,6 @@ pub struct SynFlood {
     pub duration: Duration,
     /// Seed of the sources, ports and sequence numbers.
     pub seed: u64,
-}
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 /// Host numbers 1..=254 of the /24, except the server's and our own: the spoofed sources.
@@ -117,7 +105,7 @@ pub fn syn_flood(plan: &SynFlood, out: &mut Out) -> io::Result<bool> {
         return Err(io::ErrorKind::InvalidInput.into());
     }
     let dst = SockAddr::from(SocketAddr::V4(plan.to));
-    let mut rng = Rng(plan.seed);
+    let mut rng = Rng::new(plan.seed);
     let start = Instant::now();
     let (sent, errors) = send_paced(plan.rate, plan.duration, |_| {
         let r = rng.next();
