@@ -50,18 +50,7 @@ cargo build --release --quiet
 command -v nmbd >/dev/null || ensure_smbd "$WORK/apt.log"
 
 echo "datagram lab: namespace $NETBT_NS, br0 with tap0 (A) and tap1 (B), nmbd at $MASTER"
-ip netns add "$NETBT_NS"
-ip -n "$NETBT_NS" link set lo up
-ip -n "$NETBT_NS" link add br0 type bridge
-in_ns sysctl -qw net.ipv6.conf.br0.disable_ipv6=1
-ip -n "$NETBT_NS" addr add "$MASTER/24" brd + dev br0
-for tap in tap0 tap1; do
-    ip -n "$NETBT_NS" tuntap add dev "$tap" mode tap
-    in_ns sysctl -qw "net.ipv6.conf.$tap.disable_ipv6=1"
-    ip -n "$NETBT_NS" link set "$tap" master br0
-    ip -n "$NETBT_NS" link set "$tap" up
-done
-ip -n "$NETBT_NS" link set br0 up
+bridge_with_taps "$NETBT_NS" "$MASTER" tap0 tap1
 
 in_ns tcpdump -i br0 --immediate-mode -U -n -w "$WORK/br0.pcap" 2>"$WORK/tcpdump.err" &
 wait_for "listening on" "$WORK/tcpdump.err" 50 || true

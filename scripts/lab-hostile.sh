@@ -167,6 +167,20 @@ legit() {
     grep '^SUMMARY=' "$WORK/$label-legit.out" | sed 's/^/       /' || true
 }
 
+# attacked LABEL LEGIT PROBE-ARGS...: runs `netbt probe PROBE-ARGS` in $PLAIN_NS as the attack (at
+# most 60 s; its output in $WORK/LABEL-attack.out), starts LEGIT legitimate clients 1.5 s into it
+# (legit), then waits for the attack to end and prints its SUMMARY line.
+attacked() {
+    local label=$1 n=$2 attack_pid
+    shift 2
+    nsx "$PLAIN_NS" timeout 60 "$NETBT" probe "$@" >"$WORK/$label-attack.out" 2>&1 &
+    attack_pid=$!
+    sleep 1.5
+    legit "$PLAIN_NS" "$label" "$n"
+    wait "$attack_pid" || true
+    grep '^SUMMARY=' "$WORK/$label-attack.out" | sed 's/^/       attack: /' || true
+}
+
 # judge_legit LABEL N ATTACK: the legitimate clients' target, and the scenario's summary line.
 judge_legit() {
     local label=$1 n=$2 attack=$3 f=$WORK/$1-legit.out in_time resets worst bare abort to_kernel answered
@@ -221,13 +235,8 @@ if want slow; then
     echo "scenario slow: $((S + R)) slowloris connections (1 byte/s, re-opened), 30 legitimate clients"
     start_serve "$PLAIN_NS" slow
     capture "$PLAIN_NS" slow
-    nsx "$PLAIN_NS" timeout 60 "$NETBT" probe slow "$SERVER" LABSRV --count $((S + R)) --interval 1 --reopen \
-        --timeout "$ATTACK_S" --deadline "$ATTACK_S" >"$WORK/slow-attack.out" 2>&1 &
-    attack_pid=$!
-    sleep 1.5
-    legit "$PLAIN_NS" slow 30
-    wait "$attack_pid" || true
-    grep '^SUMMARY=' "$WORK/slow-attack.out" | sed 's/^/       attack: /' || true
+    attacked slow 30 slow "$SERVER" LABSRV --count $((S + R)) --interval 1 --reopen \
+        --timeout "$ATTACK_S" --deadline "$ATTACK_S"
     end_capture
     stop_serve slow
     judge_legit slow 30 "$((S + R)) slowloris, 1 byte/s"
@@ -237,13 +246,7 @@ if want reopen; then
     echo "scenario reopen: 10 silent connections re-opened as each closes, 55 legitimate clients"
     start_serve "$PLAIN_NS" reopen
     capture "$PLAIN_NS" reopen
-    nsx "$PLAIN_NS" timeout 60 "$NETBT" probe reopen "$SERVER" --count 10 --timeout "$ATTACK_S" --deadline "$ATTACK_S" \
-        >"$WORK/reopen-attack.out" 2>&1 &
-    attack_pid=$!
-    sleep 1.5
-    legit "$PLAIN_NS" reopen 55
-    wait "$attack_pid" || true
-    grep '^SUMMARY=' "$WORK/reopen-attack.out" | sed 's/^/       attack: /' || true
+    attacked reopen 55 reopen "$SERVER" --count 10 --timeout "$ATTACK_S" --deadline "$ATTACK_S"
     end_capture
     stop_serve reopen
     judge_legit reopen 55 "10 silent, re-opened"
@@ -256,13 +259,7 @@ for rate in 50 5000; do
     start_serve "$PLAIN_NS" "$label"
     # The spoofed SYNs themselves stay out of the capture (the probe counts them).
     capture "$PLAIN_NS" "$label" "not (tcp[13] == 2 and not src host $KERNEL)"
-    nsx "$PLAIN_NS" timeout 60 "$NETBT" probe synflood "$SERVER" --rate "$rate" --duration "$ATTACK_S" \
-        >"$WORK/$label-attack.out" 2>&1 &
-    attack_pid=$!
-    sleep 1.5
-    legit "$PLAIN_NS" "$label" 54
-    wait "$attack_pid" || true
-    grep '^SUMMARY=' "$WORK/$label-attack.out" | sed 's/^/       attack: /' || true
+    attacked "$label" 54 synflood "$SERVER" --rate "$rate" --duration "$ATTACK_S"
     status_json "$PLAIN_NS" "$WORK/$label-status.json"
     jq -c '.counters.sessions | .gate + {aborts_handshake}' "$WORK/$label-status.json" 2>/dev/null \
         | sed 's/^/       gate: /' || true

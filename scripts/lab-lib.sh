@@ -84,6 +84,27 @@ stop_ns() {
     for pid in $(ip netns pids "$ns" 2>/dev/null || true); do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
+# bridge_with_taps NS ADDRESS TAP...: creates network namespace NS with a bridge br0 that holds
+# ADDRESS/24 (the lab's own station: nmbd, a client) and has every TAP attached (one per
+# `netbt serve --tap TAP`); IPv6 is off on all of them, so no router solicitation or MLD report
+# enters a capture; lo, br0 and the TAPs are up. The caller deletes NS in its cleanup.
+bridge_with_taps() {
+    local ns=$1 address=$2 tap
+    shift 2
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link add br0 type bridge
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.br0.disable_ipv6=1
+    ip -n "$ns" addr add "$address/24" brd + dev br0
+    for tap in "$@"; do
+        ip -n "$ns" tuntap add dev "$tap" mode tap
+        ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$tap.disable_ipv6=1"
+        ip -n "$ns" link set "$tap" master br0
+        ip -n "$ns" link set "$tap" up
+    done
+    ip -n "$ns" link set br0 up
+}
+
 # drop_work: removes $WORK; with KEEP_LAB_LOGS=1 (set by a run with failures) keeps it and says
 # where.
 drop_work() {

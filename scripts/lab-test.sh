@@ -132,19 +132,8 @@ expect_count "tshark: nothing malformed" \
 echo "lab: two instances on one bridge claim LABSRV"
 A=192.168.69.1
 B=192.168.69.2
-ip netns add "$PAIR_NS"
+bridge_with_taps "$PAIR_NS" 192.168.69.100 tap0 tap1
 in_pair() { ip netns exec "$PAIR_NS" "$@"; }
-ip -n "$PAIR_NS" link set lo up
-ip -n "$PAIR_NS" link add br0 type bridge
-in_pair sysctl -qw net.ipv6.conf.br0.disable_ipv6=1
-ip -n "$PAIR_NS" addr add 192.168.69.100/24 brd + dev br0
-for tap in tap0 tap1; do
-    ip -n "$PAIR_NS" tuntap add dev "$tap" mode tap
-    in_pair sysctl -qw "net.ipv6.conf.$tap.disable_ipv6=1"
-    ip -n "$PAIR_NS" link set "$tap" master br0
-    ip -n "$PAIR_NS" link set "$tap" up
-done
-ip -n "$PAIR_NS" link set br0 up
 
 ip netns exec "$PAIR_NS" tcpdump -i br0 --immediate-mode -U -n -w "$WORK/br0.pcap" 2>"$WORK/pair-tcpdump.err" &
 pair_tcpdump=$!

@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lab-lib.sh
+. scripts/smbd-lib.sh
 
 export NETBT_NS="nbwi-$$"
 WORK=$(mktemp -d /tmp/netbt-lab-wins.XXXXXX)
@@ -23,29 +24,11 @@ cleanup() {
 }
 on_exit cleanup
 
-# nmbd comes with Debian's samba package.
-if ! command -v nmbd >/dev/null; then
-    echo "installing samba (nmbd)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends samba \
-        >"$WORK/apt.log" 2>&1 ||
-        { apt-get update -q >>"$WORK/apt.log" 2>&1 &&
-          DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends samba \
-            >>"$WORK/apt.log" 2>&1; }
-fi
+# nmbd comes with the samba package, as smbd does.
+command -v nmbd >/dev/null || ensure_smbd "$WORK/apt.log"
 cargo build --release --quiet
 
-ip netns add "$NETBT_NS"
-ip -n "$NETBT_NS" link set lo up
-ip -n "$NETBT_NS" link add br0 type bridge
-in_ns sysctl -qw net.ipv6.conf.br0.disable_ipv6=1
-ip -n "$NETBT_NS" addr add "$WINS/24" brd + dev br0
-for tap in tap0 tap1; do
-    ip -n "$NETBT_NS" tuntap add dev "$tap" mode tap
-    in_ns sysctl -qw "net.ipv6.conf.$tap.disable_ipv6=1"
-    ip -n "$NETBT_NS" link set "$tap" master br0
-    ip -n "$NETBT_NS" link set "$tap" up
-done
-ip -n "$NETBT_NS" link set br0 up
+bridge_with_taps "$NETBT_NS" "$WINS" tap0 tap1
 
 ip netns exec "$NETBT_NS" tcpdump -i br0 --immediate-mode -U -n -w "$WORK/br0.pcap" udp port 137 or tcp \
     2>"$WORK/tcpdump.err" &

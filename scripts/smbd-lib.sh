@@ -1,5 +1,6 @@
-# A private Samba smbd for the forward lab and the benchmark, and a private nmbd as master
-# browser for the datagram and firmware labs: sourced, never run.
+# A private Samba smbd for the forward lab and the benchmark, a private nmbd as master
+# browser for the datagram and firmware labs, and samba's installation (also for the WINS lab's
+# nmbd): sourced, never run.
 # shellcheck shell=bash
 
 # ensure_smbd LOG: installs samba with apt when smbd is missing (apt's output to LOG).

@@ -77,9 +77,12 @@ enum DatagramCommand {
     Watch(DatagramWatchArgs),
 }
 
+/// How a client command finds the running daemon.
 #[derive(Args)]
 struct DaemonArgs {
-    /// The daemon's control socket (default: the one `netbt serve --tap TAP` creates).
+    /// The daemon's control socket (default: the one `netbt serve --tap TAP` in this network
+    /// namespace creates: /run/netbt/TAP.sock, $XDG_RUNTIME_DIR/netbt-TAP.sock or
+    /// /tmp/netbt-TAP.sock, with TAP@NS for a namespace named NS by `ip netns`).
     #[arg(long, value_name = "PATH")]
     control: Option<std::path::PathBuf>,
     /// The daemon's TAP interface, to find its default control socket.
@@ -224,14 +227,8 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct StatusArgs {
-    /// The daemon's control socket (default: the one `netbt serve --tap TAP` in this network
-    /// namespace creates: /run/netbt/TAP.sock, $XDG_RUNTIME_DIR/netbt-TAP.sock or
-    /// /tmp/netbt-TAP.sock, with TAP@NS for a namespace named NS by `ip netns`).
-    #[arg(long, value_name = "PATH")]
-    control: Option<std::path::PathBuf>,
-    /// The daemon's TAP interface, to find its default control socket.
-    #[arg(long, default_value = "tap0", value_parser = parse_ifname)]
-    tap: String,
+    #[command(flatten)]
+    daemon: DaemonArgs,
     /// Print the daemon's JSON document as is (for scripts) instead of tables.
     #[arg(long)]
     json: bool,
@@ -242,12 +239,8 @@ struct QueryArgs {
     /// The name: NAME (NAME<20>) or NAME#XX.
     #[arg(value_name = "NAME[#XX]")]
     name: String,
-    /// The daemon's control socket (default as for `netbt status`).
-    #[arg(long, value_name = "PATH")]
-    control: Option<std::path::PathBuf>,
-    /// The daemon's TAP interface, to find its default control socket.
-    #[arg(long, default_value = "tap0", value_parser = parse_ifname)]
-    tap: String,
+    #[command(flatten)]
+    daemon: DaemonArgs,
     /// Print the daemon's JSON answer as is.
     #[arg(long)]
     json: bool,
@@ -523,7 +516,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Status(args) = cli.command {
         // Not reaching the daemon is an operational failure (1), not bad usage (2).
-        return match control::client::print_status(args.control, &args.tap, args.json) {
+        return match control::client::print_status(args.daemon.control, &args.daemon.tap, args.json)
+        {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("netbt: {message}");
@@ -539,7 +533,12 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        return match control::query::print_query(args.control, &args.tap, name, args.json) {
+        return match control::query::print_query(
+            args.daemon.control,
+            &args.daemon.tap,
+            name,
+            args.json,
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("netbt: {message}");

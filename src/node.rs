@@ -526,26 +526,14 @@ impl<'a> Node<'a> {
         let mut unsent = 0;
         loop {
             let socket = self.sockets.get_mut::<udp::Socket>(self.name_socket);
-            let (len, meta) = match socket.recv_slice(&mut datagram) {
-                Ok(got) => got,
+            let (len, from) = match recv_datagram(socket, &mut datagram) {
+                Some(Ok(got)) => got,
                 // Longer than any name service packet: smoltcp has dequeued it; count it.
-                Err(udp::RecvError::Truncated) => {
+                Some(Err(Oversized)) => {
                     self.names.count_oversized();
                     continue;
                 }
-                Err(udp::RecvError::Exhausted) => break,
-            };
-            let (IpAddress::Ipv4(source), Some(IpAddress::Ipv4(destination))) =
-                (meta.endpoint.addr, meta.local_address)
-            else {
-                continue;
-            };
-            let from = Received {
-                source: Destination {
-                    address: source,
-                    port: meta.endpoint.port,
-                },
-                destination,
+                None => break,
             };
             self.names
                 .receive(&datagram[..len], from, &self.figures, &mut |to, repr| {
@@ -620,25 +608,13 @@ impl Node<'_> {
         let mut datagram = [0u8; DATAGRAM_MAX];
         loop {
             let socket = self.sockets.get_mut::<udp::Socket>(self.datagram_socket);
-            let (len, meta) = match socket.recv_slice(&mut datagram) {
-                Ok(got) => got,
-                Err(udp::RecvError::Truncated) => {
+            let (len, from) = match recv_datagram(socket, &mut datagram) {
+                Some(Ok(got)) => got,
+                Some(Err(Oversized)) => {
                     self.datagrams.count_oversized();
                     continue;
                 }
-                Err(udp::RecvError::Exhausted) => break,
-            };
-            let (IpAddress::Ipv4(source), Some(IpAddress::Ipv4(destination))) =
-                (meta.endpoint.addr, meta.local_address)
-            else {
-                continue;
-            };
-            let from = Received {
-                source: Destination {
-                    address: source,
-                    port: meta.endpoint.port,
-                },
-                destination,
+                None => break,
             };
             let inbound =
                 self.datagrams
@@ -661,6 +637,39 @@ impl Node<'_> {
         let counters = self.datagrams.counters();
         self.names
             .set_datagram_counts(counters.sent.get(), counters.delivered.get());
+    }
+}
+
+/// A datagram longer than the receive buffer: smoltcp has dequeued and dropped it; the
+/// caller counts it.
+struct Oversized;
+
+/// Takes the next datagram queued on `socket` into `buffer`: its length and the addresses it
+/// came from and to. `None`: nothing is queued. Datagrams without IPv4 addresses at both ends
+/// are dequeued and skipped.
+fn recv_datagram(
+    socket: &mut udp::Socket,
+    buffer: &mut [u8],
+) -> Option<Result<(usize, Received), Oversized>> {
+    loop {
+        let (len, meta) = match socket.recv_slice(buffer) {
+            Ok(got) => got,
+            Err(udp::RecvError::Truncated) => return Some(Err(Oversized)),
+            Err(udp::RecvError::Exhausted) => return None,
+        };
+        let (IpAddress::Ipv4(source), Some(IpAddress::Ipv4(destination))) =
+            (meta.endpoint.addr, meta.local_address)
+        else {
+            continue;
+        };
+        let from = Received {
+            source: Destination {
+                address: source,
+                port: meta.endpoint.port,
+            },
+            destination,
+        };
+        return Some(Ok((len, from)));
     }
 }
 

@@ -13,6 +13,7 @@ use netbt::wire::nbns::{
 use smoltcp::iface::SocketHandle;
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, IpEndpoint, Ipv4Address};
+use support::nbns_server::emit;
 use support::*;
 
 const ASKER_PORT: u16 = 50000;
@@ -24,12 +25,6 @@ fn name(text: &str) -> Name {
 
 fn nb(text: &str) -> NbName {
     NbName::unscoped(name(text))
-}
-
-fn emit(repr: &Repr) -> Vec<u8> {
-    let mut bytes = vec![0; repr.buffer_len()];
-    repr.emit(&mut nbns::Packet::new_unchecked(&mut bytes[..]));
-    bytes
 }
 
 #[track_caller]
@@ -109,18 +104,6 @@ fn asker(hub: &Hub, port: u16) -> (Peer, SocketHandle) {
 
 fn events(node: &mut TestNode) -> Vec<NameEvent> {
     core::iter::from_fn(|| node.node.names.take_event()).collect()
-}
-
-#[track_caller]
-fn state(node: &TestNode, text: &str) -> NameState {
-    let wanted = name(text);
-    node.node
-        .names
-        .names()
-        .iter()
-        .find(|n| n.name == wanted)
-        .unwrap()
-        .state
 }
 
 /// Starts `node` now and runs the hub until its registration is over.
@@ -400,7 +383,7 @@ fn registrations_of_our_unique_names_are_defended_with_act_err() {
     let got = lab.exchange(BROADCAST, &registration(0x0600, "LABGRP#00", true));
     assert!(got.is_empty());
     for text in ["LABSRV#00", "LABSRV#20", "LABGRP#00"] {
-        assert_eq!(state(&lab.node, text), NameState::Active);
+        assert_eq!(lab.node.name_state(name(text)), NameState::Active);
     }
     assert_eq!(lab.node.node.names.counters().defences, 3);
     assert_eq!(
@@ -437,9 +420,9 @@ fn two_nodes_one_name_the_second_loses_and_says_so() {
     run(&hub, 1_000, &mut [&mut first, &mut second]);
 
     assert!(second.node.names.is_ready());
-    assert_eq!(state(&second, "LABSRV#00"), NameState::Conflict);
-    assert_eq!(state(&second, "LABSRV#20"), NameState::Conflict);
-    assert_eq!(state(&second, "OTHER#00"), NameState::Active);
+    assert_eq!(second.name_state(name("LABSRV#00")), NameState::Conflict);
+    assert_eq!(second.name_state(name("LABSRV#20")), NameState::Conflict);
+    assert_eq!(second.name_state(name("OTHER#00")), NameState::Active);
     assert_eq!(
         events(&mut second),
         vec![
@@ -456,7 +439,7 @@ fn two_nodes_one_name_the_second_loses_and_says_so() {
     );
     for text in ["LABSRV#00", "LABSRV#20"] {
         assert_eq!(
-            state(&first, text),
+            first.name_state(name(text)),
             NameState::Active,
             "the owner keeps {text}"
         );
@@ -560,8 +543,8 @@ fn a_conflict_demand_answering_our_registration_puts_the_name_in_conflict() {
     });
     peer.send_to(socket, (NODE_IP, NAME_SERVICE_PORT), &demand);
     run(&hub, 1_000, &mut [&mut node, &mut peer]);
-    assert_eq!(state(&node, "LABSRV#20"), NameState::Conflict);
-    assert_eq!(state(&node, "LABSRV#00"), NameState::Active);
+    assert_eq!(node.name_state(name("LABSRV#20")), NameState::Conflict);
+    assert_eq!(node.name_state(name("LABSRV#00")), NameState::Active);
 }
 
 #[test]
@@ -655,7 +638,7 @@ fn attacks_on_our_names_are_ignored_and_counted() {
         }
     }
     for text in ["LABSRV#00", "LABSRV#20", "LABGRP#00"] {
-        assert_eq!(state(&lab.node, text), NameState::Active, "{text}");
+        assert_eq!(lab.node.name_state(name(text)), NameState::Active, "{text}");
     }
     let counters = *lab.node.node.names.counters();
     assert_eq!(counters.foreign_releases_ignored, 4);

@@ -67,17 +67,6 @@ fn sent_by_node(hub: &Hub) -> Vec<(i64, Ipv4Address, u16)> {
         .collect()
 }
 
-fn state(node: &TestNode, text: &str) -> NameState {
-    let wanted = name(text);
-    node.node
-        .names
-        .names()
-        .iter()
-        .find(|n| n.name == wanted)
-        .unwrap()
-        .state
-}
-
 fn phase(node: &TestNode, text: &str) -> WinsPhase {
     let i = node
         .node
@@ -107,7 +96,7 @@ fn an_h_node_registers_refreshes_answers_the_challenge_and_releases_with_the_ser
     node.node.names.start(hub.now());
     run(&hub, 100, &mut [&mut node, &mut wins]);
     assert!(node.node.names.is_ready());
-    assert_eq!(state(&node, "LABSRV"), NameState::Active);
+    assert_eq!(node.name_state(name("LABSRV")), NameState::Active);
     assert_eq!(phase(&node, "LABGRP"), WinsPhase::Registered);
     // Two unicast registrations with RD, ONT H in NB_FLAGS, no broadcast.
     let requests = wins.requests();
@@ -169,7 +158,7 @@ fn an_h_node_falls_back_to_broadcast_while_the_server_is_down_then_registers() {
     // 3 tries 2 s apart, then the claim on the segment: ours, answered by broadcast.
     assert_eq!(wins.requests().len(), 6);
     assert!(node.node.names.is_ready());
-    assert_eq!(state(&node, "LABSRV"), NameState::Active);
+    assert_eq!(node.name_state(name("LABSRV")), NameState::Active);
     assert_eq!(phase(&node, "LABSRV"), WinsPhase::Down);
     let overwrites = sent_by_node(&hub)
         .iter()
@@ -192,11 +181,14 @@ fn a_p_node_sends_no_broadcast_at_all() {
     node.node.names.start(hub.now());
     // Server down: registering, not answered, retried.
     run(&hub, 20_000, &mut [&mut node, &mut wins]);
-    assert_eq!(state(&node, "LABSRV"), NameState::Registering { sent: 0 });
+    assert_eq!(
+        node.name_state(name("LABSRV")),
+        NameState::Registering { sent: 0 }
+    );
     assert!(!node.node.names.is_ready());
     up.set(true);
     run(&hub, 40_000, &mut [&mut node, &mut wins]);
-    assert_eq!(state(&node, "LABSRV"), NameState::Active);
+    assert_eq!(node.name_state(name("LABSRV")), NameState::Active);
     node.node.names.release(hub.now());
     run(&hub, 2_000, &mut [&mut node, &mut wins]);
     assert!(node.node.names.is_released());
@@ -237,14 +229,14 @@ fn a_wack_then_act_err_leaves_the_name_in_conflict() {
     );
     node.node.names.start(hub.now());
     run(&hub, 10_000, &mut [&mut node, &mut wins]);
-    assert_eq!(state(&node, "LABSRV"), NameState::Conflict);
+    assert_eq!(node.name_state(name("LABSRV")), NameState::Conflict);
     assert_eq!(
         phase(&node, "LABSRV"),
         WinsPhase::Conflict {
             rcode: Rcode::Active
         }
     );
-    assert_eq!(state(&node, "LABGRP"), NameState::Active);
+    assert_eq!(node.name_state(name("LABGRP")), NameState::Active);
     assert_eq!(wins.requests().len(), 2, "no retransmission after the WACK");
     // A challenge for the name in conflict: NAM_ERR.
     wins.send(NODE_IP, &challenge("LABSRV"));
@@ -328,7 +320,7 @@ fn a_silent_primary_hands_the_names_to_the_secondary() {
         6_000,
         "after the primary's 3 tries 2 s apart"
     );
-    assert_eq!(state(&node, "LABSRV"), NameState::Active);
+    assert_eq!(node.name_state(name("LABSRV")), NameState::Active);
     let held = node.node.names.wins_names()[0];
     assert_eq!(node.node.names.wins_server(&held), Some(SECONDARY_IP));
     // Its refresh goes to the secondary, which granted it.
@@ -390,8 +382,8 @@ fn a_refused_name_is_asked_for_again_and_granted_once_its_other_owner_is_gone() 
     };
     node.node.names.start(hub.now());
     run(&hub, 1_000, &mut [&mut node, &mut wins]);
-    assert_eq!(state(&node, "LABSRV"), NameState::Conflict);
-    assert_eq!(state(&node, "LABGRP"), NameState::Active);
+    assert_eq!(node.name_state(name("LABSRV")), NameState::Conflict);
+    assert_eq!(node.name_state(name("LABGRP")), NameState::Active);
     let refused = WinsPhase::Conflict {
         rcode: Rcode::Active,
     };
@@ -437,7 +429,7 @@ fn a_refused_name_is_asked_for_again_and_granted_once_its_other_owner_is_gone() 
     let grant = grant.borrow_mut().take().expect("the server was asked");
     wins.send(NODE_IP, &grant);
     run(&hub, 10, &mut [&mut node, &mut wins]);
-    assert_eq!(state(&node, "LABSRV"), NameState::Active);
+    assert_eq!(node.name_state(name("LABSRV")), NameState::Active);
     assert_eq!(phase(&node, "LABSRV"), WinsPhase::Registered);
     let counters = node.node.names.wins_counters();
     assert_eq!(

@@ -109,17 +109,7 @@ fn a_fixed_interval_replaces_the_schedule() {
 
 #[test]
 fn nothing_is_announced_without_a_registered_workgroup() {
-    let mut names = NameService::new(
-        NameServiceConfig {
-            address: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24),
-            mac: [2, 0, 0, 0, 0, 1],
-            hide_mac: false,
-            scope: crate::wire::name::Scope::NONE,
-        },
-        3,
-    );
-    names.add_name(name("LABSRV"), false).unwrap();
-    names.add_name(name("WORKGROUP"), true).unwrap();
+    let mut names = names_added("WORKGROUP");
     let mut announcer = BrowseAnnouncer::new(1);
     // Added but not registered yet.
     assert!(run(&mut announcer, &names, 0, 10).is_empty());
@@ -137,7 +127,8 @@ fn nothing_is_announced_without_a_registered_workgroup() {
     names.release(at_secs(0));
 }
 
-fn registered_names_without_workgroup() -> NameService {
+/// A name service at 192.168.69.1 with LABSRV<00> and the group `group` added, not started.
+fn names_added(group: &str) -> NameService {
     let mut names = NameService::new(
         NameServiceConfig {
             address: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24),
@@ -148,7 +139,12 @@ fn registered_names_without_workgroup() -> NameService {
         3,
     );
     names.add_name(name("LABSRV"), false).unwrap();
-    names.add_name(name("TEAM#03"), true).unwrap();
+    names.add_name(name(group), true).unwrap();
+    names
+}
+
+fn registered_names_without_workgroup() -> NameService {
+    let mut names = names_added("TEAM#03");
     names.start(Instant::ZERO);
     for ms in [0, 250, 500, 750] {
         names.poll(Instant::from_millis(ms), &mut |_, _| {});

@@ -11,6 +11,12 @@ use std::vec::Vec;
 const OUR_ADDRESS: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
 const SUBNET_BROADCAST: Ipv4Address = Ipv4Address::new(192, 168, 69, 255);
 const PEER: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
+/// Where PEER's datagrams come from: not port 138, so the tests see answers go back to the
+/// port a datagram came from.
+const PEER_SOURCE: Destination = Destination {
+    address: PEER,
+    port: 40_138,
+};
 
 fn name(text: &str) -> Name {
     Name::parse_text(text, 0).unwrap()
@@ -55,10 +61,7 @@ fn service() -> DatagramService<'static> {
 
 fn from(to: Ipv4Address) -> Received {
     Received {
-        source: Destination {
-            address: PEER,
-            port: 40_138,
-        },
+        source: PEER_SOURCE,
         destination: to,
     }
 }
@@ -67,6 +70,13 @@ fn emit(repr: &nbds::Repr) -> Vec<u8> {
     let mut buf = vec![0; repr.buffer_len()];
     repr.emit(&mut nbds::Packet::new_unchecked(&mut buf[..]));
     buf
+}
+
+/// The bytes of a name service packet (the service's queries, or the answers to them).
+fn emit_nbns(repr: &nbns::Repr) -> Vec<u8> {
+    let mut bytes = vec![0; repr.buffer_len()];
+    repr.emit(&mut nbns::Packet::new_unchecked(&mut bytes[..]));
+    bytes
 }
 
 /// A data datagram of `kind` from PEER's CLIENT<00> to `to`, id 0x4242.
@@ -131,6 +141,17 @@ fn receive(
         .is_some()
 }
 
+/// Sends `data` from our LABSRV<00> to `to`, recording on `wire` what goes out.
+fn send(
+    service: &mut DatagramService,
+    names: &NameService,
+    to: Target,
+    data: &[u8],
+    wire: &mut Wire,
+) -> Result<(), SendError> {
+    service.send(names, name("LABSRV"), to, data, &mut wire.send())
+}
+
 #[test]
 fn datagrams_to_our_names_are_delivered() {
     let names = registered_names();
@@ -148,13 +169,7 @@ fn datagrams_to_our_names_are_delivered() {
         let delivery = service.take_delivery().expect("delivered");
         assert_eq!(delivery.kind, kind);
         assert_eq!(delivery.source_name, name("CLIENT"));
-        assert_eq!(
-            delivery.source,
-            Destination {
-                address: PEER,
-                port: 40_138
-            }
-        );
+        assert_eq!(delivery.source, PEER_SOURCE);
         assert_eq!(delivery.destination_name, name(to));
         assert_eq!(&delivery.data[..], b"hello");
     }
@@ -173,13 +188,7 @@ fn only_a_unicast_direct_unique_to_an_absent_name_gets_an_error() {
     let bytes = datagram(DatagramKind::Unique, name("STRANGER"), b"x");
     receive(&mut service, &names, &bytes, OUR_ADDRESS, &mut wire);
     let (to, repr) = wire.only();
-    assert_eq!(
-        to,
-        Destination {
-            address: PEER,
-            port: 40_138
-        }
-    );
+    assert_eq!(to, PEER_SOURCE);
     assert_eq!(repr.datagram_id, 0x4242, "the failed datagram's id");
     assert_eq!(repr.source_ip, OUR_ADDRESS);
     assert_eq!(repr.source_port, 138);
@@ -451,35 +460,28 @@ fn sending_fails_for_foreign_names_oversized_data_and_a_full_queue() {
     );
     // 576 - 14 - 2 * 34 = 494 bytes of user data fit; one more does not.
     assert!(
-        service
-            .send(
-                &names,
-                name("LABSRV"),
-                Target::Broadcast,
-                &[0; 494],
-                &mut wire.send()
-            )
-            .is_ok()
+        send(
+            &mut service,
+            &names,
+            Target::Broadcast,
+            &[0; 494],
+            &mut wire
+        )
+        .is_ok()
     );
     assert_eq!(
-        service.send(
+        send(
+            &mut service,
             &names,
-            name("LABSRV"),
             Target::Broadcast,
             &[0; 495],
-            &mut wire.send()
+            &mut wire
         ),
         Err(SendError::TooLong)
     );
     wire.full = true;
     assert_eq!(
-        service.send(
-            &names,
-            name("LABSRV"),
-            Target::Broadcast,
-            b"x",
-            &mut wire.send()
-        ),
+        send(&mut service, &names, Target::Broadcast, b"x", &mut wire),
         Err(SendError::QueueFull)
     );
     assert_eq!(service.counters().send_failures, 3);
@@ -549,17 +551,14 @@ fn query_answer(id: u16, text: &str, address: Ipv4Address) -> Vec<u8> {
             entries: nbns::AddrEntries::new(&entry),
         },
     };
-    let mut bytes = vec![0; repr.buffer_len()];
-    repr.emit(&mut nbns::Packet::new_unchecked(&mut bytes[..]));
-    bytes
+    emit_nbns(&repr)
 }
 
 /// The name queries `poll` sends at `now`: (to, transaction id, flags word, name).
 fn queries(service: &mut DatagramService, now: Instant) -> Vec<(Destination, u16, u16, String)> {
     let mut sent = Vec::new();
     service.poll(now, &mut |to, repr| {
-        let mut bytes = vec![0; repr.buffer_len()];
-        repr.emit(&mut nbns::Packet::new_unchecked(&mut bytes[..]));
+        let bytes = emit_nbns(repr);
         let nbns::Message::NameQueryRequest { name } = repr.message else {
             panic!("not a name query: {repr}");
         };
@@ -590,15 +589,14 @@ fn a_resolved_datagram_waits_for_the_answer_to_its_broadcast_query() {
     let mut service = service();
     let mut wire = Wire::default();
     let t0 = Instant::from_secs(5);
-    service
-        .send(
-            &names,
-            name("LABSRV"),
-            Target::Resolve(name("OTHER#20")),
-            b"hi",
-            &mut wire.send(),
-        )
-        .unwrap();
+    send(
+        &mut service,
+        &names,
+        Target::Resolve(name("OTHER#20")),
+        b"hi",
+        &mut wire,
+    )
+    .unwrap();
     assert!(wire.sent.is_empty(), "nothing before the address is known");
     assert_eq!(
         service.poll_at(),
@@ -606,12 +604,12 @@ fn a_resolved_datagram_waits_for_the_answer_to_its_broadcast_query() {
         "the query is due at once"
     );
     assert_eq!(
-        service.send(
+        send(
+            &mut service,
             &names,
-            name("LABSRV"),
             Target::Resolve(name("X")),
             b"",
-            &mut wire.send()
+            &mut wire
         ),
         Err(SendError::Busy)
     );
@@ -673,15 +671,14 @@ fn an_unanswered_resolution_gives_up_after_three_queries() {
     let names = registered_names();
     let mut service = service();
     let mut wire = Wire::default();
-    service
-        .send(
-            &names,
-            name("LABSRV"),
-            Target::Resolve(name("NOBODY")),
-            b"x",
-            &mut wire.send(),
-        )
-        .unwrap();
+    send(
+        &mut service,
+        &names,
+        Target::Resolve(name("NOBODY")),
+        b"x",
+        &mut wire,
+    )
+    .unwrap();
     let t0 = Instant::from_secs(1);
     let mut at = Vec::new();
     for ms in (0..2_000).step_by(50) {
@@ -697,25 +694,24 @@ fn an_unanswered_resolution_gives_up_after_three_queries() {
     assert!(wire.sent.is_empty());
     // Free again.
     assert!(
-        service
-            .send(
-                &names,
-                name("LABSRV"),
-                Target::Resolve(name("NOBODY")),
-                b"x",
-                &mut wire.send()
-            )
-            .is_ok()
+        send(
+            &mut service,
+            &names,
+            Target::Resolve(name("NOBODY")),
+            b"x",
+            &mut wire
+        )
+        .is_ok()
     );
     // Too long for one datagram, even before any query.
     let mut other = DatagramService::new(Ipv4Cidr::new(OUR_ADDRESS, 24), Scope::NONE, 1, &mut []);
     assert_eq!(
-        other.send(
+        send(
+            &mut other,
             &names,
-            name("LABSRV"),
             Target::Resolve(name("X")),
             &[0; 495],
-            &mut wire.send()
+            &mut wire
         ),
         Err(SendError::TooLong)
     );

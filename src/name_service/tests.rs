@@ -20,7 +20,7 @@ const BROADCAST_137: Destination = Destination {
 const SEED: u64 = 0x1234_5678_9abc_def0;
 
 /// `T0 + ms`.
-fn at(ms: i64) -> Instant {
+pub(super) fn at(ms: i64) -> Instant {
     Instant::from_millis(T0 + ms)
 }
 
@@ -88,40 +88,59 @@ fn peer_entry(group: bool) -> AddrEntry {
     }
 }
 
-fn emit(repr: &Repr) -> Vec<u8> {
+/// The bytes of `repr`, emitted into a buffer filled with 0xa5 first (a byte `emit` failed to
+/// write shows up).
+pub(super) fn emit(repr: &Repr) -> Vec<u8> {
     let mut buf = vec![0xa5; repr.buffer_len()];
     repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
     buf
 }
 
-/// A packet the service handed to its send closure, emitted to bytes.
+/// A packet the service handed to its send closure, emitted to bytes (shared with the WINS
+/// client's tests).
 #[derive(Debug, Clone)]
-struct Sent {
-    to: Destination,
-    bytes: Vec<u8>,
+pub(super) struct Sent {
+    pub(super) to: Destination,
+    pub(super) bytes: Vec<u8>,
+}
+
+/// A send closure for the service that appends every packet it sends to `sent`.
+pub(super) fn record(sent: &mut Vec<Sent>) -> impl FnMut(Destination, &Repr) + '_ {
+    |to, repr| {
+        sent.push(Sent {
+            to,
+            bytes: emit(repr),
+        })
+    }
 }
 
 impl Sent {
     #[track_caller]
-    fn repr(&self) -> Repr<'_> {
+    pub(super) fn repr(&self) -> Repr<'_> {
         Repr::parse(&Packet::new_unchecked(&self.bytes[..]))
             .expect("the service sent a packet that does not parse")
     }
 
-    fn message(&self) -> Message<'_> {
+    pub(super) fn message(&self) -> Message<'_> {
         self.repr().message
     }
 
-    fn transaction_id(&self) -> u16 {
+    pub(super) fn transaction_id(&self) -> u16 {
         u16::from_be_bytes([self.bytes[0], self.bytes[1]])
     }
 
-    fn flags_word(&self) -> u16 {
+    pub(super) fn flags_word(&self) -> u16 {
         u16::from_be_bytes([self.bytes[2], self.bytes[3]])
     }
 
+    /// NB_FLAGS of the last address entry (requests and responses with one entry).
+    pub(super) fn nb_flags(&self) -> u16 {
+        let n = self.bytes.len();
+        u16::from_be_bytes([self.bytes[n - 6], self.bytes[n - 5]])
+    }
+
     #[track_caller]
-    fn name(&self) -> NbName {
+    pub(super) fn name(&self) -> NbName {
         *self
             .message()
             .name()
@@ -173,12 +192,7 @@ impl Harness {
 
     fn poll(&mut self, ms: i64) -> Vec<Sent> {
         let mut sent = Vec::new();
-        self.service.poll(at(ms), &mut |to, repr| {
-            sent.push(Sent {
-                to,
-                bytes: emit(repr),
-            })
-        });
+        self.service.poll(at(ms), &mut record(&mut sent));
         sent
     }
 
@@ -196,12 +210,7 @@ impl Harness {
                 destination,
             },
             &self.figures,
-            &mut |to, repr| {
-                sent.push(Sent {
-                    to,
-                    bytes: emit(repr),
-                })
-            },
+            &mut record(&mut sent),
         );
         sent
     }

@@ -11,22 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::outcome::{Out, Outcome, seconds};
+use super::rng::Rng;
 use super::session::{ask, connect};
-
-/// A tiny deterministic generator (SplitMix64): client `i` waits the same times in every run.
-struct Rng(u64);
-
-impl Rng {
-    /// A value in `lo..=hi`.
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        lo + z % (hi.saturating_sub(lo) + 1)
-    }
-}
 
 /// A flood of concurrent session requests.
 pub struct Flood {
@@ -80,7 +66,8 @@ pub fn flood(plan: &Flood, out: &mut Out) -> bool {
         let (hold_ms, spread_ms, retry_ms) = (plan.hold_ms, plan.spread_ms, plan.retry_ms);
         let (connect_timeout, timeout) = (plan.connect_timeout, plan.timeout);
         thread::spawn(move || {
-            let mut rng = Rng(i as u64);
+            // Client `i` waits the same times in every run.
+            let mut rng = Rng::new(i as u64);
             go.wait();
             thread::sleep(Duration::from_millis(rng.between(0, spread_ms)));
             let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -396,21 +383,4 @@ fn collect<T>(rx: mpsc::Receiver<(usize, T)>, count: usize, deadline: Instant) -
         }
     }
     results
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rng_stays_in_range_and_repeats() {
-        let mut a = Rng(7);
-        let mut b = Rng(7);
-        for _ in 0..1000 {
-            let x = a.between(200, 600);
-            assert!((200..=600).contains(&x));
-            assert_eq!(x, b.between(200, 600));
-        }
-        assert_eq!(Rng(1).between(5, 5), 5);
-    }
 }

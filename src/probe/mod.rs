@@ -11,7 +11,9 @@ mod churn;
 mod crowd;
 mod names;
 mod outcome;
+mod pace;
 mod query_flood;
+mod rng;
 mod session;
 mod synflood;
 

