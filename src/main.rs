@@ -212,7 +212,7 @@ struct ServeArgs {
     /// Seconds before the WINS server is asked again for a name it refused (its other owner
     /// answered the server's challenge): the wait doubles after each refused try, up to 15
     /// minutes. Default 60; labs that cannot wait take less. Needs --wins.
-    #[arg(long, value_name = "SECS", value_parser = parse_conflict_retry)]
+    #[arg(long, value_name = "SECS", value_parser = parse_whole_seconds)]
     wins_conflict_retry: Option<netbt::session::Duration>,
     /// The comment the workgroup's browse list shows for this server (at most 43 printable
     /// ASCII characters). The node announces itself (MS-BRWS HostAnnouncement to the local master
@@ -221,7 +221,7 @@ struct ServeArgs {
     comment: Option<String>,
     /// Announce every SECS seconds instead of on the MS-BRWS schedule (1, 1, 2, 4, 8, then every
     /// 12 minutes), for labs that cannot wait.
-    #[arg(long, value_name = "SECS", value_parser = parse_announce_interval)]
+    #[arg(long, value_name = "SECS", value_parser = parse_whole_seconds)]
     announce_interval: Option<netbt::session::Duration>,
 }
 
@@ -271,17 +271,8 @@ fn parse_millis(text: &str) -> Result<netbt::session::Duration, String> {
     Ok(netbt::session::Duration::from_millis(millis))
 }
 
-fn parse_announce_interval(text: &str) -> Result<netbt::session::Duration, String> {
-    let seconds: u64 = text
-        .parse()
-        .map_err(|_| format!("not a whole number of seconds: {text}"))?;
-    if !(1..=3600).contains(&seconds) {
-        return Err(format!("must be between 1 and 3600 seconds: {text}"));
-    }
-    Ok(netbt::session::Duration::from_secs(seconds))
-}
-
-fn parse_conflict_retry(text: &str) -> Result<netbt::session::Duration, String> {
+/// A whole number of seconds from 1 to 3600 (`--announce-interval`, `--wins-conflict-retry`).
+fn parse_whole_seconds(text: &str) -> Result<netbt::session::Duration, String> {
     let seconds: u64 = text
         .parse()
         .map_err(|_| format!("not a whole number of seconds: {text}"))?;
