@@ -28,6 +28,8 @@ impl<'a> SessionService<'a> {
         {
             slot.syn_at = Some(now);
         }
+        // The SYN-ACKs that left since the last refresh, applied in the one pass below.
+        let syn_acks = self.gate.syn_acks.take();
         for index in 0..self.ledger.len() {
             let slot = &mut self.ledger[index];
             let Some(handle) = slot.handle else { continue };
@@ -62,14 +64,12 @@ impl<'a> SessionService<'a> {
                     slot.answered = false;
                 }
                 slot.half_open = half_open;
-            }
-        }
-        // Which half-open connections the interface could answer with a SYN-ACK.
-        let syn_acks = self.gate.syn_acks.take();
-        if !syn_acks.is_empty() {
-            for slot in self.ledger.iter_mut().filter(|s| s.half_open.is_some()) {
-                let peer = slot.half_open;
-                slot.answered |= syn_acks.overflowed() || syn_acks.peers().any(|p| Some(p) == peer);
+                // Whether the interface could answer this handshake with a SYN-ACK.
+                if let Some(peer) = half_open
+                    && !syn_acks.is_empty()
+                {
+                    slot.answered |= syn_acks.overflowed() || syn_acks.peers().any(|p| p == peer);
+                }
             }
         }
     }
