@@ -1099,6 +1099,26 @@ fn a_close_survives_three_lost_acknowledgements_of_our_fin() {
 }
 
 #[test]
+fn a_close_whose_peer_closed_first_ends_without_a_reset_when_no_acknowledgement_arrives() {
+    let mut b = Bench::small();
+    let (client, answer) = b.call("LABSRV#20");
+    assert_eq!(answer, POSITIVE);
+    // The client closes first (we are in LAST-ACK), its acknowledgement of our FIN is lost,
+    // and then it is gone: at the close bound the close goes to the gate's record, not to an
+    // abort.
+    b.hub.lose(b.client.port.index(), 1, client_bare_ack);
+    b.client.tcp(client).close();
+    b.run(10);
+    b.hub.cut(b.client.port.index(), true);
+    let took = b.run_until(70_000, |b| b.all_listening());
+    assert!((59_900..61_000).contains(&took), "closed after {took} ms");
+    let counters = b.counters();
+    assert_eq!(counters.closes_expired, 1, "{counters:?}");
+    assert_eq!(counters.aborts(), 0);
+    b.assert_no_reset();
+}
+
+#[test]
 fn late_duplicates_of_a_closed_connections_segments_draw_no_reset() {
     let mut b = Bench::small();
     let (client, answer) = b.call("LABSRV#20");

@@ -787,13 +787,13 @@ fn unsilence(sockets: &mut SocketSet<'_>, handle: smoltcp::iface::SocketHandle) 
     debug_assert_eq!(again, handle, "the socket went back to its own entry");
 }
 
-/// Drops the connection of `socket` without a word: smoltcp's `listen` forgets a closed or
-/// TIME-WAIT connection without sending anything, and `close` then leaves it closed for the
-/// ledger to re-arm. (From other states `listen` refuses, and this only closes.)
+/// Drops the connection of `socket` without a word, whatever its state: smoltcp's `listen`
+/// forgets a closed or TIME-WAIT connection without sending anything, and `close` then leaves
+/// it closed for the ledger to re-arm.
 fn forget(socket: &mut tcp::Socket) {
-    if matches!(socket.state(), State::FinWait2 | State::SynReceived) {
-        // `listen` refuses an open socket; aborting first makes it closed, and `listen`
-        // then drops the reset the abort queued.
+    if socket.is_open() {
+        // `listen` refuses an open socket (SYN-RECEIVED, FIN-WAIT-2, LAST-ACK, CLOSING ...);
+        // aborting first makes it closed, and `listen` then drops the reset the abort queued.
         socket.abort();
     }
     let _ = socket.listen(IpListenEndpoint {
