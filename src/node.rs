@@ -5,9 +5,7 @@
 //! [`Node::new`]. One [`Node::poll`] does all pending work and returns when it next needs to be
 //! called.
 
-use smoltcp::iface::{
-    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet, SocketStorage,
-};
+use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::Device;
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::Instant;
@@ -20,8 +18,9 @@ use crate::datagram_service::{DatagramService, Delivery, SendError, Target};
 use crate::gate::{ClosedConnection, HeldSyn};
 use crate::name_service::{Destination, NameService, NameServiceConfig, Received};
 use crate::session::{
-    MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, SessionConfig, SessionFigures,
-    SessionService, Sessions, Slot,
+    MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, Route, SHARD_SLOTS, SessionConfig,
+    SessionFigures, SessionService, Sessions, Shard, Shards, Slot, SocketAt, routes_for,
+    shards_for,
 };
 use crate::wire::name::{Name, Scope};
 use crate::wire::{DATAGRAM_SERVICE_PORT, MAX_DATAGRAM_LENGTH, NAME_SERVICE_PORT, nbds, nbns};
@@ -142,6 +141,12 @@ pub const DATAGRAM_PACKETS: usize = 8;
 pub struct NodeStorage<'a> {
     /// The socket table: at least [`sockets_needed`]`(ledger.len())` entries.
     pub sockets: &'a mut [SocketStorage<'a>],
+    /// The session slots' socket shards: at least [`shards_for`]`(sessions, refusals)`
+    /// entries (fill it with [`Shard::EMPTY`]).
+    pub shards: &'a mut [Shard<'a>],
+    /// The routes from peers to slots: more entries than the ledger has slots,
+    /// [`routes_for`]`(ledger.len())` keeps lookups short (fill it with [`Route::EMPTY`]).
+    pub routes: &'a mut [Route],
     /// The name service socket's buffers.
     pub name_service: &'a mut UdpBuffers,
     /// The datagram service socket's buffers (UDP 138).
@@ -188,6 +193,12 @@ impl NodeStorage<'static> {
                     .map(|_| SocketStorage::EMPTY)
                     .collect(),
             ),
+            shards: Box::leak(
+                (0..shards_for(sessions, refusals))
+                    .map(|_| Shard::EMPTY)
+                    .collect(),
+            ),
+            routes: vec![Route::EMPTY; routes_for(slots)].leak(),
             name_service: Box::leak(Box::new(UdpBuffers::new())),
             datagram_service: UdpStorage {
                 rx_meta: vec![udp::PacketMetadata::EMPTY; DATAGRAM_PACKETS].leak(),
@@ -235,7 +246,8 @@ pub struct NodeConfig {
 /// Why a node could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeError {
-    /// The socket table has fewer than [`sockets_needed`] entries.
+    /// The socket table has fewer than [`sockets_needed`] entries, the shard list fewer than
+    /// [`shards_for`], or the route table no more entries than the ledger has slots.
     SocketTableTooSmall,
     /// No session slot, more refusal buffers than ledger entries, or session buffers under
     /// [`MIN_SESSION_BUFFER`] bytes each.
@@ -273,7 +285,10 @@ const ECHO_CHUNK: usize = 2048;
 /// A NetBIOS node on one Ethernet interface.
 pub struct Node<'a> {
     iface: Interface,
+    /// The node's own sockets (name and datagram service).
     sockets: SocketSet<'a>,
+    /// The session slots' sockets.
+    shards: Shards<'a>,
     name_socket: SocketHandle,
     /// The name service (register names before the first poll).
     pub names: NameService,
@@ -298,6 +313,8 @@ impl<'a> Node<'a> {
     ) -> Result<Node<'a>, NodeError> {
         let NodeStorage {
             sockets: table,
+            shards,
+            routes,
             name_service,
             datagram_service,
             deliveries,
@@ -316,7 +333,11 @@ impl<'a> Node<'a> {
         if session_buffer < MIN_SESSION_BUFFER {
             return Err(NodeError::BadSlots);
         }
-        if table.len() < sockets_needed(slots) {
+        let refusal_slots = slots - session_slots;
+        if table.len() < sockets_needed(slots)
+            || shards.len() < shards_for(session_slots, refusal_slots)
+            || routes.len() <= slots
+        {
             return Err(NodeError::SocketTableTooSmall);
         }
         if !datagram_service.fits() {
@@ -338,20 +359,54 @@ impl<'a> Node<'a> {
                 .add_default_ipv4_route(gateway)
                 .map_err(|_| NodeError::BadAddress)?;
         }
-        let mut sockets = SocketSet::new(table);
-        // Session slots first, then refusal slots: smoltcp gives a SYN to the first socket
-        // that listens, so refusal slots only take connections when every session slot is
-        // busy. Sockets are never added or removed after this.
-        for chunk in session_memory
+        let (home, mut table) = table.split_at_mut(SOCKETS);
+        let mut sockets = SocketSet::new(home);
+        // Session slots fill shards from the first, refusal slots have shards of their own
+        // after them. Within a shard smoltcp gives a SYN to the first listening socket;
+        // sockets are never added or removed after this.
+        let shard_count = shards_for(session_slots, refusal_slots);
+        let mut shards = Shards::new(&mut shards[..shard_count]);
+        let mut memory = session_memory
             .chunks_exact_mut(2 * session_buffer)
-            .take(session_slots)
-        {
-            let (rx, tx) = chunk.split_at_mut(session_buffer);
-            sockets.add(tcp_socket(rx, tx));
-        }
-        for buffers in refusals.iter_mut() {
-            let socket = tcp_socket(&mut buffers.rx[..], &mut buffers.tx[..]);
-            sockets.add(socket);
+            .take(session_slots);
+        let mut refusals = refusals.iter_mut();
+        let mut first = 0;
+        let mut shard = 0;
+        let layout = [
+            (Role::Session, session_slots),
+            (Role::Refusal, refusal_slots),
+        ];
+        for (role, count) in layout {
+            let mut left = count;
+            while left > 0 {
+                let len = left.min(SHARD_SLOTS);
+                let (chunk, rest) = core::mem::take(&mut table).split_at_mut(len);
+                table = rest;
+                let mut set = SocketSet::new(chunk);
+                for offset in 0..len {
+                    let socket = match role {
+                        Role::Session => {
+                            let Some(chunk) = memory.next() else {
+                                return Err(NodeError::BadSlots);
+                            };
+                            let (rx, tx) = chunk.split_at_mut(session_buffer);
+                            tcp_socket(rx, tx)
+                        }
+                        Role::Refusal => {
+                            let Some(buffers) = refusals.next() else {
+                                return Err(NodeError::BadSlots);
+                            };
+                            tcp_socket(&mut buffers.rx[..], &mut buffers.tx[..])
+                        }
+                    };
+                    let handle = set.add(socket);
+                    ledger[first + offset] = Slot::placed(SocketAt::new(shard, handle), role);
+                }
+                shards.build(shard, set, first, len, role);
+                first += len;
+                shard += 1;
+                left -= len;
+            }
         }
         let mut name_socket = name_service.socket();
         name_socket
@@ -363,26 +418,12 @@ impl<'a> Node<'a> {
             .bind(DATAGRAM_SERVICE_PORT)
             .map_err(|_| NodeError::BadAddress)?;
         let datagram_socket = sockets.add(datagram_socket);
-        // The TCP sockets were added first and in order; walk the set for their handles.
-        let tcp_handles = sockets
-            .iter()
-            .filter(|(_, socket)| matches!(socket, smoltcp::socket::Socket::Tcp(_)))
-            .map(|(handle, _)| handle)
-            .enumerate()
-            .map(|(i, handle)| {
-                let role = if i < session_slots {
-                    Role::Session
-                } else {
-                    Role::Refusal
-                };
-                (handle, role)
-            });
         let sessions = SessionService::new(
             config.session,
             ledger,
             syn_backlog,
             recently_closed,
-            tcp_handles,
+            routes,
             session_buffer,
         );
         let names = NameService::new(
@@ -397,6 +438,7 @@ impl<'a> Node<'a> {
         Ok(Node {
             iface,
             sockets,
+            shards,
             name_socket,
             names,
             datagram_socket,
@@ -432,14 +474,14 @@ impl<'a> Node<'a> {
     pub fn sessions(&mut self, now: Instant) -> Sessions<'_, 'a> {
         Sessions {
             service: &mut self.sessions,
-            sockets: &mut self.sockets,
+            sockets: &mut self.shards,
             now,
         }
     }
 
     /// Stops taking sessions and closes the open ones gracefully.
     pub fn shut_down_sessions(&mut self, now: Instant) {
-        self.sessions.shut_down(now, &mut self.sockets);
+        self.sessions.shut_down(now, &mut self.shards);
     }
 
     /// Does everything due at `now`: frames in (one at a time, the session gate re-armed
@@ -449,12 +491,14 @@ impl<'a> Node<'a> {
         self.iface.poll_maintenance(now);
         let mut more = false;
         for _ in 0..MAX_FRAMES_PER_POLL {
-            self.sessions.refresh(now, &mut self.sockets);
-            let mut gated = self.sessions.gate_in_front_of(device, now);
-            more = self
-                .iface
-                .poll_ingress_single(now, &mut gated, &mut self.sockets)
-                != PollIngressSingleResult::None;
+            self.sessions.refresh(now, &mut self.shards);
+            more = self.sessions.ingress(
+                now,
+                device,
+                &mut self.iface,
+                &mut self.shards,
+                &mut self.sockets,
+            );
             if !more {
                 break;
             }
@@ -473,31 +517,20 @@ impl<'a> Node<'a> {
             if self.sockets.get::<udp::Socket>(self.name_socket).can_recv() {
                 self.service_names(now);
                 if !self.sockets.get::<udp::Socket>(self.name_socket).can_send() {
-                    let mut gated = self.sessions.gate_in_front_of(device, now);
-                    for _ in 0..MAX_FRAMES_PER_POLL {
-                        if self.iface.poll_egress(now, &mut gated, &mut self.sockets)
-                            == PollResult::None
-                        {
-                            break;
-                        }
-                    }
+                    self.egress_home(now, device);
                 }
             }
         }
         self.service_names(now);
         self.service_datagrams(now);
         self.sessions
-            .service(now, &mut self.sockets, &self.names, &mut self.scratch);
-        self.sessions.refresh(now, &mut self.sockets);
+            .service(now, &mut self.shards, &self.names, &mut self.scratch);
+        self.sessions.refresh(now, &mut self.shards);
         // Node status reports the ledger as it stands after this service pass.
         self.figures = self.sessions.figures();
-        let mut gated = self.sessions.gate_in_front_of(device, now);
-        // One egress pass sends at most one packet per socket; go on while any socket sent.
-        for _ in 0..MAX_FRAMES_PER_POLL {
-            if self.iface.poll_egress(now, &mut gated, &mut self.sockets) == PollResult::None {
-                break;
-            }
-        }
+        self.egress_home(now, device);
+        self.sessions
+            .egress(now, device, &mut self.iface, &mut self.shards);
         if more {
             return Some(now);
         }
@@ -506,11 +539,22 @@ impl<'a> Node<'a> {
             self.names.poll_at(),
             self.browse.poll_at(),
             self.datagrams.poll_at(),
-            self.sessions.poll_at(),
+            self.sessions.poll_at(&self.shards),
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Sends what the node's own sockets have queued.
+    fn egress_home<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) {
+        let mut watched = self.sessions.watched(device);
+        // One egress pass sends at most one packet per socket; go on while any socket sent.
+        for _ in 0..MAX_FRAMES_PER_POLL {
+            if self.iface.poll_egress(now, &mut watched, &mut self.sockets) == PollResult::None {
+                break;
+            }
+        }
     }
 
     /// The statistics block node status answers carry now (UNIT_ID and session figures

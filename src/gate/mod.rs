@@ -33,7 +33,7 @@
 
 use core::cell::Cell;
 
-use smoltcp::phy::{self, Device, DeviceCapabilities, TxToken as _};
+use smoltcp::phy::{self, Device, DeviceCapabilities, RxToken as _, TxToken as _};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::Ipv4Address;
 
@@ -80,13 +80,56 @@ pub enum SynTaker {
     SessionSlot,
 }
 
-/// Which SYNs the gate lets through; written by the session service between frames.
+/// Which SYNs the gate lets through, and where segments go; written by the session service
+/// between frames.
 pub trait GateView {
     /// Where a new SYN to the session port would land.
     fn syn_taker(&self) -> SynTaker;
     /// Whether a slot already holds a connection from `address`:`port` (half-open, or
     /// connected and not closing).
     fn holds(&self, address: Ipv4Address, port: u16) -> bool;
+    /// The socket shard holding the connection from `address`:`port`, if a slot has one.
+    fn route(&self, address: Ipv4Address, port: u16) -> Option<usize>;
+    /// The socket shard a SYN that `taker` takes goes to (one with such a slot listening).
+    fn syn_route(&self, taker: SynTaker) -> Option<usize>;
+}
+
+/// Where the gate sends a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// To the interface with the node's own sockets: anything that is not a segment of a
+    /// connection to the session port (and a segment no slot has a connection for, which
+    /// smoltcp answers as it answers any unknown connection).
+    Home,
+    /// To the interface with the sockets of this shard: a segment of a connection a slot of
+    /// it holds, or a SYN for one of its listening slots.
+    Shard(usize),
+    /// Nowhere: kept in the backlog, swallowed, dropped or answered by the gate.
+    Swallow,
+}
+
+/// Where a kept or passed SYN that `taker` takes goes.
+fn syn_verdict<V: GateView + ?Sized>(view: &V, taker: SynTaker) -> Verdict {
+    match view.syn_route(taker) {
+        Some(shard) => Verdict::Shard(shard),
+        // The view says a slot listens but names no shard for it: nothing could take the
+        // SYN (smoltcp would reset it), so it is not handed on.
+        None => Verdict::Swallow,
+    }
+}
+
+/// Takes a frame the gate judged: the frame, where it goes, and room for the interface's
+/// answer (checked for resets leaving the session port).
+pub trait Deliver {
+    /// What delivering returns.
+    type Output;
+    /// Delivers `frame` as `verdict` says; `tx` carries the answer, if any.
+    fn deliver<T: phy::TxToken>(
+        self,
+        frame: &[u8],
+        verdict: Verdict,
+        tx: TxToken<'_, T>,
+    ) -> Self::Output;
 }
 
 /// What the gate counted.
@@ -487,36 +530,6 @@ pub struct GateContext<'g, 'b, V: ?Sized> {
     pub now: Instant,
 }
 
-impl<'b, V: ?Sized> GateContext<'_, 'b, V> {
-    /// The same context, borrowed for a shorter time (one token).
-    fn reborrow(&mut self) -> GateContext<'_, 'b, V> {
-        GateContext {
-            view: self.view,
-            counters: self.counters,
-            backlog: &mut *self.backlog,
-            closed: &mut *self.closed,
-            syn_again: self.syn_again,
-            syn_acks: self.syn_acks,
-            neighbours: &mut *self.neighbours,
-            port: self.port,
-            now: self.now,
-        }
-    }
-}
-
-/// `device` behind the gate for session `context.port`.
-pub struct Gated<'g, 'b, D: ?Sized, V: ?Sized> {
-    device: &'g mut D,
-    context: GateContext<'g, 'b, V>,
-}
-
-impl<'g, 'b, D: Device + ?Sized, V: GateView + ?Sized> Gated<'g, 'b, D, V> {
-    /// Puts the gate in front of `device`.
-    pub fn new(device: &'g mut D, context: GateContext<'g, 'b, V>) -> Gated<'g, 'b, D, V> {
-        Gated { device, context }
-    }
-}
-
 /// Answers a segment from a peer whose connection the record remembers: a reset ends the
 /// record; a FIN or data is acknowledged when the duty says so; the rest is dropped.
 fn answer_stray(
@@ -556,108 +569,155 @@ fn answer_stray(
     }
 }
 
-/// A received frame, judged by the gate when consumed; or a kept SYN, replayed.
-pub enum RxToken<'g, 'b, T, V: ?Sized> {
-    /// A frame from the device.
-    Device {
-        /// The device's token.
-        inner: T,
-        /// What the gate judges it with.
-        context: GateContext<'g, 'b, V>,
-    },
-    /// A SYN from the backlog.
-    Held(HeldSyn),
-}
-
-impl<T: phy::RxToken, V: GateView + ?Sized> phy::RxToken for RxToken<'_, '_, T, V> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        let (inner, context) = match self {
-            RxToken::Held(syn) => return f(&syn.frame[..syn.len]),
-            RxToken::Device { inner, context } => (inner, context),
-        };
-        let GateContext {
-            view,
-            counters,
-            backlog,
-            closed,
-            syn_again,
-            neighbours,
-            port,
-            now,
-            ..
-        } = context;
-        inner.consume(|frame| {
-            let Some(segment) = Segment::parse(frame).filter(|s| s.dst_port == port) else {
-                neighbours.note_frame(frame, now);
-                return f(frame);
+impl<'g, 'b, V: GateView + ?Sized> GateContext<'g, 'b, V> {
+    /// Hands the next frame to `deliver`, judged: first the acknowledgements owed to ended
+    /// connections go out, then a kept SYN whose turn has come (the oldest at once to a
+    /// session slot; to a refusal slot only once the session slots have kept it waiting the
+    /// refusal delay), else the next frame `device` received. `None`: nothing to read.
+    pub fn next<D: Device + ?Sized, E: Deliver>(
+        &mut self,
+        device: &mut D,
+        timestamp: Instant,
+        deliver: E,
+    ) -> Option<E::Output> {
+        while self.closed.has_replies() {
+            let Some(tx) = device.transmit(timestamp) else {
+                break;
             };
-            let source = segment.source();
-            if !segment.is_bare_syn() {
-                return match closed.duty(source, now) {
-                    None => f(frame),
-                    Some(duty) => {
-                        answer_stray(&segment, duty, closed, counters, now);
-                        f(&[])
-                    }
-                };
+            if let Some(reply) = self.closed.next_reply() {
+                tx.consume(reply.buffer_len(), |buffer| reply.emit(buffer));
             }
-            // A new connection from this peer: whatever ended before is over.
-            closed.forget(source);
-            if view.holds(source.0, source.1) {
-                bump(counters, |c| &mut c.duplicate_syns_swallowed);
-                syn_again.set(Some(source));
-                net_trace!(
-                    "gate: SYN from {}:{}, already held, swallowed",
-                    source.0,
-                    source.1
-                );
-                return f(&[]);
+        }
+        if let Some((syn, verdict)) = self.replay() {
+            let Some(tx) = device.transmit(timestamp) else {
+                bump(self.counters, |c| &mut c.syns_dropped);
+                return None;
+            };
+            let tx = self.watch(tx);
+            return Some(deliver.deliver(&syn.frame[..syn.len], verdict, tx));
+        }
+        let (rx, tx) = device.receive(timestamp)?;
+        let tx = self.watch(tx);
+        Some(rx.consume(|frame| {
+            let verdict = self.judge(frame);
+            deliver.deliver(frame, verdict, tx)
+        }))
+    }
+
+    /// `tx`, checked for resets leaving the session port and SYN-ACKs.
+    pub fn watch<T: phy::TxToken>(&self, tx: T) -> TxToken<'g, T> {
+        TxToken {
+            inner: tx,
+            counters: self.counters,
+            syn_acks: self.syn_acks,
+            port: self.port,
+        }
+    }
+
+    /// The kept SYN whose turn has come, if any, and where it goes.
+    fn replay(&mut self) -> Option<(HeldSyn, Verdict)> {
+        // (Nothing kept, the common case: no need to look at the slots.)
+        if self.backlog.is_empty() {
+            return None;
+        }
+        let taker = self.view.syn_taker();
+        let pick = match taker {
+            SynTaker::SessionSlot => Pick::Oldest,
+            SynTaker::RefusalSlot => self.backlog.refusal_pick(self.now)?,
+            SynTaker::Nobody => return None,
+        };
+        while let Some(syn) = self
+            .backlog
+            .take(self.now, pick == Pick::Newest, self.counters)
+        {
+            if self.view.holds(syn.source.0, syn.source.1) {
+                bump(self.counters, |c| &mut c.duplicate_syns_swallowed);
+                continue;
             }
-            // A SYN is kept whenever no session slot listens (unless refusal slots take SYNs
-            // without delay): while the session slots are slow, the kept ones go to refusal
-            // slots youngest first, so it is refused as soon as a refusal slot listens.
-            let taker = view.syn_taker();
-            let no_delay = backlog.refusal_delay == Duration::ZERO;
-            if taker == SynTaker::SessionSlot || (taker == SynTaker::RefusalSlot && no_delay) {
-                // Nothing is kept now: before reading the device, `receive` handed every kept
-                // SYN to such a slot, so no older copy of this one waits behind it.
-                return f(frame);
-            }
-            bump(counters, |c| &mut c.syns_held);
-            let neighbour = neighbours.knows(source.0, now);
-            let kept = backlog.hold(frame, source, neighbour, now);
-            if kept == Kept::InPlaceOfAStranger {
-                bump(counters, |c| &mut c.syns_dropped);
-                bump(counters, |c| &mut c.strangers_displaced);
-            }
-            if kept != Kept::No {
-                net_trace!(
-                    "gate: no session slot free, SYN from {}:{} kept",
-                    source.0,
-                    source.1
-                );
-                return f(&[]);
-            }
+            bump(self.counters, |c| &mut c.syns_replayed);
             if taker == SynTaker::RefusalSlot {
-                // No room to wait in: refused now rather than dropped.
-                bump(counters, |c| &mut c.syns_to_refusal_slots);
-                return f(frame);
+                bump(self.counters, |c| &mut c.syns_to_refusal_slots);
             }
-            bump(counters, |c| &mut c.syns_dropped);
             net_trace!(
-                "gate: backlog full, SYN from {}:{} dropped",
+                "gate: kept SYN from {}:{} replayed",
+                syn.source.0,
+                syn.source.1
+            );
+            return Some((syn, syn_verdict(self.view, taker)));
+        }
+        None
+    }
+
+    /// Judges a frame from the device: where it goes, or whether the gate keeps, swallows or
+    /// answers it itself.
+    pub fn judge(&mut self, frame: &[u8]) -> Verdict {
+        let now = self.now;
+        let Some(segment) = Segment::parse(frame).filter(|s| s.dst_port == self.port) else {
+            self.neighbours.note_frame(frame, now);
+            return Verdict::Home;
+        };
+        let source = segment.source();
+        if !segment.is_bare_syn() {
+            return match self.closed.duty(source, now) {
+                None => match self.view.route(source.0, source.1) {
+                    Some(shard) => Verdict::Shard(shard),
+                    None => Verdict::Home,
+                },
+                Some(duty) => {
+                    answer_stray(&segment, duty, self.closed, self.counters, now);
+                    Verdict::Swallow
+                }
+            };
+        }
+        // A new connection from this peer: whatever ended before is over.
+        self.closed.forget(source);
+        if self.view.holds(source.0, source.1) {
+            bump(self.counters, |c| &mut c.duplicate_syns_swallowed);
+            self.syn_again.set(Some(source));
+            net_trace!(
+                "gate: SYN from {}:{}, already held, swallowed",
                 source.0,
                 source.1
             );
-            f(&[])
-        })
-    }
-
-    fn meta(&self) -> phy::PacketMeta {
-        match self {
-            RxToken::Device { inner, .. } => inner.meta(),
-            RxToken::Held(_) => phy::PacketMeta::default(),
+            return Verdict::Swallow;
         }
+        // A SYN is kept whenever no session slot listens (unless refusal slots take SYNs
+        // without delay): while the session slots are slow, the kept ones go to refusal
+        // slots youngest first, so it is refused as soon as a refusal slot listens.
+        let taker = self.view.syn_taker();
+        let no_delay = self.backlog.refusal_delay == Duration::ZERO;
+        if taker == SynTaker::SessionSlot || (taker == SynTaker::RefusalSlot && no_delay) {
+            // Nothing is kept now: before reading the device, `next` handed every kept SYN
+            // to such a slot, so no older copy of this one waits behind it.
+            return syn_verdict(self.view, taker);
+        }
+        bump(self.counters, |c| &mut c.syns_held);
+        let neighbour = self.neighbours.knows(source.0, now);
+        let kept = self.backlog.hold(frame, source, neighbour, now);
+        if kept == Kept::InPlaceOfAStranger {
+            bump(self.counters, |c| &mut c.syns_dropped);
+            bump(self.counters, |c| &mut c.strangers_displaced);
+        }
+        if kept != Kept::No {
+            net_trace!(
+                "gate: no session slot free, SYN from {}:{} kept",
+                source.0,
+                source.1
+            );
+            return Verdict::Swallow;
+        }
+        if taker == SynTaker::RefusalSlot {
+            // No room to wait in: refused now rather than dropped.
+            bump(self.counters, |c| &mut c.syns_to_refusal_slots);
+            return syn_verdict(self.view, taker);
+        }
+        bump(self.counters, |c| &mut c.syns_dropped);
+        net_trace!(
+            "gate: backlog full, SYN from {}:{} dropped",
+            source.0,
+            source.1
+        );
+        Verdict::Swallow
     }
 }
 
@@ -698,9 +758,30 @@ impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
     }
 }
 
-impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V> {
+/// `device` with every frame it sends checked for resets leaving the session port and for
+/// SYN-ACKs (the interface's egress goes through it).
+pub struct Watched<'g, D: ?Sized> {
+    device: &'g mut D,
+    counters: &'g Cell<GateCounters>,
+    syn_acks: &'g Cell<SynAcks>,
+    port: u16,
+}
+
+impl<'g, D: ?Sized> Watched<'g, D> {
+    /// `device`, watched with the counters of `state` for session `port`.
+    pub fn new(device: &'g mut D, state: &'g GateState<'_>, port: u16) -> Watched<'g, D> {
+        Watched {
+            device,
+            counters: &state.counters,
+            syn_acks: &state.syn_acks,
+            port,
+        }
+    }
+}
+
+impl<D: Device + ?Sized> Device for Watched<'_, D> {
     type RxToken<'a>
-        = RxToken<'a, 'b, D::RxToken<'a>, V>
+        = D::RxToken<'a>
     where
         Self: 'a;
     type TxToken<'a>
@@ -708,90 +789,17 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
     where
         Self: 'a;
 
-    fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let Gated { device, context } = self;
-        let (view, counters, port, now) =
-            (context.view, context.counters, context.port, context.now);
-        let syn_acks = context.syn_acks;
-        // Acknowledgements owed to ended connections go out before the next frame comes in.
-        while context.closed.has_replies() {
-            let Some(tx) = device.transmit(timestamp) else {
-                break;
-            };
-            if let Some(reply) = context.closed.next_reply() {
-                tx.consume(reply.buffer_len(), |buffer| reply.emit(buffer));
-            }
-        }
-        let backlog = &mut *context.backlog;
-        // A kept SYN goes first: the oldest at once to a session slot; to a refusal slot only
-        // once the session slots have kept it waiting the refusal delay.
-        // (Nothing kept, the common case: no need to look at the slots.)
-        let taker = if backlog.is_empty() {
-            SynTaker::Nobody
-        } else {
-            view.syn_taker()
-        };
-        let pick = match taker {
-            SynTaker::SessionSlot => Some(Pick::Oldest),
-            SynTaker::RefusalSlot => backlog.refusal_pick(now),
-            SynTaker::Nobody => None,
-        };
-        let mut replay = None;
-        if let Some(pick) = pick {
-            while let Some(syn) = backlog.take(now, pick == Pick::Newest, counters) {
-                if view.holds(syn.source.0, syn.source.1) {
-                    bump(counters, |c| &mut c.duplicate_syns_swallowed);
-                    continue;
-                }
-                replay = Some(syn);
-                break;
-            }
-        }
-        if let Some(syn) = replay {
-            let Some(tx) = device.transmit(timestamp) else {
-                bump(counters, |c| &mut c.syns_dropped);
-                return None;
-            };
-            bump(counters, |c| &mut c.syns_replayed);
-            if taker == SynTaker::RefusalSlot {
-                bump(counters, |c| &mut c.syns_to_refusal_slots);
-            }
-            net_trace!(
-                "gate: kept SYN from {}:{} replayed",
-                syn.source.0,
-                syn.source.1
-            );
-            return Some((
-                RxToken::Held(syn),
-                TxToken {
-                    inner: tx,
-                    counters,
-                    syn_acks,
-                    port,
-                },
-            ));
-        }
-        let (rx, tx) = device.receive(timestamp)?;
-        Some((
-            RxToken::Device {
-                inner: rx,
-                context: context.reborrow(),
-            },
-            TxToken {
-                inner: tx,
-                counters,
-                syn_acks,
-                port,
-            },
-        ))
+    /// Nothing: the gate reads the device ([`GateContext::next`]); this is for egress.
+    fn receive(&mut self, _: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        None
     }
 
     fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
         Some(TxToken {
             inner: self.device.transmit(timestamp)?,
-            counters: self.context.counters,
-            syn_acks: self.context.syn_acks,
-            port: self.context.port,
+            counters: self.counters,
+            syn_acks: self.syn_acks,
+            port: self.port,
         })
     }
 
@@ -800,11 +808,62 @@ impl<'b, D: Device + ?Sized, V: GateView + ?Sized> Device for Gated<'_, 'b, D, V
     }
 }
 
+/// One frame for the interface, with the room for its answer: the device the node hands to
+/// `poll_ingress_single` once the gate has judged the frame.
+pub struct OneFrame<'f, T> {
+    frame: &'f [u8],
+    tx: Option<T>,
+    capabilities: DeviceCapabilities,
+}
+
+impl<'f, T: phy::TxToken> OneFrame<'f, T> {
+    /// `frame`, answered through `tx`, on a device with `capabilities`.
+    pub fn new(frame: &'f [u8], tx: T, capabilities: DeviceCapabilities) -> OneFrame<'f, T> {
+        OneFrame {
+            frame,
+            tx: Some(tx),
+            capabilities,
+        }
+    }
+}
+
+/// The frame of a [`OneFrame`].
+pub struct FrameToken<'f>(&'f [u8]);
+
+impl phy::RxToken for FrameToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.0)
+    }
+}
+
+impl<'f, T: phy::TxToken> Device for OneFrame<'f, T> {
+    type RxToken<'a>
+        = FrameToken<'f>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = T
+    where
+        Self: 'a;
+
+    fn receive(&mut self, _: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        Some((FrameToken(self.frame), self.tx.take()?))
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<Self::TxToken<'_>> {
+        None
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.capabilities.clone()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
-    use smoltcp::phy::{Loopback, Medium, RxToken as _};
+    use smoltcp::phy::{Loopback, Medium};
     use smoltcp::wire::{
         EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpProtocol,
         Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
@@ -821,6 +880,34 @@ pub(crate) mod tests {
         }
         fn holds(&self, address: Ipv4Address, port: u16) -> bool {
             self.held == Some((address, port))
+        }
+        fn route(&self, _: Ipv4Address, _: u16) -> Option<usize> {
+            None
+        }
+        fn syn_route(&self, taker: SynTaker) -> Option<usize> {
+            match taker {
+                SynTaker::SessionSlot => Some(0),
+                SynTaker::RefusalSlot => Some(1),
+                SynTaker::Nobody => None,
+            }
+        }
+    }
+
+    /// What the rig's interface gets: the frame, or nothing for a frame the gate kept.
+    struct Collect;
+
+    impl Deliver for Collect {
+        type Output = std::vec::Vec<u8>;
+        fn deliver<T: phy::TxToken>(
+            self,
+            frame: &[u8],
+            verdict: Verdict,
+            _: TxToken<'_, T>,
+        ) -> Self::Output {
+            match verdict {
+                Verdict::Swallow => std::vec::Vec::new(),
+                Verdict::Home | Verdict::Shard(_) => frame.to_vec(),
+            }
         }
     }
 
@@ -941,9 +1028,9 @@ pub(crate) mod tests {
                     .unwrap()
                     .consume(frame.len(), |b| b.copy_from_slice(frame));
             }
-            let mut gated = Gated::new(&mut self.device, self.state.context(view, 139, now));
-            let (rx, _) = gated.receive(now)?;
-            Some(rx.consume(|b| b.to_vec()))
+            self.state
+                .context(view, 139, now)
+                .next(&mut self.device, now, Collect)
         }
     }
 
@@ -1392,7 +1479,7 @@ pub(crate) mod tests {
     #[test]
     fn resets_sent_from_the_session_port_are_counted() {
         let mut rig = Rig::new();
-        let mut gated = Gated::new(&mut rig.device, rig.state.context(&OPEN, 139, at(0)));
+        let mut gated = Watched::new(&mut rig.device, &rig.state, 139);
         for frame in [
             segment(139, 40000, TcpControl::Rst, true),
             segment(139, 40000, TcpControl::Fin, true),

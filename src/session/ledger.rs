@@ -1,18 +1,19 @@
 //! The ledger's state machine: each slot from listening to close, every deadline counted.
 
-use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
 
 use super::request::{Request, SHORT_FRAME, discard, short_frame, take_request};
-use super::service::SessionService;
-use super::slot::{Phase, Role, SlotId};
+use super::service::{SessionService, remote_of};
+use super::shards::{Shards, Tally, earliest};
+use super::slot::{Phase, Role, Slot, SlotId};
 use super::stream::Sessions;
 use super::types::{
-    CloseReason, Handler, Listener, RESET_BOUND, SMBSERVER, SessionEvent, SessionFigures,
+    CloseReason, Handler, Listener, RESET_BOUND, SMBSERVER, SessionConfig, SessionEvent,
+    SessionFigures,
 };
-use crate::gate::{Duty, GateView, Remembered, SynTaker};
+use crate::gate::{Duty, Remembered, SynAcks, SynTaker};
 use crate::name_service::{NameService, NameState};
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::{Name, NbName};
@@ -20,17 +21,44 @@ use crate::wire::nbss::{self, NegativeCode};
 
 impl<'a> SessionService<'a> {
     /// Between frames: recycles closed slots, re-arms listeners, and refreshes what the gate
-    /// sees. Cheap; the node calls it before every received frame.
-    pub(crate) fn refresh(&mut self, now: Instant, sockets: &mut SocketSet<'a>) {
+    /// sees, in the shards whose sockets were touched since the last refresh. Cheap; the node
+    /// calls it before every received frame.
+    pub(crate) fn refresh(&mut self, now: Instant, sockets: &mut Shards<'a>) {
         // A client that retransmits its SYN is alive: its handshake deadline starts again.
         if let Some(peer) = self.gate.syn_again.take()
-            && let Some(slot) = self.ledger.iter_mut().find(|s| s.half_open == Some(peer))
+            && let Some(index) = self.routes.get(peer)
+            && self.ledger[index].half_open == Some(peer)
         {
-            slot.syn_at = Some(now);
+            self.ledger[index].syn_at = Some(now);
+            self.touch(index, sockets);
         }
-        // The SYN-ACKs that left since the last refresh, applied in the one pass below.
+        // The SYN-ACKs that left since the last refresh, applied in the pass below: they
+        // left from shards that were polled, which are all stale.
         let syn_acks = self.gate.syn_acks.take();
-        for index in 0..self.ledger.len() {
+        for shard in 0..sockets.len() {
+            if sockets.shard(shard).stale {
+                self.refresh_shard(shard, now, sockets, &syn_acks);
+            }
+        }
+    }
+
+    /// Marks the shard of slot `index` for a refresh and a poll.
+    fn touch(&self, index: usize, sockets: &mut Shards<'a>) {
+        if let Some(at) = self.ledger[index].handle {
+            let shard = sockets.shard_mut(usize::from(at.shard));
+            shard.stale = true;
+            shard.dirty = true;
+        }
+    }
+
+    fn refresh_shard(
+        &mut self,
+        shard: usize,
+        now: Instant,
+        sockets: &mut Shards<'a>,
+        syn_acks: &SynAcks,
+    ) {
+        for index in sockets.shard(shard).slots() {
             let slot = &mut self.ledger[index];
             let Some(handle) = slot.handle else { continue };
             let socket = sockets.get_mut::<tcp::Socket>(handle);
@@ -54,10 +82,8 @@ impl<'a> SessionService<'a> {
             }
             if slot.phase == Phase::Listening {
                 slot.listening = state == State::Listen || socket.state() == State::Listen;
-                let half_open = match (socket.state(), socket.remote_endpoint()) {
-                    (State::SynReceived, Some(remote)) => match remote.addr {
-                        smoltcp::wire::IpAddress::Ipv4(address) => Some((address, remote.port)),
-                    },
+                let half_open = match socket.state() {
+                    State::SynReceived => remote_of(socket),
                     _ => None,
                 };
                 if half_open != slot.half_open {
@@ -71,20 +97,70 @@ impl<'a> SessionService<'a> {
                     slot.answered |= syn_acks.overflowed() || syn_acks.peers().any(|p| p == peer);
                 }
             }
+            // The route follows the socket's remote endpoint.
+            let remote = remote_of(socket);
+            if remote != slot.route {
+                if let Some(old) = slot.route {
+                    self.routes.remove(old, index);
+                }
+                if let Some(new) = remote
+                    && !self.routes.insert(new, index)
+                {
+                    net_debug!("session: no room for the route of {}:{}", new.0, new.1);
+                }
+                slot.route = remote;
+            }
+            slot.seen = socket.state();
         }
+        sockets.shard_mut(shard).stale = false;
+        self.tally_shard(shard, sockets);
     }
 
-    /// After frames: moves every slot along (requests, responses, deadlines, closes) and
-    /// runs the built-in handler. `scratch` carries echoed bytes.
+    /// Counts shard `shard` again (its slots' phases and deadlines) into the totals and
+    /// the listening-shard hints.
+    fn tally_shard(&mut self, shard: usize, sockets: &mut Shards<'a>) {
+        let range = sockets.shard(shard).slots();
+        let role = sockets.shard(shard).role;
+        let mut tally = Tally::default();
+        for slot in self.ledger[range].iter() {
+            count_slot(&mut tally, slot, &self.config);
+        }
+        let old = core::mem::replace(&mut sockets.shard_mut(shard).tally, tally);
+        let which = role_index(role);
+        self.totals[which].subtract(&old);
+        self.totals[which].add(&tally);
+        let hint = &mut self.listening_shard[which];
+        if tally.listening > 0 {
+            if hint.is_none_or(|first| shard < first) {
+                *hint = Some(shard);
+            }
+        } else if *hint == Some(shard) {
+            *hint = sockets.listening(role);
+        }
+        let busy = self.totals[0].busy;
+        self.counters.high_water = self.counters.high_water.max(busy);
+    }
+
+    /// After frames: moves every slot of the shards that need it along (requests,
+    /// responses, deadlines, closes) and runs the built-in handler. `scratch` carries echoed
+    /// bytes.
     pub(crate) fn service(
         &mut self,
         now: Instant,
-        sockets: &mut SocketSet<'a>,
+        sockets: &mut Shards<'a>,
         names: &NameService,
         scratch: &mut [u8],
     ) {
-        for index in 0..self.ledger.len() {
-            self.service_slot(index, now, sockets, names);
+        if !sockets.mark_due(now) && !self.under_pressure(now) {
+            return;
+        }
+        for shard in 0..sockets.len() {
+            if !sockets.shard(shard).dirty {
+                continue;
+            }
+            for index in sockets.shard(shard).slots() {
+                self.service_slot(index, now, sockets, names);
+            }
         }
         if self.under_pressure(now) {
             self.give_way(now, sockets);
@@ -92,15 +168,13 @@ impl<'a> SessionService<'a> {
         if self.config.handler != Handler::Application {
             self.run_handler(now, sockets, scratch);
         }
-        let busy = self.ledger().busy;
-        self.counters.high_water = self.counters.high_water.max(busy);
     }
 
     pub(super) fn service_slot(
         &mut self,
         index: usize,
         now: Instant,
-        sockets: &mut SocketSet<'a>,
+        sockets: &mut Shards<'a>,
         names: &NameService,
     ) {
         let config = self.config;
@@ -124,7 +198,7 @@ impl<'a> SessionService<'a> {
                         slot.peer = peer;
                         self.remember(index, Duty::Drop, now);
                         forget(sockets.get_mut::<tcp::Socket>(handle));
-                        unsilence(sockets, handle);
+                        sockets.unsilence(handle);
                         self.ledger[index].recycle();
                         self.counters.handshakes_expired.bump();
                         net_debug!("session: half-open {:?} expired, forgotten", peer);
@@ -340,7 +414,7 @@ impl<'a> SessionService<'a> {
         &mut self,
         index: usize,
         now: Instant,
-        sockets: &mut SocketSet<'a>,
+        sockets: &mut Shards<'a>,
         called: Name,
         calling: Name,
     ) {
@@ -394,7 +468,7 @@ impl<'a> SessionService<'a> {
         &mut self,
         index: usize,
         now: Instant,
-        sockets: &mut SocketSet<'a>,
+        sockets: &mut Shards<'a>,
         called: Option<Name>,
         code: NegativeCode,
     ) {
@@ -418,7 +492,7 @@ impl<'a> SessionService<'a> {
         &mut self,
         index: usize,
         now: Instant,
-        sockets: &mut SocketSet<'a>,
+        sockets: &mut Shards<'a>,
     ) {
         let id = self.id(index);
         let config = self.config;
@@ -507,7 +581,7 @@ impl<'a> SessionService<'a> {
                 .backlog
                 .oldest_since()
                 .is_some_and(|since| now >= since + self.config.refusal_delay)
-            && self.ledger.syn_taker() == SynTaker::Nobody
+            && self.syn_taker() == SynTaker::Nobody
     }
 
     /// Frees slots for the SYNs that wait, one per SYN not yet covered by a slot already
@@ -517,16 +591,12 @@ impl<'a> SessionService<'a> {
     /// that keeps its connection open, each at least [`GIVE_WAY_AFTER`] old (the first is
     /// answered 0x83, both are closed with a FIN; the slot is free once the peer acknowledges
     /// it).
-    fn give_way(&mut self, now: Instant, sockets: &mut SocketSet<'a>) {
+    fn give_way(&mut self, now: Instant, sockets: &mut Shards<'a>) {
         // Slots already on their way to a waiting SYN: those giving way, and those free now
         // (they listen at the next refresh).
-        let coming = self
-            .ledger
-            .iter()
-            .filter(|s| s.gave_way || s.phase == Phase::Free)
-            .count();
+        let coming = usize::from(self.totals[0].coming + self.totals[1].coming);
         for _ in coming..self.gate.backlog.len() {
-            let Some((index, victim)) = self.victim(now) else {
+            let Some((index, victim)) = self.victim(now, sockets) else {
                 return;
             };
             let Some(handle) = self.ledger[index].handle else {
@@ -539,7 +609,7 @@ impl<'a> SessionService<'a> {
                     self.ledger[index].peer = peer;
                     self.remember(index, Duty::Drop, now);
                     forget(sockets.get_mut::<tcp::Socket>(handle));
-                    unsilence(sockets, handle);
+                    sockets.unsilence(handle);
                     self.ledger[index].recycle();
                     self.counters.handshakes_given_up.bump();
                     net_debug!("session: half-open {:?} gave way to a waiting SYN", peer);
@@ -560,48 +630,56 @@ impl<'a> SessionService<'a> {
                     net_debug!("session: idle {:?} gave way to a waiting SYN", peer);
                 }
             }
+            // The next victim is chosen from counts that include this one's new state.
+            self.tally_shard(usize::from(handle.shard), sockets);
         }
     }
 
-    /// The slot that gives way next, if any may.
-    fn victim(&self, now: Instant) -> Option<(usize, Victim)> {
-        let old = |since: Instant| now >= since + GIVE_WAY_AFTER;
-        let half_open = self
-            .ledger
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((i, unanswered_since(s)? + UNANSWERED_GIVE_WAY_AFTER)))
-            .filter(|&(_, at)| now >= at)
-            .min_by_key(|&(_, at)| at);
-        if let Some((index, _)) = half_open {
-            return Some((index, Victim::HalfOpen));
+    /// The slot that gives way next, if any may: the shards' tallies say where to look.
+    fn victim(&self, now: Instant, sockets: &Shards<'a>) -> Option<(usize, Victim)> {
+        let first = |at: fn(&Tally) -> Option<Instant>| {
+            sockets
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| Some((i, at(&s.tally)?)))
+                .filter(|&(_, at)| now >= at)
+                .min_by_key(|&(_, at)| at)
+                .map(|(i, _)| sockets.shard(i).slots())
+        };
+        if let Some(range) = first(|t| t.unanswered_at) {
+            let half_open = self.ledger[range.clone()]
+                .iter()
+                .zip(range)
+                .filter_map(|(s, i)| Some((i, unanswered_since(s)? + UNANSWERED_GIVE_WAY_AFTER)))
+                .filter(|&(_, at)| now >= at)
+                .min_by_key(|&(_, at)| at);
+            if let Some((index, _)) = half_open {
+                return Some((index, Victim::HalfOpen));
+            }
         }
-        self.ledger
+        let range = first(|t| t.idle_at)?;
+        self.ledger[range.clone()]
             .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((i, idle_since(s, &self.config)?)))
-            .filter(|&(_, since)| old(since))
-            .min_by_key(|&(_, since)| since)
+            .zip(range)
+            .filter_map(|(s, i)| Some((i, idle_since(s, &self.config)? + GIVE_WAY_AFTER)))
+            .filter(|&(_, at)| now >= at)
+            .min_by_key(|&(_, at)| at)
             .map(|(index, _)| (index, Victim::Idle))
     }
 
     /// When a slot may next give way under the pressure of waiting SYNs (`None`: no
     /// pressure, or nothing will ever give way).
-    fn give_way_at(&self) -> Option<Instant> {
+    fn give_way_at(&self, sockets: &Shards<'a>) -> Option<Instant> {
         if !self.gate.closed.is_enabled() || self.gate.backlog.is_empty() {
             return None;
         }
-        if self.ledger.syn_taker() != SynTaker::Nobody {
+        if self.syn_taker() != SynTaker::Nobody {
             return None;
         }
         let pressure = self.gate.backlog.oldest_since()? + self.config.refusal_delay;
-        let eligible = self
-            .ledger
+        let eligible = sockets
             .iter()
-            .filter_map(|s| match s.half_open {
-                Some(_) => unanswered_since(s).map(|since| since + UNANSWERED_GIVE_WAY_AFTER),
-                None => idle_since(s, &self.config).map(|since| since + GIVE_WAY_AFTER),
-            })
+            .filter_map(|s| earliest(s.tally.unanswered_at, s.tally.idle_at))
             .min()?;
         Some(pressure.max(eligible))
     }
@@ -610,7 +688,7 @@ impl<'a> SessionService<'a> {
         &mut self,
         index: usize,
         now: Instant,
-        sockets: &mut SocketSet<'a>,
+        sockets: &mut Shards<'a>,
         reason: CloseReason,
         id: SlotId,
         peer: Option<IpEndpoint>,
@@ -622,42 +700,15 @@ impl<'a> SessionService<'a> {
         self.note_closed(id, peer, reason);
     }
 
-    /// When the service next needs a poll (a kept SYN a slot can take now, a deadline, a
-    /// keepalive, a progress bound, a slot that may give way).
-    pub(crate) fn poll_at(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let mut consider = |at: Instant| next = Some(next.map_or(at, |n: Instant| n.min(at)));
-        if let Some(at) = self.give_way_at() {
-            consider(at);
-        }
+    /// When the service next needs a poll (a kept SYN a slot can take now, a shard's timer,
+    /// a slot that may give way).
+    pub(crate) fn poll_at(&self, sockets: &Shards<'a>) -> Option<Instant> {
+        let mut next = earliest(sockets.due(), self.give_way_at(sockets));
         if !self.gate.backlog.is_empty() {
-            match self.ledger.syn_taker() {
+            match self.syn_taker() {
                 SynTaker::SessionSlot => return Some(Instant::ZERO),
-                SynTaker::RefusalSlot => {
-                    if let Some(due) = self.gate.backlog.refusal_due() {
-                        consider(due);
-                    }
-                }
+                SynTaker::RefusalSlot => next = earliest(next, self.gate.backlog.refusal_due()),
                 SynTaker::Nobody => {}
-            }
-        }
-        for slot in self.ledger.iter() {
-            if let Some(deadline) = slot.deadline {
-                consider(deadline);
-            }
-            if let Some(syn_at) = slot.syn_at {
-                consider(syn_at + handshake_bound(slot, &self.config));
-            }
-            if slot.half_open.is_some() && slot.syn_at.is_none() {
-                consider(Instant::ZERO); // note the handshake start now
-            }
-            if slot.phase == Phase::Established {
-                if let Some(interval) = self.config.keepalive {
-                    consider(slot.last_activity + interval);
-                }
-                if slot.handed_over > slot.acked {
-                    consider(slot.progress_at + self.config.progress_bound());
-                }
             }
         }
         next
@@ -666,18 +717,13 @@ impl<'a> SessionService<'a> {
     /// The ledger's figures for node status, as they stand now.
     pub fn figures(&self) -> SessionFigures {
         let counts = self.ledger();
-        let free_slots = self
-            .ledger
-            .iter()
-            .filter(|s| s.phase == Phase::Listening && s.half_open.is_none())
-            .count() as u16;
         SessionFigures {
             no_resource_conditions: self
                 .counters
                 .insufficient_resources
                 .get()
                 .min(u32::from(u16::MAX)) as u16,
-            free_slots,
+            free_slots: self.totals[0].free + self.totals[1].free,
             total_slots: counts.session_slots + counts.refusal_slots,
             pending_sessions: counts.pending,
             max_sessions: counts.session_slots,
@@ -685,32 +731,93 @@ impl<'a> SessionService<'a> {
         }
     }
 
-    /// Runs the built-in handler on every established session.
+    /// Runs the built-in handler on every established session of the shards serviced now.
     pub(super) fn run_handler(
         &mut self,
         now: Instant,
-        sockets: &mut SocketSet<'a>,
+        sockets: &mut Shards<'a>,
         scratch: &mut [u8],
     ) {
         let handler = self.config.handler;
-        for index in 0..self.ledger.len() {
-            if self.ledger[index].phase != Phase::Established {
+        for shard in 0..sockets.len() {
+            if !sockets.shard(shard).dirty {
                 continue;
             }
-            let id = self.id(index);
-            let mut sessions = Sessions {
-                service: self,
-                sockets,
-                now,
-            };
-            // Errors end the session inside the calls; nothing to do here.
-            let _ = match handler {
-                Handler::Echo => sessions.echo(id, scratch),
-                Handler::Discard => sessions.discard(id, scratch),
-                Handler::Application => Ok(()),
-            };
+            for index in sockets.shard(shard).slots() {
+                if self.ledger[index].phase != Phase::Established {
+                    continue;
+                }
+                let id = self.id(index);
+                let mut sessions = Sessions {
+                    service: self,
+                    sockets,
+                    now,
+                };
+                // Errors end the session inside the calls; nothing to do here.
+                let _ = match handler {
+                    Handler::Echo => sessions.echo(id, scratch),
+                    Handler::Discard => sessions.discard(id, scratch),
+                    Handler::Application => Ok(()),
+                };
+            }
         }
     }
+}
+
+/// Which entry of per-role arrays `role` has.
+pub(super) fn role_index(role: Role) -> usize {
+    match role {
+        Role::Session => 0,
+        Role::Refusal => 1,
+    }
+}
+
+/// Counts `slot` into `tally`: its phase, and when it next needs the service.
+fn count_slot(tally: &mut Tally, slot: &Slot, config: &SessionConfig) {
+    let idle_listener = slot.phase == Phase::Listening && slot.half_open.is_none();
+    tally.listening += u16::from(slot.listening);
+    tally.free += u16::from(idle_listener);
+    tally.coming += u16::from(slot.gave_way || slot.phase == Phase::Free);
+    tally.active += u16::from(!idle_listener && slot.phase != Phase::Free);
+    match (slot.role, slot.phase) {
+        (Role::Session, Phase::AwaitingRequest | Phase::Deciding) => {
+            tally.busy += 1;
+            tally.pending += 1;
+        }
+        (Role::Session, Phase::Established) => tally.busy += 1,
+        (Role::Refusal, Phase::AwaitingRequest) => tally.refusing += 1,
+        (_, Phase::Draining | Phase::Closing) => tally.closing += 1,
+        _ => {}
+    }
+    if slot.phase == Phase::Established {
+        tally.established += 1;
+    }
+    let mut due = slot.deadline;
+    if let Some(syn_at) = slot.syn_at {
+        due = earliest(due, Some(syn_at + handshake_bound(slot, config)));
+    }
+    if slot.half_open.is_some() && slot.syn_at.is_none() {
+        due = Some(Instant::ZERO); // note the handshake start now
+    }
+    if slot.phase == Phase::Established {
+        if let Some(interval) = config.keepalive {
+            due = earliest(due, Some(slot.last_activity + interval));
+        }
+        if slot.handed_over > slot.acked {
+            due = earliest(due, Some(slot.progress_at + config.progress_bound()));
+        }
+    }
+    tally.slots_due = earliest(tally.slots_due, due);
+    let unanswered = match slot.half_open {
+        Some(_) => unanswered_since(slot).map(|since| since + UNANSWERED_GIVE_WAY_AFTER),
+        None => None,
+    };
+    tally.unanswered_at = earliest(tally.unanswered_at, unanswered);
+    let idle = match slot.half_open {
+        Some(_) => None,
+        None => idle_since(slot, config).map(|since| since + GIVE_WAY_AFTER),
+    };
+    tally.idle_at = earliest(tally.idle_at, idle);
 }
 
 /// How long a connection must have been doing nothing (a handshake without a retransmitted
@@ -773,18 +880,6 @@ fn idle_since(slot: &super::slot::Slot, config: &super::types::SessionConfig) ->
         Phase::Draining => slot.deadline.map(|d| d - config.drain_timeout),
         _ => None,
     }
-}
-
-/// Gives the socket of `handle` fresh interface metadata. smoltcp silences a socket for a
-/// second after it found no neighbour for its peer (a spoofed source never answers ARP), and
-/// `listen` does not undo that: the next client of a slot given up for such a peer would wait
-/// a second for its SYN-ACK. Taking the socket out of the set and putting it back starts its
-/// metadata afresh; it lands in the entry it left, the first free one (the node fills the
-/// table from the start and never removes anything else).
-fn unsilence(sockets: &mut SocketSet<'_>, handle: smoltcp::iface::SocketHandle) {
-    let socket = sockets.remove(handle);
-    let again = sockets.add(socket);
-    debug_assert_eq!(again, handle, "the socket went back to its own entry");
 }
 
 /// Drops the connection of `socket` without a word, whatever its state: smoltcp's `listen`

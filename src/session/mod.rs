@@ -42,13 +42,17 @@
 mod handler;
 mod ledger;
 mod request;
+mod routes;
 mod service;
+mod shards;
 mod slot;
 mod stream;
 mod types;
 
 pub use self::ledger::GIVE_WAY_AFTER;
+pub use self::routes::{Route, Routes, routes_for};
 pub use self::service::SessionService;
+pub use self::shards::{SHARD_SLOTS, Shard, Shards, SocketAt, shards_for};
 pub use self::slot::{Phase, Role, Slot, SlotId};
 pub use self::stream::Sessions;
 pub use self::types::{

@@ -1,17 +1,23 @@
 //! [`SessionService`]: listeners, counters, ledger figures, events and shutdown.
 
 use heapless::{Deque, Vec};
-use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::iface::{Interface, PollResult, SocketSet};
+use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
-use smoltcp::wire::IpEndpoint;
+use smoltcp::wire::{IpEndpoint, Ipv4Address};
 
+use super::routes::{Route, Routes};
+use super::shards::{Shards, Tally};
 use super::slot::{Phase, Role, Slot, SlotId};
 use super::types::{
     CloseReason, LedgerCounts, Listener, MAX_EVENTS, MAX_LISTENERS, REFUSAL_RX, REFUSAL_TX,
     SessionConfig, SessionCounters, SessionError, SessionEvent, SessionInfo,
 };
-use crate::gate::{ClosedConnection, GateState, Gated, HeldSyn};
+use crate::gate::{
+    ClosedConnection, Deliver, GateState, GateView, HeldSyn, OneFrame, SynTaker, TxToken, Verdict,
+    Watched,
+};
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::Name;
 use crate::wire::nbss::NegativeCode;
@@ -28,26 +34,26 @@ pub struct SessionService<'a> {
     pub(super) events: Deque<SessionEvent, MAX_EVENTS>,
     pub(super) accepting: bool,
     pub(super) session_buffer: usize,
+    /// Which slot holds the connection from each peer.
+    pub(super) routes: Routes<'a>,
+    /// The shards' tallies summed, per role (session, refusal).
+    pub(super) totals: [Tally; 2],
+    /// A shard of each role (session, refusal) with a listening slot, the first as far as
+    /// known.
+    pub(super) listening_shard: [Option<usize>; 2],
 }
 
 impl<'a> SessionService<'a> {
-    /// A service on `ledger` (one entry per socket in `handles`, session slots first) with a
-    /// SYN backlog of `backlog.len()` entries.
+    /// A service on `ledger` (each entry [`Slot::placed`] on its socket, session slots first)
+    /// with a SYN backlog of `backlog.len()` entries and `routes` (more entries than slots).
     pub(crate) fn new(
         config: SessionConfig,
         ledger: &'a mut [Slot],
         backlog: &'a mut [HeldSyn],
         closed: &'a mut [ClosedConnection],
-        handles: impl Iterator<Item = (SocketHandle, Role)>,
+        routes: &'a mut [Route],
         session_buffer: usize,
     ) -> SessionService<'a> {
-        for (slot, (handle, role)) in ledger.iter_mut().zip(handles) {
-            *slot = Slot {
-                handle: Some(handle),
-                role,
-                ..Slot::EMPTY
-            };
-        }
         SessionService {
             config,
             ledger,
@@ -57,6 +63,9 @@ impl<'a> SessionService<'a> {
             events: Deque::new(),
             accepting: true,
             session_buffer,
+            routes: Routes::new(routes),
+            totals: [Tally::default(); 2],
+            listening_shard: [None; 2],
         }
     }
 
@@ -108,29 +117,16 @@ impl<'a> SessionService<'a> {
         };
         for slot in self.ledger.iter() {
             match slot.role {
-                Role::Session => {
-                    counts.session_slots += 1;
-                    match slot.phase {
-                        Phase::Listening if slot.half_open.is_none() => counts.free += 1,
-                        Phase::AwaitingRequest | Phase::Deciding => {
-                            counts.busy += 1;
-                            counts.pending += 1;
-                        }
-                        Phase::Established => counts.busy += 1,
-                        Phase::Draining | Phase::Closing => counts.closing += 1,
-                        _ => {}
-                    }
-                }
-                Role::Refusal => {
-                    counts.refusal_slots += 1;
-                    match slot.phase {
-                        Phase::AwaitingRequest => counts.refusing += 1,
-                        Phase::Draining | Phase::Closing => counts.closing += 1,
-                        _ => {}
-                    }
-                }
+                Role::Session => counts.session_slots += 1,
+                Role::Refusal => counts.refusal_slots += 1,
             }
         }
+        let [sessions, refusals] = &self.totals;
+        counts.free = sessions.free;
+        counts.busy = sessions.busy;
+        counts.pending = sessions.pending;
+        counts.refusing = refusals.refusing;
+        counts.closing = sessions.closing + refusals.closing;
         counts
     }
 
@@ -151,7 +147,7 @@ impl<'a> SessionService<'a> {
 
     /// Stops taking connections and closes every open one (gracefully; the usual bounds
     /// apply). The gate holds further SYNs back.
-    pub fn shut_down(&mut self, now: Instant, sockets: &mut SocketSet<'a>) {
+    pub fn shut_down(&mut self, now: Instant, sockets: &mut Shards<'a>) {
         self.accepting = false;
         for index in 0..self.ledger.len() {
             let slot = &mut self.ledger[index];
@@ -182,9 +178,7 @@ impl<'a> SessionService<'a> {
 
     /// Whether every slot is free (after [`SessionService::shut_down`]: all connections over).
     pub fn is_idle(&self) -> bool {
-        self.ledger
-            .iter()
-            .all(|s| matches!(s.phase, Phase::Free | Phase::Listening) && s.half_open.is_none())
+        self.totals.iter().all(|t| t.active == 0)
     }
 
     pub(super) fn id(&self, index: usize) -> SlotId {
@@ -219,16 +213,190 @@ impl<'a> SessionService<'a> {
         }
     }
 
-    /// `device` behind this service's SYN gate, at `now`.
-    pub(crate) fn gate_in_front_of<'g, D: smoltcp::phy::Device + ?Sized>(
-        &'g mut self,
-        device: &'g mut D,
+    /// `device`, with what it sends checked by the gate (resets from the session port,
+    /// SYN-ACKs).
+    pub(crate) fn watched<'g, D: Device + ?Sized>(&'g self, device: &'g mut D) -> Watched<'g, D> {
+        Watched::new(device, &self.gate, SESSION_SERVICE_PORT)
+    }
+
+    /// What the gate sees of the ledger now.
+    fn view(&self) -> LedgerView<'_, 'a> {
+        LedgerView {
+            ledger: self.ledger,
+            routes: &self.routes,
+            listening_shard: self.listening_shard,
+        }
+    }
+
+    /// Where a new SYN would land now.
+    pub(super) fn syn_taker(&self) -> SynTaker {
+        self.view().syn_taker()
+    }
+
+    /// Reads the next frame through the gate and hands it to the interface with the sockets
+    /// it is for: the node's own (`home`) or one shard's. `false`: nothing was read.
+    pub(crate) fn ingress<D: Device + ?Sized>(
+        &mut self,
         now: Instant,
-    ) -> Gated<'g, 'a, D, [Slot]> {
-        Gated::new(
-            device,
-            self.gate.context(&*self.ledger, SESSION_SERVICE_PORT, now),
-        )
+        device: &mut D,
+        iface: &mut Interface,
+        sockets: &mut Shards<'a>,
+        home: &mut SocketSet<'_>,
+    ) -> bool {
+        let view = LedgerView {
+            ledger: self.ledger,
+            routes: &self.routes,
+            listening_shard: self.listening_shard,
+        };
+        let capabilities = device.capabilities();
+        let inbound = Inbound {
+            now,
+            iface,
+            sockets,
+            home,
+            capabilities,
+        };
+        self.gate
+            .context(&view, SESSION_SERVICE_PORT, now)
+            .next(device, now, inbound)
+            .is_some()
+    }
+
+    /// Sends what the shards serviced in this poll have to send, and notes when each next
+    /// needs a poll.
+    pub(crate) fn egress<D: Device + ?Sized>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        iface: &mut Interface,
+        sockets: &mut Shards<'a>,
+    ) {
+        for index in 0..sockets.len() {
+            if !sockets.shard(index).dirty {
+                continue;
+            }
+            let mut watched = Watched::new(device, &self.gate, SESSION_SERVICE_PORT);
+            let set = sockets.set_mut(index);
+            // One egress pass sends at most one packet per socket; go on while any socket
+            // sent.
+            for _ in 0..MAX_EGRESS_PASSES {
+                if iface.poll_egress(now, &mut watched, set) == PollResult::None {
+                    break;
+                }
+            }
+            let sockets_due = iface.poll_at(now, sockets.set(index));
+            self.settle(index, now, sockets_due, sockets);
+        }
+    }
+
+    /// Notes when shard `index` next needs a poll, after its egress: at once if a socket
+    /// changed under the ledger's eyes (smoltcp's timers close TIME-WAIT, an abort's reset
+    /// leaves), else at its sockets' or its slots' next timer.
+    fn settle(
+        &mut self,
+        index: usize,
+        now: Instant,
+        sockets_due: Option<Instant>,
+        sockets: &mut Shards<'a>,
+    ) {
+        let range = sockets.shard(index).slots();
+        let changed = self.ledger[range].iter().any(|slot| {
+            slot.handle.is_some_and(|at| {
+                let socket = sockets.get::<tcp::Socket>(at);
+                socket.state() != slot.seen || remote_of(socket) != slot.route
+            })
+        });
+        let shard = sockets.shard_mut(index);
+        shard.dirty = false;
+        shard.due = if changed {
+            Some(now)
+        } else {
+            super::shards::earliest(sockets_due, shard.tally.slots_due)
+        };
+    }
+}
+
+/// Egress passes per shard and poll, at most.
+const MAX_EGRESS_PASSES: usize = 64;
+
+/// The remote endpoint of `socket` (half-open, connected or closing), if any.
+pub(super) fn remote_of(socket: &tcp::Socket) -> Option<(Ipv4Address, u16)> {
+    socket.remote_endpoint().map(|remote| match remote.addr {
+        smoltcp::wire::IpAddress::Ipv4(address) => (address, remote.port),
+    })
+}
+
+/// What the gate sees of the ledger.
+pub(crate) struct LedgerView<'v, 'a> {
+    ledger: &'v [Slot],
+    routes: &'v Routes<'a>,
+    listening_shard: [Option<usize>; 2],
+}
+
+impl GateView for LedgerView<'_, '_> {
+    fn syn_taker(&self) -> SynTaker {
+        match self.listening_shard {
+            [Some(_), _] => SynTaker::SessionSlot,
+            [None, Some(_)] => SynTaker::RefusalSlot,
+            [None, None] => SynTaker::Nobody,
+        }
+    }
+
+    fn holds(&self, address: Ipv4Address, port: u16) -> bool {
+        let Some(slot) = self.routes.get((address, port)).map(|i| &self.ledger[i]) else {
+            return false;
+        };
+        let endpoint = IpEndpoint::new(address.into(), port);
+        slot.half_open == Some((address, port))
+            || (matches!(
+                slot.phase,
+                Phase::AwaitingRequest | Phase::Deciding | Phase::Established | Phase::Draining
+            ) && slot.peer == Some(endpoint))
+    }
+
+    fn route(&self, address: Ipv4Address, port: u16) -> Option<usize> {
+        let slot = &self.ledger[self.routes.get((address, port))?];
+        slot.handle.map(|at| usize::from(at.shard))
+    }
+
+    fn syn_route(&self, taker: SynTaker) -> Option<usize> {
+        match taker {
+            SynTaker::SessionSlot => self.listening_shard[0],
+            SynTaker::RefusalSlot => self.listening_shard[1],
+            SynTaker::Nobody => None,
+        }
+    }
+}
+
+/// Hands a judged frame to the interface, with the sockets it is for.
+struct Inbound<'x, 'a, 'h> {
+    now: Instant,
+    iface: &'x mut Interface,
+    sockets: &'x mut Shards<'a>,
+    home: &'x mut SocketSet<'h>,
+    capabilities: smoltcp::phy::DeviceCapabilities,
+}
+
+impl Deliver for Inbound<'_, '_, '_> {
+    type Output = ();
+
+    fn deliver<T: smoltcp::phy::TxToken>(self, frame: &[u8], verdict: Verdict, tx: TxToken<'_, T>) {
+        let mut one = OneFrame::new(frame, tx, self.capabilities);
+        match verdict {
+            Verdict::Swallow => {}
+            Verdict::Home => {
+                self.iface
+                    .poll_ingress_single(self.now, &mut one, self.home);
+                // An ARP frame may answer for a peer a socket waits to send to.
+                if frame.get(12..14) == Some(&[0x08, 0x06]) {
+                    self.sockets.mark_active();
+                }
+            }
+            Verdict::Shard(index) => {
+                let set = self.sockets.set_mut(index);
+                self.iface.poll_ingress_single(self.now, &mut one, set);
+            }
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! One entry of the slot ledger: a transport socket and where its connection stands.
 
-use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp::State;
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpEndpoint, Ipv4Address};
 
-use crate::gate::{GateView, SynTaker};
+use super::shards::SocketAt;
 use crate::wire::name::Name;
 
 /// What a slot is for.
@@ -80,7 +80,7 @@ pub struct SlotId {
 /// One ledger entry. Create the ledger from [`Slot::EMPTY`]; the node fills it in.
 #[derive(Debug, Clone, Copy)]
 pub struct Slot {
-    pub(super) handle: Option<SocketHandle>,
+    pub(super) handle: Option<SocketAt>,
     pub(super) role: Role,
     pub(super) phase: Phase,
     pub(super) generation: u32,
@@ -88,6 +88,12 @@ pub struct Slot {
     pub(super) listening: bool,
     /// The peer of a half-open connection (for the gate).
     pub(super) half_open: Option<(Ipv4Address, u16)>,
+    /// The remote endpoint of the socket as the routes know it (half-open, connected or
+    /// closing): kept across the slot's reuse until the socket lets the peer go.
+    pub(super) route: Option<(Ipv4Address, u16)>,
+    /// The socket's state when the session service last looked (a change seen after an
+    /// egress pass makes the shard due at once).
+    pub(super) seen: State,
     /// When the current SYN-RECEIVED began, or its client last retransmitted its SYN.
     pub(super) syn_at: Option<Instant>,
     /// A SYN-ACK left for the current half-open connection (its peer answers ARP).
@@ -131,6 +137,8 @@ impl Slot {
         generation: 0,
         listening: false,
         half_open: None,
+        route: None,
+        seen: State::Closed,
         syn_at: None,
         answered: false,
         deadline: None,
@@ -153,6 +161,15 @@ impl Slot {
     };
 
     /// Enters `phase` with an optional deadline.
+    /// A free slot of `role` on the socket at `at` (the node places every slot so).
+    pub(crate) const fn placed(at: SocketAt, role: Role) -> Slot {
+        Slot {
+            handle: Some(at),
+            role,
+            ..Slot::EMPTY
+        }
+    }
+
     pub(super) fn enter(&mut self, phase: Phase, deadline: Option<Instant>) {
         self.phase = phase;
         self.deadline = deadline;
@@ -167,6 +184,8 @@ impl Slot {
         *self = Slot {
             handle: self.handle,
             role: self.role,
+            route: self.route,
+            seen: self.seen,
             generation: self.generation.wrapping_add(1),
             ..Slot::EMPTY
         };
@@ -192,28 +211,6 @@ impl Slot {
 impl Default for Slot {
     fn default() -> Self {
         Slot::EMPTY
-    }
-}
-
-impl GateView for [Slot] {
-    fn syn_taker(&self) -> SynTaker {
-        // The ledger is in socket-set order: the first listening slot takes the SYN.
-        match self.iter().find(|s| s.listening).map(|s| s.role) {
-            None => SynTaker::Nobody,
-            Some(Role::Session) => SynTaker::SessionSlot,
-            Some(Role::Refusal) => SynTaker::RefusalSlot,
-        }
-    }
-
-    fn holds(&self, address: Ipv4Address, port: u16) -> bool {
-        let endpoint = IpEndpoint::new(address.into(), port);
-        self.iter().any(|s| {
-            s.half_open == Some((address, port))
-                || (matches!(
-                    s.phase,
-                    Phase::AwaitingRequest | Phase::Deciding | Phase::Established | Phase::Draining
-                ) && s.peer == Some(endpoint))
-        })
     }
 }
 

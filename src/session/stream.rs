@@ -1,11 +1,11 @@
 //! [`Sessions`]: the owner's reads and writes of established sessions, message by message.
 
-use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 
 use super::request::{SHORT_FRAME, discard, peek_header, short_frame};
 use super::service::{SessionService, info};
+use super::shards::{Shards, SocketAt};
 use super::slot::{Phase, SlotId};
 use super::types::{CloseReason, Incoming, SessionError, SessionInfo};
 use crate::wire::nbss::{self, NegativeCode};
@@ -19,7 +19,7 @@ use crate::wire::nbss::{self, NegativeCode};
 /// socket buffers allow and say how much.
 pub struct Sessions<'s, 'a> {
     pub(crate) service: &'s mut SessionService<'a>,
-    pub(crate) sockets: &'s mut SocketSet<'a>,
+    pub(crate) sockets: &'s mut Shards<'a>,
     pub(crate) now: Instant,
 }
 
@@ -29,20 +29,21 @@ impl<'a> Sessions<'_, 'a> {
         self.service
     }
 
-    /// The established sessions.
+    /// The established sessions (only the shards with connections are looked at).
     pub fn established(&self) -> impl Iterator<Item = SlotId> + '_ {
-        self.service
-            .ledger
+        let ledger = &*self.service.ledger;
+        self.sockets
             .iter()
-            .enumerate()
-            .filter(|(_, s)| s.phase == Phase::Established)
-            .map(|(i, s)| SlotId {
+            .filter(|shard| shard.tally.active > 0 || shard.dirty)
+            .flat_map(|shard| shard.slots())
+            .filter(move |&i| ledger[i].phase == Phase::Established)
+            .map(move |i| SlotId {
                 index: i as u16,
-                generation: s.generation,
+                generation: ledger[i].generation,
             })
     }
 
-    pub(super) fn slot(&self, id: SlotId) -> Result<(usize, SocketHandle), SessionError> {
+    pub(super) fn slot(&self, id: SlotId) -> Result<(usize, SocketAt), SessionError> {
         let index = usize::from(id.index);
         match self.service.ledger.get(index) {
             Some(slot) if slot.generation == id.generation && slot.phase == Phase::Established => {

@@ -1,0 +1,304 @@
+//! The session slots' sockets, in shards: small smoltcp socket sets the node polls one at a
+//! time, so the work per frame follows the connections in use, not the slots configured.
+//!
+//! smoltcp walks the whole socket set it is given for every received segment (to find the
+//! socket that accepts it), for every egress pass and for `poll_at`. With one set of 16 384
+//! sockets that walk is the node's cost, whatever the load. Split into sets of
+//! [`SHARD_SLOTS`], a received segment goes to the one shard that holds its connection (the
+//! session service's [routes](super::routes)) or, for a new SYN, to a shard with a listening
+//! slot; only shards that received a segment, were written to, or have a timer due are
+//! serviced and polled for egress. Idle shards cost nothing but a glance at their due time.
+//!
+//! Session slots fill shards from the first; refusal slots have shards of their own, after
+//! them. A slot's socket stays in its shard for the life of the node.
+
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::AnySocket;
+use smoltcp::time::Instant;
+
+use super::slot::Role;
+
+/// Slots per shard: a received segment walks at most this many sockets.
+pub const SHARD_SLOTS: usize = 32;
+
+/// Shards a ledger of `sessions` session slots and `refusals` refusal slots needs.
+pub const fn shards_for(sessions: usize, refusals: usize) -> usize {
+    sessions.div_ceil(SHARD_SLOTS) + refusals.div_ceil(SHARD_SLOTS)
+}
+
+/// Where a slot's socket lives: its shard, and its handle in that shard's set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketAt {
+    pub(super) shard: u16,
+    pub(super) handle: SocketHandle,
+}
+
+impl SocketAt {
+    /// The socket of `handle` in shard `shard`.
+    pub(crate) fn new(shard: usize, handle: SocketHandle) -> SocketAt {
+        SocketAt {
+            shard: shard as u16,
+            handle,
+        }
+    }
+}
+
+/// What one shard's slots amount to, counted when the session service last refreshed it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    /// Slots whose socket listens (a SYN routed here finds one).
+    pub listening: u16,
+    /// Slots listening without a half-open handshake.
+    pub free: u16,
+    /// Session slots with a connection (awaiting its request or established).
+    pub busy: u16,
+    /// Of those, awaiting their request.
+    pub pending: u16,
+    /// Refusal slots with a connection.
+    pub refusing: u16,
+    /// Slots draining or closing.
+    pub closing: u16,
+    /// Slots on their way to a waiting SYN: free, or giving way.
+    pub coming: u16,
+    /// Slots that are anything but free or idly listening.
+    pub active: u16,
+    /// Established sessions.
+    pub established: u16,
+    /// The earliest a half-open handshake here may give way to a waiting SYN.
+    pub unanswered_at: Option<Instant>,
+    /// The earliest an idle connection here may give way to a waiting SYN.
+    pub idle_at: Option<Instant>,
+    /// The earliest deadline of a slot here.
+    pub slots_due: Option<Instant>,
+}
+
+impl Tally {
+    /// Takes `other`'s counts away (its times are left alone).
+    pub(crate) fn subtract(&mut self, other: &Tally) {
+        self.listening -= other.listening;
+        self.free -= other.free;
+        self.busy -= other.busy;
+        self.pending -= other.pending;
+        self.refusing -= other.refusing;
+        self.closing -= other.closing;
+        self.coming -= other.coming;
+        self.active -= other.active;
+        self.established -= other.established;
+    }
+
+    /// Adds `other`'s counts (its times are left alone).
+    pub(crate) fn add(&mut self, other: &Tally) {
+        self.listening += other.listening;
+        self.free += other.free;
+        self.busy += other.busy;
+        self.pending += other.pending;
+        self.refusing += other.refusing;
+        self.closing += other.closing;
+        self.coming += other.coming;
+        self.active += other.active;
+        self.established += other.established;
+    }
+}
+
+/// The earlier of two optional instants.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// One shard: its socket set, its slots and what they amount to. Fill the storage with
+/// [`Shard::EMPTY`]; the node builds each one.
+pub struct Shard<'a> {
+    set: Option<SocketSet<'a>>,
+    /// The ledger index of its first slot.
+    pub(crate) first: usize,
+    /// How many slots it has.
+    pub(crate) len: usize,
+    /// The role of its slots.
+    pub(crate) role: Role,
+    /// Its slots, as of the last refresh.
+    pub(crate) tally: Tally,
+    /// When it next needs a poll: its sockets' timers (as of its last egress) and its slots'
+    /// deadlines.
+    pub(crate) due: Option<Instant>,
+    /// Whether it needs servicing and an egress pass in this poll (a segment came in, a
+    /// socket was written to, a timer fell due).
+    pub(crate) dirty: bool,
+    /// Whether its sockets were touched since the session service last refreshed it.
+    pub(crate) stale: bool,
+}
+
+impl<'a> Shard<'a> {
+    /// An unbuilt shard (usable in a `static`).
+    pub const EMPTY: Shard<'a> = Shard {
+        set: None,
+        first: 0,
+        len: 0,
+        role: Role::Session,
+        tally: Tally {
+            listening: 0,
+            free: 0,
+            busy: 0,
+            pending: 0,
+            refusing: 0,
+            closing: 0,
+            coming: 0,
+            active: 0,
+            established: 0,
+            unanswered_at: None,
+            idle_at: None,
+            slots_due: None,
+        },
+        due: None,
+        dirty: false,
+        stale: false,
+    };
+
+    /// Its slots' ledger indices.
+    pub(crate) fn slots(&self) -> core::ops::Range<usize> {
+        self.first..self.first + self.len
+    }
+}
+
+impl Default for Shard<'_> {
+    fn default() -> Self {
+        Shard::EMPTY
+    }
+}
+
+/// All the shards of a node.
+pub struct Shards<'a> {
+    list: &'a mut [Shard<'a>],
+}
+
+impl<'a> Shards<'a> {
+    /// Shards on `list`, built with [`Shards::build`].
+    pub(crate) fn new(list: &'a mut [Shard<'a>]) -> Shards<'a> {
+        Shards { list }
+    }
+
+    /// Makes shard `index` a set on `set` for `len` slots of `role` from ledger entry `first`.
+    pub(crate) fn build(
+        &mut self,
+        index: usize,
+        set: SocketSet<'a>,
+        first: usize,
+        len: usize,
+        role: Role,
+    ) {
+        self.list[index] = Shard {
+            set: Some(set),
+            first,
+            len,
+            role,
+            dirty: true,
+            stale: true,
+            ..Shard::EMPTY
+        };
+    }
+
+    /// How many shards there are.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Shard `index`.
+    pub(crate) fn shard(&self, index: usize) -> &Shard<'a> {
+        &self.list[index]
+    }
+
+    /// Shard `index`, to change.
+    pub(crate) fn shard_mut(&mut self, index: usize) -> &mut Shard<'a> {
+        &mut self.list[index]
+    }
+
+    /// Every shard.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Shard<'a>> + '_ {
+        self.list.iter()
+    }
+
+    /// The socket set of shard `index` (marked for servicing and egress).
+    pub(crate) fn set_mut(&mut self, index: usize) -> &mut SocketSet<'a> {
+        let shard = &mut self.list[index];
+        shard.dirty = true;
+        shard.stale = true;
+        match &mut shard.set {
+            Some(set) => set,
+            None => unreachable!("the node builds every shard"),
+        }
+    }
+
+    /// The socket set of shard `index`.
+    pub(crate) fn set(&self, index: usize) -> &SocketSet<'a> {
+        match &self.list[index].set {
+            Some(set) => set,
+            None => unreachable!("the node builds every shard"),
+        }
+    }
+
+    /// The socket at `at` (its shard is marked for servicing and egress).
+    pub fn get_mut<T: AnySocket<'a>>(&mut self, at: SocketAt) -> &mut T {
+        self.set_mut(usize::from(at.shard)).get_mut::<T>(at.handle)
+    }
+
+    /// The socket at `at`.
+    pub fn get<T: AnySocket<'a>>(&self, at: SocketAt) -> &T {
+        self.set(usize::from(at.shard)).get::<T>(at.handle)
+    }
+
+    /// Gives the socket at `at` fresh interface metadata. smoltcp silences a socket for a
+    /// second after it found no neighbour for its peer (a spoofed source never answers ARP),
+    /// and `listen` does not undo that: the next client of a slot given up for such a peer
+    /// would wait a second for its SYN-ACK. Taking the socket out of its set and putting it
+    /// back starts its metadata afresh; it lands in the entry it left, the first free one
+    /// (a shard is filled from the start and nothing else is ever removed).
+    pub(crate) fn unsilence(&mut self, at: SocketAt) {
+        let set = self.set_mut(usize::from(at.shard));
+        let socket = set.remove(at.handle);
+        let again = set.add(socket);
+        debug_assert_eq!(again, at.handle, "the socket went back to its own entry");
+    }
+
+    /// Marks every shard with a connection for servicing and egress (a neighbour may have
+    /// answered ARP for a socket that waits to send).
+    pub(crate) fn mark_active(&mut self) {
+        for shard in self.list.iter_mut() {
+            if shard.tally.active > 0 {
+                shard.dirty = true;
+                shard.stale = true;
+            }
+        }
+    }
+
+    /// The first shard of `role` with a listening slot.
+    pub(crate) fn listening(&self, role: Role) -> Option<usize> {
+        self.list
+            .iter()
+            .position(|s| s.role == role && s.tally.listening > 0)
+    }
+
+    /// Marks the shards whose due time has come, and returns whether any shard needs work.
+    pub(crate) fn mark_due(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        for shard in self.list.iter_mut() {
+            if shard.due.is_some_and(|due| due <= now) {
+                shard.dirty = true;
+            }
+            any |= shard.dirty;
+        }
+        any
+    }
+
+    /// The earliest due time of any shard.
+    pub(crate) fn due(&self) -> Option<Instant> {
+        self.list.iter().fold(None, |at, s| earliest(at, s.due))
+    }
+}
