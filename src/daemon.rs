@@ -194,6 +194,17 @@ fn run<D: Device>(
         config.names.len(),
         control.path().display()
     );
+    let ledger = node.session_service().ledger();
+    let reserved = u64::from(ledger.session_slots) * u64::from(ledger.bytes_per_session_slot)
+        + u64::from(ledger.refusal_slots) * u64::from(ledger.bytes_per_refusal_slot);
+    log::info!(
+        "{} session slots of {} bytes and {} refusal slots of {} bytes: {:.1} MiB reserved",
+        ledger.session_slots,
+        ledger.bytes_per_session_slot,
+        ledger.refusal_slots,
+        ledger.bytes_per_refusal_slot,
+        reserved as f64 / (1024.0 * 1024.0)
+    );
     if let Some(forwarder) = &forwarder {
         log::info!("sessions are forwarded to {}", forwarder.backend());
     }

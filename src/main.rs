@@ -160,8 +160,9 @@ struct ServeArgs {
     /// Report a zero UNIT_ID instead of the MAC address in node status.
     #[arg(long)]
     hide_mac: bool,
-    /// Session slots: sessions that can be open at once on TCP 139.
-    #[arg(long, default_value_t = 8, value_name = "S", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    /// Session slots: sessions that can be open at once on TCP 139 (up to 65 000; each takes
+    /// twice --session-buffer plus about 1 KiB, all reserved at start-up).
+    #[arg(long, default_value_t = 8, value_name = "S", value_parser = clap::value_parser!(u16).range(1..=65_000))]
     sessions: u16,
     /// Refusal slots: connections beyond S that are answered 0x83 (insufficient resources)
     /// once they have waited --refusal-delay for a session slot; past S+R, SYNs wait

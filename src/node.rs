@@ -19,8 +19,7 @@ use crate::gate::{ClosedConnection, HeldSyn};
 use crate::name_service::{Destination, NameService, NameServiceConfig, Received};
 use crate::session::{
     MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, Route, SHARD_SLOTS, SessionConfig,
-    SessionFigures, SessionService, Sessions, Shard, Shards, Slot, SocketAt, routes_for,
-    shards_for,
+    SessionFigures, SessionService, Sessions, Shard, Shards, Slot, SocketAt, shards_for,
 };
 use crate::wire::name::{Name, Scope};
 use crate::wire::{DATAGRAM_SERVICE_PORT, MAX_DATAGRAM_LENGTH, NAME_SERVICE_PORT, nbds, nbns};
@@ -198,7 +197,7 @@ impl NodeStorage<'static> {
                     .map(|_| Shard::EMPTY)
                     .collect(),
             ),
-            routes: vec![Route::EMPTY; routes_for(slots)].leak(),
+            routes: vec![Route::EMPTY; crate::session::routes_for(slots)].leak(),
             name_service: Box::leak(Box::new(UdpBuffers::new())),
             datagram_service: UdpStorage {
                 rx_meta: vec![udp::PacketMetadata::EMPTY; DATAGRAM_PACKETS].leak(),

@@ -13,7 +13,7 @@ use netbt::name_service::{NameEvent, WinsConfig, WinsEvent};
 use netbt::node::{
     Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, UdpStorage, sockets_needed,
 };
-use netbt::session::{SessionConfig, Slot};
+use netbt::session::{Route, SessionConfig, Shard, Slot, routes_for, shards_for};
 use netbt::wire::name::{Name, Scope};
 use netbt::wire::nbns::NodeType;
 use smoltcp::iface::SocketStorage;
@@ -126,6 +126,9 @@ static SESSION_MEMORY: Once<[u8; 2 * SESSION_BUFFER * SESSIONS]> =
 static REFUSAL_BUFFERS: Once<[RefusalBuffers; REFUSALS]> =
     Once::new([const { RefusalBuffers::new() }; REFUSALS]);
 static LEDGER: Once<[Slot; SLOTS]> = Once::new([Slot::EMPTY; SLOTS]);
+static SHARDS: Once<[Shard<'static>; shards_for(SESSIONS, REFUSALS)]> =
+    Once::new([const { Shard::EMPTY }; shards_for(SESSIONS, REFUSALS)]);
+static ROUTES: Once<[Route; routes_for(SLOTS)]> = Once::new([Route::EMPTY; routes_for(SLOTS)]);
 static BACKLOG: Once<[HeldSyn; SYN_BACKLOG]> = Once::new([HeldSyn::EMPTY; SYN_BACKLOG]);
 static CLOSED: Once<[ClosedConnection; CLOSED_RECORD]> =
     Once::new([ClosedConnection::EMPTY; CLOSED_RECORD]);
@@ -242,6 +245,8 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
     let seed = seed(device, clock);
     let storage = NodeStorage {
         sockets: socket_table(SOCKETS.take()),
+        shards: SHARDS.take(),
+        routes: ROUTES.take(),
         name_service: NAME_SERVICE.take(),
         datagram_service: UdpStorage {
             rx_meta: DATAGRAM_RX_META.take(),

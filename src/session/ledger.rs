@@ -13,7 +13,7 @@ use super::types::{
     CloseReason, Handler, Listener, RESET_BOUND, SMBSERVER, SessionConfig, SessionEvent,
     SessionFigures,
 };
-use crate::gate::{Duty, Remembered, SynAcks, SynTaker};
+use crate::gate::{Duty, Remembered, SynTaker};
 use crate::name_service::{NameService, NameState};
 use crate::wire::SESSION_SERVICE_PORT;
 use crate::wire::name::{Name, NbName};
@@ -32,12 +32,36 @@ impl<'a> SessionService<'a> {
             self.ledger[index].syn_at = Some(now);
             self.touch(index, sockets);
         }
-        // The SYN-ACKs that left since the last refresh, applied in the pass below: they
-        // left from shards that were polled, which are all stale.
-        let syn_acks = self.gate.syn_acks.take();
-        for shard in 0..sockets.len() {
+        let stale = sockets.take_stale();
+        for shard in stale.shards(sockets.len()) {
             if sockets.shard(shard).stale {
-                self.refresh_shard(shard, now, sockets, &syn_acks);
+                self.refresh_shard(shard, now, sockets);
+            }
+        }
+        // The SYN-ACKs that left since the last refresh (they leave at egress, after the
+        // refresh that saw the handshake start): whether the interface could answer each
+        // handshake.
+        let syn_acks = self.gate.syn_acks.take();
+        if syn_acks.overflowed() {
+            for shard in 0..sockets.len() {
+                if sockets.shard(shard).tally.active == 0 {
+                    continue;
+                }
+                for index in sockets.shard(shard).slots() {
+                    let slot = &mut self.ledger[index];
+                    slot.answered |= slot.half_open.is_some();
+                }
+                self.tally_shard(shard, sockets);
+            }
+        } else {
+            for peer in syn_acks.peers() {
+                if let Some(index) = self.routes.get(peer)
+                    && self.ledger[index].half_open == Some(peer)
+                    && let Some(at) = self.ledger[index].handle
+                {
+                    self.ledger[index].answered = true;
+                    self.tally_shard(usize::from(at.shard), sockets);
+                }
             }
         }
     }
@@ -45,23 +69,15 @@ impl<'a> SessionService<'a> {
     /// Marks the shard of slot `index` for a refresh and a poll.
     fn touch(&self, index: usize, sockets: &mut Shards<'a>) {
         if let Some(at) = self.ledger[index].handle {
-            let shard = sockets.shard_mut(usize::from(at.shard));
-            shard.stale = true;
-            shard.dirty = true;
+            sockets.touch(usize::from(at.shard));
         }
     }
 
-    fn refresh_shard(
-        &mut self,
-        shard: usize,
-        now: Instant,
-        sockets: &mut Shards<'a>,
-        syn_acks: &SynAcks,
-    ) {
+    fn refresh_shard(&mut self, shard: usize, now: Instant, sockets: &mut Shards<'a>) {
         for index in sockets.shard(shard).slots() {
             let slot = &mut self.ledger[index];
             let Some(handle) = slot.handle else { continue };
-            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            let socket = sockets.get_quiet::<tcp::Socket>(handle);
             let state = socket.state();
             // An aborted socket is CLOSED at once but sends its reset at the next egress and
             // only then forgets the peer; listening before that would swallow the reset.
@@ -70,7 +86,7 @@ impl<'a> SessionService<'a> {
                 self.retire(index, now);
             }
             let slot = &mut self.ledger[index];
-            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            let socket = sockets.get_quiet::<tcp::Socket>(handle);
             if slot.phase == Phase::Free && state == State::Closed && self.accepting {
                 let endpoint = IpListenEndpoint {
                     addr: None,
@@ -90,12 +106,6 @@ impl<'a> SessionService<'a> {
                     slot.answered = false;
                 }
                 slot.half_open = half_open;
-                // Whether the interface could answer this handshake with a SYN-ACK.
-                if let Some(peer) = half_open
-                    && !syn_acks.is_empty()
-                {
-                    slot.answered |= syn_acks.overflowed() || syn_acks.peers().any(|p| p == peer);
-                }
             }
             // The route follows the socket's remote endpoint.
             let remote = remote_of(socket);
@@ -112,7 +122,7 @@ impl<'a> SessionService<'a> {
             }
             slot.seen = socket.state();
         }
-        sockets.shard_mut(shard).stale = false;
+        sockets.refreshed(shard);
         self.tally_shard(shard, sockets);
     }
 
@@ -125,7 +135,7 @@ impl<'a> SessionService<'a> {
         for slot in self.ledger[range].iter() {
             count_slot(&mut tally, slot, &self.config);
         }
-        let old = core::mem::replace(&mut sockets.shard_mut(shard).tally, tally);
+        let old = sockets.set_tally(shard, tally);
         let which = role_index(role);
         self.totals[which].subtract(&old);
         self.totals[which].add(&tally);
@@ -154,7 +164,8 @@ impl<'a> SessionService<'a> {
         if !sockets.mark_due(now) && !self.under_pressure(now) {
             return;
         }
-        for shard in 0..sockets.len() {
+        let dirty = sockets.dirty().clone();
+        for shard in dirty.shards(sockets.len()) {
             if !sockets.shard(shard).dirty {
                 continue;
             }
@@ -739,7 +750,8 @@ impl<'a> SessionService<'a> {
         scratch: &mut [u8],
     ) {
         let handler = self.config.handler;
-        for shard in 0..sockets.len() {
+        let dirty = sockets.dirty().clone();
+        for shard in dirty.shards(sockets.len()) {
             if !sockets.shard(shard).dirty {
                 continue;
             }

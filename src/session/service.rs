@@ -9,7 +9,7 @@ use smoltcp::wire::{IpEndpoint, Ipv4Address};
 
 use super::routes::{Route, Routes};
 use super::shards::{Shards, Tally};
-use super::slot::{Phase, Role, Slot, SlotId};
+use super::slot::{Phase, Slot, SlotId};
 use super::types::{
     CloseReason, LedgerCounts, Listener, MAX_EVENTS, MAX_LISTENERS, REFUSAL_RX, REFUSAL_TX,
     SessionConfig, SessionCounters, SessionError, SessionEvent, SessionInfo,
@@ -41,6 +41,8 @@ pub struct SessionService<'a> {
     /// A shard of each role (session, refusal) with a listening slot, the first as far as
     /// known.
     pub(super) listening_shard: [Option<usize>; 2],
+    /// Slots per role (session, refusal).
+    pub(super) slot_counts: [u16; 2],
 }
 
 impl<'a> SessionService<'a> {
@@ -54,6 +56,11 @@ impl<'a> SessionService<'a> {
         routes: &'a mut [Route],
         session_buffer: usize,
     ) -> SessionService<'a> {
+        let mut slot_counts = [0u16; 2];
+        for slot in ledger.iter() {
+            let which = super::ledger::role_index(slot.role);
+            slot_counts[which] = slot_counts[which].saturating_add(1);
+        }
         SessionService {
             config,
             ledger,
@@ -66,6 +73,7 @@ impl<'a> SessionService<'a> {
             routes: Routes::new(routes),
             totals: [Tally::default(); 2],
             listening_shard: [None; 2],
+            slot_counts,
         }
     }
 
@@ -106,8 +114,12 @@ impl<'a> SessionService<'a> {
 
     /// How the ledger stands.
     pub fn ledger(&self) -> LedgerCounts {
-        let fixed =
-            core::mem::size_of::<smoltcp::iface::SocketStorage>() + core::mem::size_of::<Slot>();
+        // A slot's socket-table entry, its ledger entry, its share of the route table (two
+        // entries) and of its shard.
+        let fixed = core::mem::size_of::<smoltcp::iface::SocketStorage>()
+            + core::mem::size_of::<Slot>()
+            + 2 * core::mem::size_of::<Route>()
+            + core::mem::size_of::<super::shards::Shard>().div_ceil(super::shards::SHARD_SLOTS);
         let mut counts = LedgerCounts {
             bytes_per_session_slot: (2 * self.session_buffer + fixed) as u32,
             bytes_per_refusal_slot: (REFUSAL_RX + REFUSAL_TX + fixed) as u32,
@@ -115,12 +127,7 @@ impl<'a> SessionService<'a> {
             syn_backlog: u16::try_from(self.gate.backlog.capacity()).unwrap_or(u16::MAX),
             ..LedgerCounts::default()
         };
-        for slot in self.ledger.iter() {
-            match slot.role {
-                Role::Session => counts.session_slots += 1,
-                Role::Refusal => counts.refusal_slots += 1,
-            }
-        }
+        [counts.session_slots, counts.refusal_slots] = self.slot_counts;
         let [sessions, refusals] = &self.totals;
         counts.free = sessions.free;
         counts.busy = sessions.busy;
@@ -271,12 +278,13 @@ impl<'a> SessionService<'a> {
         iface: &mut Interface,
         sockets: &mut Shards<'a>,
     ) {
-        for index in 0..sockets.len() {
+        let dirty = sockets.dirty().clone();
+        for index in dirty.shards(sockets.len()) {
             if !sockets.shard(index).dirty {
                 continue;
             }
             let mut watched = Watched::new(device, &self.gate, SESSION_SERVICE_PORT);
-            let set = sockets.set_mut(index);
+            let set = sockets.set_quiet(index);
             // One egress pass sends at most one packet per socket; go on while any socket
             // sent.
             for _ in 0..MAX_EGRESS_PASSES {
@@ -287,6 +295,7 @@ impl<'a> SessionService<'a> {
             let sockets_due = iface.poll_at(now, sockets.set(index));
             self.settle(index, now, sockets_due, sockets);
         }
+        sockets.clear_dirty();
     }
 
     /// Notes when shard `index` next needs a poll, after its egress: at once if a socket
@@ -306,13 +315,12 @@ impl<'a> SessionService<'a> {
                 socket.state() != slot.seen || remote_of(socket) != slot.route
             })
         });
-        let shard = sockets.shard_mut(index);
-        shard.dirty = false;
-        shard.due = if changed {
+        let due = if changed {
             Some(now)
         } else {
-            super::shards::earliest(sockets_due, shard.tally.slots_due)
+            super::shards::earliest(sockets_due, sockets.shard(index).tally.slots_due)
         };
+        sockets.settled(index, due);
     }
 }
 

@@ -169,15 +169,55 @@ impl Default for Shard<'_> {
     }
 }
 
-/// All the shards of a node.
+/// Shards a work list names before it gives up and says "look at all of them".
+const LISTED: usize = 64;
+
+/// The shards that need one kind of work: listed while few, else all of them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WorkList {
+    listed: heapless::Vec<u16, LISTED>,
+    overflowed: bool,
+}
+
+impl WorkList {
+    fn add(&mut self, index: usize) {
+        if !self.overflowed && self.listed.push(index as u16).is_err() {
+            self.overflowed = true;
+        }
+    }
+
+    /// The shards listed, out of `count` (all of them once the list overflowed).
+    pub(crate) fn shards(&self, count: usize) -> impl Iterator<Item = usize> + '_ {
+        let all = self.overflowed.then_some(0..count).into_iter().flatten();
+        let listed = self
+            .listed
+            .iter()
+            .filter(|_| !self.overflowed)
+            .map(|&i| usize::from(i));
+        all.chain(listed)
+    }
+}
+
+/// All the shards of a node, with the lists of those that need work.
 pub struct Shards<'a> {
     list: &'a mut [Shard<'a>],
+    /// Shards whose sockets were touched since the last refresh.
+    stale: WorkList,
+    /// Shards to service and poll for egress in this poll.
+    dirty: WorkList,
+    /// No shard is due before this (a lower bound: the exact time is found when it comes).
+    next_due: Option<Instant>,
 }
 
 impl<'a> Shards<'a> {
     /// Shards on `list`, built with [`Shards::build`].
     pub(crate) fn new(list: &'a mut [Shard<'a>]) -> Shards<'a> {
-        Shards { list }
+        Shards {
+            list,
+            stale: WorkList::default(),
+            dirty: WorkList::default(),
+            next_due: None,
+        }
     }
 
     /// Makes shard `index` a set on `set` for `len` slots of `role` from ledger entry `first`.
@@ -194,10 +234,9 @@ impl<'a> Shards<'a> {
             first,
             len,
             role,
-            dirty: true,
-            stale: true,
             ..Shard::EMPTY
         };
+        self.touch(index);
     }
 
     /// How many shards there are.
@@ -215,22 +254,67 @@ impl<'a> Shards<'a> {
         &self.list[index]
     }
 
-    /// Shard `index`, to change.
-    pub(crate) fn shard_mut(&mut self, index: usize) -> &mut Shard<'a> {
-        &mut self.list[index]
-    }
-
     /// Every shard.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Shard<'a>> + '_ {
         self.list.iter()
     }
 
-    /// The socket set of shard `index` (marked for servicing and egress).
-    pub(crate) fn set_mut(&mut self, index: usize) -> &mut SocketSet<'a> {
+    /// Marks shard `index` for a refresh, servicing and egress.
+    pub(crate) fn touch(&mut self, index: usize) {
         let shard = &mut self.list[index];
-        shard.dirty = true;
-        shard.stale = true;
-        match &mut shard.set {
+        if !shard.stale {
+            shard.stale = true;
+            self.stale.add(index);
+        }
+        if !shard.dirty {
+            shard.dirty = true;
+            self.dirty.add(index);
+        }
+    }
+
+    /// Takes the list of shards touched since the last refresh.
+    pub(crate) fn take_stale(&mut self) -> WorkList {
+        core::mem::take(&mut self.stale)
+    }
+
+    /// Notes that shard `index` was refreshed.
+    pub(crate) fn refreshed(&mut self, index: usize) {
+        self.list[index].stale = false;
+    }
+
+    /// The list of shards to service and poll for egress in this poll.
+    pub(crate) fn dirty(&self) -> &WorkList {
+        &self.dirty
+    }
+
+    /// Notes that shard `index` was polled for egress and is next due at `due`.
+    pub(crate) fn settled(&mut self, index: usize, due: Option<Instant>) {
+        let shard = &mut self.list[index];
+        shard.dirty = false;
+        shard.due = due;
+        self.next_due = earliest(self.next_due, due);
+    }
+
+    /// Empties the list of shards to service once each was settled.
+    pub(crate) fn clear_dirty(&mut self) {
+        let list = core::mem::take(&mut self.dirty);
+        for index in list.shards(self.list.len()) {
+            // A shard touched again after its egress (none is, but to be safe) stays listed.
+            if self.list[index].dirty {
+                self.dirty.add(index);
+            }
+        }
+    }
+
+    /// The socket set of shard `index` (marked for a refresh, servicing and egress).
+    pub(crate) fn set_mut(&mut self, index: usize) -> &mut SocketSet<'a> {
+        self.touch(index);
+        self.set_quiet(index)
+    }
+
+    /// The socket set of shard `index`, not marked (for the session service's own passes).
+    pub(crate) fn set_quiet(&mut self, index: usize) -> &mut SocketSet<'a> {
+        match &mut self.list[index].set {
             Some(set) => set,
             None => unreachable!("the node builds every shard"),
         }
@@ -244,9 +328,15 @@ impl<'a> Shards<'a> {
         }
     }
 
-    /// The socket at `at` (its shard is marked for servicing and egress).
+    /// The socket at `at` (its shard is marked for a refresh, servicing and egress).
     pub fn get_mut<T: AnySocket<'a>>(&mut self, at: SocketAt) -> &mut T {
         self.set_mut(usize::from(at.shard)).get_mut::<T>(at.handle)
+    }
+
+    /// The socket at `at`, its shard not marked.
+    pub(crate) fn get_quiet<T: AnySocket<'a>>(&mut self, at: SocketAt) -> &mut T {
+        self.set_quiet(usize::from(at.shard))
+            .get_mut::<T>(at.handle)
     }
 
     /// The socket at `at`.
@@ -267,13 +357,17 @@ impl<'a> Shards<'a> {
         debug_assert_eq!(again, at.handle, "the socket went back to its own entry");
     }
 
+    /// Sets the tally of shard `index`, returning the one it had.
+    pub(crate) fn set_tally(&mut self, index: usize, tally: Tally) -> Tally {
+        core::mem::replace(&mut self.list[index].tally, tally)
+    }
+
     /// Marks every shard with a connection for servicing and egress (a neighbour may have
     /// answered ARP for a socket that waits to send).
     pub(crate) fn mark_active(&mut self) {
-        for shard in self.list.iter_mut() {
-            if shard.tally.active > 0 {
-                shard.dirty = true;
-                shard.stale = true;
+        for index in 0..self.list.len() {
+            if self.list[index].tally.active > 0 {
+                self.touch(index);
             }
         }
     }
@@ -286,19 +380,26 @@ impl<'a> Shards<'a> {
     }
 
     /// Marks the shards whose due time has come, and returns whether any shard needs work.
+    /// Looks at them all only once the earliest due time has come.
     pub(crate) fn mark_due(&mut self, now: Instant) -> bool {
-        let mut any = false;
-        for shard in self.list.iter_mut() {
-            if shard.due.is_some_and(|due| due <= now) {
-                shard.dirty = true;
+        if self.next_due.is_some_and(|due| due <= now) {
+            let mut next = None;
+            for index in 0..self.list.len() {
+                match self.list[index].due {
+                    Some(due) if due <= now => {
+                        self.list[index].due = None;
+                        self.touch(index);
+                    }
+                    due => next = earliest(next, due),
+                }
             }
-            any |= shard.dirty;
+            self.next_due = next;
         }
-        any
+        !self.dirty.listed.is_empty() || self.dirty.overflowed
     }
 
-    /// The earliest due time of any shard.
+    /// The earliest due time of any shard (or a little earlier).
     pub(crate) fn due(&self) -> Option<Instant> {
-        self.list.iter().fold(None, |at, s| earliest(at, s.due))
+        self.next_due
     }
 }
