@@ -395,6 +395,22 @@ fn parse_response(buf: &[u8]) -> Parsed {
     }
 }
 
+/// What a session does with a retarget to `to`, having connected to `chain` so far (its
+/// target first, then each retarget's address) and allowed `max` retargets: `None` to follow
+/// it, else the outcome that ends it (`Retarget` when none are followed, `RetargetLoop` for an
+/// address already tried, `RetargetLimit` past `max`).
+fn retarget_verdict(chain: &[SocketAddrV4], to: SocketAddrV4, max: usize) -> Option<Outcome> {
+    if max == 0 {
+        Some(Outcome::Retarget)
+    } else if chain.contains(&to) {
+        Some(Outcome::RetargetLoop)
+    } else if chain.len() > max {
+        Some(Outcome::RetargetLimit)
+    } else {
+        None
+    }
+}
+
 fn session_request(common: &Common) -> Vec<u8> {
     let scope = Scope::parse_text(&common.scope).unwrap_or_else(|e| {
         eprintln!("nbss_load: bad --scope: {e:?}");
@@ -681,14 +697,8 @@ impl<'a> Worker<'a> {
     fn follow(&mut self, index: usize, to: SocketAddrV4, now: Instant) {
         let max = usize::from(self.sh.max_retargets);
         let slot = &mut self.slots[index];
-        if max == 0 {
-            return self.finish(index, Outcome::Retarget, now);
-        }
-        if slot.chain[..=slot.hops].contains(&to) {
-            return self.finish(index, Outcome::RetargetLoop, now);
-        }
-        if slot.hops >= max {
-            return self.finish(index, Outcome::RetargetLimit, now);
+        if let Some(end) = retarget_verdict(&slot.chain[..=slot.hops], to, max) {
+            return self.finish(index, end, now);
         }
         // Closing the descriptor also takes it out of the epoll set.
         close_fd(slot.fd);
@@ -1716,5 +1726,40 @@ fn main() {
         Mode::Setup(args) => setup(args),
         Mode::Echo(args) => echo(args),
         Mode::Hold(args) => hold(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(last: u8) -> SocketAddrV4 {
+        SocketAddrV4::new(std::net::Ipv4Addr::new(192, 168, 69, last), 139)
+    }
+
+    #[test]
+    fn retargets_are_followed_up_to_the_limit_and_never_in_a_loop() {
+        let (a, b, c) = (at(1), at(2), at(3));
+        assert_eq!(retarget_verdict(&[a], b, 3), None);
+        assert_eq!(retarget_verdict(&[a, b], c, 3), None);
+        assert_eq!(retarget_verdict(&[a, b], a, 3), Some(Outcome::RetargetLoop));
+        assert_eq!(retarget_verdict(&[a], a, 3), Some(Outcome::RetargetLoop));
+        assert_eq!(
+            retarget_verdict(&[a, b], c, 1),
+            Some(Outcome::RetargetLimit)
+        );
+        assert_eq!(retarget_verdict(&[a], b, 1), None);
+        assert_eq!(retarget_verdict(&[a], b, 0), Some(Outcome::Retarget));
+    }
+
+    #[test]
+    fn a_retarget_response_names_where_to_go() {
+        let frame = [0x84, 0, 0, 6, 192, 168, 69, 2, 0, 139];
+        assert!(matches!(parse_response(&frame), Parsed::Retarget(to) if to == at(2)));
+        assert!(matches!(parse_response(&frame[..9]), Parsed::Need));
+        assert!(matches!(
+            parse_response(&[0x84, 0, 0, 4, 192, 168, 69, 2]),
+            Parsed::Done(Outcome::BadResponse)
+        ));
     }
 }
