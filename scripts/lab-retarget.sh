@@ -14,8 +14,8 @@
 #     hop
 #   5 a chain: C (1 slot, --retarget A:139) and A both full: nbss_load against C gets 0x82 from
 #     B after 2 hops; with --max-retargets 1 each session ends as retarget_limit
-#   6 status: A counted its retargets (JSON and text; node status no-resource conditions), no
-#     0x83; its log has them at info; B refused nothing
+#   6 status: A lists its sibling and counted its retargets (JSON and text; node status
+#     no-resource conditions), no 0x83; its log has them at info; B refused nothing
 #   7 captures: no reset from port 139 of A, B or C; tshark decodes every 0x84 of A as an NBSS
 #     retarget naming B:139, as many as A counted, and C's as naming A:139
 #
@@ -198,6 +198,9 @@ expect_json "A refused nothing for lack of room (0x83 0x83)" '.counters.sessions
 expect_json "A's node status: no-resource conditions = retargets" \
     ".counters.node_status.number_no_resource_conditions == $a_retargets" "$WORK/a-status.json"
 expect "status text: the retargets line" "^ +retargets +$a_retargets$" "$WORK/a-status.txt"
+expect_json "status: A's siblings" ".retarget == [\"$B:139\"]" "$WORK/a-status.json"
+expect "status text: A's siblings in the ledger" "^  retarget to +$B:139$" "$WORK/a-status.txt"
+expect_json "status: B has none (no key)" '.retarget == null' "$WORK/b-status.json"
 expect_json "B refused nothing" '.counters.sessions.insufficient_resources == 0' "$WORK/b-status.json"
 expect_json "B served the retargeted sessions" ".counters.sessions.positive == $((HOLD_N - S_A + setup_h1 + CHAIN_N))" "$WORK/b-status.json"
 in_ns "$NETBT" status --control "$WORK/c.sock" --json >"$WORK/c-status.json" 2>&1 || true
