@@ -15,7 +15,7 @@
 //!         --calling NAME#XX (LOADGEN#00)      --scope SCOPE ("")
 //!         --close fin|rst (fin)               --threads T (1)
 //!         --connect-timeout MS (5000)         --response-timeout MS (10000)
-//!         --json                              --label TEXT
+//!         --max-retargets N (3)               --json   --label TEXT
 //! ```
 //!
 //! * `setup`: each session is a TCP connect, a SESSION REQUEST from `--calling` to `--called`,
@@ -36,8 +36,18 @@
 //!   `--hold` seconds (default 10), then closes them. Reports the outcomes and how many held
 //!   sessions the server closed during the hold. For capacity and memory measurements.
 //!
+//! Retargets (0x84, RFC 1002 §4.3.5): `setup` and `hold` follow them (as a Windows client does,
+//! and unlike Samba's smbclient and impacket): the client closes and sends the same request to
+//! the address and port named, at most `--max-retargets` times per session (default 3, at most
+//! 8; 0: not followed). Each session's time runs from its first connect to its last answer.
+//! The report counts the positive sessions by the hops they took (`positive_hops_0` answered
+//! by the target, `positive_hops_1` after one retarget, ...) and the retargets followed; a
+//! retarget to an address the session was already sent to is `retarget_loop`, one past the
+//! limit `retarget_limit` (both failures). `echo` does not follow retargets.
+//!
 //! Outcomes: `positive` (0x82); `neg_80`, `neg_81`, `neg_82`, `neg_83`, `neg_8f`, `neg_other`
-//! (0x83 by error code); `retarget` (0x84); `refused` (the SYN was answered with a RST:
+//! (0x83 by error code); `retarget` (0x84, not followed: `--max-retargets 0`, or `echo`);
+//! `retarget_loop`, `retarget_limit` (see above); `refused` (the SYN was answered with a RST:
 //! ECONNREFUSED); `reset` (a RST after the connection was established: ECONNRESET/EPIPE); `eof`
 //! (the server closed without a complete response); `bad_response` (anything else on the wire);
 //! `connect_timeout`, `response_timeout` (our deadlines, or the kernel's ETIMEDOUT);
@@ -76,7 +86,9 @@ struct Cli {
 
 const AFTER_HELP: &str = "\
 Outcomes counted per session: positive (0x82); neg_80, neg_81, neg_82, neg_83, neg_8f, neg_other
-(0x83 by error code); retarget (0x84); refused (SYN answered with RST); reset (RST after the
+(0x83 by error code); retarget (0x84 not followed: --max-retargets 0, or echo); retarget_loop (a
+retarget to an address already tried); retarget_limit (more than --max-retargets); refused (SYN
+answered with RST); reset (RST after the
 connection was established); eof (closed without a complete response); bad_response;
 connect_timeout; response_timeout; connect_error; eaddrnotavail (no local port left: client
 TIME_WAIT, use --close rst); other; unfinished (in flight at the hard stop).
@@ -120,6 +132,11 @@ struct Common {
     /// Deadline for the response after the request was sent, in milliseconds.
     #[arg(long = "response-timeout", value_name = "MS", default_value_t = 10000)]
     response_timeout: u64,
+    /// Retargets (0x84) followed per session in setup and hold (0: none, a 0x84 is the
+    /// outcome `retarget`).
+    #[arg(long = "max-retargets", value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u8).range(0..=MAX_RETARGETS as i64))]
+    max_retargets: u8,
     /// Print one JSON object on stdout (the human lines go to stderr).
     #[arg(long)]
     json: bool,
@@ -202,6 +219,9 @@ impl Close {
 /// Longest run any mode accepts, in seconds.
 const MAX_SECS: f64 = 600.0;
 
+/// Most retargets `--max-retargets` lets a session follow.
+const MAX_RETARGETS: usize = 8;
+
 fn parse_name(text: &str, default_suffix: u8) -> Result<Name, String> {
     // Accept Samba's NAME#XX and the NAME<XX> that tools print.
     let owned;
@@ -244,6 +264,8 @@ enum Outcome {
     Neg8F,
     NegOther,
     Retarget,
+    RetargetLoop,
+    RetargetLimit,
     Refused,
     Reset,
     Eof,
@@ -256,7 +278,7 @@ enum Outcome {
     Unfinished,
 }
 
-const OUTCOMES: usize = 18;
+const OUTCOMES: usize = 20;
 
 const OUTCOME_NAMES: [&str; OUTCOMES] = [
     "positive",
@@ -267,6 +289,8 @@ const OUTCOME_NAMES: [&str; OUTCOMES] = [
     "neg_8f",
     "neg_other",
     "retarget",
+    "retarget_loop",
+    "retarget_limit",
     "refused",
     "reset",
     "eof",
@@ -339,6 +363,8 @@ enum Parsed {
     Skip(usize),
     /// The response, complete.
     Done(Outcome),
+    /// A retarget response, complete: go there.
+    Retarget(SocketAddrV4),
 }
 
 /// Longest response frame: a retarget response (4 + 6 bytes).
@@ -362,8 +388,26 @@ fn parse_response(buf: &[u8]) -> Parsed {
     match Repr::parse(&Packet::new_unchecked(&buf[..total])) {
         Ok(Repr::PositiveResponse) => Parsed::Done(Outcome::Positive),
         Ok(Repr::NegativeResponse { code }) => Parsed::Done(Outcome::negative(u8::from(code))),
-        Ok(Repr::RetargetResponse { .. }) => Parsed::Done(Outcome::Retarget),
+        Ok(Repr::RetargetResponse { address, port }) => {
+            Parsed::Retarget(SocketAddrV4::new(address, port))
+        }
         _ => Parsed::Done(Outcome::BadResponse),
+    }
+}
+
+/// What a session does with a retarget to `to`, having connected to `chain` so far (its
+/// target first, then each retarget's address) and allowed `max` retargets: `None` to follow
+/// it, else the outcome that ends it (`Retarget` when none are followed, `RetargetLoop` for an
+/// address already tried, `RetargetLimit` past `max`).
+fn retarget_verdict(chain: &[SocketAddrV4], to: SocketAddrV4, max: usize) -> Option<Outcome> {
+    if max == 0 {
+        Some(Outcome::Retarget)
+    } else if chain.contains(&to) {
+        Some(Outcome::RetargetLoop)
+    } else if chain.len() > max {
+        Some(Outcome::RetargetLimit)
+    } else {
+        None
     }
 }
 
@@ -463,7 +507,9 @@ fn close_fd(fd: RawFd) {
 /// Everything the worker threads share.
 struct Shared {
     request: Vec<u8>,
-    addr: libc::sockaddr_in,
+    target: SocketAddrV4,
+    /// Retargets followed per session at most.
+    max_retargets: u8,
     close: Close,
     connect_timeout: Duration,
     response_timeout: Duration,
@@ -494,11 +540,16 @@ enum Phase {
 struct Slot {
     fd: RawFd,
     phase: Phase,
+    /// When the session's first connect began.
     start: Instant,
     deadline: Instant,
     sent: usize,
     buf: [u8; RESPONSE_BUF],
     len: usize,
+    /// Retargets followed so far.
+    hops: usize,
+    /// The addresses connected to: the target, then each retarget's (`hops + 1` of them).
+    chain: [SocketAddrV4; MAX_RETARGETS + 1],
 }
 
 /// What one worker measured.
@@ -512,6 +563,10 @@ struct WorkerOut {
     last_finish: Option<Instant>,
     /// Hold mode: held sessions the server closed before the release.
     closed_by_peer: u64,
+    /// Positive sessions by the retargets they followed (index: hops).
+    positive_by_hops: [u64; MAX_RETARGETS + 1],
+    /// Retargets followed (a new connection each).
+    retargets_followed: u64,
 }
 
 struct Worker<'a> {
@@ -547,50 +602,16 @@ impl<'a> Worker<'a> {
                 lat_neg: Vec::new(),
                 last_finish: None,
                 closed_by_peer: 0,
+                positive_by_hops: [0; MAX_RETARGETS + 1],
+                retargets_followed: 0,
             },
         }
-    }
-
-    fn count(&mut self, outcome: Outcome) {
-        self.out.counts[outcome as usize] += 1;
     }
 
     /// Starts one session. Failures that happen at once are counted here.
     fn start(&mut self) {
         let start = Instant::now();
-        // SAFETY: plain syscall.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_INET,
-                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        };
-        if fd < 0 {
-            self.count(Outcome::Other);
-            self.out.last_finish = Some(Instant::now());
-            return;
-        }
-        if self.sh.close == Close::Rst {
-            set_linger_rst(fd);
-        }
-        // SAFETY: fd is our socket; addr is a valid sockaddr_in of the given length.
-        let rc = unsafe {
-            libc::connect(
-                fd,
-                (&self.sh.addr as *const libc::sockaddr_in).cast(),
-                size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            let e = errno();
-            if e != libc::EINPROGRESS {
-                close_fd(fd);
-                self.count(Outcome::connect_errno(e));
-                self.out.last_finish = Some(Instant::now());
-                return;
-            }
-        }
+        let target = self.sh.target;
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -602,10 +623,56 @@ impl<'a> Worker<'a> {
                     sent: 0,
                     buf: [0; RESPONSE_BUF],
                     len: 0,
+                    hops: 0,
+                    chain: [target; MAX_RETARGETS + 1],
                 });
                 self.slots.len() - 1
             }
         };
+        let slot = &mut self.slots[index];
+        slot.start = start;
+        slot.hops = 0;
+        slot.chain[0] = target;
+        self.in_progress += 1;
+        self.connect(index, target, start);
+    }
+
+    /// Opens the connection of session `index` to `to` (its target, or where a retarget sent
+    /// it) and sends the request once it is up. Failures that happen at once end the session.
+    fn connect(&mut self, index: usize, to: SocketAddrV4, now: Instant) {
+        self.slots[index].fd = -1;
+        // SAFETY: plain syscall.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_INET,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        if fd < 0 {
+            self.finish(index, Outcome::Other, Instant::now());
+            return;
+        }
+        if self.sh.close == Close::Rst {
+            set_linger_rst(fd);
+        }
+        let addr = sockaddr(to);
+        // SAFETY: fd is our socket; addr is a valid sockaddr_in of the given length.
+        let rc = unsafe {
+            libc::connect(
+                fd,
+                (&addr as *const libc::sockaddr_in).cast(),
+                size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            let e = errno();
+            if e != libc::EINPROGRESS {
+                close_fd(fd);
+                self.finish(index, Outcome::connect_errno(e), Instant::now());
+                return;
+            }
+        }
         let mut ev = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             u64: index as u64,
@@ -613,18 +680,33 @@ impl<'a> Worker<'a> {
         // SAFETY: ep and fd are ours; ev is a local.
         if unsafe { libc::epoll_ctl(self.ep, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
             close_fd(fd);
-            self.free.push(index);
-            self.count(Outcome::Other);
+            self.finish(index, Outcome::Other, Instant::now());
             return;
         }
         let slot = &mut self.slots[index];
         slot.fd = fd;
         slot.phase = Phase::Connecting;
-        slot.start = start;
-        slot.deadline = start + self.sh.connect_timeout;
+        slot.deadline = now + self.sh.connect_timeout;
         slot.sent = 0;
         slot.len = 0;
-        self.in_progress += 1;
+    }
+
+    /// Session `index` was retargeted to `to`: closes its connection and sends the request
+    /// there, unless it was sent there before (a loop), it followed `--max-retargets` already,
+    /// or retargets are not followed.
+    fn follow(&mut self, index: usize, to: SocketAddrV4, now: Instant) {
+        let max = usize::from(self.sh.max_retargets);
+        let slot = &mut self.slots[index];
+        if let Some(end) = retarget_verdict(&slot.chain[..=slot.hops], to, max) {
+            return self.finish(index, end, now);
+        }
+        // Closing the descriptor also takes it out of the epoll set.
+        close_fd(slot.fd);
+        slot.fd = -1;
+        slot.hops += 1;
+        slot.chain[slot.hops] = to;
+        self.out.retargets_followed += 1;
+        self.connect(index, to, now);
     }
 
     /// Ends the session setup in `index` with `outcome`.
@@ -640,6 +722,9 @@ impl<'a> Worker<'a> {
             }
         }
         self.out.counts[outcome as usize] += 1;
+        if outcome == Outcome::Positive {
+            self.out.positive_by_hops[slot.hops] += 1;
+        }
         self.out.last_finish = Some(now);
         self.in_progress -= 1;
         if sh.hold && outcome == Outcome::Positive {
@@ -767,6 +852,10 @@ impl<'a> Worker<'a> {
                     }
                     Parsed::Done(outcome) => {
                         self.finish(index, outcome, now);
+                        return;
+                    }
+                    Parsed::Retarget(to) => {
+                        self.follow(index, to, now);
                         return;
                     }
                 }
@@ -1050,6 +1139,8 @@ struct Merged {
     neg: Latency,
     last_finish: Option<Instant>,
     closed_by_peer: u64,
+    positive_by_hops: [u64; MAX_RETARGETS + 1],
+    retargets_followed: u64,
 }
 
 fn merge(outs: Vec<WorkerOut>) -> Merged {
@@ -1058,7 +1149,13 @@ fn merge(outs: Vec<WorkerOut>) -> Merged {
     let mut neg = Vec::new();
     let mut last_finish: Option<Instant> = None;
     let mut closed_by_peer = 0;
+    let mut positive_by_hops = [0u64; MAX_RETARGETS + 1];
+    let mut retargets_followed = 0;
     for out in outs {
+        for (sum, n) in positive_by_hops.iter_mut().zip(out.positive_by_hops) {
+            *sum += n;
+        }
+        retargets_followed += out.retargets_followed;
         for (c, n) in counts.iter_mut().zip(out.counts) {
             *c += n;
         }
@@ -1076,6 +1173,41 @@ fn merge(outs: Vec<WorkerOut>) -> Merged {
         neg: Latency::of(neg),
         last_finish,
         closed_by_peer,
+        positive_by_hops,
+        retargets_followed,
+    }
+}
+
+/// The retarget lines of a report: positive sessions by hops, retargets followed.
+fn retarget_lines(common: &Common, m: &Merged) -> String {
+    if common.max_retargets == 0 {
+        return String::new();
+    }
+    let mut s = String::from("  positive by retarget hops:");
+    for (hops, n) in m.positive_by_hops[..=usize::from(common.max_retargets)]
+        .iter()
+        .enumerate()
+    {
+        let _ = write!(s, " {hops}: {n}");
+    }
+    let _ = writeln!(
+        s,
+        "; {} retargets followed (at most {} a session)",
+        m.retargets_followed, common.max_retargets
+    );
+    s
+}
+
+/// The retarget keys of the JSON object: `max_retargets`, `retargets_followed`,
+/// `positive_hops_0` to `positive_hops_N` (N = `--max-retargets`).
+fn retarget_json(common: &Common, m: &Merged, json: &mut Json) {
+    json.num("max_retargets", f64::from(common.max_retargets));
+    json.num("retargets_followed", m.retargets_followed as f64);
+    for (hops, &n) in m.positive_by_hops[..=usize::from(common.max_retargets)]
+        .iter()
+        .enumerate()
+    {
+        json.num(&format!("positive_hops_{hops}"), n as f64);
     }
 }
 
@@ -1092,7 +1224,8 @@ fn shared(common: &Common, count: u64, run_for: Duration, hold: bool) -> Arc<Sha
     let stop_starting_at = now + run_for;
     Arc::new(Shared {
         request: session_request(common),
-        addr: sockaddr(common.target),
+        target: common.target,
+        max_retargets: common.max_retargets,
         close: common.close,
         connect_timeout,
         response_timeout,
@@ -1161,6 +1294,7 @@ fn setup(args: SetupArgs) {
         let _ = writeln!(human, "  time to 0x82: {}", m.pos.human());
         let _ = writeln!(human, "  time to 0x83: {}", m.neg.human());
     }
+    human.push_str(&retarget_lines(common, &m));
     human.push_str(&outcome_lines(&m.counts));
 
     let mut json = Json::new();
@@ -1174,6 +1308,7 @@ fn setup(args: SetupArgs) {
     m.all.json("", &mut json);
     m.pos.json("pos_", &mut json);
     m.neg.json("neg_", &mut json);
+    retarget_json(common, &m, &mut json);
     for (name, &n) in OUTCOME_NAMES.iter().zip(&m.counts) {
         json.num(name, n as f64);
     }
@@ -1223,6 +1358,7 @@ fn hold(args: HoldArgs) {
         m.closed_by_peer
     );
     let _ = writeln!(human, "  time to response: {}", m.all.human());
+    human.push_str(&retarget_lines(common, &m));
     human.push_str(&outcome_lines(&m.counts));
 
     let mut json = Json::new();
@@ -1235,6 +1371,7 @@ fn hold(args: HoldArgs) {
     json.num("held_at_release", held_at_release as f64);
     json.num("closed_by_peer", m.closed_by_peer as f64);
     m.all.json("", &mut json);
+    retarget_json(common, &m, &mut json);
     for (name, &n) in OUTCOME_NAMES.iter().zip(&m.counts) {
         json.num(name, n as f64);
     }
@@ -1314,6 +1451,8 @@ fn echo_session(common: &Common, plan: &EchoPlan) -> EchoOut {
     out.outcome = loop {
         match parse_response(&buf[..len]) {
             Parsed::Done(o) => break o,
+            // Echo sessions do not follow retargets.
+            Parsed::Retarget(_) => break Outcome::Retarget,
             Parsed::Skip(k) => {
                 buf.copy_within(k..len, 0);
                 len -= k;
@@ -1587,5 +1726,40 @@ fn main() {
         Mode::Setup(args) => setup(args),
         Mode::Echo(args) => echo(args),
         Mode::Hold(args) => hold(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(last: u8) -> SocketAddrV4 {
+        SocketAddrV4::new(std::net::Ipv4Addr::new(192, 168, 69, last), 139)
+    }
+
+    #[test]
+    fn retargets_are_followed_up_to_the_limit_and_never_in_a_loop() {
+        let (a, b, c) = (at(1), at(2), at(3));
+        assert_eq!(retarget_verdict(&[a], b, 3), None);
+        assert_eq!(retarget_verdict(&[a, b], c, 3), None);
+        assert_eq!(retarget_verdict(&[a, b], a, 3), Some(Outcome::RetargetLoop));
+        assert_eq!(retarget_verdict(&[a], a, 3), Some(Outcome::RetargetLoop));
+        assert_eq!(
+            retarget_verdict(&[a, b], c, 1),
+            Some(Outcome::RetargetLimit)
+        );
+        assert_eq!(retarget_verdict(&[a], b, 1), None);
+        assert_eq!(retarget_verdict(&[a], b, 0), Some(Outcome::Retarget));
+    }
+
+    #[test]
+    fn a_retarget_response_names_where_to_go() {
+        let frame = [0x84, 0, 0, 6, 192, 168, 69, 2, 0, 139];
+        assert!(matches!(parse_response(&frame), Parsed::Retarget(to) if to == at(2)));
+        assert!(matches!(parse_response(&frame[..9]), Parsed::Need));
+        assert!(matches!(
+            parse_response(&[0x84, 0, 0, 4, 192, 168, 69, 2]),
+            Parsed::Done(Outcome::BadResponse)
+        ));
     }
 }

@@ -59,6 +59,7 @@ if [ "$(id -u)" -eq 0 ]; then
     scripts/lab-wins.sh
     scripts/lab-datagram.sh
     scripts/lab-hostile.sh
+    scripts/lab-retarget.sh
 else
     echo "lab tier needs root (network namespaces): run scripts/test.sh as root" >&2
     exit 1

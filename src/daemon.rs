@@ -479,7 +479,7 @@ fn report_session_events(
             SessionEvent::Opened { .. }
             | SessionEvent::Requested { .. }
             | SessionEvent::Closed { .. } => log::debug!("{event}"),
-            SessionEvent::Refused { .. } => {
+            SessionEvent::Refused { .. } | SessionEvent::Retargeted { .. } => {
                 if refusals.allow() {
                     log::info!("{event}");
                 }

@@ -173,6 +173,12 @@ struct ServeArgs {
     /// before a refusal slot answers it 0x83 (0: at once).
     #[arg(long, default_value = "2", value_name = "MS", value_parser = parse_millis)]
     refusal_delay: netbt::session::Duration,
+    /// A sibling node (IP:PORT, e.g. 192.168.69.2:139) that a request finding every session
+    /// slot busy is sent to with a RETARGET SESSION RESPONSE (0x84) instead of 0x83, once it
+    /// waited --refusal-delay; repeat for more (at most 8), taken in turn. Samba's smbclient
+    /// and impacket treat 0x84 as a failure.
+    #[arg(long = "retarget", value_name = "IP:PORT", value_parser = parse_retarget)]
+    retarget: Vec<netbt::session::Sibling>,
     /// SYNs kept while no session slot is free (about 160 bytes each), replayed the moment a
     /// slot frees; when it is full and no slot listens, SYNs are dropped and the client
     /// retransmits (0: keep none).
@@ -293,6 +299,48 @@ fn parse_seconds(text: &str) -> Result<netbt::session::Duration, String> {
     Ok(netbt::session::Duration::from_millis(
         (seconds * 1000.0).round() as u64,
     ))
+}
+
+/// A `--retarget` value: an IPv4 address and a port 1..65535.
+fn parse_retarget(text: &str) -> Result<netbt::session::Sibling, String> {
+    let (address, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?} is not IP:PORT (e.g. 192.168.69.2:139)"))?;
+    let address: Ipv4Address = address
+        .parse()
+        .map_err(|_| format!("{text:?}: {address:?} is not an IPv4 address (want IP:PORT)"))?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|&p| p != 0)
+        .ok_or_else(|| format!("{text:?}: {port:?} is not a port 1..65535 (want IP:PORT)"))?;
+    if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
+        return Err(format!("{text:?}: {address} is not a node's address"));
+    }
+    Ok(netbt::session::Sibling { address, port })
+}
+
+/// The `--retarget` siblings, in the order given; none may be this node's own session port.
+fn retargets(
+    siblings: &[netbt::session::Sibling],
+    own: Ipv4Address,
+) -> Result<netbt::session::Retargets, String> {
+    let mut list = netbt::session::Retargets::NONE;
+    for &sibling in siblings {
+        if sibling.address == own && sibling.port == netbt::wire::SESSION_SERVICE_PORT {
+            return Err(format!(
+                "--retarget {sibling}: that is this node itself (--ip); name a sibling"
+            ));
+        }
+        list.push(sibling).map_err(|_| {
+            format!(
+                "--retarget given {} times: at most {}",
+                siblings.len(),
+                netbt::session::MAX_RETARGETS
+            )
+        })?;
+    }
+    Ok(list)
 }
 
 /// A `--handler` value: a built-in handler, or the backend sessions are forwarded to.
@@ -466,6 +514,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let mut session = netbt::session::SessionConfig::DEFAULT;
     session.request_timeout = args.request_timeout;
     session.refusal_delay = args.refusal_delay;
+    session.retarget = retargets(&args.retarget, args.ip.address())?;
     session.keepalive =
         (args.keepalive != netbt::session::Duration::ZERO).then_some(args.keepalive);
     let forward = match handler {
@@ -674,6 +723,44 @@ fn run(command: Command) -> Result<(), String> {
 mod tests {
     use super::*;
     use netbt::session::Handler;
+
+    #[test]
+    fn retarget_siblings_parse_and_take_their_turns_in_order() {
+        let sibling = parse_retarget("192.168.69.2:139").unwrap();
+        assert_eq!(sibling.to_string(), "192.168.69.2:139");
+        let other = parse_retarget("192.168.69.3:1139").unwrap();
+        let own = Ipv4Address::new(192, 168, 69, 1);
+        let list = retargets(&[sibling, other], own).unwrap();
+        assert_eq!(list.as_slice(), [sibling, other]);
+        assert!(retargets(&[], own).unwrap().is_empty());
+        // The node itself on 139 would send callers back to where they are refused.
+        let error = retargets(&[parse_retarget("192.168.69.1:139").unwrap()], own).unwrap_err();
+        assert!(error.contains("this node itself"), "{error}");
+        // Its own address on another port is another service: allowed.
+        assert!(retargets(&[parse_retarget("192.168.69.1:1139").unwrap()], own).is_ok());
+        let nine = vec![sibling; 9];
+        assert_eq!(
+            retargets(&nine, own).unwrap_err(),
+            "--retarget given 9 times: at most 8"
+        );
+        for text in [
+            "192.168.69.2",
+            "192.168.69.2:",
+            "192.168.69.2:0",
+            "192.168.69.2:65536",
+            "192.168.69:139",
+            "host:139",
+            "[::1]:139",
+            ":139",
+            "0.0.0.0:139",
+            "255.255.255.255:139",
+            "224.0.0.1:139",
+        ] {
+            let error = parse_retarget(text).unwrap_err();
+            assert!(error.contains(text), "{text}: {error}");
+            assert!(!error.contains('\n'), "{error}");
+        }
+    }
 
     #[test]
     fn handlers_parse() {

@@ -101,6 +101,51 @@ fn serve_rejects_bad_session_options_with_exit_2() {
     }
 }
 
+#[test]
+fn bad_retarget_siblings_exit_2_with_a_clear_error() {
+    for (args, says) in [
+        (
+            &["serve", "--retarget", "192.168.69.2"][..],
+            "is not IP:PORT",
+        ),
+        (&["serve", "--retarget", "192.168.69.2:0"], "is not a port"),
+        (
+            &["serve", "--retarget", "nowhere:139"],
+            "is not an IPv4 address",
+        ),
+        (
+            &["serve", "--retarget", "0.0.0.0:139"],
+            "is not a node's address",
+        ),
+        (
+            &[
+                "serve",
+                "--ip",
+                "192.168.69.1/24",
+                "--retarget",
+                "192.168.69.1:139",
+            ],
+            "this node itself",
+        ),
+    ] {
+        let out = netbt(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains(says), "{args:?}: {says:?} not in {err:?}");
+    }
+    let mut nine = vec!["serve", "--tap", "netbt-no-such-tap9"];
+    for _ in 0..9 {
+        nine.extend(["--retarget", "192.168.69.2:139"]);
+    }
+    let out = netbt(&nine);
+    assert_eq!(out.status.code(), Some(2));
+    // One line, before the TAP is opened.
+    assert_eq!(
+        stderr(&out).trim(),
+        "netbt: --retarget given 9 times: at most 8"
+    );
+}
+
 /// A fresh directory for one test's sockets (removed by the caller).
 fn scratch(test: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("netbt-cli-{}-{test}", std::process::id()));

@@ -45,6 +45,10 @@ pub struct Status {
     pub sessions: Vec<SessionRow>,
     /// How the slot ledger stands.
     pub ledger: LedgerCounts,
+    /// The siblings a request that finds every session slot busy is retargeted to (0x84), in
+    /// turn, as `ip:port` (absent without `--retarget`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retarget: Vec<String>,
     /// Everything counted.
     pub counters: Counters,
     /// A P-, M- or H-node: its node type, WINS servers and WINS counters (absent for a
@@ -245,6 +249,13 @@ impl Status {
             .map(|s| SessionRow::new(&s, now, backend(s.slot)))
             .collect();
         let ledger = service.ledger();
+        let retarget = service
+            .config()
+            .retarget
+            .as_slice()
+            .iter()
+            .map(|sibling| sibling.to_string())
+            .collect();
         let session_counters = service.counters();
         let node_status = node.node_status_statistics();
         let names = &node.names;
@@ -284,6 +295,7 @@ impl Status {
             listeners: listeners.iter().map(ListenerRow::new).collect(),
             sessions,
             ledger,
+            retarget,
             counters: Counters {
                 sessions: session_counters,
                 names: *node.names.counters(),
@@ -601,6 +613,28 @@ mod tests {
                 "{line:?}"
             );
         }
+    }
+
+    #[test]
+    fn retarget_siblings_are_listed_only_when_there_are_some() {
+        let mut status = node_with_a_session();
+        assert!(status.retarget.is_empty());
+        let json = status.to_json();
+        assert!(!json.contains("\"retarget\""), "no key without --retarget");
+        assert!(!render_text(&status).contains("retarget to"));
+
+        status.retarget = vec![
+            "192.168.69.3:139".to_string(),
+            "192.168.69.4:1139".to_string(),
+        ];
+        let json = status.to_json();
+        let parsed: Status = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed.retarget, status.retarget);
+        let text = render_text(&parsed);
+        assert!(
+            text.contains("\n  retarget to             192.168.69.3:139 192.168.69.4:1139\n"),
+            "{text}"
+        );
     }
 
     #[test]

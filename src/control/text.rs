@@ -77,7 +77,14 @@ pub fn render_text(status: &Status) -> String {
     table(&mut out, &columns, &rows);
 
     out.push_str("\nLedger\n");
-    key_values(&mut out, "  ", &fields(&status.ledger));
+    let mut ledger = fields(&status.ledger);
+    if !status.retarget.is_empty() {
+        ledger.push((
+            "retarget_to".to_string(),
+            Field::Value(status.retarget.join(" ")),
+        ));
+    }
+    key_values(&mut out, "  ", &ledger);
 
     out.push_str("\nBrowse\n");
     browse(&mut out, status);

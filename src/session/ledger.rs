@@ -271,6 +271,12 @@ impl<'a> SessionService<'a> {
                                 Ok(listener) => {
                                     self.accept(index, now, sockets, listener.name, calling.name)
                                 }
+                                // At capacity, with siblings: 0x84 instead of 0x83.
+                                Err(NegativeCode::InsufficientResources)
+                                    if role == Role::Refusal && !config.retarget.is_empty() =>
+                                {
+                                    self.retarget(index, now, sockets, called.name)
+                                }
                                 Err(code) => {
                                     self.refuse(index, now, sockets, Some(called.name), code)
                                 }
@@ -729,10 +735,12 @@ impl<'a> SessionService<'a> {
     pub fn figures(&self) -> SessionFigures {
         let counts = self.ledger();
         SessionFigures {
+            // A retarget is a no-resource condition too, answered with a sibling.
             no_resource_conditions: self
                 .counters
                 .insufficient_resources
                 .get()
+                .saturating_add(self.counters.retargets.get())
                 .min(u32::from(u16::MAX)) as u16,
             free_slots: self.totals[0].free + self.totals[1].free,
             total_slots: counts.session_slots + counts.refusal_slots,

@@ -7,7 +7,8 @@
 //! so connections land on session slots while one is free. When none is, the
 //! [gate](crate::gate) keeps the SYN for up to [`SessionConfig::refusal_delay`] in case one
 //! frees, then hands it to a refusal slot, which answers 0x83 "called name present, but
-//! insufficient resources". While the refusal slots are busy too, SYNs wait in the gate's
+//! insufficient resources" (or, with [`SessionConfig::retarget`], 0x84 naming a sibling node:
+//! see [`Retargets`]). While the refusal slots are busy too, SYNs wait in the gate's
 //! backlog (or, when it is full, are dropped and retransmitted by the client).
 //!
 //! A slot's life (see [`Phase`]): Free → Listening → AwaitingRequest (deadline
@@ -42,6 +43,7 @@
 mod handler;
 mod ledger;
 mod request;
+mod retarget;
 mod routes;
 mod service;
 mod shards;
@@ -50,6 +52,7 @@ mod stream;
 mod types;
 
 pub use self::ledger::GIVE_WAY_AFTER;
+pub use self::retarget::{MAX_RETARGETS, Retargets, Sibling, TooManyRetargets};
 pub use self::routes::{Route, Routes, routes_for};
 pub use self::service::SessionService;
 pub use self::shards::{SHARD_SLOTS, Shard, Shards, SocketAt, shards_for};

@@ -52,8 +52,9 @@ pub(super) fn peek_header(socket: &mut tcp::Socket) -> Option<Header> {
     })
 }
 
-/// The longest frame the session layer writes whole: a negative response (header and code).
-pub(super) const SHORT_FRAME: usize = nbss::HEADER_LEN + 1;
+/// The longest frame the session layer writes whole: a retarget response (header, address
+/// and port).
+pub(super) const SHORT_FRAME: usize = nbss::HEADER_LEN + 6;
 
 /// `repr` (a response, a keepalive, or a session message header) emitted through
 /// [`nbss::Repr::emit`] into `buffer`; returns the frame's bytes. Only a session message's

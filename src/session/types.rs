@@ -3,6 +3,7 @@
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
 
+use super::retarget::{Retargets, Sibling};
 use super::slot::{Phase, Role, SlotId};
 use crate::counter::Counter;
 use crate::gate::GateCounters;
@@ -49,6 +50,10 @@ pub struct SessionConfig {
     /// clear within this is served instead of refused; it is also the least time to a 0x83
     /// while the session slots stay busy. Zero: refusal slots take SYNs at once.
     pub refusal_delay: Duration,
+    /// Sibling nodes a request that lands on a refusal slot (every session slot busy) is
+    /// sent to with a RETARGET SESSION RESPONSE (0x84), round robin, instead of 0x83.
+    /// Empty (the default): 0x83.
+    pub retarget: Retargets,
 }
 
 impl SessionConfig {
@@ -65,6 +70,7 @@ impl SessionConfig {
         handler: Handler::Echo,
         defer_accept: false,
         refusal_delay: Duration::from_millis(2),
+        retarget: Retargets::NONE,
     };
 
     pub(super) fn progress_bound(&self) -> Duration {
@@ -107,6 +113,9 @@ pub struct SessionCounters {
     pub insufficient_resources: Counter,
     /// Negative responses 0x8F (unspecified: malformed or out-of-order request).
     pub unspecified: Counter,
+    /// Retarget session responses (0x84) sent instead of 0x83 at capacity
+    /// ([`SessionConfig::retarget`]).
+    pub retargets: Counter,
     /// What the SYN gate in front of the session port counted.
     pub gate: GateCounters,
     /// Peers closed because they sent no request in time.
@@ -218,7 +227,8 @@ pub struct LedgerCounts {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SessionFigures {
-    /// 0x83 refusals so far, saturating at `u16::MAX` (NUMBER_NO_RESOURCE_CONDITIONS).
+    /// 0x83 refusals and 0x84 retargets so far (each a session request that found no slot),
+    /// saturating at `u16::MAX` (NUMBER_NO_RESOURCE_CONDITIONS).
     pub no_resource_conditions: u16,
     /// Session slots listening with no half-open connection (NUMBER_FREE_COMMAND_BLOCKS).
     pub free_slots: u16,
@@ -297,6 +307,16 @@ pub enum SessionEvent {
         /// The negative response sent.
         code: NegativeCode,
     },
+    /// A request that found every session slot busy was sent to a sibling (0x84) instead of
+    /// refused.
+    Retargeted {
+        /// Who called.
+        peer: IpEndpoint,
+        /// The name called.
+        called: Name,
+        /// The sibling named in the response.
+        to: Sibling,
+    },
     /// A connected peer sent no request in time and was closed.
     RequestTimeout {
         /// Who it was.
@@ -354,6 +374,11 @@ impl core::fmt::Display for SessionEvent {
                 called: None,
                 code,
             } => write!(f, "malformed session request from {peer} refused: {code}"),
+            SessionEvent::Retargeted { peer, called, to } => write!(
+                f,
+                "session request from {peer} for {called} retargeted to {to}: \
+                 no session slot free (0x84)"
+            ),
             SessionEvent::RequestTimeout { peer } => {
                 write!(f, "{peer} sent no session request in time; closed")
             }
@@ -450,7 +475,7 @@ pub const SMBSERVER: Name = Name::from_bytes(*b"*SMBSERVER      ");
 #[cfg(test)]
 mod tests {
     use super::{CloseReason, SessionError, SessionEvent};
-    use crate::session::{Phase, SlotId};
+    use crate::session::{Phase, Sibling, SlotId};
     use crate::wire::name::Name;
     use crate::wire::nbss::NegativeCode;
     use smoltcp::wire::{IpEndpoint, Ipv4Address};
@@ -506,6 +531,18 @@ mod tests {
                 },
                 "malformed session request from 192.168.69.2:40000 refused: \
                  Unspecified error (0x8f)",
+            ),
+            (
+                SessionEvent::Retargeted {
+                    peer: peer(),
+                    called: name("LABSRV#20"),
+                    to: Sibling {
+                        address: Ipv4Address::new(192, 168, 69, 3),
+                        port: 139,
+                    },
+                },
+                "session request from 192.168.69.2:40000 for LABSRV<20> retargeted to \
+                 192.168.69.3:139: no session slot free (0x84)",
             ),
             (
                 SessionEvent::RequestTimeout { peer: peer() },

@@ -772,6 +772,16 @@ mod test {
     }
 
     #[test]
+    fn a_retarget_response_cut_short_is_an_error() {
+        let whole = [0x84, 0, 0, 6, 0xc0, 0xa8, 0x45, 0x01, 0x04, 0x73];
+        assert!(parse(&whole).is_ok());
+        // Declared length 6, but the address or the port is not all there.
+        for cut in 4..whole.len() {
+            assert_eq!(parse(&whole[..cut]), Err(Error), "{cut} bytes");
+        }
+    }
+
+    #[test]
     fn request_lengths_must_match_the_names() {
         let good = called_caller_bytes();
         for length in [0u8, 34, 67, 69, 70, 100] {
