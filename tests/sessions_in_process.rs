@@ -1520,3 +1520,51 @@ fn under_5000_spoofed_syns_a_second_clients_that_speak_arp_still_get_in() {
     assert!(worst < 200, "worst answer after {worst} ms");
     b.assert_no_reset();
 }
+
+#[test]
+fn sessions_spread_over_several_shards_are_routed_served_refused_and_recycled() {
+    // 70 session slots fill three shards (32, 32, 6); the 2 refusal slots have a fourth.
+    assert_eq!(netbt::session::shards_for(70, 2), 4);
+    let mut b = Bench::new(70, 2, 2048, SessionConfig::DEFAULT);
+    let clients: Vec<SocketHandle> = (0..72).map(|_| b.connect_with(4096)).collect();
+    b.run(50);
+    for &client in &clients {
+        b.send(client, &request("LABSRV#20", "CLIENT"));
+    }
+    b.run(50);
+    let answers: Vec<Vec<u8>> = clients.iter().map(|&c| b.client.read_all(c)).collect();
+    let positive = answers.iter().filter(|a| a[..] == POSITIVE).count();
+    let refused = answers
+        .iter()
+        .filter(|a| a[..] == [0x83, 0, 0, 1, 0x83])
+        .count();
+    assert_eq!((positive, refused), (70, 2), "{answers:?}");
+    let ledger = b.node.node.session_service().ledger();
+    assert_eq!((ledger.busy, ledger.free), (70, 0));
+    // Every session echoes through its own shard: its segments are routed there.
+    let served: Vec<(usize, SocketHandle)> = clients
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(i, _)| answers[*i][..] == POSITIVE)
+        .collect();
+    for &(i, client) in &served {
+        b.send(client, &message(format!("hello {i}").as_bytes()));
+    }
+    b.run(50);
+    for &(i, client) in &served {
+        assert_eq!(
+            b.client.read_all(client),
+            message(format!("hello {i}").as_bytes())
+        );
+    }
+    // Closed by the clients, every slot listens again, and none sent a reset.
+    for &(_, client) in &served {
+        b.client.tcp(client).close();
+    }
+    b.run_until(5_000, |b| b.all_listening());
+    let ledger = b.node.node.session_service().ledger();
+    assert_eq!((ledger.busy, ledger.free, ledger.closing), (0, 70, 0));
+    assert!(b.node.node.session_service().is_idle());
+    b.assert_no_reset();
+}
