@@ -160,8 +160,9 @@ struct ServeArgs {
     /// Report a zero UNIT_ID instead of the MAC address in node status.
     #[arg(long)]
     hide_mac: bool,
-    /// Session slots: sessions that can be open at once on TCP 139.
-    #[arg(long, default_value_t = 8, value_name = "S", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    /// Session slots: sessions that can be open at once on TCP 139 (at most 16384; each
+    /// reserves 2 × --session-buffer bytes plus its socket at start).
+    #[arg(long, default_value_t = 8, value_name = "S", value_parser = clap::value_parser!(u16).range(1..=16384))]
     sessions: u16,
     /// Refusal slots: connections beyond S that are answered 0x83 (insufficient resources)
     /// once they have waited --refusal-delay for a session slot; past S+R, SYNs wait
