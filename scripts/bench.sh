@@ -78,7 +78,8 @@ CAP_CONC=32                            # concurrency of the setups/s column
 CAP_WIDE_CONC=128                      # the p99 column, run for CAP_WIDE_SLOTS only
 CAP_WIDE_SLOTS=4096
 CAP_COUNT=50000                        # setups per row (and ROW_SECS at most)
-CAP_IDLE_SECS=${BENCH_CAP_IDLE_SECS:-5}   # idle CPU window of every daemon, no traffic
+CAP_IDLE_SECS=${BENCH_CAP_IDLE_SECS:-5}   # idle CPU window of every daemon (first round), no traffic
+CAP_ROUNDS=${BENCH_CAP_ROUNDS:-3}      # sweeps over CAP_SLOTS, alternating the order; medians
 CAP_HELD=${BENCH_CAP_HELD:-4096}       # sessions held open for the held table
 CAP_BUFFER=${BENCH_CAP_BUFFER:-8192}   # --session-buffer of the capacity daemons (netbt's default)
 ONLY=${BENCH_ONLY:-smbd responder smoltcp netbt}
@@ -385,7 +386,9 @@ start_server() {
 
 # --- capacity (BENCH_ONLY=capacity): cost against slots configured, issue 12 -------------------
 # Every daemon of this part: NETBT_ARGS, its own control socket, --session-buffer CAP_BUFFER.
-# Rows cap-sS-c32 (and cap-sS-c128 for CAP_WIDE_SLOTS), one daemon per slot count S; then one
+# CAP_ROUNDS sweeps over CAP_SLOTS (odd rounds ascending, even rounds descending, so a drift in
+# the machine's load favours no slot count), one daemon per slot count and round: rows
+# cap-sS-rR-c32, cap-sS-rR-c128 (CAP_WIDE_SLOTS only) and cap-sS-rR-echo; then one
 # daemon with CAP_HELD + CAP_CONC slots for the held table: echo and setups before and while
 # CAP_HELD sessions are held open (rows held-echo-idle, held-setup-idle, held-hold,
 # held-setup-held, held-echo-held).
@@ -451,20 +454,32 @@ if [ "$CAPACITY_ONLY" = 1 ]; then
             awk -v t=$((b - a)) -v hz="$CLK_TCK" -v s="$2" 'BEGIN { printf "%.1f", t / hz / s * 100 }'
         fi
     }
-    for slots in "${CAP_SLOTS[@]}"; do
-        name="cap-s$slots"
-        cap_server "$name" "$slots" || continue
-        # Memory right after start (before any session), idle CPU, then the setups.
-        echo "$(procnum "$SERVER_PID" VmRSS) $(procnum "$SERVER_PID" VmSize)" >"$WORK/$name.mem0"
-        idle_cpu "$SERVER_PID" "$CAP_IDLE_SECS" >"$WORK/$name.idle"
-        load "$name-c$CAP_CONC" setup --target "$NETBT_ADDR:$PORT" --concurrency "$CAP_CONC" \
-            --count "$CAP_COUNT" --duration "$ROW_SECS"
-        if [ "$slots" = "$CAP_WIDE_SLOTS" ]; then
-            load "$name-c$CAP_WIDE_CONC" setup --target "$NETBT_ADDR:$PORT" --concurrency "$CAP_WIDE_CONC" \
-                --count "$CAP_COUNT" --duration "$ROW_SECS"
+    echo_one() { # echo_one ROW: one session, 65536-byte messages, window ECHO_WINDOW, ECHO_SECS
+        load "$1" echo --target "$NETBT_ADDR:$PORT" --size 65536 --duration "$ECHO_SECS" \
+            --sessions 1 --window "$ECHO_WINDOW"
+    }
+    for ((round = 1; round <= CAP_ROUNDS; round++)); do
+        order=("${CAP_SLOTS[@]}")
+        if [ $((round % 2)) = 0 ]; then
+            order=(); for ((i = ${#CAP_SLOTS[@]} - 1; i >= 0; i--)); do order+=("${CAP_SLOTS[$i]}"); done
         fi
-        echo "$(procnum "$SERVER_PID" VmRSS) $(procnum "$SERVER_PID" VmSize)" >"$WORK/$name.mem1"
-        stop "$SERVER_PID"
+        for slots in "${order[@]}"; do
+            name="cap-s$slots-r$round"
+            say "round $round of $CAP_ROUNDS"
+            cap_server "$name" "$slots" || continue
+            # Memory right after start (before any session), idle CPU (first round), the rows.
+            echo "$(procnum "$SERVER_PID" VmRSS) $(procnum "$SERVER_PID" VmSize)" >"$WORK/$name.mem0"
+            [ "$round" = 1 ] && idle_cpu "$SERVER_PID" "$CAP_IDLE_SECS" >"$WORK/$name.idle"
+            load "$name-c$CAP_CONC" setup --target "$NETBT_ADDR:$PORT" --concurrency "$CAP_CONC" \
+                --count "$CAP_COUNT" --duration "$ROW_SECS"
+            if [ "$slots" = "$CAP_WIDE_SLOTS" ]; then
+                load "$name-c$CAP_WIDE_CONC" setup --target "$NETBT_ADDR:$PORT" \
+                    --concurrency "$CAP_WIDE_CONC" --count "$CAP_COUNT" --duration "$ROW_SECS"
+            fi
+            echo_one "$name-echo"
+            echo "$(procnum "$SERVER_PID" VmRSS) $(procnum "$SERVER_PID" VmSize)" >"$WORK/$name.mem1"
+            stop "$SERVER_PID"
+        done
     done
 
     # The held table: one daemon, CAP_HELD sessions held by one client while another measures.
@@ -473,10 +488,6 @@ if [ "$CAPACITY_ONLY" = 1 ]; then
     if cap_server held "$held_slots"; then
         HELD_RAN=1
         hpid=$SERVER_PID
-        echo_one() { # echo_one ROW: one session, 65536-byte messages, window 2, ECHO_SECS
-            load "$1" echo --target "$NETBT_ADDR:$PORT" --size 65536 --duration "$ECHO_SECS" \
-                --sessions 1 --window "$ECHO_WINDOW"
-        }
         idle_cpu "$hpid" "$CAP_IDLE_SECS" >"$WORK/held-idle.idle"
         procnum "$hpid" VmRSS >"$WORK/held-idle.rss"
         echo_one held-echo-idle
@@ -523,43 +534,70 @@ if [ "$CAPACITY_ONLY" = 1 ]; then
     mib() { [ -n "$1" ] && awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }' || echo "–"; }
     field_of() { [ -s "$WORK/$1" ] && cut -d' ' -f"$2" "$WORK/$1" || true; }
     TABLE="$WORK/capacity.md"
-    base_rate=$(jget "cap-s${CAP_SLOTS[0]}-c$CAP_CONC" positive_rate)
+    median() { # median VALUE...: the median of the numeric values given, "" if there are none
+        printf '%s\n' "$@" | awk '$1 ~ /^[0-9.eE+-]+$/ {print $1}' | sort -g |
+            awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2]; else if (NR) print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    }
+    # cap_values S SUFFIX KEY: KEY of row cap-sS-rR-SUFFIX in every round, one per line.
+    cap_values() { local r; for ((r = 1; r <= CAP_ROUNDS; r++)); do jget "cap-s$1-r$r-$2" "$3"; echo; done; }
+    cap_rows() { local r; for ((r = 1; r <= CAP_ROUNDS; r++)); do echo "cap-s$1-r$r-$2"; done; }
+    # cap_start S FIELD: the median over the rounds of a start-up figure (1 status, 2 ready).
+    cap_start() {
+        local r
+        # shellcheck disable=SC2046  # one value per round
+        median $(for ((r = 1; r <= CAP_ROUNDS; r++)); do field_of "cap-s$1-r$r.start" "$2"; done)
+    }
+    base=${CAP_SLOTS[0]}
+    # shellcheck disable=SC2046  # word lists on purpose
     {
         echo "Setups against \`--sessions\`: one \`netbt serve --sessions S --session-buffer $CAP_BUFFER\` ($CAP_BUFFER_NOTE)"
-        echo "per row, started afresh; \`nbss_load setup --close $CLOSE\` at concurrency $CAP_CONC, up to $CAP_COUNT setups or $ROW_SECS s;"
-        echo "setups/s counts every answer (0x82 and 0x83; the outcomes say which); the ratio is against the"
-        echo "${CAP_SLOTS[0]}-slot row of this invocation. Targets (issue 12): ≥ 0.8 with 4096 slots, ≥ 0.7 with"
-        echo "16384; p99 at c=$CAP_WIDE_CONC with $CAP_WIDE_SLOTS slots ≤ 10 ms."
+        echo "per row and round, started afresh; $CAP_ROUNDS rounds (odd ones from the fewest slots up, even ones"
+        echo "down), figures the medians over the rounds. \`nbss_load setup --close $CLOSE\` at concurrency $CAP_CONC, up to"
+        echo "$CAP_COUNT setups or $ROW_SECS s per row; setups/s counts every answer (0x82 and 0x83; the outcomes say"
+        echo "which, summed over the rounds); the ratio is the median of each round's ratio to its $base-slot row."
+        echo "Echo: one session, 65 536-byte messages, window $ECHO_WINDOW, $ECHO_SECS s. Targets (issue 12): ≥ 0.8 with"
+        echo "4096 slots, ≥ 0.7 with 16384; p99 at c=$CAP_WIDE_CONC with $CAP_WIDE_SLOTS slots ≤ 10 ms."
         echo
-        echo "| --sessions | setups/s, c=$CAP_CONC | × the ${CAP_SLOTS[0]}-slot row | p50 ms | p99 ms | outcomes | p99 ms, c=$CAP_WIDE_CONC | outcomes, c=$CAP_WIDE_CONC |"
-        echo "|---:|---:|---:|---:|---:|---|---:|---|"
+        echo "| --sessions | setups/s, c=$CAP_CONC | × the $base-slot row | by round | p50 ms | p99 ms | p99 ms, c=$CAP_WIDE_CONC | echo MB/s | echo × the $base-slot row | outcomes |"
+        echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
         for slots in "${CAP_SLOTS[@]}"; do
-            r="cap-s$slots-c$CAP_CONC"; w="cap-s$slots-c$CAP_WIDE_CONC"
-            wide_p99="–"; wide_out="–"
-            if [ "$slots" = "$CAP_WIDE_SLOTS" ]; then wide_p99=$(num "$(jget "$w" p99_ms)" 2); wide_out=$(outcomes "$w"); fi
-            printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$slots" "$(num "$(jget "$r" rate)" 0)" \
-                "$(ratio "$(jget "$r" rate)" "$(jget "cap-s${CAP_SLOTS[0]}-c$CAP_CONC" rate)")" \
-                "$(num "$(jget "$r" p50_ms)" 2)" "$(num "$(jget "$r" p99_ms)" 2)" "$(outcomes "$r")" \
-                "$wide_p99" "$wide_out"
+            ratios=()
+            for ((r = 1; r <= CAP_ROUNDS; r++)); do
+                ratios+=("$(ratio "$(jget "cap-s$slots-r$r-c$CAP_CONC" rate)" "$(jget "cap-s$base-r$r-c$CAP_CONC" rate)")")
+            done
+            wide="–"; rows=$(cap_rows "$slots" "c$CAP_CONC")
+            if [ "$slots" = "$CAP_WIDE_SLOTS" ]; then
+                wide=$(num "$(median $(cap_values "$slots" "c$CAP_WIDE_CONC" p99_ms))" 2)
+                rows="$rows $(cap_rows "$slots" "c$CAP_WIDE_CONC")"
+            fi
+            echo_m=$(median $(cap_values "$slots" echo mbps))
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$slots" \
+                "$(num "$(median $(cap_values "$slots" "c$CAP_CONC" rate))" 0)" \
+                "$(num "$(median "${ratios[@]}")" 2)" "${ratios[*]}" \
+                "$(num "$(median $(cap_values "$slots" "c$CAP_CONC" p50_ms))" 2)" \
+                "$(num "$(median $(cap_values "$slots" "c$CAP_CONC" p99_ms))" 2)" "$wide" \
+                "$(num "$echo_m" 1)" "$(ratio "$echo_m" "$(median $(cap_values "$base" echo mbps))")" \
+                "$(outcomes $rows $(cap_rows "$slots" echo))"
         done
         echo
         echo "The same daemons: start-up = from spawning the process to the first answer of its control socket"
         echo "(\`netbt status\`, polled every 10 ms: every slot's memory and socket exist and the loop runs;"
-        echo "\"ready\" is later by the names' registration, when sessions are accepted); idle CPU = the"
-        echo "daemon's user + system time over $CAP_IDLE_SECS s without traffic after ready, in % of one core (target ≈ 0);"
-        echo "reserved = what the daemon reports (\`netbt status\`: S × bytes_per_session_slot + R × bytes_per_refusal_slot);"
-        echo "RSS and VmSize from \`/proc/PID/status\` after ready and after the setup rows (VmSize growing would"
-        echo "mean memory allocated after start). Target: start-up with 16384 slots under 1 s."
+        echo "\"ready\" is later by the names' registration, when sessions are accepted), medians over the rounds;"
+        echo "idle CPU = the daemon's user + system time over $CAP_IDLE_SECS s without traffic after ready (first round),"
+        echo "in % of one core (target ≈ 0); reserved = what the daemon reports (\`netbt status\`: S ×"
+        echo "bytes_per_session_slot + R × bytes_per_refusal_slot); RSS and VmSize from \`/proc/PID/status\` after"
+        echo "ready and after the rows (first round; VmSize growing would mean memory allocated after start)."
+        echo "Target: start-up with 16384 slots under 1 s."
         echo
         echo "| --sessions | start-up to status answer, ms | to ready, ms | idle CPU, % of a core | reserved, MiB (bytes per session slot) | RSS after start → after the rows, MiB | VmSize after start → after the rows, MiB |"
         echo "|---:|---:|---:|---:|---:|---:|---:|"
         for slots in "${CAP_SLOTS[@]}"; do
-            n="cap-s$slots"
+            n="cap-s$slots-r1"
             per=$(status_num "$n" bytes_per_session_slot); per_r=$(status_num "$n" bytes_per_refusal_slot)
             reserved=""
             [ -n "$per" ] && [ -n "$per_r" ] && reserved=$(awk -v s="$slots" -v p="$per" -v r="$per_r" 'BEGIN { printf "%.1f", (s * p + 2 * r) / 1048576 }')
             printf '| %s | %s | %s | %s | %s (%s) | %s → %s | %s → %s |\n' "$slots" \
-                "$(num "$(field_of "$n.start" 1)" 0)" "$(num "$(field_of "$n.start" 2)" 0)" \
+                "$(num "$(cap_start "$slots" 1)" 0)" "$(num "$(cap_start "$slots" 2)" 0)" \
                 "$(num "$(cat "$WORK/$n.idle" 2>/dev/null)" 1)" "$(num "$reserved" 1)" "$(num "$per" 0)" \
                 "$(mib "$(field_of "$n.mem0" 1)")" "$(mib "$(field_of "$n.mem1" 1)")" \
                 "$(mib "$(field_of "$n.mem0" 2)")" "$(mib "$(field_of "$n.mem1" 2)")"
@@ -570,8 +608,8 @@ if [ "$CAPACITY_ONLY" = 1 ]; then
         echo "client), measured before and while \`nbss_load hold --count $CAP_HELD --concurrency $CAP_CONC\` keeps its sessions"
         echo "open: setups at c=$CAP_CONC as above (time to the answer, 0x82 or 0x83), echo through one more"
         echo "session (65 536-byte messages, window $ECHO_WINDOW, $ECHO_SECS s), the daemon's CPU over $CAP_IDLE_SECS s without other"
-        echo "traffic. Targets (issue 12): p99 to the answer ≤ 20 ms and echo ≥ 0.5× the unloaded rate while"
-        echo "$CAP_HELD are held."
+        echo "traffic; the echo is also set against the $base-slot daemons of the sweep (median). Targets (issue 12):"
+        echo "p99 to the answer ≤ 20 ms and echo ≥ 0.5× the unloaded rate while $CAP_HELD are held."
         echo
         echo "| row | unloaded | ${held:-0} held | held / unloaded | outcomes while held |"
         echo "|---|---:|---:|---:|---|"
@@ -584,6 +622,10 @@ if [ "$CAPACITY_ONLY" = 1 ]; then
         a=$(jget held-echo-idle mbps); b=$(jget held-echo-held mbps)
         printf '| echo MB/s, one session | %s | %s | %s | %s |\n' "$(num "$a" 1)" "$(num "$b" 1)" \
             "$(ratio "$b" "$a")" "$(outcomes held-echo-held)"
+        # shellcheck disable=SC2046  # one value per round
+        c=$(median $(cap_values "$base" echo mbps))
+        printf '| echo MB/s, against the %s-slot daemon above | %s | %s | %s | |\n' "$base" "$(num "$c" 1)" \
+            "$(num "$b" 1)" "$(ratio "$b" "$c")"
         a=$(cat "$WORK/held-idle.idle" 2>/dev/null || true); b=$(cat "$WORK/held-held.idle" 2>/dev/null || true)
         printf '| daemon CPU without traffic, %% of a core | %s | %s | | |\n' "$(num "$a" 1)" "$(num "$b" 1)"
         a=$(cat "$WORK/held-idle.rss" 2>/dev/null || true); b=$(cat "$WORK/held-held.rss" 2>/dev/null || true)
