@@ -10,6 +10,7 @@
 //! nbss_load setup [COMMON] [--concurrency N] [--count N] [--duration SECS]
 //! nbss_load echo  [COMMON] [--sessions K] [--size M] [--duration SECS] [--bytes N] [--window W]
 //! nbss_load hold  [COMMON] [--count N] [--concurrency N] [--hold SECS] [--duration SECS]
+//!                 [--release-file PATH]
 //!
 //! COMMON: --target IP:PORT (127.0.0.1:139)   --called NAME#XX (LABSRV#20; NAME<XX> works too)
 //!         --calling NAME#XX (LOADGEN#00)      --scope SCOPE ("")
@@ -33,7 +34,7 @@
 //!   Reports MB/s (10^6 bytes of echoed payload per second, summed over the sessions).
 //! * `hold`: opens `--count` sessions (default 100, `--concurrency` at a time), prints `holding N
 //!   sessions` on stderr once every attempt has finished, keeps the positive ones open for
-//!   `--hold` seconds (default 10), then closes them. Reports the outcomes and how many held
+//!   `--hold` seconds (default 10, or until the `--release-file` exists), then closes them. Reports the outcomes and how many held
 //!   sessions the server closed during the hold. For capacity and memory measurements.
 //!
 //! Retargets (0x84, RFC 1002 §4.3.5): `setup` and `hold` follow them (as a Windows client does,
@@ -197,6 +198,9 @@ struct HoldArgs {
     /// Stop starting sessions after SECS seconds of opening (at most 600).
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     duration: f64,
+    /// Release the held sessions early, as soon as this file exists (checked every 20 ms).
+    #[arg(long, value_name = "PATH")]
+    release_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -1335,7 +1339,8 @@ fn hold(args: HoldArgs) {
         hold_for.as_secs_f64()
     );
     let hold_end = Instant::now() + hold_for;
-    while Instant::now() < hold_end && !runner.is_finished() {
+    let released = || args.release_file.as_ref().is_some_and(|path| path.exists());
+    while Instant::now() < hold_end && !runner.is_finished() && !released() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let held_at_release = sh.held.load(Ordering::SeqCst);

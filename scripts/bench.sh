@@ -29,6 +29,11 @@
 #                                       HOSTILE_MEASURE=1 (legitimate clients answered within 3 s
 #                                       under each attack beside the unloaded figure, resets from
 #                                       139), written between the hostile markers of BENCHMARKS.md
+#   BENCH_ONLY=capacity scripts/bench.sh  the capacity tables (issue 12): setups/s against
+#                                       --sessions 64 ... 16384 (each its own daemon), start-up,
+#                                       idle CPU and memory per slot count, and setups and echo
+#                                       with 4096 sessions held; written between the capacity
+#                                       markers of BENCHMARKS.md (about three minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -67,9 +72,25 @@ HOLD_N=${BENCH_HOLD_N:-200}            # sessions held for the memory rows
 HOLD_SECS=3
 OVERLOAD_COUNT=40000
 OVERLOAD_ROUNDS=${BENCH_OVERLOAD_ROUNDS:-5}   # unloaded / 10×S alternations; figures are medians
+# The capacity tables (BENCH_ONLY=capacity): slot counts, each its own `netbt serve` run.
+CAP_SLOTS=(${BENCH_CAP_SLOTS:-64 256 1024 4096 16384})
+CAP_CONC=32                            # concurrency of the setups/s column
+CAP_WIDE_CONC=128                      # the p99 column, run for CAP_WIDE_SLOTS only
+CAP_WIDE_SLOTS=4096
+CAP_COUNT=50000                        # setups per row (and ROW_SECS at most)
+CAP_IDLE_SECS=${BENCH_CAP_IDLE_SECS:-5}   # idle CPU window of every daemon (first round), no traffic
+CAP_ROUNDS=${BENCH_CAP_ROUNDS:-3}      # sweeps over CAP_SLOTS, alternating the order; medians
+CAP_HELD=${BENCH_CAP_HELD:-4096}       # sessions held open for the held table
+CAP_BUFFER=${BENCH_CAP_BUFFER:-8192}   # --session-buffer of the capacity daemons (netbt's default)
 ONLY=${BENCH_ONLY:-smbd responder smoltcp netbt}
 ECHO_ONLY=0
-if [[ " $ONLY " == *" echo "* ]]; then
+CAPACITY_ONLY=0
+if [[ " $ONLY " == *" capacity "* ]]; then
+    # The capacity tables alone, written between their own markers.
+    CAPACITY_ONLY=1
+    ONLY=""
+    OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+elif [[ " $ONLY " == *" echo "* ]]; then
     # The echo table alone: the responder's echo (ceiling), smoltcp_echo and netbt, no other
     # rows. It would leave the other tables empty, so the file is left alone unless asked.
     ECHO_ONLY=1
@@ -362,6 +383,288 @@ start_server() {
     sed 's/^/   /' "$WORK/$name.err" >&2 || true
     return 1
 }
+
+# --- capacity (BENCH_ONLY=capacity): cost against slots configured, issue 12 -------------------
+# Every daemon of this part: NETBT_ARGS, its own control socket, --session-buffer CAP_BUFFER.
+# CAP_ROUNDS sweeps over CAP_SLOTS (odd rounds ascending, even rounds descending, so a drift in
+# the machine's load favours no slot count), one daemon per slot count and round: rows
+# cap-sS-rR-c32, cap-sS-rR-c128 (CAP_WIDE_SLOTS only) and cap-sS-rR-echo; then one
+# daemon with CAP_HELD + CAP_CONC slots for the held table: echo and setups before and while
+# CAP_HELD sessions are held open (rows held-echo-idle, held-setup-idle, held-hold,
+# held-setup-held, held-echo-held).
+if [ "$CAPACITY_ONLY" = 1 ]; then
+    cap_max=0
+    for s in "${CAP_SLOTS[@]}" $((CAP_HELD + CAP_CONC)); do [ "$s" -gt "$cap_max" ] && cap_max=$s; done
+    # What the largest daemon reserves (both buffers of every slot) must fit four times into
+    # the memory available (other helpers share the machine); else the smallest buffer netbt
+    # takes, said in the table header.
+    avail_kib=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+    CAP_BUFFER_NOTE="netbt's default"
+    [ "$CAP_BUFFER" = 8192 ] || CAP_BUFFER_NOTE="BENCH_CAP_BUFFER"
+    if [ $((2 * CAP_BUFFER * cap_max / 1024 * 4)) -gt "$avail_kib" ]; then
+        CAP_BUFFER=1024
+        CAP_BUFFER_NOTE="reduced: 2 × 8192 × $cap_max bytes would not fit four times into the $((avail_kib / 1024)) MiB available"
+    fi
+    # cap_server NAME SLOTS: starts netbt with SLOTS session slots; NAME.start holds "ms to the
+    # first status answer, ms to the ready line, uptime_ms the daemon reported", NAME.status the
+    # status JSON. Sets SERVER_PID; fails (after stopping it) if it never answered.
+    cap_server() {
+        local name=$1 slots=$2 t0 t_status="" t_ready="" i
+        say "netbt --sessions $slots --session-buffer $CAP_BUFFER"
+        rm -f "$WORK/netbt.sock"
+        t0=$EPOCHREALTIME
+        # shellcheck disable=SC2086  # NETBT_ARGS is a word list on purpose
+        ip netns exec "$NS" "$NETBT" $NETBT_ARGS --control "$WORK/netbt.sock" --sessions "$slots" \
+            --session-buffer "$CAP_BUFFER" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+        SERVER_PID=$!; pids+=("$SERVER_PID")
+        # The first answer of the control socket: the node is built (every slot's memory and
+        # socket) and its loop runs. Polled every 10 ms for 30 s at most.
+        for ((i = 0; i < 3000; i++)); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            if timeout 5 "$NETBT" status --control "$WORK/netbt.sock" --json >"$WORK/$name.status" 2>/dev/null; then
+                t_status=$EPOCHREALTIME; break
+            fi
+            sleep 0.01
+        done
+        # Ready: its names registered (B-node registration waits for objections), sessions listen.
+        for ((i = 0; i < 300; i++)); do
+            grep -q ready "$WORK/$name.out" && { t_ready=$EPOCHREALTIME; break; }
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if [ -z "$t_status" ] || [ -z "$t_ready" ]; then
+            say "$name did not answer or get ready; its rows are empty"
+            sed 's/^/   /' "$WORK/$name.err" >&2 || true
+            stop "$SERVER_PID"
+            return 1
+        fi
+        echo "$(awk -v a="$t0" -v b="$t_status" -v c="$t_ready" 'BEGIN { printf "%.0f %.0f", (b - a) * 1000, (c - a) * 1000 }') $(status_num "$name" uptime_ms)" \
+            >"$WORK/$name.start"
+        return 0
+    }
+    # status_num NAME KEY: the first numeric KEY of NAME.status ("" if none).
+    status_num() { sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p" "$WORK/$1.status" 2>/dev/null | head -n 1; }
+    # procnum PID KEY: a kB figure of /proc/PID/status (VmRSS, VmSize).
+    procnum() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || true; }
+    # idle_cpu PID SECS: the process's CPU over SECS seconds of no traffic, % of one core.
+    idle_cpu() {
+        local a b
+        a=$(cpu_ticks "$1"); sleep "$2"; b=$(cpu_ticks "$1")
+        if [ -n "$a" ] && [ -n "$b" ]; then
+            awk -v t=$((b - a)) -v hz="$CLK_TCK" -v s="$2" 'BEGIN { printf "%.1f", t / hz / s * 100 }'
+        fi
+    }
+    echo_one() { # echo_one ROW: one session, 65536-byte messages, window ECHO_WINDOW, ECHO_SECS
+        load "$1" echo --target "$NETBT_ADDR:$PORT" --size 65536 --duration "$ECHO_SECS" \
+            --sessions 1 --window "$ECHO_WINDOW"
+    }
+    for ((round = 1; round <= CAP_ROUNDS; round++)); do
+        order=("${CAP_SLOTS[@]}")
+        if [ $((round % 2)) = 0 ]; then
+            order=(); for ((i = ${#CAP_SLOTS[@]} - 1; i >= 0; i--)); do order+=("${CAP_SLOTS[$i]}"); done
+        fi
+        for slots in "${order[@]}"; do
+            name="cap-s$slots-r$round"
+            say "round $round of $CAP_ROUNDS"
+            cap_server "$name" "$slots" || continue
+            # Memory right after start (before any session), idle CPU (first round), the rows.
+            echo "$(procnum "$SERVER_PID" VmRSS) $(procnum "$SERVER_PID" VmSize)" >"$WORK/$name.mem0"
+            [ "$round" = 1 ] && idle_cpu "$SERVER_PID" "$CAP_IDLE_SECS" >"$WORK/$name.idle"
+            load "$name-c$CAP_CONC" setup --target "$NETBT_ADDR:$PORT" --concurrency "$CAP_CONC" \
+                --count "$CAP_COUNT" --duration "$ROW_SECS"
+            if [ "$slots" = "$CAP_WIDE_SLOTS" ]; then
+                load "$name-c$CAP_WIDE_CONC" setup --target "$NETBT_ADDR:$PORT" \
+                    --concurrency "$CAP_WIDE_CONC" --count "$CAP_COUNT" --duration "$ROW_SECS"
+            fi
+            echo_one "$name-echo"
+            echo "$(procnum "$SERVER_PID" VmRSS) $(procnum "$SERVER_PID" VmSize)" >"$WORK/$name.mem1"
+            stop "$SERVER_PID"
+        done
+    done
+
+    # The held table: one daemon, CAP_HELD sessions held by one client while another measures.
+    held_slots=$((CAP_HELD + CAP_CONC))
+    HELD_RAN=0
+    if cap_server held "$held_slots"; then
+        HELD_RAN=1
+        hpid=$SERVER_PID
+        idle_cpu "$hpid" "$CAP_IDLE_SECS" >"$WORK/held-idle.idle"
+        procnum "$hpid" VmRSS >"$WORK/held-idle.rss"
+        echo_one held-echo-idle
+        load held-setup-idle setup --target "$NETBT_ADDR:$PORT" --concurrency "$CAP_CONC" \
+            --count "$CAP_COUNT" --duration "$ROW_SECS"
+        # Held until the rows under it are done (release file), at most as long as they can take.
+        hold_secs=$((CAP_IDLE_SECS + ROW_SECS + ECHO_SECS + 10))
+        ip netns exec "$NS" "$LOAD" hold --target "$NETBT_ADDR:$PORT" --count "$CAP_HELD" \
+            --concurrency "$CAP_CONC" --hold "$hold_secs" --release-file "$WORK/held.release" \
+            --duration 60 --close "$CLOSE" --called "$CALLED" --label held-hold --json >"$WORK/held-hold.json" 2>"$WORK/held-hold.txt" &
+        holder=$!; pids+=("$holder")
+        # Every attempt finished (60 s of opening at most, then its response timeout).
+        for _ in $(seq 750); do
+            grep -q '^holding' "$WORK/held-hold.txt" && break
+            kill -0 "$holder" 2>/dev/null || break
+            sleep 0.1
+        done
+        sed 's/^/   /' "$WORK/held-hold.txt" >&2
+        if grep -q '^holding' "$WORK/held-hold.txt"; then
+            idle_cpu "$hpid" "$CAP_IDLE_SECS" >"$WORK/held-held.idle"
+            procnum "$hpid" VmRSS >"$WORK/held-held.rss"
+            load held-setup-held setup --target "$NETBT_ADDR:$PORT" --concurrency "$CAP_CONC" \
+                --count "$CAP_COUNT" --duration "$ROW_SECS"
+            echo_one held-echo-held
+        fi
+        touch "$WORK/held.release"
+        # The holder reports how many were still held at its release (bounded: hold_secs, then
+        # the closes).
+        timeout $((hold_secs + 90)) tail --pid="$holder" -f /dev/null || kill "$holder" 2>/dev/null || true
+        wait "$holder" || true
+        sed 's/^/   /' "$WORK/held-hold.txt" >&2
+        stop "$hpid"
+    fi
+    ELAPSED=$(( $(date +%s) - START ))
+
+    num() { # num VALUE DECIMALS: formatted, or "–" when empty/null
+        if [ -z "$1" ] || [ "$1" = null ]; then echo "–"; else awk -v v="$1" -v d="$2" 'BEGIN {printf "%.*f", d, v}'; fi
+    }
+    ratio() { # ratio A B: A/B with two decimals, "–" when either is missing or B is 0
+        if [ -z "$1" ] || [ -z "$2" ] || [ "$1" = null ] || [ "$2" = null ]; then echo "–"; return; fi
+        awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0 || a < 0) print "–"
+            else if (a / b >= 0.1 || a == 0) printf "%.2f", a / b; else printf "%.2g", a / b }'
+    }
+    mib() { [ -n "$1" ] && awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }' || echo "–"; }
+    field_of() { [ -s "$WORK/$1" ] && cut -d' ' -f"$2" "$WORK/$1" || true; }
+    TABLE="$WORK/capacity.md"
+    median() { # median VALUE...: the median of the numeric values given, "" if there are none
+        printf '%s\n' "$@" | awk '$1 ~ /^[0-9.eE+-]+$/ {print $1}' | sort -g |
+            awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2]; else if (NR) print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    }
+    # cap_values S SUFFIX KEY: KEY of row cap-sS-rR-SUFFIX in every round, one per line.
+    cap_values() { local r; for ((r = 1; r <= CAP_ROUNDS; r++)); do jget "cap-s$1-r$r-$2" "$3"; echo; done; }
+    cap_rows() { local r; for ((r = 1; r <= CAP_ROUNDS; r++)); do echo "cap-s$1-r$r-$2"; done; }
+    # cap_start S FIELD: the median over the rounds of a start-up figure (1 status, 2 ready).
+    cap_start() {
+        local r
+        # shellcheck disable=SC2046  # one value per round
+        median $(for ((r = 1; r <= CAP_ROUNDS; r++)); do field_of "cap-s$1-r$r.start" "$2"; done)
+    }
+    base=${CAP_SLOTS[0]}
+    # shellcheck disable=SC2046  # word lists on purpose
+    {
+        echo "Setups against \`--sessions\`: one \`netbt serve --sessions S --session-buffer $CAP_BUFFER\` ($CAP_BUFFER_NOTE)"
+        echo "per row and round, started afresh; $CAP_ROUNDS rounds (odd ones from the fewest slots up, even ones"
+        echo "down), figures the medians over the rounds. \`nbss_load setup --close $CLOSE\` at concurrency $CAP_CONC, up to"
+        echo "$CAP_COUNT setups or $ROW_SECS s per row; setups/s counts every answer (0x82 and 0x83; the outcomes say"
+        echo "which, summed over the rounds); the ratio is the median of each round's ratio to its $base-slot row."
+        echo "Echo: one session, 65 536-byte messages, window $ECHO_WINDOW, $ECHO_SECS s. Targets (issue 12): ≥ 0.8 with"
+        echo "4096 slots, ≥ 0.7 with 16384; p99 at c=$CAP_WIDE_CONC with $CAP_WIDE_SLOTS slots ≤ 10 ms."
+        echo
+        echo "| --sessions | setups/s, c=$CAP_CONC | × the $base-slot row | by round | p50 ms | p99 ms | p99 ms, c=$CAP_WIDE_CONC | echo MB/s | echo × the $base-slot row | outcomes |"
+        echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
+        for slots in "${CAP_SLOTS[@]}"; do
+            ratios=()
+            for ((r = 1; r <= CAP_ROUNDS; r++)); do
+                ratios+=("$(ratio "$(jget "cap-s$slots-r$r-c$CAP_CONC" rate)" "$(jget "cap-s$base-r$r-c$CAP_CONC" rate)")")
+            done
+            wide="–"; rows=$(cap_rows "$slots" "c$CAP_CONC")
+            if [ "$slots" = "$CAP_WIDE_SLOTS" ]; then
+                wide=$(num "$(median $(cap_values "$slots" "c$CAP_WIDE_CONC" p99_ms))" 2)
+                rows="$rows $(cap_rows "$slots" "c$CAP_WIDE_CONC")"
+            fi
+            echo_m=$(median $(cap_values "$slots" echo mbps))
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$slots" \
+                "$(num "$(median $(cap_values "$slots" "c$CAP_CONC" rate))" 0)" \
+                "$(num "$(median "${ratios[@]}")" 2)" "${ratios[*]}" \
+                "$(num "$(median $(cap_values "$slots" "c$CAP_CONC" p50_ms))" 2)" \
+                "$(num "$(median $(cap_values "$slots" "c$CAP_CONC" p99_ms))" 2)" "$wide" \
+                "$(num "$echo_m" 1)" "$(ratio "$echo_m" "$(median $(cap_values "$base" echo mbps))")" \
+                "$(outcomes $rows $(cap_rows "$slots" echo))"
+        done
+        echo
+        echo "The same daemons: start-up = from spawning the process to the first answer of its control socket"
+        echo "(\`netbt status\`, polled every 10 ms: every slot's memory and socket exist and the loop runs;"
+        echo "\"ready\" is later by the names' registration, when sessions are accepted), medians over the rounds;"
+        echo "idle CPU = the daemon's user + system time over $CAP_IDLE_SECS s without traffic after ready (first round),"
+        echo "in % of one core (target ≈ 0); reserved = what the daemon reports (\`netbt status\`: S ×"
+        echo "bytes_per_session_slot + R × bytes_per_refusal_slot); RSS and VmSize from \`/proc/PID/status\` after"
+        echo "ready and after the rows (first round; VmSize growing would mean memory allocated after start)."
+        echo "Target: start-up with 16384 slots under 1 s."
+        echo
+        echo "| --sessions | start-up to status answer, ms | to ready, ms | idle CPU, % of a core | reserved, MiB (bytes per session slot) | RSS after start → after the rows, MiB | VmSize after start → after the rows, MiB |"
+        echo "|---:|---:|---:|---:|---:|---:|---:|"
+        for slots in "${CAP_SLOTS[@]}"; do
+            n="cap-s$slots-r1"
+            per=$(status_num "$n" bytes_per_session_slot); per_r=$(status_num "$n" bytes_per_refusal_slot)
+            reserved=""
+            [ -n "$per" ] && [ -n "$per_r" ] && reserved=$(awk -v s="$slots" -v p="$per" -v r="$per_r" 'BEGIN { printf "%.1f", (s * p + 2 * r) / 1048576 }')
+            printf '| %s | %s | %s | %s | %s (%s) | %s → %s | %s → %s |\n' "$slots" \
+                "$(num "$(cap_start "$slots" 1)" 0)" "$(num "$(cap_start "$slots" 2)" 0)" \
+                "$(num "$(cat "$WORK/$n.idle" 2>/dev/null)" 1)" "$(num "$reserved" 1)" "$(num "$per" 0)" \
+                "$(mib "$(field_of "$n.mem0" 1)")" "$(mib "$(field_of "$n.mem1" 1)")" \
+                "$(mib "$(field_of "$n.mem0" 2)")" "$(mib "$(field_of "$n.mem1" 2)")"
+        done
+        echo
+        held=$(jget held-hold held_at_start)
+        echo "Held sessions: one daemon with $held_slots session slots ($CAP_HELD held + $CAP_CONC for the measuring"
+        echo "client), measured before and while \`nbss_load hold --count $CAP_HELD --concurrency $CAP_CONC\` keeps its sessions"
+        echo "open: setups at c=$CAP_CONC as above (time to the answer, 0x82 or 0x83), echo through one more"
+        echo "session (65 536-byte messages, window $ECHO_WINDOW, $ECHO_SECS s), the daemon's CPU over $CAP_IDLE_SECS s without other"
+        echo "traffic; the echo is also set against the $base-slot daemons of the sweep (median). Targets (issue 12):"
+        echo "p99 to the answer ≤ 20 ms and echo ≥ 0.5× the unloaded rate while $CAP_HELD are held."
+        echo
+        echo "| row | unloaded | ${held:-0} held | held / unloaded | outcomes while held |"
+        echo "|---|---:|---:|---:|---|"
+        for k in "setups/s, c=$CAP_CONC:rate:0" "p50 ms to the answer, c=$CAP_CONC:p50_ms:2" "p99 ms to the answer, c=$CAP_CONC:p99_ms:2"; do
+            IFS=: read -r label key dec <<<"$k"
+            a=$(jget held-setup-idle "$key"); b=$(jget held-setup-held "$key")
+            printf '| %s | %s | %s | %s | %s |\n' "$label" "$(num "$a" "$dec")" "$(num "$b" "$dec")" \
+                "$(ratio "$b" "$a")" "$(outcomes held-setup-held)"
+        done
+        a=$(jget held-echo-idle mbps); b=$(jget held-echo-held mbps)
+        printf '| echo MB/s, one session | %s | %s | %s | %s |\n' "$(num "$a" 1)" "$(num "$b" 1)" \
+            "$(ratio "$b" "$a")" "$(outcomes held-echo-held)"
+        # shellcheck disable=SC2046  # one value per round
+        c=$(median $(cap_values "$base" echo mbps))
+        printf '| echo MB/s, against the %s-slot daemon above | %s | %s | %s | |\n' "$base" "$(num "$c" 1)" \
+            "$(num "$b" 1)" "$(ratio "$b" "$c")"
+        a=$(cat "$WORK/held-idle.idle" 2>/dev/null || true); b=$(cat "$WORK/held-held.idle" 2>/dev/null || true)
+        printf '| daemon CPU without traffic, %% of a core | %s | %s | | |\n' "$(num "$a" 1)" "$(num "$b" 1)"
+        a=$(cat "$WORK/held-idle.rss" 2>/dev/null || true); b=$(cat "$WORK/held-held.rss" 2>/dev/null || true)
+        printf '| daemon RSS, MiB | %s | %s | | |\n' "$(mib "$a")" "$(mib "$b")"
+        echo
+        if [ "$HELD_RAN" = 1 ]; then
+            echo "The holder: ${held:-0} of $CAP_HELD held, opened in $(num "$(jget held-hold open_s)" 2) s (p99 $(num "$(jget held-hold p99_ms)" 2) ms to the"
+            echo "answer), $(num "$(jget held-hold held_at_release)" 0) still held at its release, $(num "$(jget held-hold closed_by_peer)" 0) closed by the server; outcomes: $(outcomes held-hold)."
+        else
+            echo "The held daemon did not start."
+        fi
+    } >"$TABLE"
+
+    COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    git -C "$ROOT" diff --quiet 2>/dev/null || COMMIT="$COMMIT (+ uncommitted changes)"
+    {
+        echo "<!-- capacity:begin (written by BENCH_ONLY=capacity scripts/bench.sh; edits inside are overwritten) -->"
+        echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') at commit $COMMIT: $(nproc) vCPU ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), Linux $(uname -r);"
+        echo "client \`nbss_load --close $CLOSE --threads $THREADS\`. Rows took $ELAPSED s; load average before: $LOADAVG."
+        echo
+        cat "$TABLE"
+        echo "<!-- capacity:end -->"
+    } >"$WORK/section.md"
+    echo
+    cat "$TABLE"
+    if [ "$OUT" != /dev/null ]; then
+        if [ -f "$OUT" ] && grep -q '^<!-- capacity:begin' "$OUT" && grep -q '^<!-- capacity:end' "$OUT"; then
+            awk -v sec="$WORK/section.md" '
+                /^<!-- capacity:begin/ { while ((getline l < sec) > 0) print l; skip = 1; next }
+                /^<!-- capacity:end/ { skip = 0; next }
+                !skip { print }' "$OUT" >"$WORK/out.md"
+        else
+            { [ -f "$OUT" ] && cat "$OUT" && echo; echo "## Capacity"; echo; cat "$WORK/section.md"; } >"$WORK/out.md"
+        fi
+        cat "$WORK/out.md" >"$OUT"
+        echo "written to $OUT"
+    fi
+    exit 0
+fi
 
 NETBT_RAN=0
 if want netbt && [ "$ECHO_ONLY" != 1 ]; then

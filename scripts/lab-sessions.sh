@@ -15,9 +15,13 @@
 #     every slot free again (node status)
 #   6 silent clients (S=2 R=1, request timeout 2 s): closed by the server at the deadline; one
 #     closes in turn, the others never do and are aborted, each with one reset; slots reclaimed
+#   8 wide flood (S=4096 R=1): 4096 sessions held by one client, then 120 concurrent clients at
+#     capacity, every one 83/83; after the release every held session is still there and a
+#     second flood of 120 gets 82 each; no reset from 139; every slot free again
 #   7 tshark: nothing malformed, every NBSS frame from 139 decoded as NBSS
 #
-# SESS_BURST=0 skips the lockstep burst of phase 5. KEEP_LAB_LOGS=1 keeps the logs. NETBT=path
+# SESS_BURST=0 skips the lockstep burst of phase 5. SESS_WIDE_SLOTS=N gives phase 8 N session
+# slots instead of 4096 (0 skips it). KEEP_LAB_LOGS=1 keeps the logs. NETBT=path
 # tests that binary (and uses its `netbt probe` as the raw client) instead of the release build.
 # shellcheck disable=SC2015  # `test && pass || fail`: pass only echoes, it cannot fail
 set -euo pipefail
@@ -34,6 +38,7 @@ CAP=$WORK/tap0.pcap
 S=2                             # session slots of the small instances (phases 3, 5, 6)
 R=1                             # refusal slots of the small instances
 FLOOD_N=120                     # >= 50 x S concurrent clients
+WIDE_S=${SESS_WIDE_SLOTS:-4096} # session slots of the wide instance (phase 8)
 serve_pid=""
 T_BEGIN=$EPOCHREALTIME
 
@@ -235,6 +240,43 @@ expect_count "C: every silent client met its request deadline ($timeouts) or gav
 expect_at_least "C: silent clients gave way to waiting ones" "$gave_way" 1
 stop_serve C
 
+# ------------------------------------------------------------------------------------------
+if [ "$WIDE_S" -gt 0 ]; then
+    echo "lab sessions: instance D, --sessions $WIDE_S --refusal-slots $R"
+    start_serve D --sessions "$WIDE_S" --refusal-slots "$R"
+    phase 8 "wide flood: $WIDE_S sessions held, then $FLOOD_N clients at capacity, S=$WIDE_S R=$R"
+    # One client holds every session slot (until the release file, 120 s at most), closing
+    # normally at the release.
+    in_ns timeout 200 "$LOAD" hold --target "$SERVER:139" --count "$WIDE_S" --concurrency 32 \
+        --duration 60 --hold 120 --release-file "$WORK/p8-release" --close fin --json \
+        >"$WORK/p8-hold.json" 2>"$WORK/p8-hold.out" &
+    wide_holder=$!
+    wait_for "^holding" "$WORK/p8-hold.out" 900 || true
+    expect "$WIDE_S sessions held" "^holding $WIDE_S sessions" "$WORK/p8-hold.out"
+    probe flood "$SERVER" LABSRV --count "$FLOOD_N" --retry-ms 200:600 --connect-timeout 20 --deadline 30 \
+        --timeout 10 >"$WORK/p8-full.out" 2>&1 || true
+    grep '^SUMMARY=' "$WORK/p8-full.out" | sed 's/^/       /' || true
+    expect "at capacity: every one of $FLOOD_N clients got 83/83" \
+        "^SUMMARY=flood N=$FLOOD_N POSITIVE=0 NEG83=$FLOOD_N BAD=0 " "$WORK/p8-full.out"
+    touch "$WORK/p8-release"
+    wait "$wide_holder" || true
+    sed 's/^/       /' "$WORK/p8-hold.out"
+    expect "the holder: all $WIDE_S positive, all still held at the release, none closed by the server" \
+        "\"held_at_start\":$WIDE_S,\"held_at_release\":$WIDE_S,\"closed_by_peer\":0," "$WORK/p8-hold.json"
+    probe node-status "$SERVER" --wait-free $((WIDE_S + R)) --max 30 >"$WORK/p8-free.out" 2>&1 || true
+    expect "after the release every slot is free again ($((WIDE_S + R)) listening)" "^WAIT_FREE=OK " "$WORK/p8-free.out"
+    probe flood "$SERVER" LABSRV --count "$FLOOD_N" --retry-ms 200:600 --connect-timeout 20 --deadline 30 \
+        --timeout 10 >"$WORK/p8-flood.out" 2>&1 || true
+    grep '^SUMMARY=' "$WORK/p8-flood.out" | sed 's/^/       /' || true
+    expect "with $WIDE_S slots free: every one of $FLOOD_N clients got 82" \
+        "^SUMMARY=flood N=$FLOOD_N POSITIVE=$FLOOD_N NEG83=0 BAD=0 " "$WORK/p8-flood.out"
+    probe node-status "$SERVER" --wait-free $((WIDE_S + R)) --max 30 >"$WORK/p8-after.out" 2>&1 || true
+    expect "after the flood every slot is free again" "^WAIT_FREE=OK " "$WORK/p8-after.out"
+    phase_end 8
+    expect_not "D: no connection aborted" "aborted" "$WORK/D.err"
+    stop_serve D
+fi
+
 sleep 0.3
 kill "$tcpdump_pid" 2>/dev/null || true
 wait "$tcpdump_pid" 2>/dev/null || true
@@ -265,6 +307,10 @@ rst_flood=$(count -2 "$CAP" "$RST_139 && $(window 5)")
     || { fail "flood phase: $rst_flood TCP resets from $SERVER:139:"; $T -Y "$RST_139 && $(window 5)" 2>/dev/null | head -5 | sed 's/^/         /'; }
 rst_other=$(count -2 "$CAP" "$RST_139 && ($(window 1) || $(window 2) || $(window 3) || $(window 4))")
 expect_count "phases 1-4: zero TCP resets from $SERVER:139" "$rst_other" 0
+if [ -n "${P_END[8]:-}" ]; then
+    rst_wide=$(count "$CAP" "$RST_139 && $(window 8)")
+    expect_count "wide flood phase ($WIDE_S slots): zero TCP resets from $SERVER:139" "$rst_wide" 0
+fi
 
 neg83_3=$(count -2 "$CAP" "$FROM_139 && nbss.type == 0x83 && nbss.error_code == 0x83 && $(window 3)")
 smbserver_3=$(count -2 "$CAP" "nbss.type == 0x81 && nbss.called_name contains \"SMBSERVER\" && $(window 3)")

@@ -86,6 +86,7 @@ fn serve_on_a_missing_tap_exits_2_and_says_how_to_create_it() {
 fn serve_rejects_bad_session_options_with_exit_2() {
     for args in [
         &["serve", "--sessions", "0"][..],
+        &["serve", "--sessions", "65001"],
         &["serve", "--session-buffer", "100"],
         &["serve", "--request-timeout", "-1"],
         &["serve", "--handler", "teleport"],
