@@ -1051,6 +1051,15 @@ fn the_ledger_reports_what_a_slot_costs() {
         2 * (16384 - 4096)
     );
     assert!(a.bytes_per_session_slot > 2 * 4096);
+    // The fixed part (socket-table entry, ledger entry, route entries, share of a shard) is
+    // no larger than the socket and ledger entry were before the shards (616 bytes on a 64-bit
+    // host): capacity that costs nothing until it is used costs no memory either.
+    #[cfg(target_pointer_width = "64")]
+    assert!(
+        a.bytes_per_session_slot - 2 * 4096 <= 616,
+        "{} bytes besides the buffers",
+        a.bytes_per_session_slot - 2 * 4096
+    );
     assert_eq!(a.bytes_per_refusal_slot, b.bytes_per_refusal_slot);
     assert!(
         a.bytes_per_refusal_slot < 2 * 1024,

@@ -7,7 +7,7 @@ use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
 use super::request::{Request, SHORT_FRAME, discard, short_frame, take_request};
 use super::service::{SessionService, remote_of};
 use super::shards::{Shards, Tally, earliest};
-use super::slot::{Phase, Role, Slot, SlotId};
+use super::slot::{MaybeAt, Phase, Role, Slot, SlotId};
 use super::stream::Sessions;
 use super::types::{
     CloseReason, Handler, Listener, RESET_BOUND, SMBSERVER, SessionConfig, SessionEvent,
@@ -27,9 +27,9 @@ impl<'a> SessionService<'a> {
         // A client that retransmits its SYN is alive: its handshake deadline starts again.
         if let Some(peer) = self.gate.syn_again.take()
             && let Some(index) = self.routes.get(peer)
-            && self.ledger[index].half_open == Some(peer)
+            && self.ledger[index].half_open() == Some(peer)
         {
-            self.ledger[index].syn_at = Some(now);
+            self.ledger[index].syn_at = MaybeAt::at(now);
             self.touch(index, sockets);
         }
         let stale = sockets.take_stale();
@@ -49,15 +49,15 @@ impl<'a> SessionService<'a> {
                 }
                 for index in sockets.shard(shard).slots() {
                     let slot = &mut self.ledger[index];
-                    slot.answered |= slot.half_open.is_some();
+                    slot.answered |= slot.half_open().is_some();
                 }
                 self.tally_shard(shard, sockets);
             }
         } else {
             for peer in syn_acks.peers() {
                 if let Some(index) = self.routes.get(peer)
-                    && self.ledger[index].half_open == Some(peer)
-                    && let Some(at) = self.ledger[index].handle
+                    && self.ledger[index].half_open() == Some(peer)
+                    && let Some(at) = self.ledger[index].handle()
                 {
                     self.ledger[index].answered = true;
                     self.tally_shard(usize::from(at.shard), sockets);
@@ -68,7 +68,7 @@ impl<'a> SessionService<'a> {
 
     /// Marks the shard of slot `index` for a refresh and a poll.
     fn touch(&self, index: usize, sockets: &mut Shards<'a>) {
-        if let Some(at) = self.ledger[index].handle {
+        if let Some(at) = self.ledger[index].handle() {
             sockets.touch(usize::from(at.shard));
         }
     }
@@ -76,7 +76,9 @@ impl<'a> SessionService<'a> {
     fn refresh_shard(&mut self, shard: usize, now: Instant, sockets: &mut Shards<'a>) {
         for index in sockets.shard(shard).slots() {
             let slot = &mut self.ledger[index];
-            let Some(handle) = slot.handle else { continue };
+            let Some(handle) = slot.handle() else {
+                continue;
+            };
             let socket = sockets.get_quiet::<tcp::Socket>(handle);
             let state = socket.state();
             // An aborted socket is CLOSED at once but sends its reset at the next egress and
@@ -102,10 +104,10 @@ impl<'a> SessionService<'a> {
                     State::SynReceived => remote_of(socket),
                     _ => None,
                 };
-                if half_open != slot.half_open {
+                // A new handshake (or none): whether a SYN-ACK left for it is not known yet.
+                if half_open != slot.half_open() {
                     slot.answered = false;
                 }
-                slot.half_open = half_open;
             }
             // The route follows the socket's remote endpoint.
             let remote = remote_of(socket);
@@ -189,7 +191,7 @@ impl<'a> SessionService<'a> {
         names: &NameService,
     ) {
         let config = self.config;
-        let Some(handle) = self.ledger[index].handle else {
+        let Some(handle) = self.ledger[index].handle() else {
             return;
         };
         let socket = sockets.get_mut::<tcp::Socket>(handle);
@@ -198,9 +200,10 @@ impl<'a> SessionService<'a> {
         match slot.phase {
             Phase::Free => {}
             Phase::Listening => match state {
-                State::Listen => slot.syn_at = None,
+                State::Listen => slot.syn_at = MaybeAt::NONE,
                 State::SynReceived => {
-                    let since = *slot.syn_at.get_or_insert(now);
+                    let since = slot.syn_at.get().unwrap_or(now);
+                    slot.syn_at = MaybeAt::at(since);
                     if now >= since + handshake_bound(slot, &config) {
                         // No SYN from the client for that long: forgotten without a word
                         // (a reset would tell a client still in SYN-SENT, whose SYN-ACKs were
@@ -339,7 +342,7 @@ impl<'a> SessionService<'a> {
                 State::FinWait2 | State::TimeWait if self.gate.closed.is_enabled() => {
                     if !slot.handing_over {
                         slot.handing_over = true;
-                        slot.deadline = Some(now + HANDOVER_DELAY);
+                        slot.deadline = MaybeAt::at(now + HANDOVER_DELAY);
                     } else if slot.expired(now) {
                         self.remember(index, Duty::Acknowledge, now);
                         forget(sockets.get_mut::<tcp::Socket>(handle));
@@ -349,7 +352,7 @@ impl<'a> SessionService<'a> {
                 }
                 // Without a record, TIME-WAIT ends by itself (smoltcp's fixed 10 s) and is
                 // never cut short: our final ACK may still be needed.
-                State::TimeWait => slot.deadline = None,
+                State::TimeWait => slot.deadline = MaybeAt::NONE,
                 _ => {
                     // Data we still owe is of no use to anyone once we close.
                     discard(socket, usize::MAX);
@@ -365,7 +368,7 @@ impl<'a> SessionService<'a> {
                     } else if slot.expired(now) {
                         let peer = socket.remote_endpoint();
                         socket.abort();
-                        slot.deadline = Some(now + RESET_BOUND);
+                        slot.deadline = MaybeAt::at(now + RESET_BOUND);
                         slot.aborted = true;
                         self.counters.aborts_close.bump();
                         net_debug!("session: close of {:?} unfinished, aborted", peer);
@@ -437,7 +440,7 @@ impl<'a> SessionService<'a> {
     ) {
         let id = self.id(index);
         let slot = &mut self.ledger[index];
-        let Some(handle) = slot.handle else { return };
+        let Some(handle) = slot.handle() else { return };
         let socket = sockets.get_mut::<tcp::Socket>(handle);
         let mut buffer = [0; SHORT_FRAME];
         let response = short_frame(nbss::Repr::PositiveResponse, &mut buffer);
@@ -490,7 +493,7 @@ impl<'a> SessionService<'a> {
         code: NegativeCode,
     ) {
         let slot = &mut self.ledger[index];
-        let Some(handle) = slot.handle else { return };
+        let Some(handle) = slot.handle() else { return };
         let socket = sockets.get_mut::<tcp::Socket>(handle);
         let mut buffer = [0; SHORT_FRAME];
         let _ = socket.send_slice(short_frame(
@@ -514,7 +517,7 @@ impl<'a> SessionService<'a> {
         let id = self.id(index);
         let config = self.config;
         let slot = &mut self.ledger[index];
-        let Some(handle) = slot.handle else { return };
+        let Some(handle) = slot.handle() else { return };
         let peer = slot.peer;
         let socket = sockets.get_mut::<tcp::Socket>(handle);
         if socket.state() == State::Closed {
@@ -530,8 +533,10 @@ impl<'a> SessionService<'a> {
         // Progress of what we sent: a peer that acknowledges nothing for the bound is gone.
         // (A full send buffer that keeps draining is progress, however full it stays.)
         let queued = socket.send_queue();
-        let acked = slot.handed_over - queued as u64;
-        if queued == 0 || acked > slot.acked {
+        // Both count modulo 2^32; the send queue is far shorter, so "more was acknowledged"
+        // is "a different count was acknowledged".
+        let acked = slot.handed_over.wrapping_sub(queued as u32);
+        if queued == 0 || acked != slot.acked {
             slot.progress_at = now;
         }
         slot.acked = acked;
@@ -616,7 +621,7 @@ impl<'a> SessionService<'a> {
             let Some((index, victim)) = self.victim(now, sockets) else {
                 return;
             };
-            let Some(handle) = self.ledger[index].handle else {
+            let Some(handle) = self.ledger[index].handle() else {
                 return;
             };
             let socket = sockets.get_mut::<tcp::Socket>(handle);
@@ -711,7 +716,7 @@ impl<'a> SessionService<'a> {
         peer: Option<IpEndpoint>,
     ) {
         let slot = &mut self.ledger[index];
-        let Some(handle) = slot.handle else { return };
+        let Some(handle) = slot.handle() else { return };
         sockets.get_mut::<tcp::Socket>(handle).close();
         slot.enter(Phase::Closing, Some(now + self.config.close_timeout));
         self.note_closed(id, peer, reason);
@@ -794,7 +799,7 @@ pub(super) fn role_index(role: Role) -> usize {
 
 /// Counts `slot` into `tally`: its phase, and when it next needs the service.
 fn count_slot(tally: &mut Tally, slot: &Slot, config: &SessionConfig) {
-    let idle_listener = slot.phase == Phase::Listening && slot.half_open.is_none();
+    let idle_listener = slot.phase == Phase::Listening && slot.half_open().is_none();
     tally.listening += u16::from(slot.listening);
     tally.free += u16::from(idle_listener);
     tally.coming += u16::from(slot.gave_way || slot.phase == Phase::Free);
@@ -812,28 +817,28 @@ fn count_slot(tally: &mut Tally, slot: &Slot, config: &SessionConfig) {
     if slot.phase == Phase::Established {
         tally.established += 1;
     }
-    let mut due = slot.deadline;
-    if let Some(syn_at) = slot.syn_at {
+    let mut due = slot.deadline.get();
+    if let Some(syn_at) = slot.syn_at.get() {
         due = earliest(due, Some(syn_at + handshake_bound(slot, config)));
     }
-    if slot.half_open.is_some() && slot.syn_at.is_none() {
+    if slot.half_open().is_some() && slot.syn_at.get().is_none() {
         due = Some(Instant::ZERO); // note the handshake start now
     }
     if slot.phase == Phase::Established {
         if let Some(interval) = config.keepalive {
             due = earliest(due, Some(slot.last_activity + interval));
         }
-        if slot.handed_over > slot.acked {
+        if slot.handed_over != slot.acked {
             due = earliest(due, Some(slot.progress_at + config.progress_bound()));
         }
     }
     tally.slots_due = earliest(tally.slots_due, due);
-    let unanswered = match slot.half_open {
+    let unanswered = match slot.half_open() {
         Some(_) => unanswered_since(slot).map(|since| since + UNANSWERED_GIVE_WAY_AFTER),
         None => None,
     };
     tally.unanswered_at = earliest(tally.unanswered_at, unanswered);
-    let idle = match slot.half_open {
+    let idle = match slot.half_open() {
         Some(_) => None,
         None => idle_since(slot, config).map(|since| since + GIVE_WAY_AFTER),
     };
@@ -876,11 +881,11 @@ fn handshake_bound(
 /// client may be live behind a lossy link, and a new handshake on its slot could meet the old
 /// one's late segments; it keeps the handshake bound.
 fn unanswered_since(slot: &super::slot::Slot) -> Option<Instant> {
-    slot.half_open?;
+    slot.half_open()?;
     if slot.answered {
         return None;
     }
-    slot.syn_at
+    slot.syn_at.get()
 }
 
 /// How a slot gives way.
@@ -897,7 +902,7 @@ enum Victim {
 fn idle_since(slot: &super::slot::Slot, config: &super::types::SessionConfig) -> Option<Instant> {
     match slot.phase {
         Phase::AwaitingRequest => Some(slot.connected_at),
-        Phase::Draining => slot.deadline.map(|d| d - config.drain_timeout),
+        Phase::Draining => slot.deadline.get().map(|d| d - config.drain_timeout),
         _ => None,
     }
 }

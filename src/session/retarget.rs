@@ -126,7 +126,7 @@ impl<'a> SessionService<'a> {
             return self.refuse(index, now, sockets, Some(called), code);
         };
         let slot = &mut self.ledger[index];
-        let Some(handle) = slot.handle else { return };
+        let Some(handle) = slot.handle() else { return };
         let socket = sockets.get_mut::<tcp::Socket>(handle);
         let mut buffer = [0; SHORT_FRAME];
         let response = nbss::Repr::RetargetResponse {

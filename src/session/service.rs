@@ -158,7 +158,9 @@ impl<'a> SessionService<'a> {
         self.accepting = false;
         for index in 0..self.ledger.len() {
             let slot = &mut self.ledger[index];
-            let Some(handle) = slot.handle else { continue };
+            let Some(handle) = slot.handle() else {
+                continue;
+            };
             let socket = sockets.get_mut::<tcp::Socket>(handle);
             match slot.phase {
                 Phase::Free | Phase::Closing | Phase::Draining => {}
@@ -310,7 +312,7 @@ impl<'a> SessionService<'a> {
     ) {
         let range = sockets.shard(index).slots();
         let changed = self.ledger[range].iter().any(|slot| {
-            slot.handle.is_some_and(|at| {
+            slot.handle().is_some_and(|at| {
                 let socket = sockets.get::<tcp::Socket>(at);
                 socket.state() != slot.seen || remote_of(socket) != slot.route
             })
@@ -355,7 +357,7 @@ impl GateView for LedgerView<'_, '_> {
             return false;
         };
         let endpoint = IpEndpoint::new(address.into(), port);
-        slot.half_open == Some((address, port))
+        slot.half_open() == Some((address, port))
             || (matches!(
                 slot.phase,
                 Phase::AwaitingRequest | Phase::Deciding | Phase::Established | Phase::Draining
@@ -364,7 +366,7 @@ impl GateView for LedgerView<'_, '_> {
 
     fn route(&self, address: Ipv4Address, port: u16) -> Option<usize> {
         let slot = &self.ledger[self.routes.get((address, port))?];
-        slot.handle.map(|at| usize::from(at.shard))
+        slot.handle().map(|at| usize::from(at.shard))
     }
 
     fn syn_route(&self, taker: SynTaker) -> Option<usize> {

@@ -1,5 +1,6 @@
 //! One entry of the slot ledger: a transport socket and where its connection stands.
 
+use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::State;
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpEndpoint, Ipv4Address};
@@ -68,6 +69,30 @@ impl core::fmt::Display for Phase {
     }
 }
 
+/// An instant that may be unset, in 8 bytes (`Option<Instant>` takes 16): a slot's deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MaybeAt(i64);
+
+impl MaybeAt {
+    /// Unset.
+    pub(crate) const NONE: MaybeAt = MaybeAt(i64::MIN);
+
+    /// Set to `at`.
+    pub(crate) fn at(at: Instant) -> MaybeAt {
+        MaybeAt(at.total_micros())
+    }
+
+    /// `at`, if any.
+    pub(crate) fn new(at: Option<Instant>) -> MaybeAt {
+        at.map_or(MaybeAt::NONE, MaybeAt::at)
+    }
+
+    /// The instant, if set.
+    pub(crate) fn get(self) -> Option<Instant> {
+        (self != MaybeAt::NONE).then(|| Instant::from_micros(self.0))
+    }
+}
+
 /// Names a session across the slot's reuse: a stale id never reaches a later connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SlotId {
@@ -80,14 +105,15 @@ pub struct SlotId {
 /// One ledger entry. Create the ledger from [`Slot::EMPTY`]; the node fills it in.
 #[derive(Debug, Clone, Copy)]
 pub struct Slot {
-    pub(super) handle: Option<SocketAt>,
+    /// The socket's handle in its shard's set (see [`Slot::handle`]).
+    pub(super) socket: Option<SocketHandle>,
+    /// The shard its socket lives in.
+    pub(super) shard: u16,
     pub(super) role: Role,
     pub(super) phase: Phase,
     pub(super) generation: u32,
     /// smoltcp is in LISTEN (for the gate).
     pub(super) listening: bool,
-    /// The peer of a half-open connection (for the gate).
-    pub(super) half_open: Option<(Ipv4Address, u16)>,
     /// The remote endpoint of the socket as the routes know it (half-open, connected or
     /// closing): kept across the slot's reuse until the socket lets the peer go.
     pub(super) route: Option<(Ipv4Address, u16)>,
@@ -95,11 +121,11 @@ pub struct Slot {
     /// egress pass makes the shard due at once).
     pub(super) seen: State,
     /// When the current SYN-RECEIVED began, or its client last retransmitted its SYN.
-    pub(super) syn_at: Option<Instant>,
+    pub(super) syn_at: MaybeAt,
     /// A SYN-ACK left for the current half-open connection (its peer answers ARP).
     pub(super) answered: bool,
     /// When the current phase must end.
-    pub(super) deadline: Option<Instant>,
+    pub(super) deadline: MaybeAt,
     pub(super) peer: Option<IpEndpoint>,
     pub(super) called: Option<Name>,
     pub(super) calling: Option<Name>,
@@ -116,8 +142,8 @@ pub struct Slot {
     pub(super) last_activity: Instant,
     /// Every byte handed to the socket, and how many of them the peer had acknowledged at the
     /// last look (handed over minus still queued).
-    pub(super) handed_over: u64,
-    pub(super) acked: u64,
+    pub(super) handed_over: u32,
+    pub(super) acked: u32,
     /// When the peer last acknowledged something (or there was nothing to acknowledge).
     pub(super) progress_at: Instant,
     /// The connection was aborted (a reset sent): its strays are dropped, not acknowledged.
@@ -131,17 +157,17 @@ pub struct Slot {
 impl Slot {
     /// An unused entry (usable in a `static`).
     pub const EMPTY: Slot = Slot {
-        handle: None,
+        socket: None,
+        shard: 0,
         role: Role::Session,
         phase: Phase::Free,
         generation: 0,
         listening: false,
-        half_open: None,
         route: None,
         seen: State::Closed,
-        syn_at: None,
+        syn_at: MaybeAt::NONE,
         answered: false,
-        deadline: None,
+        deadline: MaybeAt::NONE,
         peer: None,
         called: None,
         calling: None,
@@ -164,25 +190,42 @@ impl Slot {
     /// A free slot of `role` on the socket at `at` (the node places every slot so).
     pub(crate) const fn placed(at: SocketAt, role: Role) -> Slot {
         Slot {
-            handle: Some(at),
+            socket: Some(at.handle),
+            shard: at.shard,
             role,
             ..Slot::EMPTY
         }
     }
 
+    /// Where its socket lives (`None` only for a slot the node never placed).
+    pub(super) fn handle(&self) -> Option<SocketAt> {
+        self.socket.map(|handle| SocketAt {
+            shard: self.shard,
+            handle,
+        })
+    }
+
+    /// The peer of its half-open connection, as of the last refresh (for the gate).
+    pub(super) fn half_open(&self) -> Option<(Ipv4Address, u16)> {
+        match (self.phase, self.seen) {
+            (Phase::Listening, State::SynReceived) => self.route,
+            _ => None,
+        }
+    }
+
     pub(super) fn enter(&mut self, phase: Phase, deadline: Option<Instant>) {
         self.phase = phase;
-        self.deadline = deadline;
+        self.deadline = MaybeAt::new(deadline);
         self.listening = false;
-        self.half_open = None;
-        self.syn_at = None;
+        self.syn_at = MaybeAt::NONE;
         self.answered = false;
     }
 
     /// Forgets the connection, ready for the next one.
     pub(super) fn recycle(&mut self) {
         *self = Slot {
-            handle: self.handle,
+            socket: self.socket,
+            shard: self.shard,
             role: self.role,
             route: self.route,
             seen: self.seen,
@@ -198,13 +241,13 @@ impl Slot {
         bytes: &[u8],
     ) -> usize {
         let sent = socket.send_slice(bytes).unwrap_or(0);
-        self.handed_over += sent as u64;
+        self.handed_over = self.handed_over.wrapping_add(sent as u32);
         sent
     }
 
     /// Whether the deadline has passed.
     pub(super) fn expired(&self, now: Instant) -> bool {
-        self.deadline.is_some_and(|d| now >= d)
+        self.deadline.get().is_some_and(|d| now >= d)
     }
 }
 

@@ -47,7 +47,7 @@ impl<'a> Sessions<'_, 'a> {
         let index = usize::from(id.index);
         match self.service.ledger.get(index) {
             Some(slot) if slot.generation == id.generation && slot.phase == Phase::Established => {
-                slot.handle
+                slot.handle()
                     .map(|h| (index, h))
                     .ok_or(SessionError::NotEstablished)
             }
