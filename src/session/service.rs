@@ -399,7 +399,7 @@ impl Deliver for Inbound<'_, '_, '_> {
                     .poll_ingress_single(self.now, &mut one, self.home);
                 // An ARP frame may answer for a peer a socket waits to send to.
                 if frame.get(12..14) == Some(&[0x08, 0x06]) {
-                    self.sockets.mark_active();
+                    self.sockets.mark_active(self.now);
                 }
             }
             Verdict::Shard(index) => {

@@ -169,6 +169,9 @@ impl Default for Shard<'_> {
     }
 }
 
+/// How often ARP frames wake the shards with connections, at most.
+pub const ARP_WAKE_EVERY: smoltcp::time::Duration = smoltcp::time::Duration::from_millis(5);
+
 /// Shards a work list names before it gives up and says "look at all of them".
 const LISTED: usize = 64;
 
@@ -207,6 +210,8 @@ pub struct Shards<'a> {
     dirty: WorkList,
     /// No shard is due before this (a lower bound: the exact time is found when it comes).
     next_due: Option<Instant>,
+    /// When an ARP frame last woke the busy shards.
+    arp_woken: Option<Instant>,
 }
 
 impl<'a> Shards<'a> {
@@ -217,6 +222,7 @@ impl<'a> Shards<'a> {
             stale: WorkList::default(),
             dirty: WorkList::default(),
             next_due: None,
+            arp_woken: None,
         }
     }
 
@@ -363,8 +369,17 @@ impl<'a> Shards<'a> {
     }
 
     /// Marks every shard with a connection for servicing and egress (a neighbour may have
-    /// answered ARP for a socket that waits to send).
-    pub(crate) fn mark_active(&mut self) {
+    /// answered ARP for a socket that waits to send), at most once per [`ARP_WAKE_EVERY`]:
+    /// a flood of ARP frames costs a pass over the busy shards that often, not per frame (a
+    /// socket that waits for a neighbour tries again by itself after smoltcp's 1 s silence).
+    pub(crate) fn mark_active(&mut self, now: Instant) {
+        if self
+            .arp_woken
+            .is_some_and(|at| now >= at && now < at + ARP_WAKE_EVERY)
+        {
+            return;
+        }
+        self.arp_woken = Some(now);
         for index in 0..self.list.len() {
             if self.list[index].tally.active > 0 {
                 self.touch(index);
@@ -401,5 +416,119 @@ impl<'a> Shards<'a> {
     /// The earliest due time of any shard (or a little earlier).
     pub(crate) fn due(&self) -> Option<Instant> {
         self.next_due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    fn shards(count: usize) -> Shards<'static> {
+        let list: &'static mut [Shard<'static>] =
+            Vec::leak((0..count).map(|_| Shard::EMPTY).collect());
+        let mut shards = Shards::new(list);
+        for index in 0..count {
+            shards.build(
+                index,
+                SocketSet::new(Vec::new()),
+                index * 2,
+                2,
+                Role::Session,
+            );
+        }
+        shards
+    }
+
+    fn at(ms: i64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    /// Settles every dirty shard with no timer, as an egress pass would.
+    fn settle_all(shards: &mut Shards<'_>) {
+        let dirty = shards.dirty().clone();
+        for index in dirty.shards(shards.len()) {
+            shards.settled(index, None);
+        }
+        shards.clear_dirty();
+    }
+
+    #[test]
+    fn a_work_list_names_few_shards_and_all_of_them_once_it_overflows() {
+        let mut list = WorkList::default();
+        for index in [3, 7] {
+            list.add(index);
+        }
+        assert_eq!(list.shards(1000).collect::<Vec<_>>(), [3, 7]);
+        for index in 0..LISTED {
+            list.add(index);
+        }
+        assert_eq!(list.shards(1000).count(), 1000);
+    }
+
+    #[test]
+    fn touched_shards_are_listed_once_for_refresh_and_service() {
+        let mut shards = shards(100);
+        // Built shards start stale and dirty: the first refresh arms their listeners.
+        assert_eq!(shards.take_stale().shards(100).count(), 100);
+        for index in 0..100 {
+            shards.refreshed(index);
+        }
+        settle_all(&mut shards);
+        assert!(!shards.mark_due(at(0)), "nothing to do");
+        shards.touch(5);
+        shards.touch(5);
+        shards.touch(70);
+        assert_eq!(shards.take_stale().shards(100).collect::<Vec<_>>(), [5, 70]);
+        assert_eq!(shards.dirty().shards(100).collect::<Vec<_>>(), [5, 70]);
+        assert!(shards.mark_due(at(0)));
+    }
+
+    #[test]
+    fn a_shard_falls_due_at_its_time_and_the_next_due_time_follows() {
+        let mut shards = shards(10);
+        for index in 0..10 {
+            shards.refreshed(index);
+        }
+        settle_all(&mut shards);
+        let _ = shards.take_stale();
+        shards.touch(2);
+        shards.touch(6);
+        shards.settled(2, Some(at(30)));
+        shards.settled(6, Some(at(10)));
+        shards.clear_dirty();
+        assert_eq!(shards.due(), Some(at(10)));
+        assert!(!shards.mark_due(at(9)));
+        assert!(shards.mark_due(at(10)));
+        assert_eq!(shards.dirty().shards(10).collect::<Vec<_>>(), [6]);
+        assert_eq!(shards.due(), Some(at(30)), "shard 2 is next");
+        shards.settled(6, None);
+        shards.clear_dirty();
+        assert!(shards.mark_due(at(31)));
+        assert_eq!(shards.dirty().shards(10).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn arp_frames_wake_the_busy_shards_at_most_every_few_milliseconds() {
+        let mut shards = shards(4);
+        for index in 0..4 {
+            shards.refreshed(index);
+        }
+        settle_all(&mut shards);
+        let _ = shards.take_stale();
+        shards.set_tally(
+            1,
+            Tally {
+                active: 1,
+                ..Tally::default()
+            },
+        );
+        shards.mark_active(at(100));
+        assert_eq!(shards.dirty().shards(4).collect::<Vec<_>>(), [1]);
+        settle_all(&mut shards);
+        shards.mark_active(at(102));
+        assert!(!shards.mark_due(at(102)), "too soon after the last");
+        shards.mark_active(at(105));
+        assert!(shards.mark_due(at(105)));
     }
 }
