@@ -144,7 +144,7 @@ pub struct NodeStorage<'a> {
     /// entries (fill it with [`Shard::EMPTY`]).
     pub shards: &'a mut [Shard<'a>],
     /// The routes from peers to slots: more entries than the ledger has slots,
-    /// [`routes_for`]`(ledger.len())` keeps lookups short (fill it with [`Route::EMPTY`]).
+    /// [`routes_for`](crate::session::routes_for)`(ledger.len())` keeps lookups short (fill it with [`Route::EMPTY`]).
     pub routes: &'a mut [Route],
     /// The name service socket's buffers.
     pub name_service: &'a mut UdpBuffers,

@@ -1,9 +1,13 @@
-//! The SYN gate: a [`Device`] wrapper in front of the interface that keeps smoltcp from
-//! answering a SYN to the session port with a reset, and gives it the listen backlog it lacks.
+//! The SYN gate: it judges every received frame before the interface sees it, keeps smoltcp
+//! from answering a SYN to the session port with a reset, gives it the listen backlog it lacks,
+//! and says which socket set each frame goes to.
 //!
-//! smoltcp has no listen backlog: a SYN that finds no listening socket gets RST|ACK. The gate
-//! sees every received frame before the interface does and hands smoltcp an empty frame
-//! (which it counts as processed and otherwise ignores) instead of:
+//! The session slots' sockets live in shards (small socket sets, see
+//! [`Shards`](crate::session::Shards)); [`GateContext::next`] reads a frame and hands it,
+//! with a [`Verdict`], to a [`Deliver`]er: the node's own sockets ([`Verdict::Home`]), the
+//! shard that holds the segment's connection or has a listening slot for a SYN
+//! ([`Verdict::Shard`]), or nowhere ([`Verdict::Swallow`]). smoltcp has no listen backlog: a
+//! SYN that finds no listening socket gets RST|ACK. The gate swallows:
 //!
 //! * a bare SYN to the session port that no *session* slot would take: the frame is kept in
 //!   the [`SynBacklog`] (a retransmission replaces its earlier copy in place) and handed to
@@ -25,11 +29,12 @@
 //!   acknowledged by the gate itself, anything else dropped), where smoltcp would answer a
 //!   reset. A SYN from the same peer ends that record and is judged as above.
 //!
-//! It also looks at every frame the interface sends and counts resets leaving the session
-//! port, so "no reset from 139" is a counter, not a belief.
+//! It also looks at every frame the interface sends ([`Watched`], and the room for an answer
+//! to a frame) and counts resets leaving the session port, so "no reset from 139" is a
+//! counter, not a belief.
 //!
 //! The gate decides from a [`GateView`] the session service refreshes before every frame;
-//! the node therefore feeds the interface one frame at a time.
+//! the node therefore feeds the interface one frame at a time ([`OneFrame`]).
 
 use core::cell::Cell;
 

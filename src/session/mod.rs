@@ -3,8 +3,10 @@
 //! counter and an event, never a TCP reset.
 //!
 //! The ledger holds S *session* slots followed by R *refusal* slots, one smoltcp TCP socket
-//! each, created once. smoltcp hands a SYN to the first listening socket in the socket set,
-//! so connections land on session slots while one is free. When none is, the
+//! each, created once, in [shards](Shards) of [`SHARD_SLOTS`] (small smoltcp socket sets: a
+//! segment walks one of them, and only shards with work are polled). The gate hands a SYN to a
+//! shard with a listening session slot, so connections land on session slots while one is
+//! free, and every later segment to the shard its [route](Routes) names. When none is, the
 //! [gate](crate::gate) keeps the SYN for up to [`SessionConfig::refusal_delay`] in case one
 //! frees, then hands it to a refusal slot, which answers 0x83 "called name present, but
 //! insufficient resources" (or, with [`SessionConfig::retarget`], 0x84 naming a sibling node:
