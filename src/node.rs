@@ -1,9 +1,12 @@
 //! The node: smoltcp's interface and sockets, and the NetBIOS services on top of them.
 //!
-//! Storage is handed in by the caller: a socket table and the socket buffers (static arrays on
-//! a microcontroller; allocated once at start-up by the daemon). Nothing is allocated after
-//! [`Node::new`]. One [`Node::poll`] does all pending work and returns when it next needs to be
+//! Storage is handed in by the caller: a socket table, the socket buffers and the scratch
+//! memory (static arrays on a microcontroller; allocated once at start-up by the daemon).
+//! Nothing is allocated after [`Node::new`] (or [`Node::new_in`], which builds the node in
+//! place). One [`Node::poll`] does all pending work and returns when it next needs to be
 //! called.
+
+use core::mem::MaybeUninit;
 
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet, SocketStorage,
@@ -26,13 +29,18 @@ use crate::session::{
 use crate::wire::name::{Name, Scope};
 use crate::wire::{DATAGRAM_SERVICE_PORT, MAX_DATAGRAM_LENGTH, NAME_SERVICE_PORT, nbds, nbns};
 
-/// Datagrams queued per direction on a UDP service socket.
+/// Datagrams queued per direction on the name service socket of [`UdpBuffers`] (the daemon's).
 pub const UDP_PACKETS: usize = 16;
-/// Payload bytes per direction on a UDP service socket.
+/// Payload bytes per direction on the name service socket of [`UdpBuffers`] (the daemon's).
 pub const UDP_BYTES: usize = 8 * 1024;
-/// Largest datagram the node reads (RFC 1002 packets are at most 576 bytes; longer ones are
-/// dropped as malformed).
-const DATAGRAM_MAX: usize = 1024;
+/// Least scratch memory a node takes ([`NodeStorage::scratch`]): each received datagram is
+/// read into it whole (RFC 1002 packets are at most 576 bytes; one longer than the scratch is
+/// dropped and counted as oversized, one up to this long is parsed and dropped as malformed).
+pub const MIN_SCRATCH: usize = 1024;
+/// Scratch bytes [`NodeStorage::leaked`] gives (the daemon's): the echo handler moves this
+/// much per copy.
+#[cfg(feature = "std")]
+pub const SCRATCH: usize = 2048;
 
 /// Sockets the node needs in its socket table besides the session ledger's: the name
 /// service's and the datagram service's.
@@ -66,7 +74,9 @@ impl Default for RefusalBuffers {
     }
 }
 
-/// Buffers of one UDP service socket.
+/// Buffers of one UDP service socket at the daemon's sizes ([`UDP_PACKETS`] datagrams and
+/// [`UDP_BYTES`] bytes each way); [`UdpBuffers::storage`] hands them to a node. An embedder
+/// that wants other sizes gives [`UdpStorage`] its own arrays.
 pub struct UdpBuffers {
     rx_meta: [udp::PacketMetadata; UDP_PACKETS],
     rx: [u8; UDP_BYTES],
@@ -85,11 +95,14 @@ impl UdpBuffers {
         }
     }
 
-    fn socket(&mut self) -> udp::Socket<'_> {
-        udp::Socket::new(
-            udp::PacketBuffer::new(&mut self.rx_meta[..], &mut self.rx[..]),
-            udp::PacketBuffer::new(&mut self.tx_meta[..], &mut self.tx[..]),
-        )
+    /// The buffers as a node's [`UdpStorage`].
+    pub fn storage(&mut self) -> UdpStorage<'_> {
+        UdpStorage {
+            rx_meta: &mut self.rx_meta[..],
+            rx: &mut self.rx[..],
+            tx_meta: &mut self.tx_meta[..],
+            tx: &mut self.tx[..],
+        }
     }
 }
 
@@ -99,9 +112,11 @@ impl Default for UdpBuffers {
     }
 }
 
-/// Buffers of the datagram service's UDP socket (port 138), sized by the caller: packet
-/// metadata (one entry per queued datagram) and payload bytes, per direction. Each direction
-/// needs at least one metadata entry and [`MAX_DATAGRAM_LENGTH`] (576) bytes.
+/// Buffers of a UDP service socket (the name service's, port 137, or the datagram service's,
+/// port 138), sized by the caller: packet metadata (one entry per queued datagram) and payload
+/// bytes, per direction. Each direction needs at least one metadata entry and
+/// [`MAX_DATAGRAM_LENGTH`] (576) bytes. A datagram that finds its receive queue full is dropped
+/// by smoltcp (the node empties the queue after every frame, so one frame's datagram fits).
 pub struct UdpStorage<'a> {
     /// Metadata of received datagrams.
     pub rx_meta: &'a mut [udp::PacketMetadata],
@@ -142,8 +157,8 @@ pub const DATAGRAM_PACKETS: usize = 8;
 pub struct NodeStorage<'a> {
     /// The socket table: at least [`sockets_needed`]`(ledger.len())` entries.
     pub sockets: &'a mut [SocketStorage<'a>],
-    /// The name service socket's buffers.
-    pub name_service: &'a mut UdpBuffers,
+    /// The name service socket's buffers (UDP 137; the daemon's: [`UdpBuffers`]).
+    pub name_service: UdpStorage<'a>,
     /// The datagram service socket's buffers (UDP 138).
     pub datagram_service: UdpStorage<'a>,
     /// Datagrams for our names kept until the owner takes them (fill it with
@@ -163,6 +178,9 @@ pub struct NodeStorage<'a> {
     /// with [`ClosedConnection::EMPTY`]; a few entries per slot; empty: no record, and smoltcp
     /// keeps each close in TIME-WAIT for 10 s).
     pub recently_closed: &'a mut [ClosedConnection],
+    /// Scratch memory, at least [`MIN_SCRATCH`] bytes: each received datagram is read into it,
+    /// and the echo handler copies through it (as much per copy as it holds).
+    pub scratch: &'a mut [u8],
 }
 
 #[cfg(feature = "std")]
@@ -188,7 +206,7 @@ impl NodeStorage<'static> {
                     .map(|_| SocketStorage::EMPTY)
                     .collect(),
             ),
-            name_service: Box::leak(Box::new(UdpBuffers::new())),
+            name_service: Box::leak(Box::new(UdpBuffers::new())).storage(),
             datagram_service: UdpStorage {
                 rx_meta: vec![udp::PacketMetadata::EMPTY; DATAGRAM_PACKETS].leak(),
                 rx: vec![0u8; DATAGRAM_PACKETS * MAX_DATAGRAM_LENGTH].leak(),
@@ -201,6 +219,7 @@ impl NodeStorage<'static> {
             ledger: vec![Slot::EMPTY; slots].leak(),
             syn_backlog: vec![HeldSyn::EMPTY; backlog].leak(),
             recently_closed: vec![ClosedConnection::EMPTY; closed_record_for(slots)].leak(),
+            scratch: vec![0u8; SCRATCH].leak(),
         }
     }
 }
@@ -245,6 +264,11 @@ pub enum NodeError {
     /// The datagram service's buffers hold no metadata entry or fewer than 576 bytes in a
     /// direction.
     DatagramStorageTooSmall,
+    /// The name service's buffers hold no metadata entry or fewer than 576 bytes in a
+    /// direction.
+    NameStorageTooSmall,
+    /// The scratch memory is shorter than [`MIN_SCRATCH`].
+    ScratchTooSmall,
 }
 
 impl core::fmt::Display for NodeError {
@@ -259,6 +283,10 @@ impl core::fmt::Display for NodeError {
             NodeError::DatagramStorageTooSmall => {
                 "the datagram service's buffers are too small (one datagram of 576 bytes each way)"
             }
+            NodeError::NameStorageTooSmall => {
+                "the name service's buffers are too small (one datagram of 576 bytes each way)"
+            }
+            NodeError::ScratchTooSmall => "the scratch memory is too small",
         })
     }
 }
@@ -267,8 +295,6 @@ impl core::error::Error for NodeError {}
 
 /// Frames read per [`Node::poll`] before the services run and replies go out.
 const MAX_FRAMES_PER_POLL: usize = 64;
-/// Bytes the built-in echo handler moves per copy.
-const ECHO_CHUNK: usize = 2048;
 
 /// A NetBIOS node on one Ethernet interface.
 pub struct Node<'a> {
@@ -285,7 +311,7 @@ pub struct Node<'a> {
     sessions: SessionService<'a>,
     /// The ledger's figures as of the last service pass, for node status answers.
     figures: SessionFigures,
-    scratch: [u8; ECHO_CHUNK],
+    scratch: &'a mut [u8],
 }
 
 impl<'a> Node<'a> {
@@ -296,6 +322,32 @@ impl<'a> Node<'a> {
         storage: NodeStorage<'a>,
         now: Instant,
     ) -> Result<Node<'a>, NodeError> {
+        Node::build(config, device, storage, now, |node| node)
+    }
+
+    /// Builds the node as [`Node::new`] does, in `place` (a `static` on a microcontroller), and
+    /// returns it there: the node, several KiB, is never returned by value, so the start-up
+    /// stack holds one of its parts at a time, not copies of the whole.
+    pub fn new_in<'p, D: Device + ?Sized>(
+        place: &'p mut MaybeUninit<Node<'a>>,
+        config: NodeConfig,
+        device: &mut D,
+        storage: NodeStorage<'a>,
+        now: Instant,
+    ) -> Result<&'p mut Node<'a>, NodeError> {
+        Node::build(config, device, storage, now, |node| place.write(node))
+    }
+
+    /// Builds the node and hands it to `finish` (which returns or places it). Always inlined,
+    /// so the node's parts move straight to where `finish` puts them.
+    #[inline(always)]
+    fn build<D: Device + ?Sized, R>(
+        config: NodeConfig,
+        device: &mut D,
+        storage: NodeStorage<'a>,
+        now: Instant,
+        finish: impl FnOnce(Node<'a>) -> R,
+    ) -> Result<R, NodeError> {
         let NodeStorage {
             sockets: table,
             name_service,
@@ -306,6 +358,7 @@ impl<'a> Node<'a> {
             ledger,
             syn_backlog,
             recently_closed,
+            scratch,
         } = storage;
         let slots = ledger.len();
         let session_slots = slots.saturating_sub(refusals.len());
@@ -321,6 +374,12 @@ impl<'a> Node<'a> {
         }
         if !datagram_service.fits() {
             return Err(NodeError::DatagramStorageTooSmall);
+        }
+        if !name_service.fits() {
+            return Err(NodeError::NameStorageTooSmall);
+        }
+        if scratch.len() < MIN_SCRATCH {
+            return Err(NodeError::ScratchTooSmall);
         }
         let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(config.mac)));
         iface_config.random_seed = config.seed;
@@ -394,7 +453,7 @@ impl<'a> Node<'a> {
             },
             config.seed.rotate_left(17),
         );
-        Ok(Node {
+        Ok(finish(Node {
             iface,
             sockets,
             name_socket,
@@ -409,8 +468,8 @@ impl<'a> Node<'a> {
             browse: BrowseAnnouncer::new(config.seed.rotate_left(41) ^ 0xb405_e000),
             figures: sessions.figures(),
             sessions,
-            scratch: [0; ECHO_CHUNK],
-        })
+            scratch,
+        }))
     }
 
     /// Our IPv4 address.
@@ -487,7 +546,7 @@ impl<'a> Node<'a> {
         self.service_names(now);
         self.service_datagrams(now);
         self.sessions
-            .service(now, &mut self.sockets, &self.names, &mut self.scratch);
+            .service(now, &mut self.sockets, &self.names, self.scratch);
         self.sessions.refresh(now, &mut self.sockets);
         // Node status reports the ledger as it stands after this service pass.
         self.figures = self.sessions.figures();
@@ -522,11 +581,10 @@ impl<'a> Node<'a> {
     fn service_names(&mut self, now: Instant) {
         // Receive everything queued, replying as we go; the scratch copy frees the socket for
         // the replies.
-        let mut datagram = [0u8; DATAGRAM_MAX];
         let mut unsent = 0;
         loop {
             let socket = self.sockets.get_mut::<udp::Socket>(self.name_socket);
-            let (len, from) = match recv_datagram(socket, &mut datagram) {
+            let (len, from) = match recv_datagram(socket, self.scratch) {
                 Some(Ok(got)) => got,
                 // Longer than any name service packet: smoltcp has dequeued it; count it.
                 Some(Err(Oversized)) => {
@@ -535,10 +593,12 @@ impl<'a> Node<'a> {
                 }
                 None => break,
             };
-            self.names
-                .receive(&datagram[..len], from, &self.figures, &mut |to, repr| {
-                    unsent += u32::from(!send_to(socket, to, repr))
-                });
+            self.names.receive(
+                &self.scratch[..len],
+                from,
+                &self.figures,
+                &mut |to, repr| unsent += u32::from(!send_to(socket, to, repr)),
+            );
         }
         let socket = self.sockets.get_mut::<udp::Socket>(self.name_socket);
         self.names.poll(now, &mut |to, repr| {
@@ -605,10 +665,9 @@ impl Node<'_> {
     }
 
     fn service_datagrams(&mut self, now: Instant) {
-        let mut datagram = [0u8; DATAGRAM_MAX];
         loop {
             let socket = self.sockets.get_mut::<udp::Socket>(self.datagram_socket);
-            let (len, from) = match recv_datagram(socket, &mut datagram) {
+            let (len, from) = match recv_datagram(socket, self.scratch) {
                 Some(Ok(got)) => got,
                 Some(Err(Oversized)) => {
                     self.datagrams.count_oversized();
@@ -618,7 +677,7 @@ impl Node<'_> {
             };
             let inbound =
                 self.datagrams
-                    .receive(&datagram[..len], from, &self.names, &mut |to, repr| {
+                    .receive(&self.scratch[..len], from, &self.names, &mut |to, repr| {
                         send_datagram_to(socket, to, repr)
                     });
             if let Some(inbound) = inbound {
@@ -733,6 +792,9 @@ mod test {
         assert_eq!(storage.ledger.len(), 5);
         assert_eq!(storage.syn_backlog.len(), 8);
         assert_eq!(storage.recently_closed.len(), closed_record_for(5));
+        assert_eq!(storage.name_service.rx.len(), UDP_BYTES);
+        assert_eq!(storage.name_service.tx_meta.len(), UDP_PACKETS);
+        assert_eq!(storage.scratch.len(), SCRATCH);
         assert_eq!(closed_record_for(5), 4096);
         assert_eq!(closed_record_for(1000), 8000);
     }

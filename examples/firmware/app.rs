@@ -11,7 +11,7 @@ use netbt::datagram_service::Delivery;
 use netbt::gate::{ClosedConnection, HeldSyn};
 use netbt::name_service::{NameEvent, WinsConfig, WinsEvent};
 use netbt::node::{
-    Node, NodeConfig, NodeStorage, RefusalBuffers, UdpBuffers, UdpStorage, sockets_needed,
+    MIN_SCRATCH, Node, NodeConfig, NodeStorage, RefusalBuffers, UdpStorage, sockets_needed,
 };
 use netbt::session::{SessionConfig, Slot};
 use netbt::wire::name::{Name, Scope};
@@ -34,15 +34,29 @@ const SLOTS: usize = SESSIONS + REFUSALS;
 /// Receive and send buffer of each session slot (the TCP window; the echo handler streams
 /// messages of any length through it).
 const SESSION_BUFFER: usize = 2048;
-/// SYNs kept while no session slot is free (about 160 bytes each).
-const SYN_BACKLOG: usize = 8;
+/// SYNs kept while no session slot is free (about 170 bytes each).
+const SYN_BACKLOG: usize = 4;
 /// Entries of the gate's record of recently closed connections (16 bytes each).
-const CLOSED_RECORD: usize = 16;
-/// Datagrams queued per direction on UDP 138, and kept for the application (the loop logs and
-/// drops them).
+const CLOSED_RECORD: usize = 8;
+/// Datagrams queued per direction on UDP 138.
 const DATAGRAMS: usize = 4;
+/// Datagrams for our names kept for the application (about 560 bytes each; the loop logs and
+/// drops them after every poll).
+const DELIVERIES_KEPT: usize = 2;
 /// Payload bytes per direction on UDP 138: two datagrams of the largest size (576).
 const DATAGRAM_BYTES: usize = 2 * 576;
+/// Name service packets received and queued (UDP 137): the node answers each received one
+/// before it reads the next frame, so a few suffice.
+const NAME_RX_PACKETS: usize = 4;
+/// Name service bytes received: two packets of the largest size (576).
+const NAME_RX_BYTES: usize = 2 * 576;
+/// Name service packets queued to send: one poll's registrations, refreshes and answers.
+const NAME_TX_PACKETS: usize = 8;
+/// Name service bytes queued to send: two packets of the largest size (a poll's registrations
+/// are under 100 bytes each).
+const NAME_TX_BYTES: usize = 2 * 576;
+/// Scratch memory: received datagrams are read into it, the echo handler copies through it.
+const SCRATCH: usize = MIN_SCRATCH;
 
 const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
 const ADDRESS: Ipv4Cidr = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24);
@@ -107,20 +121,27 @@ fn log_level() -> log::LevelFilter {
 }
 
 // All storage is static: nothing is allocated, ever. Each static is taken exactly once, at
-// start-up, as a `&'static mut`. The socket table's empty value is not all zeros: it is filled
-// in place at start-up rather than kept as an image in flash. The UDP buffers' is not either
-// (packet metadata), but building them at run time takes a 16 KiB temporary on the stack, so
-// they stay in .data: their image costs flash, not stack.
+// start-up, as a `&'static mut`. The empty values of the socket table and of the UDP packet
+// metadata are not all zeros: they are filled in place at start-up, entry by entry, rather than
+// kept as an image in flash (.data) or built as a temporary on the stack. Everything else is
+// zeros (.bss). The node itself is built in place, in `NODE`.
 static SOCKETS: Once<MaybeUninit<[SocketStorage<'static>; sockets_needed(SLOTS)]>> =
     Once::new(MaybeUninit::uninit());
-static NAME_SERVICE: Once<UdpBuffers> = Once::new(UdpBuffers::new());
-static DATAGRAM_RX_META: Once<[PacketMetadata; DATAGRAMS]> =
-    Once::new([PacketMetadata::EMPTY; DATAGRAMS]);
+static NAME_RX_META: Once<MaybeUninit<[PacketMetadata; NAME_RX_PACKETS]>> =
+    Once::new(MaybeUninit::uninit());
+static NAME_RX: Once<[u8; NAME_RX_BYTES]> = Once::new([0; NAME_RX_BYTES]);
+static NAME_TX_META: Once<MaybeUninit<[PacketMetadata; NAME_TX_PACKETS]>> =
+    Once::new(MaybeUninit::uninit());
+static NAME_TX: Once<[u8; NAME_TX_BYTES]> = Once::new([0; NAME_TX_BYTES]);
+static DATAGRAM_RX_META: Once<MaybeUninit<[PacketMetadata; DATAGRAMS]>> =
+    Once::new(MaybeUninit::uninit());
 static DATAGRAM_RX: Once<[u8; DATAGRAM_BYTES]> = Once::new([0; DATAGRAM_BYTES]);
-static DATAGRAM_TX_META: Once<[PacketMetadata; DATAGRAMS]> =
-    Once::new([PacketMetadata::EMPTY; DATAGRAMS]);
+static DATAGRAM_TX_META: Once<MaybeUninit<[PacketMetadata; DATAGRAMS]>> =
+    Once::new(MaybeUninit::uninit());
 static DATAGRAM_TX: Once<[u8; DATAGRAM_BYTES]> = Once::new([0; DATAGRAM_BYTES]);
-static DELIVERIES: Once<[Delivery; DATAGRAMS]> = Once::new([Delivery::EMPTY; DATAGRAMS]);
+static SCRATCH_MEMORY: Once<[u8; SCRATCH]> = Once::new([0; SCRATCH]);
+static DELIVERIES: Once<[Delivery; DELIVERIES_KEPT]> =
+    Once::new([Delivery::EMPTY; DELIVERIES_KEPT]);
 static SESSION_MEMORY: Once<[u8; 2 * SESSION_BUFFER * SESSIONS]> =
     Once::new([0; 2 * SESSION_BUFFER * SESSIONS]);
 static REFUSAL_BUFFERS: Once<[RefusalBuffers; REFUSALS]> =
@@ -169,8 +190,8 @@ fn main() -> ! {
     };
     let mut clock = Clock::start(core.SYST);
     let (node, device) = start(&mut clock);
-    // Start-up builds the node by value (Node::new returns it), so its stack peak is larger
-    // than the loop's: note it, then paint again to measure the loop alone.
+    // Note the start-up stack peak (the node is built in place, one part at a time), then
+    // paint again to measure the loop alone.
     let startup_stack = stack::used();
     stack::paint();
     log::info!(
@@ -241,12 +262,17 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
 
     let seed = seed(device, clock);
     let storage = NodeStorage {
-        sockets: socket_table(SOCKETS.take()),
-        name_service: NAME_SERVICE.take(),
+        sockets: fill(SOCKETS.take(), || SocketStorage::EMPTY),
+        name_service: UdpStorage {
+            rx_meta: fill(NAME_RX_META.take(), || PacketMetadata::EMPTY),
+            rx: NAME_RX.take(),
+            tx_meta: fill(NAME_TX_META.take(), || PacketMetadata::EMPTY),
+            tx: NAME_TX.take(),
+        },
         datagram_service: UdpStorage {
-            rx_meta: DATAGRAM_RX_META.take(),
+            rx_meta: fill(DATAGRAM_RX_META.take(), || PacketMetadata::EMPTY),
             rx: DATAGRAM_RX.take(),
-            tx_meta: DATAGRAM_TX_META.take(),
+            tx_meta: fill(DATAGRAM_TX_META.take(), || PacketMetadata::EMPTY),
             tx: DATAGRAM_TX.take(),
         },
         deliveries: DELIVERIES.take(),
@@ -255,6 +281,7 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
         ledger: LEDGER.take(),
         syn_backlog: BACKLOG.take(),
         recently_closed: CLOSED.take(),
+        scratch: SCRATCH_MEMORY.take(),
     };
     let config = NodeConfig {
         mac: MAC,
@@ -265,9 +292,8 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
         seed,
         session: SessionConfig::DEFAULT,
     };
-    let slot = NODE.take();
-    let node = match Node::new(config, device, storage, clock.now()) {
-        Ok(node) => slot.write(node),
+    let node = match Node::new_in(NODE.take(), config, device, storage, clock.now()) {
+        Ok(node) => node,
         Err(error) => halt_with(format_args!("node: {error}")),
     };
     for suffix in [0x00, 0x20] {
@@ -302,14 +328,15 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
     (node, device)
 }
 
-/// Fills the socket table in place, entry by entry (no table-sized temporary or image).
-fn socket_table<const N: usize>(
-    table: &'static mut MaybeUninit<[SocketStorage<'static>; N]>,
-) -> &'static mut [SocketStorage<'static>; N] {
-    let first = table.as_mut_ptr().cast::<SocketStorage<'static>>();
+/// Fills a table in place, entry by entry (no table-sized temporary or image).
+fn fill<T, const N: usize>(
+    table: &'static mut MaybeUninit<[T; N]>,
+    empty: impl Fn() -> T,
+) -> &'static mut [T; N] {
+    let first = table.as_mut_ptr().cast::<T>();
     for i in 0..N {
         // SAFETY: `i < N`, inside the table; each entry is written before the table is used.
-        unsafe { first.add(i).write(SocketStorage::EMPTY) };
+        unsafe { first.add(i).write(empty()) };
     }
     // SAFETY: every entry was written above.
     unsafe { table.assume_init_mut() }
