@@ -322,12 +322,20 @@ impl<'a> Node<'a> {
         storage: NodeStorage<'a>,
         now: Instant,
     ) -> Result<Node<'a>, NodeError> {
-        Node::build(config, device, storage, now, |node| node)
+        let mut place = MaybeUninit::uninit();
+        Node::new_in(&mut place, config, device, storage, now)?;
+        // SAFETY: `new_in` returned Ok: it wrote every field.
+        #[allow(unsafe_code)]
+        Ok(unsafe { place.assume_init() })
     }
 
     /// Builds the node as [`Node::new`] does, in `place` (a `static` on a microcontroller), and
-    /// returns it there: the node, several KiB, is never returned by value, so the start-up
-    /// stack holds one of its parts at a time, not copies of the whole.
+    /// returns it there. The node (10 KiB on a microcontroller) is never on the stack whole:
+    /// each service goes to its field as it is made, so the stack holds one at a time. On an
+    /// error `place` is left uninitialised.
+    // Field by field through a raw pointer, since no safe way writes a struct in parts;
+    // `every_field_of_node` below keeps the list of fields complete.
+    #[allow(unsafe_code)]
     pub fn new_in<'p, D: Device + ?Sized>(
         place: &'p mut MaybeUninit<Node<'a>>,
         config: NodeConfig,
@@ -335,19 +343,7 @@ impl<'a> Node<'a> {
         storage: NodeStorage<'a>,
         now: Instant,
     ) -> Result<&'p mut Node<'a>, NodeError> {
-        Node::build(config, device, storage, now, |node| place.write(node))
-    }
-
-    /// Builds the node and hands it to `finish` (which returns or places it). Always inlined,
-    /// so the node's parts move straight to where `finish` puts them.
-    #[inline(always)]
-    fn build<D: Device + ?Sized, R>(
-        config: NodeConfig,
-        device: &mut D,
-        storage: NodeStorage<'a>,
-        now: Instant,
-        finish: impl FnOnce(Node<'a>) -> R,
-    ) -> Result<R, NodeError> {
+        let node = place.as_mut_ptr();
         let NodeStorage {
             sockets: table,
             name_service,
@@ -380,6 +376,29 @@ impl<'a> Node<'a> {
         }
         if scratch.len() < MIN_SCRATCH {
             return Err(NodeError::ScratchTooSmall);
+        }
+        // SAFETY (of each write to `*node` below): `node` points to `place`, valid for writes;
+        // fields are written, never read, until all are (the one read below is of a field
+        // written just before).
+        unsafe {
+            (&raw mut (*node).names).write(NameService::new(
+                NameServiceConfig {
+                    address: config.address,
+                    mac: config.mac,
+                    hide_mac: config.hide_mac,
+                    scope: config.scope,
+                },
+                config.seed.rotate_left(17),
+            ));
+            (&raw mut (*node).datagrams).write(DatagramService::new(
+                config.address,
+                config.scope,
+                config.seed.rotate_left(29) ^ 0xd47a_6a3d,
+                deliveries,
+            ));
+            (&raw mut (*node).browse).write(BrowseAnnouncer::new(
+                config.seed.rotate_left(41) ^ 0xb405_e000,
+            ));
         }
         let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(config.mac)));
         iface_config.random_seed = config.seed;
@@ -444,32 +463,17 @@ impl<'a> Node<'a> {
             tcp_handles,
             session_buffer,
         );
-        let names = NameService::new(
-            NameServiceConfig {
-                address: config.address,
-                mac: config.mac,
-                hide_mac: config.hide_mac,
-                scope: config.scope,
-            },
-            config.seed.rotate_left(17),
-        );
-        Ok(finish(Node {
-            iface,
-            sockets,
-            name_socket,
-            names,
-            datagram_socket,
-            datagrams: DatagramService::new(
-                config.address,
-                config.scope,
-                config.seed.rotate_left(29) ^ 0xd47a_6a3d,
-                deliveries,
-            ),
-            browse: BrowseAnnouncer::new(config.seed.rotate_left(41) ^ 0xb405_e000),
-            figures: sessions.figures(),
-            sessions,
-            scratch,
-        }))
+        unsafe {
+            (&raw mut (*node).sessions).write(sessions);
+            (&raw mut (*node).figures).write((*node).sessions.figures());
+            (&raw mut (*node).iface).write(iface);
+            (&raw mut (*node).sockets).write(sockets);
+            (&raw mut (*node).name_socket).write(name_socket);
+            (&raw mut (*node).datagram_socket).write(datagram_socket);
+            (&raw mut (*node).scratch).write(scratch);
+            // SAFETY: every field is written (the list is `every_field_of_node`'s).
+            Ok(place.assume_init_mut())
+        }
     }
 
     /// Our IPv4 address.
@@ -697,6 +701,24 @@ impl Node<'_> {
         self.names
             .set_datagram_counts(counters.sent.get(), counters.delivered.get());
     }
+}
+
+/// The fields [`Node::new_in`] writes one by one: this stops compiling when a field is added,
+/// until it is added here, and there.
+#[allow(dead_code)]
+fn every_field_of_node(node: Node<'_>) {
+    let Node {
+        iface: _,
+        sockets: _,
+        name_socket: _,
+        names: _,
+        datagram_socket: _,
+        datagrams: _,
+        browse: _,
+        sessions: _,
+        figures: _,
+        scratch: _,
+    } = node;
 }
 
 /// A datagram longer than the receive buffer: smoltcp has dequeued and dropped it; the
