@@ -24,6 +24,7 @@ FEATURES=(--no-default-features --features log)
 # A WINS build lives apart, so the default firmware stays cached.
 FW_DIR=()
 if [ -n "${NETBT_FW_WINS:-}" ]; then
+    FEATURES+=(--features wins)
     FW_DIR=(--target-dir target/firmware-wins)
     ELF=target/firmware-wins/$TARGET/release/examples/firmware
 fi

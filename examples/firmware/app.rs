@@ -9,13 +9,12 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use netbt::datagram_service::Delivery;
 use netbt::gate::{ClosedConnection, HeldSyn};
-use netbt::name_service::{NameEvent, WinsConfig, WinsEvent};
+use netbt::name_service::{NameEvent, WinsEvent};
 use netbt::node::{
     MIN_SCRATCH, Node, NodeConfig, NodeStorage, RefusalBuffers, UdpStorage, sockets_needed,
 };
 use netbt::session::{SessionConfig, Slot};
 use netbt::wire::name::{Name, Scope};
-use netbt::wire::nbns::NodeType;
 use smoltcp::iface::SocketStorage;
 use smoltcp::socket::udp::PacketMetadata;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
@@ -96,8 +95,16 @@ const fn parse_count(text: Option<&str>, default: usize) -> usize {
     value
 }
 
+// A WINS server needs the library's WINS client (scripts/firmware.sh adds the feature).
+#[cfg(not(feature = "wins"))]
+const _: () = assert!(
+    option_env!("NETBT_FW_WINS").is_none(),
+    "NETBT_FW_WINS needs --features wins"
+);
+
 /// The WINS server (`NETBT_FW_WINS` at build time, an IPv4 address): with one the firmware is
 /// an H-node that registers its names there; without, a B-node.
+#[cfg(feature = "wins")]
 fn wins_server() -> Option<Ipv4Address> {
     let text = option_env!("NETBT_FW_WINS")?;
     if text.is_empty() {
@@ -307,8 +314,9 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
             halt_with(format_args!("listen on {name}: {error}"));
         }
     }
+    #[cfg(feature = "wins")]
     if let Some(server) = wins_server() {
-        match WinsConfig::new(NodeType::H, &[server]) {
+        match netbt::name_service::WinsConfig::new(netbt::wire::nbns::NodeType::H, &[server]) {
             Ok(wins) => node.names.configure_wins(wins),
             Err(error) => halt_with(format_args!("WINS: {error}")),
         }
