@@ -116,17 +116,6 @@ fn wins_server() -> Option<Ipv4Address> {
     }
 }
 
-/// The log level (`NETBT_FW_LOG` at build time: error, warn, info, debug or trace).
-fn log_level() -> log::LevelFilter {
-    match option_env!("NETBT_FW_LOG") {
-        Some("error") => log::LevelFilter::Error,
-        Some("warn") => log::LevelFilter::Warn,
-        Some("debug") => log::LevelFilter::Debug,
-        Some("trace") => log::LevelFilter::Trace,
-        _ => log::LevelFilter::Info,
-    }
-}
-
 // All storage is static: nothing is allocated, ever. Each static is taken exactly once, at
 // start-up, as a `&'static mut`. The empty values of the socket table and of the UDP packet
 // metadata are not all zeros: they are filled in place at start-up, entry by entry, rather than
@@ -191,7 +180,7 @@ impl<T> Once<T> {
 #[entry]
 fn main() -> ! {
     stack::paint();
-    init_logger(log_level());
+    init_logger();
     let Some(core) = cortex_m::Peripherals::take() else {
         halt("core peripherals taken twice");
     };
@@ -201,7 +190,7 @@ fn main() -> ! {
     // paint again to measure the loop alone.
     let startup_stack = stack::used();
     stack::paint();
-    log::info!(
+    info!(
         "{} ({}), registering {} names; node {} bytes, statics {} bytes, start-up stack {} bytes",
         ADDRESS,
         Mac(&MAC),
@@ -234,7 +223,7 @@ fn main() -> ! {
             for owned in node.names.names() {
                 let _ = write!(line, " {}", owned.name);
             }
-            log::info!("netbt ready on lan9118 {} names{}", ADDRESS, line.as_str());
+            info!("netbt ready on lan9118 {} names{}", ADDRESS, line.as_str());
             changed = true;
         }
         if changed || ms >= status_at {
@@ -248,7 +237,7 @@ fn main() -> ! {
 /// registered and listened on. Not inlined: its temporaries leave the stack when it returns.
 #[inline(never)]
 fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118) {
-    log::info!(
+    info!(
         "netbt firmware {} on mps2-an385 (Cortex-M3, LAN9118): {} session slots + {} refusal \
          slot, {} bytes per direction",
         env!("CARGO_PKG_VERSION"),
@@ -258,7 +247,7 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
     );
     let device = DEVICE.take();
     match device.init(MAC) {
-        Ok(identity) => log::info!(
+        Ok(identity) => info!(
             "lan9118: id {:08x}, MAC {}, link {}",
             identity.id_rev,
             Mac(&MAC),
@@ -320,7 +309,7 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
             Ok(wins) => node.names.configure_wins(wins),
             Err(error) => halt_with(format_args!("WINS: {error}")),
         }
-        log::info!("H-node, WINS server {server}");
+        info!("H-node, WINS server {server}");
     }
     if !WORKGROUP.is_empty() {
         let Ok(workgroup) = Name::new(WORKGROUP, 0x00) else {
@@ -375,7 +364,7 @@ fn seed(device: &mut Lan9118, clock: &mut Clock) -> u64 {
                     state = mix(state, u64::from_le_bytes(word));
                 }
             }
-            log::info!(
+            info!(
                 "seed: timing of the first frame ({} ms after start-up)",
                 ms - start
             );
@@ -384,7 +373,7 @@ fn seed(device: &mut Lan9118, clock: &mut Clock) -> u64 {
         if ms - start >= SEED_WAIT_MS {
             state = mix(state, u64::from(clock.cycles_in_tick()));
             state = mix(state, u64::from(device.free_run()));
-            log::warn!(
+            warn!(
                 "seed: no frame within {SEED_WAIT_MS} ms; start-up timing only (weak: sequence \
                  numbers are more predictable)"
             );
@@ -407,9 +396,9 @@ fn report_name_events(node: &mut Node) -> bool {
         any = true;
         match event {
             NameEvent::Conflict { .. } | NameEvent::Wins(WinsEvent::Refused { .. }) => {
-                log::error!("{event}")
+                error!("{event}")
             }
-            _ => log::info!("{event}"),
+            _ => info!("{event}"),
         }
     }
     any
@@ -418,7 +407,7 @@ fn report_name_events(node: &mut Node) -> bool {
 /// One line per datagram addressed to us (no application takes them here).
 fn report_datagrams(node: &mut Node) {
     while let Some(datagram) = node.datagrams.take_delivery() {
-        log::info!(
+        info!(
             "{} datagram from {} ({}) to {}, {} bytes",
             datagram.kind,
             datagram.source_name,
@@ -433,7 +422,7 @@ fn report_session_events(node: &mut Node) -> bool {
     let mut any = false;
     while let Some(event) = node.session_service().take_event() {
         any = true;
-        log::info!("{event}");
+        info!("{event}");
     }
     any
 }
@@ -448,7 +437,7 @@ fn status(node: &mut Node, device: &Lan9118) {
     let ledger = sessions.ledger();
     let counters = sessions.counters();
     let frames = device.counters();
-    log::info!(
+    info!(
         "status: slots busy {}/{} refusing {}/{} closing {}; positive {} negative {} (0x83: {}); \
          resets sent {}; queries answered {} node status {}; datagrams in {} out {}; \
          announcements {} (requested {}); frames in {} out {} bad {} dropped {}; stack used {} \
