@@ -21,7 +21,7 @@ use smoltcp::wire::{
 use crate::browse::{BrowseAnnouncer, HostAnnouncement};
 use crate::datagram_service::{DatagramService, Delivery, SendError, Target};
 use crate::gate::{ClosedConnection, HeldSyn};
-use crate::name_service::{Destination, NameService, NameServiceConfig, Received};
+use crate::name_service::{Destination, NameEvent, NameService, NameServiceConfig, Received};
 use crate::session::{
     MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, SessionConfig, SessionFigures,
     SessionService, Sessions, Slot,
@@ -161,6 +161,10 @@ pub struct NodeStorage<'a> {
     pub name_service: UdpStorage<'a>,
     /// The datagram service socket's buffers (UDP 138).
     pub datagram_service: UdpStorage<'a>,
+    /// The name service's events kept until the owner takes them (fill it with `None`; the
+    /// daemon's: [`NAME_EVENTS`](crate::name_service::NAME_EVENTS); when it is full the oldest
+    /// is dropped and counted).
+    pub name_events: &'a mut [Option<NameEvent>],
     /// Datagrams for our names kept until the owner takes them (fill it with
     /// [`Delivery::EMPTY`]; when it is full the oldest is dropped and counted).
     pub deliveries: &'a mut [Delivery],
@@ -213,6 +217,7 @@ impl NodeStorage<'static> {
                 tx_meta: vec![udp::PacketMetadata::EMPTY; DATAGRAM_PACKETS].leak(),
                 tx: vec![0u8; DATAGRAM_PACKETS * MAX_DATAGRAM_LENGTH].leak(),
             },
+            name_events: vec![None; crate::name_service::NAME_EVENTS].leak(),
             deliveries: vec![Delivery::EMPTY; DATAGRAM_PACKETS].leak(),
             session_memory: vec![0u8; 2 * buffer * sessions].leak(),
             refusals: Box::leak((0..refusals).map(|_| RefusalBuffers::new()).collect()),
@@ -302,7 +307,7 @@ pub struct Node<'a> {
     sockets: SocketSet<'a>,
     name_socket: SocketHandle,
     /// The name service (register names before the first poll).
-    pub names: NameService,
+    pub names: NameService<'a>,
     datagram_socket: SocketHandle,
     /// The datagram service (UDP 138): deliveries, counters.
     pub datagrams: DatagramService<'a>,
@@ -348,6 +353,7 @@ impl<'a> Node<'a> {
             sockets: table,
             name_service,
             datagram_service,
+            name_events,
             deliveries,
             session_memory,
             refusals,
@@ -389,6 +395,7 @@ impl<'a> Node<'a> {
                     scope: config.scope,
                 },
                 config.seed.rotate_left(17),
+                name_events,
             ));
             (&raw mut (*node).datagrams).write(DatagramService::new(
                 config.address,

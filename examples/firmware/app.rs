@@ -55,6 +55,8 @@ const NAME_TX_PACKETS: usize = 8;
 /// Name service bytes queued to send: two packets of the largest size (a poll's registrations
 /// are under 100 bytes each).
 const NAME_TX_BYTES: usize = 2 * 576;
+/// Name service events kept until the loop takes them (after every poll; 28 bytes each).
+const NAME_EVENTS: usize = 8;
 /// Scratch memory: received datagrams are read into it, the echo handler copies through it.
 const SCRATCH: usize = MIN_SCRATCH;
 
@@ -137,6 +139,8 @@ static DATAGRAM_TX_META: Once<MaybeUninit<[PacketMetadata; DATAGRAMS]>> =
     Once::new(MaybeUninit::uninit());
 static DATAGRAM_TX: Once<[u8; DATAGRAM_BYTES]> = Once::new([0; DATAGRAM_BYTES]);
 static SCRATCH_MEMORY: Once<[u8; SCRATCH]> = Once::new([0; SCRATCH]);
+static NAME_EVENT_QUEUE: Once<MaybeUninit<[Option<NameEvent>; NAME_EVENTS]>> =
+    Once::new(MaybeUninit::uninit());
 static DELIVERIES: Once<[Delivery; DELIVERIES_KEPT]> =
     Once::new([Delivery::EMPTY; DELIVERIES_KEPT]);
 static SESSION_MEMORY: Once<[u8; 2 * SESSION_BUFFER * SESSIONS]> =
@@ -268,6 +272,7 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
             tx_meta: fill(DATAGRAM_TX_META.take(), || PacketMetadata::EMPTY),
             tx: DATAGRAM_TX.take(),
         },
+        name_events: fill(NAME_EVENT_QUEUE.take(), || None),
         deliveries: DELIVERIES.take(),
         session_memory: SESSION_MEMORY.take(),
         refusals: REFUSAL_BUFFERS.take(),

@@ -265,7 +265,7 @@ enum Request {
     Release,
 }
 
-impl NameService {
+impl NameService<'_> {
     /// Sets the node type and the WINS servers. Call before [`NameService::start`]; the
     /// default is a B-node.
     #[cfg(feature = "wins")]
