@@ -549,7 +549,16 @@ fn panic(info: &PanicInfo) -> ! {
 
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    halt_with(format_args!("hard fault: {frame:?}"))
+    // The registers that locate the fault, in hex (the frame's Debug output would bring
+    // core::fmt's debug builders into the image for this one line).
+    halt_with(format_args!(
+        "hard fault: pc {:#010x} lr {:#010x} xpsr {:#010x} r0 {:#010x} r12 {:#010x}",
+        frame.pc(),
+        frame.lr(),
+        frame.xpsr(),
+        frame.r0(),
+        frame.r12()
+    ))
 }
 
 /// Stack use, measured: the stack below `main`'s frame is painted at start-up, and the lowest
