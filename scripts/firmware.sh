@@ -14,7 +14,8 @@
 # missing. Environment: NETBT_FW_LOG=off|error|warn|info|debug|trace (build-time log level,
 # default info; the messages under it are left out of the build; each level other than info
 # builds in target/firmware-log-LEVEL); NETBT_FW_WINS=IP (build time: an H-node registering with
-# that WINS server, with the library's `wins` feature, built in target/firmware-wins).
+# that WINS server, with the library's `wins` feature, built in target/firmware-wins);
+# NETBT_FW_PANIC=full (a panic prints its message and location, not just "panic"; 14 KiB more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
