@@ -155,5 +155,5 @@ case "${1:-}" in
     build) build ;;
     run) shift; run "$@" ;;
     elf) echo "$ELF" ;;
-    *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
