@@ -33,9 +33,10 @@ use crate::wire::{DATAGRAM_SERVICE_PORT, MAX_DATAGRAM_LENGTH, NAME_SERVICE_PORT,
 pub const UDP_PACKETS: usize = 16;
 /// Payload bytes per direction on the name service socket of [`UdpBuffers`] (the daemon's).
 pub const UDP_BYTES: usize = 8 * 1024;
-/// Least scratch memory a node takes ([`NodeStorage::scratch`]): each received datagram is
-/// read into it whole (RFC 1002 packets are at most 576 bytes; one longer than the scratch is
-/// dropped and counted as oversized, one up to this long is parsed and dropped as malformed).
+/// Least scratch memory a node takes ([`NodeStorage::scratch`]), and the most of it a received
+/// datagram is read into (RFC 1002 packets are at most 576 bytes; a longer one up to this long
+/// is parsed and dropped as malformed, one longer still is dropped unread and counted as
+/// oversized).
 pub const MIN_SCRATCH: usize = 1024;
 /// Scratch bytes [`NodeStorage::leaked`] gives (the daemon's): the echo handler moves this
 /// much per copy.
@@ -182,8 +183,9 @@ pub struct NodeStorage<'a> {
     /// with [`ClosedConnection::EMPTY`]; a few entries per slot; empty: no record, and smoltcp
     /// keeps each close in TIME-WAIT for 10 s).
     pub recently_closed: &'a mut [ClosedConnection],
-    /// Scratch memory, at least [`MIN_SCRATCH`] bytes: each received datagram is read into it,
-    /// and the echo handler copies through it (as much per copy as it holds).
+    /// Scratch memory, at least [`MIN_SCRATCH`] bytes: each received datagram is read into its
+    /// first [`MIN_SCRATCH`] bytes, and the echo handler copies through it (as much per copy as
+    /// it holds).
     pub scratch: &'a mut [u8],
 }
 
@@ -595,7 +597,7 @@ impl<'a> Node<'a> {
         let mut unsent = 0;
         loop {
             let socket = self.sockets.get_mut::<udp::Socket>(self.name_socket);
-            let (len, from) = match recv_datagram(socket, self.scratch) {
+            let (len, from) = match recv_datagram(socket, &mut self.scratch[..MIN_SCRATCH]) {
                 Some(Ok(got)) => got,
                 // Longer than any name service packet: smoltcp has dequeued it; count it.
                 Some(Err(Oversized)) => {
@@ -678,7 +680,7 @@ impl Node<'_> {
     fn service_datagrams(&mut self, now: Instant) {
         loop {
             let socket = self.sockets.get_mut::<udp::Socket>(self.datagram_socket);
-            let (len, from) = match recv_datagram(socket, self.scratch) {
+            let (len, from) = match recv_datagram(socket, &mut self.scratch[..MIN_SCRATCH]) {
                 Some(Ok(got)) => got,
                 Some(Err(Oversized)) => {
                     self.datagrams.count_oversized();
