@@ -829,4 +829,67 @@ mod test {
         assert_eq!(closed_record_for(5), 4096);
         assert_eq!(closed_record_for(1000), 8000);
     }
+
+    fn config() -> NodeConfig {
+        NodeConfig {
+            mac: [2, 0, 0, 0, 0, 1],
+            address: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24),
+            gateway: None,
+            scope: Scope::NONE,
+            hide_mac: false,
+            seed: 7,
+            session: SessionConfig::DEFAULT,
+        }
+    }
+
+    fn build(storage: NodeStorage<'static>) -> Result<Node<'static>, NodeError> {
+        let mut device = smoltcp::phy::Loopback::new(smoltcp::phy::Medium::Ethernet);
+        Node::new(config(), &mut device, storage, Instant::ZERO)
+    }
+
+    #[test]
+    fn new_in_builds_the_node_in_the_place_given() {
+        let place = Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut device = smoltcp::phy::Loopback::new(smoltcp::phy::Medium::Ethernet);
+        let storage = NodeStorage::leaked(2, 1, 2048, 4);
+        let at = place.as_ptr() as usize;
+        let node = Node::new_in(place, config(), &mut device, storage, Instant::ZERO).unwrap();
+        assert_eq!(node as *const Node as usize, at);
+        assert_eq!(node.address(), Ipv4Address::new(192, 168, 69, 1));
+        assert_eq!(node.session_service().ledger().session_slots, 2);
+        node.names
+            .add_name(Name::new("NETBT", 0x20).unwrap(), false)
+            .unwrap();
+        assert_eq!(node.names.names().len(), 1);
+        // Nothing to do before the names start; then the claim's broadcasts are due.
+        assert_eq!(node.poll(Instant::ZERO, &mut device), None);
+        node.names.start(Instant::ZERO);
+        let next = node.poll(Instant::ZERO, &mut device);
+        assert!(next.is_some_and(|at| at > Instant::ZERO), "{next:?}");
+        assert!(!node.names.is_ready());
+    }
+
+    #[test]
+    fn the_name_service_buffers_and_the_scratch_memory_are_checked() {
+        let mut storage = NodeStorage::leaked(1, 1, 2048, 0);
+        storage.name_service.rx = vec![0u8; MAX_DATAGRAM_LENGTH - 1].leak();
+        assert_eq!(build(storage).err(), Some(NodeError::NameStorageTooSmall));
+        let mut storage = NodeStorage::leaked(1, 1, 2048, 0);
+        storage.name_service.tx_meta = &mut [];
+        assert_eq!(build(storage).err(), Some(NodeError::NameStorageTooSmall));
+        let mut storage = NodeStorage::leaked(1, 1, 2048, 0);
+        storage.scratch = vec![0u8; MIN_SCRATCH - 1].leak();
+        assert_eq!(build(storage).err(), Some(NodeError::ScratchTooSmall));
+        // The least of each is enough: one 576-byte datagram each way, MIN_SCRATCH bytes.
+        let mut storage = NodeStorage::leaked(1, 1, 2048, 0);
+        storage.name_service = UdpStorage {
+            rx_meta: vec![udp::PacketMetadata::EMPTY; 1].leak(),
+            rx: vec![0u8; MAX_DATAGRAM_LENGTH].leak(),
+            tx_meta: vec![udp::PacketMetadata::EMPTY; 1].leak(),
+            tx: vec![0u8; MAX_DATAGRAM_LENGTH].leak(),
+        };
+        storage.scratch = vec![0u8; MIN_SCRATCH].leak();
+        storage.name_events = &mut [];
+        assert!(build(storage).is_ok());
+    }
 }
