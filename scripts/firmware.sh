@@ -2,7 +2,7 @@
 # The no_std firmware (examples/firmware/): netbt on QEMU's mps2-an385, a Cortex-M3 with a
 # LAN9118 Ethernet controller.
 #
-#   scripts/firmware.sh build        build it (release, opt-level s, fat LTO) and print its
+#   scripts/firmware.sh build        build it (release, opt-level z, fat LTO) and print its
 #                                    footprint: flash, RAM, and the RAM one session slot costs
 #   scripts/firmware.sh run [TAP]    build if needed, then run it in QEMU attached to the existing
 #                                    TAP (default tap0) of the current network namespace, until
@@ -11,8 +11,11 @@
 #
 # The firmware is 192.168.69.1/24, MAC 02:00:00:00:00:01, NETBT<00> and NETBT<20>, 2 session
 # slots + 1 refusal slot, the echo handler. Installs the rustup target and qemu-system-arm when
-# missing. Environment: NETBT_FW_LOG=debug|trace (build-time log level); NETBT_FW_WINS=IP (build
-# time: an H-node registering with that WINS server, built in target/firmware-wins).
+# missing. Environment: NETBT_FW_LOG=off|error|warn|info|debug|trace (build-time log level,
+# default info; the messages under it are left out of the build; each level other than info
+# builds in target/firmware-log-LEVEL); NETBT_FW_WINS=IP (build time: an H-node registering with
+# that WINS server, with the library's `wins` feature, built in target/firmware-wins);
+# NETBT_FW_PANIC=full (a panic prints its message and location, not just "panic"; 14 KiB more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,10 +23,28 @@ TARGET=thumbv7m-none-eabi
 ELF=target/$TARGET/release/examples/firmware
 # One more session slot, built apart (its own target directory keeps both builds cached).
 SLOT_DIR=target/firmware-extra-slot
-FEATURES=(--no-default-features --features log)
-# A WINS build lives apart, so the default firmware stays cached.
+# The logging-off build `build` measures beside the default one.
+NOLOG_DIR=target/firmware-log-off
+# The log level caps the `log` crate's static level too: messages under it (the library's and
+# smoltcp's debug and trace messages at the default, info) are not in the build.
+log_features() {
+    case "$1" in
+        off) echo "--no-default-features" ;;
+        trace) echo "--no-default-features --features log" ;;
+        error | warn | info | debug) echo "--no-default-features --features log,log/release_max_level_$1" ;;
+        *) echo "NETBT_FW_LOG: off, error, warn, info, debug or trace" >&2; exit 2 ;;
+    esac
+}
+LOG_LEVEL=${NETBT_FW_LOG:-info}
+read -r -a FEATURES <<<"$(log_features "$LOG_LEVEL")"
+# Other builds live apart, so the default firmware stays cached.
 FW_DIR=()
+if [ "$LOG_LEVEL" != info ]; then
+    FW_DIR=(--target-dir "target/firmware-log-$LOG_LEVEL")
+    ELF=target/firmware-log-$LOG_LEVEL/$TARGET/release/examples/firmware
+fi
 if [ -n "${NETBT_FW_WINS:-}" ]; then
+    FEATURES+=(--features wins)
     FW_DIR=(--target-dir target/firmware-wins)
     ELF=target/firmware-wins/$TARGET/release/examples/firmware
 fi
@@ -46,8 +67,14 @@ setup() {
 # link.x, which includes examples/firmware/memory.x) and the size-oriented profile apply to this
 # target only: host builds and the library's thumbv7em check are untouched.
 cargo_firmware() {
-    CARGO_TARGET_THUMBV7M_NONE_EABI_RUSTFLAGS="-C link-arg=-Tlink.x -L $PWD/examples/firmware" \
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
+    # Panic locations name their source files: without the registry's path prefix they take
+    # less flash.
+    local remap=() dir
+    for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+        [ -d "$dir" ] && remap+=("--remap-path-prefix=$dir=")
+    done
+    CARGO_TARGET_THUMBV7M_NONE_EABI_RUSTFLAGS="-C link-arg=-Tlink.x -L $PWD/examples/firmware ${remap[*]}" \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
     CARGO_PROFILE_RELEASE_LTO=fat \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
         cargo build --quiet --release --example firmware --target "$TARGET" "${FEATURES[@]}" \
@@ -87,18 +114,21 @@ footprint() {
 build() {
     setup
     cargo_firmware
-    # (The default firmware plus one slot, whatever NETBT_FW_WINS says.)
+    # (The default firmware plus one slot, and without logging, whatever NETBT_FW_WINS says.)
     (FW_DIR=(); unset NETBT_FW_WINS; NETBT_FW_SESSIONS=3 cargo_firmware --target-dir "$SLOT_DIR")
-    local flash ram data bss flash3 ram3
+    (FW_DIR=(); unset NETBT_FW_WINS; read -r -a FEATURES <<<"$(log_features off)"
+        NETBT_FW_LOG=off cargo_firmware --target-dir "$NOLOG_DIR")
+    local flash ram data bss flash3 ram3 flash_nolog data_nolog
     read -r flash ram data bss < <(footprint "$ELF")
     read -r flash3 ram3 _ _ < <(footprint "$SLOT_DIR/$TARGET/release/examples/firmware")
+    read -r flash_nolog _ data_nolog _ < <(footprint "$NOLOG_DIR/$TARGET/release/examples/firmware")
     echo "firmware: $ELF"
     sections "$ELF" | awk '{ printf "  %-14s %8d\n", $1, $2 }'
     printf 'footprint (2 session slots + 1 refusal slot):\n'
-    printf '  flash %7d bytes (%.1f KiB) = .vector_table + .text + .rodata' "$flash" \
-        "$(echo "$flash / 1024" | bc -l)"
-    [ "$data" -gt 0 ] && printf ' (+ %d bytes of .data initial values)' "$data"
-    printf '\n'
+    printf '  flash %7d bytes (%.1f KiB) = .vector_table + .text + .rodata + .data initial values %d (logs: %s)\n' \
+        "$((flash + data))" "$(echo "($flash + $data) / 1024" | bc -l)" "$data" "$LOG_LEVEL"
+    printf '  flash %7d bytes (%.1f KiB) with logging off (NETBT_FW_LOG=off)\n' \
+        "$((flash_nolog + data_nolog))" "$(echo "($flash_nolog + $data_nolog) / 1024" | bc -l)"
     printf '  RAM   %7d bytes (%.1f KiB) = .data %d + .bss %d, plus the stack\n' "$ram" \
         "$(echo "$ram / 1024" | bc -l)" "$data" "$bss"
     printf '  per session slot %d bytes of RAM (3 slots minus 2), %d bytes of flash\n' \
@@ -125,5 +155,5 @@ case "${1:-}" in
     build) build ;;
     run) shift; run "$@" ;;
     elf) echo "$ELF" ;;
-    *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -21,7 +21,8 @@ cd "$(dirname "$0")/.."
 . scripts/lab-lib.sh
 . scripts/smbd-lib.sh
 
-export NETBT_NS="netbt-fw-$$"
+# LAB_PREFIX names the namespace (parallel runs keep apart by prefix and process id).
+export NETBT_NS="${LAB_PREFIX:-netbt-fw}-$$"
 WORK=$(mktemp -d /tmp/netbt-lab-firmware.XXXXXX)
 SERVER=192.168.69.1
 NETBT=./target/release/netbt   # its `probe` is the session client

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 . scripts/lab-lib.sh
 . scripts/smbd-lib.sh
 
-export NETBT_NS="nbwi-$$"
+export NETBT_NS="${LAB_PREFIX:-nbwi}-$$"
 WORK=$(mktemp -d /tmp/netbt-lab-wins.XXXXXX)
 NETBT=$PWD/target/release/netbt
 WINS=192.168.69.100

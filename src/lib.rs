@@ -70,6 +70,7 @@ mod macros;
 pub mod browse;
 pub mod counter;
 pub mod datagram_service;
+pub mod event_queue;
 #[cfg(feature = "std")]
 pub mod forward;
 pub mod gate;

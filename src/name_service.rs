@@ -38,6 +38,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 use crate::counter::Counter;
+use crate::event_queue::EventQueue;
 use crate::session::SessionFigures;
 use crate::wire::NAME_SERVICE_PORT;
 use crate::wire::name::{Name, NbName, Scope};
@@ -60,9 +61,9 @@ pub const BCAST_REQ_RETRY_COUNT: u8 = 3;
 pub const BCAST_REQ_RETRY_TIMEOUT: Duration = Duration::from_millis(250);
 /// TTL we give our names in registrations and answers (lwIP and Windows use the same).
 pub const NAME_TTL: u32 = 300_000;
-/// Events kept until taken: room for one poll that registers (or releases) a full table, and
-/// then some.
-const MAX_EVENTS: usize = 2 * MAX_NAMES;
+/// Events the daemon keeps until taken (its [`NameService::new`] storage): room for one poll
+/// that registers (or releases) a full table, and then some.
+pub const NAME_EVENTS: usize = 2 * MAX_NAMES;
 
 /// Where a packet goes: IPv4 address and UDP port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,7 +263,7 @@ impl TransactionIds {
 
 /// The B-node name service; see the module documentation.
 #[derive(Debug)]
-pub struct NameService {
+pub struct NameService<'a> {
     config: NameServiceConfig,
     names: heapless::Vec<OwnedName, MAX_NAMES>,
     ids: TransactionIds,
@@ -270,7 +271,7 @@ pub struct NameService {
     /// The statistics block of node status, apart from UNIT_ID and the session figures (which
     /// come with each [`NameService::receive`]).
     statistics: Statistics,
-    events: heapless::Deque<NameEvent, MAX_EVENTS>,
+    events: EventQueue<'a, NameEvent>,
     release_requested: bool,
     release_reported: bool,
     /// The node type, the WINS servers and each name's standing with them.
@@ -278,16 +279,22 @@ pub struct NameService {
     resolver: resolve::Resolver,
 }
 
-impl NameService {
-    /// A name service with an empty table. `seed` must come from real entropy.
-    pub fn new(config: NameServiceConfig, seed: u64) -> NameService {
+impl<'a> NameService<'a> {
+    /// A name service with an empty table, keeping its events in `events` until taken (fill it
+    /// with `None`; [`NAME_EVENTS`] is the daemon's depth; when it is full the oldest event is
+    /// dropped and counted). `seed` must come from real entropy.
+    pub fn new(
+        config: NameServiceConfig,
+        seed: u64,
+        events: &'a mut [Option<NameEvent>],
+    ) -> NameService<'a> {
         NameService {
             config,
             names: heapless::Vec::new(),
             ids: TransactionIds(seed | 1),
             counters: NameCounters::default(),
             statistics: Statistics::default(),
-            events: heapless::Deque::new(),
+            events: EventQueue::new(events),
             release_requested: false,
             release_reported: false,
             wins: wins::WinsClient::new(),
@@ -450,7 +457,7 @@ impl NameService {
 
     /// The next event to report, if any.
     pub fn take_event(&mut self) -> Option<NameEvent> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     /// Whether `name` (in our scope) is one we own and may answer for.
@@ -490,11 +497,9 @@ impl NameService {
     }
 
     fn note(&mut self, event: NameEvent) {
-        if self.events.is_full() {
-            self.events.pop_front();
+        if self.events.push(event) {
             self.counters.events_lost.bump();
         }
-        let _ = self.events.push_back(event);
     }
 
     /// When [`NameService::poll`] next has work, if ever.

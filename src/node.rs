@@ -1,9 +1,12 @@
 //! The node: smoltcp's interface and sockets, and the NetBIOS services on top of them.
 //!
-//! Storage is handed in by the caller: a socket table and the socket buffers (static arrays on
-//! a microcontroller; allocated once at start-up by the daemon). Nothing is allocated after
-//! [`Node::new`]. One [`Node::poll`] does all pending work and returns when it next needs to be
+//! Storage is handed in by the caller: a socket table, the socket buffers and the scratch
+//! memory (static arrays on a microcontroller; allocated once at start-up by the daemon).
+//! Nothing is allocated after [`Node::new`] (or [`Node::new_in`], which builds the node in
+//! place). One [`Node::poll`] does all pending work and returns when it next needs to be
 //! called.
+
+use core::mem::MaybeUninit;
 
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::Device;
@@ -16,7 +19,7 @@ use smoltcp::wire::{
 use crate::browse::{BrowseAnnouncer, HostAnnouncement};
 use crate::datagram_service::{DatagramService, Delivery, SendError, Target};
 use crate::gate::{ClosedConnection, HeldSyn};
-use crate::name_service::{Destination, NameService, NameServiceConfig, Received};
+use crate::name_service::{Destination, NameEvent, NameService, NameServiceConfig, Received};
 use crate::session::{
     MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, Route, SHARD_SLOTS, SessionConfig,
     SessionFigures, SessionService, Sessions, Shard, Shards, Slot, SocketAt, shards_for,
@@ -24,13 +27,19 @@ use crate::session::{
 use crate::wire::name::{Name, Scope};
 use crate::wire::{DATAGRAM_SERVICE_PORT, MAX_DATAGRAM_LENGTH, NAME_SERVICE_PORT, nbds, nbns};
 
-/// Datagrams queued per direction on a UDP service socket.
+/// Datagrams queued per direction on the name service socket of [`UdpBuffers`] (the daemon's).
 pub const UDP_PACKETS: usize = 16;
-/// Payload bytes per direction on a UDP service socket.
+/// Payload bytes per direction on the name service socket of [`UdpBuffers`] (the daemon's).
 pub const UDP_BYTES: usize = 8 * 1024;
-/// Largest datagram the node reads (RFC 1002 packets are at most 576 bytes; longer ones are
-/// dropped as malformed).
-const DATAGRAM_MAX: usize = 1024;
+/// Least scratch memory a node takes ([`NodeStorage::scratch`]), and the most of it a received
+/// datagram is read into (RFC 1002 packets are at most 576 bytes; a longer one up to this long
+/// is parsed and dropped as malformed, one longer still is dropped unread and counted as
+/// oversized).
+pub const MIN_SCRATCH: usize = 1024;
+/// Scratch bytes [`NodeStorage::leaked`] gives (the daemon's): the echo handler moves this
+/// much per copy.
+#[cfg(feature = "std")]
+pub const SCRATCH: usize = 2048;
 
 /// Sockets the node needs in its socket table besides the session ledger's: the name
 /// service's and the datagram service's.
@@ -64,7 +73,9 @@ impl Default for RefusalBuffers {
     }
 }
 
-/// Buffers of one UDP service socket.
+/// Buffers of one UDP service socket at the daemon's sizes ([`UDP_PACKETS`] datagrams and
+/// [`UDP_BYTES`] bytes each way); [`UdpBuffers::storage`] hands them to a node. An embedder
+/// that wants other sizes gives [`UdpStorage`] its own arrays.
 pub struct UdpBuffers {
     rx_meta: [udp::PacketMetadata; UDP_PACKETS],
     rx: [u8; UDP_BYTES],
@@ -83,11 +94,14 @@ impl UdpBuffers {
         }
     }
 
-    fn socket(&mut self) -> udp::Socket<'_> {
-        udp::Socket::new(
-            udp::PacketBuffer::new(&mut self.rx_meta[..], &mut self.rx[..]),
-            udp::PacketBuffer::new(&mut self.tx_meta[..], &mut self.tx[..]),
-        )
+    /// The buffers as a node's [`UdpStorage`].
+    pub fn storage(&mut self) -> UdpStorage<'_> {
+        UdpStorage {
+            rx_meta: &mut self.rx_meta[..],
+            rx: &mut self.rx[..],
+            tx_meta: &mut self.tx_meta[..],
+            tx: &mut self.tx[..],
+        }
     }
 }
 
@@ -97,9 +111,11 @@ impl Default for UdpBuffers {
     }
 }
 
-/// Buffers of the datagram service's UDP socket (port 138), sized by the caller: packet
-/// metadata (one entry per queued datagram) and payload bytes, per direction. Each direction
-/// needs at least one metadata entry and [`MAX_DATAGRAM_LENGTH`] (576) bytes.
+/// Buffers of a UDP service socket (the name service's, port 137, or the datagram service's,
+/// port 138), sized by the caller: packet metadata (one entry per queued datagram) and payload
+/// bytes, per direction. Each direction needs at least one metadata entry and
+/// [`MAX_DATAGRAM_LENGTH`] (576) bytes. A datagram that finds its receive queue full is dropped
+/// by smoltcp (the node empties the queue after every frame, so one frame's datagram fits).
 pub struct UdpStorage<'a> {
     /// Metadata of received datagrams.
     pub rx_meta: &'a mut [udp::PacketMetadata],
@@ -144,12 +160,17 @@ pub struct NodeStorage<'a> {
     /// entries (fill it with [`Shard::EMPTY`]).
     pub shards: &'a mut [Shard<'a>],
     /// The routes from peers to slots: more entries than the ledger has slots,
-    /// [`routes_for`](crate::session::routes_for)`(ledger.len())` keeps lookups short (fill it with [`Route::EMPTY`]).
+    /// [`routes_for`](crate::session::routes_for)`(ledger.len())` keeps lookups short (fill it
+    /// with [`Route::EMPTY`]).
     pub routes: &'a mut [Route],
-    /// The name service socket's buffers.
-    pub name_service: &'a mut UdpBuffers,
+    /// The name service socket's buffers (UDP 137; the daemon's: [`UdpBuffers`]).
+    pub name_service: UdpStorage<'a>,
     /// The datagram service socket's buffers (UDP 138).
     pub datagram_service: UdpStorage<'a>,
+    /// The name service's events kept until the owner takes them (fill it with `None`; the
+    /// daemon's: [`NAME_EVENTS`](crate::name_service::NAME_EVENTS); when it is full the oldest
+    /// is dropped and counted).
+    pub name_events: &'a mut [Option<NameEvent>],
     /// Datagrams for our names kept until the owner takes them (fill it with
     /// [`Delivery::EMPTY`]; when it is full the oldest is dropped and counted).
     pub deliveries: &'a mut [Delivery],
@@ -167,6 +188,10 @@ pub struct NodeStorage<'a> {
     /// with [`ClosedConnection::EMPTY`]; a few entries per slot; empty: no record, and smoltcp
     /// keeps each close in TIME-WAIT for 10 s).
     pub recently_closed: &'a mut [ClosedConnection],
+    /// Scratch memory, at least [`MIN_SCRATCH`] bytes: each received datagram is read into its
+    /// first [`MIN_SCRATCH`] bytes, and the echo handler copies through it (as much per copy as
+    /// it holds).
+    pub scratch: &'a mut [u8],
 }
 
 #[cfg(feature = "std")]
@@ -198,19 +223,21 @@ impl NodeStorage<'static> {
                     .collect(),
             ),
             routes: vec![Route::EMPTY; crate::session::routes_for(slots)].leak(),
-            name_service: Box::leak(Box::new(UdpBuffers::new())),
+            name_service: Box::leak(Box::new(UdpBuffers::new())).storage(),
             datagram_service: UdpStorage {
                 rx_meta: vec![udp::PacketMetadata::EMPTY; DATAGRAM_PACKETS].leak(),
                 rx: vec![0u8; DATAGRAM_PACKETS * MAX_DATAGRAM_LENGTH].leak(),
                 tx_meta: vec![udp::PacketMetadata::EMPTY; DATAGRAM_PACKETS].leak(),
                 tx: vec![0u8; DATAGRAM_PACKETS * MAX_DATAGRAM_LENGTH].leak(),
             },
+            name_events: vec![None; crate::name_service::NAME_EVENTS].leak(),
             deliveries: vec![Delivery::EMPTY; DATAGRAM_PACKETS].leak(),
             session_memory: vec![0u8; 2 * buffer * sessions].leak(),
             refusals: Box::leak((0..refusals).map(|_| RefusalBuffers::new()).collect()),
             ledger: vec![Slot::EMPTY; slots].leak(),
             syn_backlog: vec![HeldSyn::EMPTY; backlog].leak(),
             recently_closed: vec![ClosedConnection::EMPTY; closed_record_for(slots)].leak(),
+            scratch: vec![0u8; SCRATCH].leak(),
         }
     }
 }
@@ -256,6 +283,11 @@ pub enum NodeError {
     /// The datagram service's buffers hold no metadata entry or fewer than 576 bytes in a
     /// direction.
     DatagramStorageTooSmall,
+    /// The name service's buffers hold no metadata entry or fewer than 576 bytes in a
+    /// direction.
+    NameStorageTooSmall,
+    /// The scratch memory is shorter than [`MIN_SCRATCH`].
+    ScratchTooSmall,
 }
 
 impl core::fmt::Display for NodeError {
@@ -270,6 +302,10 @@ impl core::fmt::Display for NodeError {
             NodeError::DatagramStorageTooSmall => {
                 "the datagram service's buffers are too small (one datagram of 576 bytes each way)"
             }
+            NodeError::NameStorageTooSmall => {
+                "the name service's buffers are too small (one datagram of 576 bytes each way)"
+            }
+            NodeError::ScratchTooSmall => "the scratch memory is too small",
         })
     }
 }
@@ -278,8 +314,6 @@ impl core::error::Error for NodeError {}
 
 /// Frames read per [`Node::poll`] before the services run and replies go out.
 const MAX_FRAMES_PER_POLL: usize = 64;
-/// Bytes the built-in echo handler moves per copy.
-const ECHO_CHUNK: usize = 2048;
 
 /// A NetBIOS node on one Ethernet interface.
 pub struct Node<'a> {
@@ -290,7 +324,7 @@ pub struct Node<'a> {
     shards: Shards<'a>,
     name_socket: SocketHandle,
     /// The name service (register names before the first poll).
-    pub names: NameService,
+    pub names: NameService<'a>,
     datagram_socket: SocketHandle,
     /// The datagram service (UDP 138): deliveries, counters.
     pub datagrams: DatagramService<'a>,
@@ -299,7 +333,7 @@ pub struct Node<'a> {
     sessions: SessionService<'a>,
     /// The ledger's figures as of the last service pass, for node status answers.
     figures: SessionFigures,
-    scratch: [u8; ECHO_CHUNK],
+    scratch: &'a mut [u8],
 }
 
 impl<'a> Node<'a> {
@@ -310,18 +344,42 @@ impl<'a> Node<'a> {
         storage: NodeStorage<'a>,
         now: Instant,
     ) -> Result<Node<'a>, NodeError> {
+        let mut place = MaybeUninit::uninit();
+        Node::new_in(&mut place, config, device, storage, now)?;
+        // SAFETY: `new_in` returned Ok: it wrote every field.
+        #[allow(unsafe_code)]
+        Ok(unsafe { place.assume_init() })
+    }
+
+    /// Builds the node as [`Node::new`] does, in `place` (a `static` on a microcontroller), and
+    /// returns it there. The node (10 KiB on a microcontroller) is never on the stack whole:
+    /// each service goes to its field as it is made, so the stack holds one at a time. On an
+    /// error `place` is left uninitialised.
+    // Field by field through a raw pointer, since no safe way writes a struct in parts;
+    // `every_field_of_node` below keeps the list of fields complete.
+    #[allow(unsafe_code)]
+    pub fn new_in<'p, D: Device + ?Sized>(
+        place: &'p mut MaybeUninit<Node<'a>>,
+        config: NodeConfig,
+        device: &mut D,
+        storage: NodeStorage<'a>,
+        now: Instant,
+    ) -> Result<&'p mut Node<'a>, NodeError> {
+        let node = place.as_mut_ptr();
         let NodeStorage {
             sockets: table,
             shards,
             routes,
             name_service,
             datagram_service,
+            name_events,
             deliveries,
             session_memory,
             refusals,
             ledger,
             syn_backlog,
             recently_closed,
+            scratch,
         } = storage;
         let slots = ledger.len();
         let session_slots = slots.saturating_sub(refusals.len());
@@ -341,6 +399,36 @@ impl<'a> Node<'a> {
         }
         if !datagram_service.fits() {
             return Err(NodeError::DatagramStorageTooSmall);
+        }
+        if !name_service.fits() {
+            return Err(NodeError::NameStorageTooSmall);
+        }
+        if scratch.len() < MIN_SCRATCH {
+            return Err(NodeError::ScratchTooSmall);
+        }
+        // SAFETY (of each write to `*node` below): `node` points to `place`, valid for writes;
+        // fields are written, never read, until all are (the one read below is of a field
+        // written just before).
+        unsafe {
+            (&raw mut (*node).names).write(NameService::new(
+                NameServiceConfig {
+                    address: config.address,
+                    mac: config.mac,
+                    hide_mac: config.hide_mac,
+                    scope: config.scope,
+                },
+                config.seed.rotate_left(17),
+                name_events,
+            ));
+            (&raw mut (*node).datagrams).write(DatagramService::new(
+                config.address,
+                config.scope,
+                config.seed.rotate_left(29) ^ 0xd47a_6a3d,
+                deliveries,
+            ));
+            (&raw mut (*node).browse).write(BrowseAnnouncer::new(
+                config.seed.rotate_left(41) ^ 0xb405_e000,
+            ));
         }
         let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(config.mac)));
         iface_config.random_seed = config.seed;
@@ -425,33 +513,18 @@ impl<'a> Node<'a> {
             routes,
             session_buffer,
         );
-        let names = NameService::new(
-            NameServiceConfig {
-                address: config.address,
-                mac: config.mac,
-                hide_mac: config.hide_mac,
-                scope: config.scope,
-            },
-            config.seed.rotate_left(17),
-        );
-        Ok(Node {
-            iface,
-            sockets,
-            shards,
-            name_socket,
-            names,
-            datagram_socket,
-            datagrams: DatagramService::new(
-                config.address,
-                config.scope,
-                config.seed.rotate_left(29) ^ 0xd47a_6a3d,
-                deliveries,
-            ),
-            browse: BrowseAnnouncer::new(config.seed.rotate_left(41) ^ 0xb405_e000),
-            figures: sessions.figures(),
-            sessions,
-            scratch: [0; ECHO_CHUNK],
-        })
+        unsafe {
+            (&raw mut (*node).sessions).write(sessions);
+            (&raw mut (*node).figures).write((*node).sessions.figures());
+            (&raw mut (*node).iface).write(iface);
+            (&raw mut (*node).sockets).write(sockets);
+            (&raw mut (*node).shards).write(shards);
+            (&raw mut (*node).name_socket).write(name_socket);
+            (&raw mut (*node).datagram_socket).write(datagram_socket);
+            (&raw mut (*node).scratch).write(scratch);
+            // SAFETY: every field is written (the list is `every_field_of_node`'s).
+            Ok(place.assume_init_mut())
+        }
     }
 
     /// Our IPv4 address.
@@ -523,7 +596,7 @@ impl<'a> Node<'a> {
         self.service_names(now);
         self.service_datagrams(now);
         self.sessions
-            .service(now, &mut self.shards, &self.names, &mut self.scratch);
+            .service(now, &mut self.shards, &self.names, self.scratch);
         self.sessions.refresh(now, &mut self.shards);
         // Node status reports the ledger as it stands after this service pass.
         self.figures = self.sessions.figures();
@@ -565,11 +638,10 @@ impl<'a> Node<'a> {
     fn service_names(&mut self, now: Instant) {
         // Receive everything queued, replying as we go; the scratch copy frees the socket for
         // the replies.
-        let mut datagram = [0u8; DATAGRAM_MAX];
         let mut unsent = 0;
         loop {
             let socket = self.sockets.get_mut::<udp::Socket>(self.name_socket);
-            let (len, from) = match recv_datagram(socket, &mut datagram) {
+            let (len, from) = match recv_datagram(socket, &mut self.scratch[..MIN_SCRATCH]) {
                 Some(Ok(got)) => got,
                 // Longer than any name service packet: smoltcp has dequeued it; count it.
                 Some(Err(Oversized)) => {
@@ -578,10 +650,12 @@ impl<'a> Node<'a> {
                 }
                 None => break,
             };
-            self.names
-                .receive(&datagram[..len], from, &self.figures, &mut |to, repr| {
-                    unsent += u32::from(!send_to(socket, to, repr))
-                });
+            self.names.receive(
+                &self.scratch[..len],
+                from,
+                &self.figures,
+                &mut |to, repr| unsent += u32::from(!send_to(socket, to, repr)),
+            );
         }
         let socket = self.sockets.get_mut::<udp::Socket>(self.name_socket);
         self.names.poll(now, &mut |to, repr| {
@@ -648,10 +722,9 @@ impl Node<'_> {
     }
 
     fn service_datagrams(&mut self, now: Instant) {
-        let mut datagram = [0u8; DATAGRAM_MAX];
         loop {
             let socket = self.sockets.get_mut::<udp::Socket>(self.datagram_socket);
-            let (len, from) = match recv_datagram(socket, &mut datagram) {
+            let (len, from) = match recv_datagram(socket, &mut self.scratch[..MIN_SCRATCH]) {
                 Some(Ok(got)) => got,
                 Some(Err(Oversized)) => {
                     self.datagrams.count_oversized();
@@ -661,7 +734,7 @@ impl Node<'_> {
             };
             let inbound =
                 self.datagrams
-                    .receive(&datagram[..len], from, &self.names, &mut |to, repr| {
+                    .receive(&self.scratch[..len], from, &self.names, &mut |to, repr| {
                         send_datagram_to(socket, to, repr)
                     });
             if let Some(inbound) = inbound {
@@ -681,6 +754,25 @@ impl Node<'_> {
         self.names
             .set_datagram_counts(counters.sent.get(), counters.delivered.get());
     }
+}
+
+/// The fields [`Node::new_in`] writes one by one: this stops compiling when a field is added,
+/// until it is added here, and there.
+#[allow(dead_code)]
+fn every_field_of_node(node: Node<'_>) {
+    let Node {
+        iface: _,
+        sockets: _,
+        shards: _,
+        name_socket: _,
+        names: _,
+        datagram_socket: _,
+        datagrams: _,
+        browse: _,
+        sessions: _,
+        figures: _,
+        scratch: _,
+    } = node;
 }
 
 /// A datagram longer than the receive buffer: smoltcp has dequeued and dropped it; the
@@ -776,7 +868,73 @@ mod test {
         assert_eq!(storage.ledger.len(), 5);
         assert_eq!(storage.syn_backlog.len(), 8);
         assert_eq!(storage.recently_closed.len(), closed_record_for(5));
+        assert_eq!(storage.name_service.rx.len(), UDP_BYTES);
+        assert_eq!(storage.name_service.tx_meta.len(), UDP_PACKETS);
+        assert_eq!(storage.scratch.len(), SCRATCH);
         assert_eq!(closed_record_for(5), 4096);
         assert_eq!(closed_record_for(1000), 8000);
+    }
+
+    fn config() -> NodeConfig {
+        NodeConfig {
+            mac: [2, 0, 0, 0, 0, 1],
+            address: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24),
+            gateway: None,
+            scope: Scope::NONE,
+            hide_mac: false,
+            seed: 7,
+            session: SessionConfig::DEFAULT,
+        }
+    }
+
+    fn build(storage: NodeStorage<'static>) -> Result<Node<'static>, NodeError> {
+        let mut device = smoltcp::phy::Loopback::new(smoltcp::phy::Medium::Ethernet);
+        Node::new(config(), &mut device, storage, Instant::ZERO)
+    }
+
+    #[test]
+    fn new_in_builds_the_node_in_the_place_given() {
+        let place = Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut device = smoltcp::phy::Loopback::new(smoltcp::phy::Medium::Ethernet);
+        let storage = NodeStorage::leaked(2, 1, 2048, 4);
+        let at = place.as_ptr() as usize;
+        let node = Node::new_in(place, config(), &mut device, storage, Instant::ZERO).unwrap();
+        assert_eq!(node as *const Node as usize, at);
+        assert_eq!(node.address(), Ipv4Address::new(192, 168, 69, 1));
+        assert_eq!(node.session_service().ledger().session_slots, 2);
+        node.names
+            .add_name(Name::new("NETBT", 0x20).unwrap(), false)
+            .unwrap();
+        assert_eq!(node.names.names().len(), 1);
+        // Nothing to do before the names start; then the claim's broadcasts are due.
+        assert_eq!(node.poll(Instant::ZERO, &mut device), None);
+        node.names.start(Instant::ZERO);
+        let next = node.poll(Instant::ZERO, &mut device);
+        assert!(next.is_some_and(|at| at > Instant::ZERO), "{next:?}");
+        assert!(!node.names.is_ready());
+    }
+
+    #[test]
+    fn the_name_service_buffers_and_the_scratch_memory_are_checked() {
+        let mut storage = NodeStorage::leaked(1, 1, 2048, 0);
+        storage.name_service.rx = vec![0u8; MAX_DATAGRAM_LENGTH - 1].leak();
+        assert_eq!(build(storage).err(), Some(NodeError::NameStorageTooSmall));
+        let mut storage = NodeStorage::leaked(1, 1, 2048, 0);
+        storage.name_service.tx_meta = &mut [];
+        assert_eq!(build(storage).err(), Some(NodeError::NameStorageTooSmall));
+        let mut storage = NodeStorage::leaked(1, 1, 2048, 0);
+        storage.scratch = vec![0u8; MIN_SCRATCH - 1].leak();
+        assert_eq!(build(storage).err(), Some(NodeError::ScratchTooSmall));
+        // The least of each is enough: one 576-byte datagram each way, MIN_SCRATCH bytes.
+        let mut storage = NodeStorage::leaked(1, 1, 2048, 0);
+        storage.name_service = UdpStorage {
+            rx_meta: vec![udp::PacketMetadata::EMPTY; 1].leak(),
+            rx: vec![0u8; MAX_DATAGRAM_LENGTH].leak(),
+            tx_meta: vec![udp::PacketMetadata::EMPTY; 1].leak(),
+            tx: vec![0u8; MAX_DATAGRAM_LENGTH].leak(),
+        };
+        storage.scratch = vec![0u8; MIN_SCRATCH].leak();
+        storage.name_events = &mut [];
+        assert!(build(storage).is_ok());
     }
 }

@@ -21,6 +21,7 @@ fn SysTick() {
 }
 
 /// Milliseconds since start, wrapping after 49 days (for log lines).
+#[cfg(feature = "log")]
 pub fn millis32() -> u32 {
     MILLIS.load(Ordering::Relaxed)
 }

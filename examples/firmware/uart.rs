@@ -49,8 +49,10 @@ impl Write for Uart {
     }
 }
 
+#[cfg(feature = "log")]
 struct UartLogger;
 
+#[cfg(feature = "log")]
 impl log::Log for UartLogger {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
         metadata.level() <= log::max_level()
@@ -75,12 +77,29 @@ impl log::Log for UartLogger {
     fn flush(&self) {}
 }
 
+#[cfg(feature = "log")]
 static LOGGER: UartLogger = UartLogger;
 
-/// Routes `log` to UART0 at `level`.
-pub fn init_logger(level: log::LevelFilter) {
+/// Starts UART0 and, with the `log` feature, routes `log` to it at the build's level
+/// (`NETBT_FW_LOG`).
+pub fn init_logger() {
     Uart::init();
+    #[cfg(feature = "log")]
     if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(level);
+        log::set_max_level(log_level());
+    }
+}
+
+/// The log level (`NETBT_FW_LOG` at build time: error, warn, info, debug or trace;
+/// scripts/firmware.sh also caps the `log` crate's static level to it, so the messages under it
+/// are not in the build).
+#[cfg(feature = "log")]
+fn log_level() -> log::LevelFilter {
+    match option_env!("NETBT_FW_LOG") {
+        Some("error") => log::LevelFilter::Error,
+        Some("warn") => log::LevelFilter::Warn,
+        Some("debug") => log::LevelFilter::Debug,
+        Some("trace") => log::LevelFilter::Trace,
+        _ => log::LevelFilter::Info,
     }
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::datagram_service::tests::registered_names;
-use crate::name_service::NameServiceConfig;
+use crate::name_service::{NAME_EVENTS, NameServiceConfig};
 use crate::wire::browser::Repr;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 use std::vec::Vec;
@@ -128,7 +128,7 @@ fn nothing_is_announced_without_a_registered_workgroup() {
 }
 
 /// A name service at 192.168.69.1 with LABSRV<00> and the group `group` added, not started.
-fn names_added(group: &str) -> NameService {
+fn names_added(group: &str) -> NameService<'static> {
     let mut names = NameService::new(
         NameServiceConfig {
             address: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24),
@@ -137,13 +137,14 @@ fn names_added(group: &str) -> NameService {
             scope: crate::wire::name::Scope::NONE,
         },
         3,
+        vec![None; NAME_EVENTS].leak(),
     );
     names.add_name(name("LABSRV"), false).unwrap();
     names.add_name(name(group), true).unwrap();
     names
 }
 
-fn registered_names_without_workgroup() -> NameService {
+fn registered_names_without_workgroup() -> NameService<'static> {
     let mut names = names_added("TEAM#03");
     names.start(Instant::ZERO);
     for ms in [0, 250, 500, 750] {

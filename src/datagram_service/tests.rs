@@ -2,7 +2,7 @@
 //! codecs, and a record of what the service sends.
 
 use super::*;
-use crate::name_service::NameServiceConfig;
+use crate::name_service::{NAME_EVENTS, NameServiceConfig};
 use crate::wire::nbns;
 use smoltcp::time::{Duration, Instant};
 use std::vec;
@@ -23,7 +23,7 @@ fn name(text: &str) -> Name {
 }
 
 /// A name service with LABSRV<00>, LABSRV<20> and the group WORKGROUP<00> registered.
-pub(crate) fn registered_names() -> NameService {
+pub(crate) fn registered_names() -> NameService<'static> {
     let mut names = NameService::new(
         NameServiceConfig {
             address: Ipv4Cidr::new(OUR_ADDRESS, 24),
@@ -32,6 +32,7 @@ pub(crate) fn registered_names() -> NameService {
             scope: Scope::NONE,
         },
         7,
+        vec![None; NAME_EVENTS].leak(),
     );
     names.add_name(name("LABSRV"), false).unwrap();
     names.add_name(name("LABSRV#20"), false).unwrap();

@@ -140,7 +140,7 @@ impl Resolver {
     }
 }
 
-impl NameService {
+impl NameService<'_> {
     /// Starts resolving `name` (in the node's scope) at `now`; the next [`NameService::poll`]
     /// sends the first query. Take the answer with [`NameService::take_resolution`]. When all
     /// [`MAX_QUERIES`] are taken, the oldest finished one nobody took is given up; if none is

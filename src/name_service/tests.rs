@@ -149,7 +149,7 @@ impl Sent {
 }
 
 struct Harness {
-    service: NameService,
+    service: NameService<'static>,
     /// The session figures handed to every receive.
     figures: SessionFigures,
 }
@@ -157,7 +157,7 @@ struct Harness {
 impl Harness {
     #[track_caller]
     fn with_config(config: NameServiceConfig, names: &[(Name, bool)]) -> Harness {
-        let mut service = NameService::new(config, SEED);
+        let mut service = NameService::new(config, SEED, vec![None; NAME_EVENTS].leak());
         for &(name, group) in names {
             service.add_name(name, group).unwrap();
         }
@@ -515,7 +515,7 @@ fn names_get_distinct_transaction_ids() {
     assert_eq!(ids.len(), 3);
     // Another seed, other ids.
     let mut other = Harness::with_config(config(), &our_names());
-    other.service = NameService::new(config(), SEED ^ 0xffff_0000);
+    other.service = NameService::new(config(), SEED ^ 0xffff_0000, vec![None; NAME_EVENTS].leak());
     for (name, group) in our_names() {
         other.service.add_name(name, group).unwrap();
     }
@@ -1230,7 +1230,7 @@ fn registrations_of_our_unique_name_are_refused() {
 fn events_the_owner_does_not_take_are_dropped_and_counted() {
     let mut h = Harness::registered(&our_names());
     let extra = 5;
-    for i in 0..(MAX_EVENTS + extra) as u16 {
+    for i in 0..(NAME_EVENTS + extra) as u16 {
         let request = registration(
             0x4200 + i,
             RegistrationKind::Registration,
@@ -1240,15 +1240,40 @@ fn events_the_owner_does_not_take_are_dropped_and_counted() {
         );
         h.receive(&request, peer(NAME_SERVICE_PORT), SUBNET_BROADCAST);
     }
-    assert_eq!(h.counters().defences, (MAX_EVENTS + extra) as u32);
+    assert_eq!(h.counters().defences, (NAME_EVENTS + extra) as u32);
     assert_eq!(h.counters().events_lost, extra as u32);
     let events = h.events();
-    assert_eq!(events.len(), MAX_EVENTS);
+    assert_eq!(events.len(), NAME_EVENTS);
     assert!(events.iter().all(|e| *e
         == NameEvent::Defended {
             name: labsrv(),
             by: PEER
         }));
+}
+
+#[test]
+fn the_event_queue_is_as_deep_as_the_storage_given() {
+    // Two slots for three registrations: the newest two are kept, the first is counted lost.
+    let mut slots = [None; 2];
+    let mut service = NameService::new(config(), SEED, &mut slots);
+    for (name, group) in our_names() {
+        service.add_name(name, group).unwrap();
+    }
+    service.start(at(0));
+    for ms in [0, 250, 500, 750] {
+        service.poll(at(ms), &mut |_, _| {});
+    }
+    assert!(service.is_ready());
+    assert_eq!(service.counters().events_lost, 1);
+    assert_eq!(
+        service.take_event(),
+        Some(NameEvent::Registered(labsrv_server()))
+    );
+    assert_eq!(
+        service.take_event(),
+        Some(NameEvent::Registered(workgroup()))
+    );
+    assert_eq!(service.take_event(), None);
 }
 
 #[test]
@@ -1679,7 +1704,7 @@ fn releasing_an_empty_table_is_immediate() {
 
 #[test]
 fn add_name_refuses_duplicates_and_a_full_table() {
-    let mut service = NameService::new(config(), SEED);
+    let mut service = NameService::new(config(), SEED, vec![None; NAME_EVENTS].leak());
     service.add_name(labsrv(), false).unwrap();
     assert_eq!(
         service.add_name(labsrv(), false),

@@ -3,7 +3,9 @@
 //! [`NameService::receive`] like the B-node part.
 //!
 //! The node type decides how the name service claims a name (set it with
-//! [`NameService::configure_wins`] before [`NameService::start`]):
+//! [`NameService::configure_wins`] before [`NameService::start`]). Without the `wins` cargo
+//! feature (on with `std`) there is no `configure_wins`: the node is a B-node and none of the
+//! client's code is in the build.
 //!
 //! * **B-node** (the default, no server): broadcasts only; nothing here runs.
 //! * **P-node**: unicast only. A name is ours once the server grants it; while no server answers
@@ -263,9 +265,10 @@ enum Request {
     Release,
 }
 
-impl NameService {
+impl NameService<'_> {
     /// Sets the node type and the WINS servers. Call before [`NameService::start`]; the
     /// default is a B-node.
+    #[cfg(feature = "wins")]
     pub fn configure_wins(&mut self, config: WinsConfig) {
         self.wins.config = config;
     }
@@ -303,6 +306,9 @@ impl NameService {
     /// (the names stay `Registering` without broadcasts); an M-node waits for its claims on the
     /// segment. Returns whether names are claimed on the segment first (B, M).
     pub(super) fn wins_start(&mut self, now: Instant) -> bool {
+        if !cfg!(feature = "wins") {
+            return true;
+        }
         match self.wins.config.node_type() {
             NodeType::B | NodeType::M => true,
             NodeType::P | NodeType::H => {
@@ -317,7 +323,8 @@ impl NameService {
     /// A claim on the segment went unchallenged: an M-node now registers the name with the
     /// server.
     pub(super) fn wins_claimed_on_segment(&mut self, i: usize, now: Instant) {
-        if self.wins.config.node_type() == NodeType::M
+        if cfg!(feature = "wins")
+            && self.wins.config.node_type() == NodeType::M
             && matches!(self.wins.names[i].phase, WinsPhase::Idle)
         {
             self.wins_register(i, 0, now, false);
@@ -339,6 +346,9 @@ impl NameService {
     /// other registration stops, and so do the tries for names it refused (nothing is sent
     /// for them: they are not ours).
     pub(super) fn wins_release(&mut self, now: Instant) {
+        if !cfg!(feature = "wins") {
+            return;
+        }
         for i in 0..self.wins.names.len() {
             let transaction_id = self.ids.next();
             let state = &mut self.wins.names[i];
@@ -359,14 +369,19 @@ impl NameService {
 
     /// Whether release requests to a server are still under way.
     pub(super) fn wins_releasing(&self) -> bool {
-        self.wins
-            .names
-            .iter()
-            .any(|n| matches!(n.phase, WinsPhase::Releasing { .. }))
+        cfg!(feature = "wins")
+            && self
+                .wins
+                .names
+                .iter()
+                .any(|n| matches!(n.phase, WinsPhase::Releasing { .. }))
     }
 
     /// When the WINS part next has work.
     pub(super) fn wins_poll_at(&self) -> Option<Instant> {
+        if !cfg!(feature = "wins") {
+            return None;
+        }
         self.wins
             .names
             .iter()
@@ -401,6 +416,9 @@ impl NameService {
         now: Instant,
         send: &mut dyn FnMut(Destination, &nbns::Repr),
     ) {
+        if !cfg!(feature = "wins") {
+            return;
+        }
         for i in 0..self.wins.names.len() {
             self.arm(i, now);
             if let Some(expiry) = self.wins.names[i].expires_at()
@@ -698,6 +716,9 @@ impl NameService {
     /// A response to one of our server requests. Returns `false` if it is not the WINS
     /// client's (the B-node part and the resolver look at it then).
     pub(super) fn wins_receive(&mut self, repr: &nbns::Repr, from: Received) -> bool {
+        if !cfg!(feature = "wins") {
+            return false;
+        }
         let (name, rcode, ttl) = match repr.message {
             Message::NameRegistrationResponse {
                 name, rcode, ttl, ..

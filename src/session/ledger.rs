@@ -7,7 +7,7 @@ use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
 use super::request::{Request, SHORT_FRAME, discard, short_frame, take_request};
 use super::service::{SessionService, remote_of};
 use super::shards::{Shards, Tally, earliest};
-use super::slot::{MaybeAt, Phase, Role, Slot, SlotId};
+use super::slot::{CloseMarks, MaybeAt, Phase, Role, Slot, SlotId};
 use super::stream::Sessions;
 use super::types::{
     CloseReason, Handler, Listener, RESET_BOUND, SMBSERVER, SessionConfig, SessionEvent,
@@ -99,7 +99,6 @@ impl<'a> SessionService<'a> {
                 }
             }
             if slot.phase == Phase::Listening {
-                slot.listening = state == State::Listen || socket.state() == State::Listen;
                 let half_open = match socket.state() {
                     State::SynReceived => remote_of(socket),
                     _ => None,
@@ -340,8 +339,8 @@ impl<'a> SessionService<'a> {
                 // (the delay lets smoltcp send the acknowledgement it owes for the segment
                 // that brought it here).
                 State::FinWait2 | State::TimeWait if self.gate.closed.is_enabled() => {
-                    if !slot.handing_over {
-                        slot.handing_over = true;
+                    if !slot.closing.has(CloseMarks::HANDING_OVER) {
+                        slot.closing.set(CloseMarks::HANDING_OVER);
                         slot.deadline = MaybeAt::at(now + HANDOVER_DELAY);
                     } else if slot.expired(now) {
                         self.remember(index, Duty::Acknowledge, now);
@@ -369,7 +368,7 @@ impl<'a> SessionService<'a> {
                         let peer = socket.remote_endpoint();
                         socket.abort();
                         slot.deadline = MaybeAt::at(now + RESET_BOUND);
-                        slot.aborted = true;
+                        slot.closing.set(CloseMarks::ABORTED);
                         self.counters.aborts_close.bump();
                         net_debug!("session: close of {:?} unfinished, aborted", peer);
                         self.note(SessionEvent::Aborted {
@@ -543,7 +542,7 @@ impl<'a> SessionService<'a> {
         if queued > 0 && now >= slot.progress_at + config.progress_bound() {
             socket.abort();
             slot.enter(Phase::Closing, Some(now + RESET_BOUND));
-            slot.aborted = true;
+            slot.closing.set(CloseMarks::ABORTED);
             self.counters.aborts_stalled.bump();
             self.note(SessionEvent::Aborted {
                 peer,
@@ -570,7 +569,7 @@ impl<'a> SessionService<'a> {
     /// Recycles slot `index`, whose socket is CLOSED (the peer acknowledged our FIN, or our
     /// reset has gone): the connection's late segments still find the gate's record.
     fn retire(&mut self, index: usize, now: Instant) {
-        let duty = if self.ledger[index].aborted {
+        let duty = if self.ledger[index].closing.has(CloseMarks::ABORTED) {
             Duty::Drop
         } else {
             Duty::Acknowledge
@@ -647,7 +646,7 @@ impl<'a> SessionService<'a> {
                     sockets.get_mut::<tcp::Socket>(handle).close();
                     let slot = &mut self.ledger[index];
                     slot.enter(Phase::Closing, Some(now + self.config.close_timeout));
-                    slot.gave_way = true;
+                    slot.closing.set(CloseMarks::GAVE_WAY);
                     self.counters.idle_given_way.bump();
                     net_debug!("session: idle {:?} gave way to a waiting SYN", peer);
                 }
@@ -800,9 +799,9 @@ pub(super) fn role_index(role: Role) -> usize {
 /// Counts `slot` into `tally`: its phase, and when it next needs the service.
 fn count_slot(tally: &mut Tally, slot: &Slot, config: &SessionConfig) {
     let idle_listener = slot.phase == Phase::Listening && slot.half_open().is_none();
-    tally.listening += u16::from(slot.listening);
+    tally.listening += u16::from(slot.listening());
     tally.free += u16::from(idle_listener);
-    tally.coming += u16::from(slot.gave_way || slot.phase == Phase::Free);
+    tally.coming += u16::from(slot.closing.has(CloseMarks::GAVE_WAY) || slot.phase == Phase::Free);
     tally.active += u16::from(!idle_listener && slot.phase != Phase::Free);
     match (slot.role, slot.phase) {
         (Role::Session, Phase::AwaitingRequest | Phase::Deciding) => {

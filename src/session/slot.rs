@@ -112,8 +112,6 @@ pub struct Slot {
     pub(super) role: Role,
     pub(super) phase: Phase,
     pub(super) generation: u32,
-    /// smoltcp is in LISTEN (for the gate).
-    pub(super) listening: bool,
     /// The remote endpoint of the socket as the routes know it (half-open, connected or
     /// closing): kept across the slot's reuse until the socket lets the peer go.
     pub(super) route: Option<(Ipv4Address, u16)>,
@@ -133,7 +131,7 @@ pub struct Slot {
     pub(super) bytes_in: u64,
     pub(super) bytes_out: u64,
     /// Body bytes of the incoming session message still unread (`None`: between messages).
-    pub(super) rx_remaining: Option<u32>,
+    pub(super) rx_remaining: Option<core::num::NonZeroU32>,
     /// Body length of the current incoming message.
     pub(super) current_length: u32,
     /// Body bytes of the outgoing session message still to write.
@@ -146,12 +144,34 @@ pub struct Slot {
     pub(super) acked: u32,
     /// When the peer last acknowledged something (or there was nothing to acknowledge).
     pub(super) progress_at: Instant,
+    /// How the close came about (aborted, gave way, handing over).
+    pub(super) closing: CloseMarks,
+}
+
+/// How a slot's close came about, one bit each (a byte for three flags: the ledger's bytes
+/// per slot stay as few as before the shards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct CloseMarks(u8);
+
+impl CloseMarks {
+    /// None of them.
+    pub(super) const NONE: CloseMarks = CloseMarks(0);
     /// The connection was aborted (a reset sent): its strays are dropped, not acknowledged.
-    pub(super) aborted: bool,
+    pub(super) const ABORTED: u8 = 1;
     /// Closing because a waiting SYN needed the slot ([`Phase::Closing`] only).
-    pub(super) gave_way: bool,
+    pub(super) const GAVE_WAY: u8 = 2;
     /// Our FIN is acknowledged; the close goes to the gate's record at the deadline.
-    pub(super) handing_over: bool,
+    pub(super) const HANDING_OVER: u8 = 4;
+
+    /// Whether `mark` is set.
+    pub(super) fn has(self, mark: u8) -> bool {
+        self.0 & mark != 0
+    }
+
+    /// Sets `mark`.
+    pub(super) fn set(&mut self, mark: u8) {
+        self.0 |= mark;
+    }
 }
 
 impl Slot {
@@ -162,7 +182,6 @@ impl Slot {
         role: Role::Session,
         phase: Phase::Free,
         generation: 0,
-        listening: false,
         route: None,
         seen: State::Closed,
         syn_at: MaybeAt::NONE,
@@ -181,9 +200,7 @@ impl Slot {
         handed_over: 0,
         acked: 0,
         progress_at: Instant::ZERO,
-        aborted: false,
-        gave_way: false,
-        handing_over: false,
+        closing: CloseMarks::NONE,
     };
 
     /// Enters `phase` with an optional deadline.
@@ -205,6 +222,11 @@ impl Slot {
         })
     }
 
+    /// Whether its socket listens, as of the last refresh (for the gate).
+    pub(super) fn listening(&self) -> bool {
+        self.phase == Phase::Listening && self.seen == State::Listen
+    }
+
     /// The peer of its half-open connection, as of the last refresh (for the gate).
     pub(super) fn half_open(&self) -> Option<(Ipv4Address, u16)> {
         match (self.phase, self.seen) {
@@ -216,7 +238,6 @@ impl Slot {
     pub(super) fn enter(&mut self, phase: Phase, deadline: Option<Instant>) {
         self.phase = phase;
         self.deadline = MaybeAt::new(deadline);
-        self.listening = false;
         self.syn_at = MaybeAt::NONE;
         self.answered = false;
     }

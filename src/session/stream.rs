@@ -70,7 +70,7 @@ impl<'a> Sessions<'_, 'a> {
         loop {
             let slot = &mut self.service.ledger[index];
             let socket = self.sockets.get_mut::<tcp::Socket>(handle);
-            if let Some(remaining) = slot.rx_remaining {
+            if let Some(remaining) = slot.rx_remaining.map(|r| r.get()) {
                 return Ok(Some(Incoming {
                     length: slot.current_length,
                     remaining,
@@ -90,7 +90,7 @@ impl<'a> Sessions<'_, 'a> {
                             remaining: 0,
                         }));
                     }
-                    slot.rx_remaining = Some(length);
+                    slot.rx_remaining = core::num::NonZeroU32::new(length);
                 }
                 Ok(nbss::Repr::KeepAlive) => {
                     discard(socket, nbss::HEADER_LEN);
@@ -119,14 +119,14 @@ impl<'a> Sessions<'_, 'a> {
     pub fn read(&mut self, id: SlotId, buffer: &mut [u8]) -> Result<usize, SessionError> {
         let (index, handle) = self.slot(id)?;
         let slot = &mut self.service.ledger[index];
-        let Some(remaining) = slot.rx_remaining else {
+        let Some(remaining) = slot.rx_remaining.map(|r| r.get()) else {
             return Ok(0);
         };
         let want = buffer.len().min(remaining as usize);
         let socket = self.sockets.get_mut::<tcp::Socket>(handle);
         let got = socket.recv_slice(&mut buffer[..want]).unwrap_or(0);
         let left = remaining - got as u32;
-        slot.rx_remaining = (left > 0).then_some(left);
+        slot.rx_remaining = core::num::NonZeroU32::new(left);
         slot.bytes_in += got as u64;
         if got > 0 {
             slot.last_activity = self.now;

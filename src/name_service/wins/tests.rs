@@ -31,7 +31,7 @@ fn labgrp() -> Name {
 }
 
 struct H {
-    service: NameService,
+    service: NameService<'static>,
 }
 
 impl H {
@@ -44,6 +44,7 @@ impl H {
                 scope: Scope::NONE,
             },
             0x1234_5678_9abc_def0,
+            vec![None; NAME_EVENTS].leak(),
         );
         service.configure_wins(WinsConfig::new(node_type, servers).unwrap());
         for &(name, group) in names {

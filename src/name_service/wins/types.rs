@@ -78,13 +78,20 @@ impl WinsConfig {
         }
     }
 
-    /// The node type.
+    /// The node type (always a B-node without the `wins` feature).
     pub fn node_type(&self) -> NodeType {
-        self.node_type
+        if cfg!(feature = "wins") {
+            self.node_type
+        } else {
+            NodeType::B
+        }
     }
 
-    /// The servers, primary first.
+    /// The servers, primary first (none without the `wins` feature).
     pub fn servers(&self) -> &[Ipv4Address] {
+        if !cfg!(feature = "wins") {
+            return &[];
+        }
         &self.servers[..usize::from(self.count)]
     }
 
@@ -95,7 +102,7 @@ impl WinsConfig {
 
     /// Whether the node broadcasts (B, M, H).
     pub fn broadcasts(&self) -> bool {
-        self.node_type != NodeType::P
+        self.node_type() != NodeType::P
     }
 
     /// The same configuration, waiting `first` (at least a second) before a name the server
