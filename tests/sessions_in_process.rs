@@ -1577,3 +1577,41 @@ fn sessions_spread_over_several_shards_are_routed_served_refused_and_recycled() 
     assert!(b.node.node.session_service().is_idle());
     b.assert_no_reset();
 }
+
+#[test]
+fn the_longest_idle_connection_gives_way_whichever_shard_holds_it() {
+    // 40 session slots in two shards (32 + 8) and 2 refusal slots in a third.
+    let mut b = Bench::new(40, 2, 2048, SessionConfig::DEFAULT);
+    let first: Vec<SocketHandle> = (0..42).map(|_| b.connect_with(4096)).collect();
+    b.run(100);
+    assert!(b.phases().iter().all(|p| *p == Phase::AwaitingRequest));
+    // The first shard's clients leave; newer silent connections take their slots, so the
+    // oldest connections are now in the second shard (and the refusal shard).
+    for &client in &first[..32] {
+        b.client.tcp(client).close();
+    }
+    b.run(300);
+    let newer: Vec<SocketHandle> = (0..32).map(|_| b.connect_with(4096)).collect();
+    b.run(100);
+    assert!(b.phases().iter().all(|p| *p == Phase::AwaitingRequest));
+    // A client arrives while every slot is held: one of the oldest gives way, about a
+    // second after it connected, not one of the newer ones.
+    let client = b.connect_with(4096);
+    let took = b.run_until(3_000, |b| {
+        b.client.tcp(client).state() == State::Established
+    });
+    assert!((300..900).contains(&took), "answered after {took} ms");
+    assert_eq!(b.ask(client, "LABSRV#20"), POSITIVE);
+    assert_eq!(b.counters().idle_given_way, 1);
+    let closed_by_us: Vec<usize> = (32..42)
+        .filter(|&i| b.client.tcp(first[i]).state() == State::CloseWait)
+        .collect();
+    assert_eq!(closed_by_us.len(), 1, "one of the oldest got our FIN");
+    assert!(
+        newer
+            .iter()
+            .all(|&c| b.client.tcp(c).state() == State::Established),
+        "the newer connections keep their slots"
+    );
+    b.assert_no_reset();
+}
