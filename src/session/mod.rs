@@ -61,8 +61,8 @@ pub use self::shards::{SHARD_SLOTS, Shard, Shards, SocketAt, shards_for};
 pub use self::slot::{Phase, Role, Slot, SlotId};
 pub use self::stream::Sessions;
 pub use self::types::{
-    CloseReason, Handler, Incoming, LedgerCounts, Listener, MAX_EVENTS, MAX_LISTENERS,
-    MAX_REQUEST_BODY, MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, SMBSERVER, SessionConfig,
+    CloseReason, Handler, Incoming, LedgerCounts, Listener, MAX_LISTENERS, MAX_REQUEST_BODY,
+    MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, SESSION_EVENTS, SMBSERVER, SessionConfig,
     SessionCounters, SessionError, SessionEvent, SessionFigures, SessionInfo,
 };
 pub use smoltcp::time::Duration;

@@ -12,8 +12,13 @@ use crate::wire::nbss::{self, NegativeCode};
 
 /// Listeners the service can hold.
 pub const MAX_LISTENERS: usize = 16;
-/// Session events queued for the owner before the oldest are dropped (and counted).
-pub const MAX_EVENTS: usize = 64;
+/// Session events the daemon keeps for its owner ([`NodeStorage::leaked`]) before the oldest
+/// are dropped (and counted); an embedder gives its own depth
+/// ([`NodeStorage::session_events`]).
+///
+/// [`NodeStorage::leaked`]: crate::node::NodeStorage::leaked
+/// [`NodeStorage::session_events`]: crate::node::NodeStorage::session_events
+pub const SESSION_EVENTS: usize = 64;
 /// Longest SESSION REQUEST body accepted: two names of the longest wire form.
 pub const MAX_REQUEST_BODY: usize = 2 * crate::wire::name::MAX_WIRE_LEN;
 /// Receive buffer of a refusal slot: one whole request of the longest form.
