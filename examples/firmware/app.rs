@@ -76,7 +76,8 @@ const COMMENT: &str = concat!("netbt firmware ", env!("CARGO_PKG_VERSION"));
 /// The LAN9118 of mps2-an385, registers at 0x4020_0000.
 type Lan9118 = lan9118::Lan9118<0x4020_0000>;
 /// How long the firmware waits for a first frame to time (entropy) before it starts.
-const SEED_WAIT_MS: u64 = 2000;
+// (u32: the log prints it without 64-bit formatting.)
+const SEED_WAIT_MS: u32 = 2000;
 /// A line with the counters at most this often (and after each session event).
 const STATUS_EVERY_MS: u64 = 60_000;
 
@@ -377,13 +378,12 @@ fn seed(device: &mut Lan9118, clock: &mut Clock) -> u64 {
                     state = mix(state, u64::from_le_bytes(word));
                 }
             }
-            info!(
-                "seed: timing of the first frame ({} ms after start-up)",
-                ms - start
-            );
+            // At most SEED_WAIT_MS: a u32, printed without 64-bit formatting.
+            let waited = u32::try_from(ms - start).unwrap_or(u32::MAX);
+            info!("seed: timing of the first frame ({waited} ms after start-up)");
             return state;
         }
-        if ms - start >= SEED_WAIT_MS {
+        if ms - start >= u64::from(SEED_WAIT_MS) {
             state = mix(state, u64::from(clock.cycles_in_tick()));
             state = mix(state, u64::from(device.free_run()));
             warn!(
