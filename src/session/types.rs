@@ -13,11 +13,10 @@ use crate::wire::nbss::{self, NegativeCode};
 
 /// Listeners the service can hold.
 pub const MAX_LISTENERS: usize = 16;
-/// Session events the daemon keeps for its owner ([`NodeStorage::leaked`]) before the oldest
-/// are dropped (and counted); an embedder gives its own depth
+/// Session events the daemon keeps for its owner (`NodeStorage::leaked`, std) before the
+/// oldest are dropped (and counted); an embedder gives its own depth
 /// ([`NodeStorage::session_events`]).
 ///
-/// [`NodeStorage::leaked`]: crate::node::NodeStorage::leaked
 /// [`NodeStorage::session_events`]: crate::node::NodeStorage::session_events
 pub const SESSION_EVENTS: usize = 64;
 /// Longest SESSION REQUEST body accepted: two names of the longest wire form.
