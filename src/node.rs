@@ -22,7 +22,8 @@ use crate::gate::{ClosedConnection, HeldSyn};
 use crate::name_service::{Destination, NameEvent, NameService, NameServiceConfig, Received};
 use crate::session::{
     MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, Route, SHARD_SLOTS, SessionConfig,
-    SessionFigures, SessionService, Sessions, Shard, Shards, Slot, SocketAt, shards_for,
+    SessionEvent, SessionFigures, SessionService, Sessions, Shard, Shards, Slot, SocketAt,
+    shards_for,
 };
 use crate::wire::name::{Name, Scope};
 use crate::wire::{DATAGRAM_SERVICE_PORT, MAX_DATAGRAM_LENGTH, NAME_SERVICE_PORT, nbds, nbns};
@@ -171,6 +172,10 @@ pub struct NodeStorage<'a> {
     /// daemon's: [`NAME_EVENTS`](crate::name_service::NAME_EVENTS); when it is full the oldest
     /// is dropped and counted).
     pub name_events: &'a mut [Option<NameEvent>],
+    /// The session service's events kept until the owner takes them (fill it with `None`; the
+    /// daemon's: [`SESSION_EVENTS`](crate::session::SESSION_EVENTS); when it is full the
+    /// oldest is dropped and counted).
+    pub session_events: &'a mut [Option<SessionEvent>],
     /// Datagrams for our names kept until the owner takes them (fill it with
     /// [`Delivery::EMPTY`]; when it is full the oldest is dropped and counted).
     pub deliveries: &'a mut [Delivery],
@@ -231,6 +236,7 @@ impl NodeStorage<'static> {
                 tx: vec![0u8; DATAGRAM_PACKETS * MAX_DATAGRAM_LENGTH].leak(),
             },
             name_events: vec![None; crate::name_service::NAME_EVENTS].leak(),
+            session_events: vec![None; crate::session::SESSION_EVENTS].leak(),
             deliveries: vec![Delivery::EMPTY; DATAGRAM_PACKETS].leak(),
             session_memory: vec![0u8; 2 * buffer * sessions].leak(),
             refusals: Box::leak((0..refusals).map(|_| RefusalBuffers::new()).collect()),
@@ -373,6 +379,7 @@ impl<'a> Node<'a> {
             name_service,
             datagram_service,
             name_events,
+            session_events,
             deliveries,
             session_memory,
             refusals,
@@ -508,6 +515,7 @@ impl<'a> Node<'a> {
         let sessions = SessionService::new(
             config.session,
             ledger,
+            session_events,
             syn_backlog,
             recently_closed,
             routes,
@@ -935,6 +943,7 @@ mod test {
         };
         storage.scratch = vec![0u8; MIN_SCRATCH].leak();
         storage.name_events = &mut [];
+        storage.session_events = &mut [];
         assert!(build(storage).is_ok());
     }
 }

@@ -13,7 +13,7 @@ use netbt::name_service::{NameEvent, WinsEvent};
 use netbt::node::{
     MIN_SCRATCH, Node, NodeConfig, NodeStorage, RefusalBuffers, UdpStorage, sockets_needed,
 };
-use netbt::session::{Route, SessionConfig, Shard, Slot, routes_for, shards_for};
+use netbt::session::{Route, SessionConfig, SessionEvent, Shard, Slot, routes_for, shards_for};
 use netbt::wire::name::{Name, Scope};
 use smoltcp::iface::SocketStorage;
 use smoltcp::socket::udp::PacketMetadata;
@@ -57,6 +57,8 @@ const NAME_TX_PACKETS: usize = 8;
 const NAME_TX_BYTES: usize = 2 * 576;
 /// Name service events kept until the loop takes them (after every poll; 28 bytes each).
 const NAME_EVENTS: usize = 8;
+/// Session events kept until the loop takes them (after every poll; 48 bytes each).
+const SESSION_EVENTS: usize = 8;
 /// Scratch memory: received datagrams are read into it, the echo handler copies through it.
 const SCRATCH: usize = MIN_SCRATCH;
 
@@ -74,7 +76,8 @@ const COMMENT: &str = concat!("netbt firmware ", env!("CARGO_PKG_VERSION"));
 /// The LAN9118 of mps2-an385, registers at 0x4020_0000.
 type Lan9118 = lan9118::Lan9118<0x4020_0000>;
 /// How long the firmware waits for a first frame to time (entropy) before it starts.
-const SEED_WAIT_MS: u64 = 2000;
+// (u32: the log prints it without 64-bit formatting.)
+const SEED_WAIT_MS: u32 = 2000;
 /// A line with the counters at most this often (and after each session event).
 const STATUS_EVERY_MS: u64 = 60_000;
 
@@ -120,10 +123,11 @@ fn wins_server() -> Option<Ipv4Address> {
 }
 
 // All storage is static: nothing is allocated, ever. Each static is taken exactly once, at
-// start-up, as a `&'static mut`. The empty values of the socket table and of the UDP packet
-// metadata are not all zeros: they are filled in place at start-up, entry by entry, rather than
-// kept as an image in flash (.data) or built as a temporary on the stack. Everything else is
-// zeros (.bss). The node itself is built in place, in `NODE`.
+// start-up, as a `&'static mut`. The empty values of the socket table, of the UDP packet
+// metadata, of the event queues and of the ledger are not all zeros: they are filled in place
+// at start-up, entry by entry, rather than kept as an image in flash (.data) or built as a
+// temporary on the stack. Everything else is zeros (.bss). The node itself is built in place,
+// in `NODE`.
 static SOCKETS: Once<MaybeUninit<[SocketStorage<'static>; sockets_needed(SLOTS)]>> =
     Once::new(MaybeUninit::uninit());
 static NAME_RX_META: Once<MaybeUninit<[PacketMetadata; NAME_RX_PACKETS]>> =
@@ -141,13 +145,15 @@ static DATAGRAM_TX: Once<[u8; DATAGRAM_BYTES]> = Once::new([0; DATAGRAM_BYTES]);
 static SCRATCH_MEMORY: Once<[u8; SCRATCH]> = Once::new([0; SCRATCH]);
 static NAME_EVENT_QUEUE: Once<MaybeUninit<[Option<NameEvent>; NAME_EVENTS]>> =
     Once::new(MaybeUninit::uninit());
+static SESSION_EVENT_QUEUE: Once<MaybeUninit<[Option<SessionEvent>; SESSION_EVENTS]>> =
+    Once::new(MaybeUninit::uninit());
 static DELIVERIES: Once<[Delivery; DELIVERIES_KEPT]> =
     Once::new([Delivery::EMPTY; DELIVERIES_KEPT]);
 static SESSION_MEMORY: Once<[u8; 2 * SESSION_BUFFER * SESSIONS]> =
     Once::new([0; 2 * SESSION_BUFFER * SESSIONS]);
 static REFUSAL_BUFFERS: Once<[RefusalBuffers; REFUSALS]> =
     Once::new([const { RefusalBuffers::new() }; REFUSALS]);
-static LEDGER: Once<[Slot; SLOTS]> = Once::new([Slot::EMPTY; SLOTS]);
+static LEDGER: Once<MaybeUninit<[Slot; SLOTS]>> = Once::new(MaybeUninit::uninit());
 static SHARDS: Once<[Shard<'static>; shards_for(SESSIONS, REFUSALS)]> =
     Once::new([const { Shard::EMPTY }; shards_for(SESSIONS, REFUSALS)]);
 static ROUTES: Once<[Route; routes_for(SLOTS)]> = Once::new([Route::EMPTY; routes_for(SLOTS)]);
@@ -278,10 +284,11 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
             tx: DATAGRAM_TX.take(),
         },
         name_events: fill(NAME_EVENT_QUEUE.take(), || None),
+        session_events: fill(SESSION_EVENT_QUEUE.take(), || None),
         deliveries: DELIVERIES.take(),
         session_memory: SESSION_MEMORY.take(),
         refusals: REFUSAL_BUFFERS.take(),
-        ledger: LEDGER.take(),
+        ledger: fill(LEDGER.take(), || Slot::EMPTY),
         syn_backlog: BACKLOG.take(),
         recently_closed: CLOSED.take(),
         scratch: SCRATCH_MEMORY.take(),
@@ -371,13 +378,12 @@ fn seed(device: &mut Lan9118, clock: &mut Clock) -> u64 {
                     state = mix(state, u64::from_le_bytes(word));
                 }
             }
-            info!(
-                "seed: timing of the first frame ({} ms after start-up)",
-                ms - start
-            );
+            // At most SEED_WAIT_MS: a u32, printed without 64-bit formatting.
+            let waited = u32::try_from(ms - start).unwrap_or(u32::MAX);
+            info!("seed: timing of the first frame ({waited} ms after start-up)");
             return state;
         }
-        if ms - start >= SEED_WAIT_MS {
+        if ms - start >= u64::from(SEED_WAIT_MS) {
             state = mix(state, u64::from(clock.cycles_in_tick()));
             state = mix(state, u64::from(device.free_run()));
             warn!(

@@ -274,6 +274,7 @@ impl<'a> SessionService<'a> {
                                     self.accept(index, now, sockets, listener.name, calling.name)
                                 }
                                 // At capacity, with siblings: 0x84 instead of 0x83.
+                                #[cfg(feature = "retarget")]
                                 Err(NegativeCode::InsufficientResources)
                                     if role == Role::Refusal && !config.retarget.is_empty() =>
                                 {

@@ -9,8 +9,8 @@
 //! free, and every later segment to the shard its [route](Routes) names. When none is, the
 //! [gate](crate::gate) keeps the SYN for up to [`SessionConfig::refusal_delay`] in case one
 //! frees, then hands it to a refusal slot, which answers 0x83 "called name present, but
-//! insufficient resources" (or, with [`SessionConfig::retarget`], 0x84 naming a sibling node:
-//! see [`Retargets`]). While the refusal slots are busy too, SYNs wait in the gate's
+//! insufficient resources" (or, with the `retarget` feature and `SessionConfig::retarget`,
+//! 0x84 naming a sibling node: see `Retargets`). While the refusal slots are busy too, SYNs wait in the gate's
 //! backlog (or, when it is full, are dropped and retransmitted by the client).
 //!
 //! A slot's life (see [`Phase`]): Free → Listening → AwaitingRequest (deadline
@@ -45,6 +45,7 @@
 mod handler;
 mod ledger;
 mod request;
+#[cfg(feature = "retarget")]
 mod retarget;
 mod routes;
 mod service;
@@ -54,6 +55,7 @@ mod stream;
 mod types;
 
 pub use self::ledger::GIVE_WAY_AFTER;
+#[cfg(feature = "retarget")]
 pub use self::retarget::{MAX_RETARGETS, Retargets, Sibling, TooManyRetargets};
 pub use self::routes::{Route, Routes, routes_for};
 pub use self::service::SessionService;
@@ -61,8 +63,8 @@ pub use self::shards::{SHARD_SLOTS, Shard, Shards, SocketAt, shards_for};
 pub use self::slot::{Phase, Role, Slot, SlotId};
 pub use self::stream::Sessions;
 pub use self::types::{
-    CloseReason, Handler, Incoming, LedgerCounts, Listener, MAX_EVENTS, MAX_LISTENERS,
-    MAX_REQUEST_BODY, MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, SMBSERVER, SessionConfig,
+    CloseReason, Handler, Incoming, LedgerCounts, Listener, MAX_LISTENERS, MAX_REQUEST_BODY,
+    MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, SESSION_EVENTS, SMBSERVER, SessionConfig,
     SessionCounters, SessionError, SessionEvent, SessionFigures, SessionInfo,
 };
 pub use smoltcp::time::Duration;

@@ -1,6 +1,6 @@
 //! [`SessionService`]: listeners, counters, ledger figures, events and shutdown.
 
-use heapless::{Deque, Vec};
+use heapless::Vec;
 use smoltcp::iface::{Interface, PollResult, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, State};
@@ -11,9 +11,10 @@ use super::routes::{Route, Routes};
 use super::shards::{Shards, Tally};
 use super::slot::{Phase, Slot, SlotId};
 use super::types::{
-    CloseReason, LedgerCounts, Listener, MAX_EVENTS, MAX_LISTENERS, REFUSAL_RX, REFUSAL_TX,
-    SessionConfig, SessionCounters, SessionError, SessionEvent, SessionInfo,
+    CloseReason, LedgerCounts, Listener, MAX_LISTENERS, REFUSAL_RX, REFUSAL_TX, SessionConfig,
+    SessionCounters, SessionError, SessionEvent, SessionInfo,
 };
+use crate::event_queue::EventQueue;
 use crate::gate::{
     ClosedConnection, Deliver, GateState, GateView, HeldSyn, OneFrame, SynTaker, TxToken, Verdict,
     Watched,
@@ -31,7 +32,8 @@ pub struct SessionService<'a> {
     /// The gate's state: its counters, the SYN backlog, the record of closed connections,
     /// the neighbours, and what it noted for the ledger.
     pub(super) gate: GateState<'a>,
-    pub(super) events: Deque<SessionEvent, MAX_EVENTS>,
+    /// Events kept until the owner takes them (the embedder's depth).
+    pub(super) events: EventQueue<'a, SessionEvent>,
     pub(super) accepting: bool,
     pub(super) session_buffer: usize,
     /// Which slot holds the connection from each peer.
@@ -47,10 +49,12 @@ pub struct SessionService<'a> {
 
 impl<'a> SessionService<'a> {
     /// A service on `ledger` (each entry [`Slot::placed`] on its socket, session slots first)
-    /// with a SYN backlog of `backlog.len()` entries and `routes` (more entries than slots).
+    /// with a SYN backlog of `backlog.len()` entries and `routes` (more entries than slots),
+    /// keeping up to `events.len()` events until taken.
     pub(crate) fn new(
         config: SessionConfig,
         ledger: &'a mut [Slot],
+        events: &'a mut [Option<SessionEvent>],
         backlog: &'a mut [HeldSyn],
         closed: &'a mut [ClosedConnection],
         routes: &'a mut [Route],
@@ -67,7 +71,7 @@ impl<'a> SessionService<'a> {
             listeners: Vec::new(),
             counters: SessionCounters::default(),
             gate: GateState::new(backlog, config.refusal_delay, closed),
-            events: Deque::new(),
+            events: EventQueue::new(events),
             accepting: true,
             session_buffer,
             routes: Routes::new(routes),
@@ -144,7 +148,7 @@ impl<'a> SessionService<'a> {
 
     /// The next event, if any.
     pub fn take_event(&mut self) -> Option<SessionEvent> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     /// Whether new connections are taken.
@@ -198,11 +202,9 @@ impl<'a> SessionService<'a> {
     }
 
     pub(super) fn note(&mut self, event: SessionEvent) {
-        if self.events.is_full() {
-            self.events.pop_front();
+        if self.events.push(event) {
             self.counters.events_lost.bump();
         }
-        let _ = self.events.push_back(event);
     }
 
     /// Notes that the connection of slot `id` closed for `reason`, if it had a peer (a slot

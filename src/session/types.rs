@@ -3,6 +3,7 @@
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
 
+#[cfg(feature = "retarget")]
 use super::retarget::{Retargets, Sibling};
 use super::slot::{Phase, Role, SlotId};
 use crate::counter::Counter;
@@ -12,8 +13,12 @@ use crate::wire::nbss::{self, NegativeCode};
 
 /// Listeners the service can hold.
 pub const MAX_LISTENERS: usize = 16;
-/// Session events queued for the owner before the oldest are dropped (and counted).
-pub const MAX_EVENTS: usize = 64;
+/// Session events the daemon keeps for its owner (`NodeStorage::leaked`, std) before the
+/// oldest are dropped (and counted); an embedder gives its own depth
+/// ([`NodeStorage::session_events`]).
+///
+/// [`NodeStorage::session_events`]: crate::node::NodeStorage::session_events
+pub const SESSION_EVENTS: usize = 64;
 /// Longest SESSION REQUEST body accepted: two names of the longest wire form.
 pub const MAX_REQUEST_BODY: usize = 2 * crate::wire::name::MAX_WIRE_LEN;
 /// Receive buffer of a refusal slot: one whole request of the longest form.
@@ -52,7 +57,8 @@ pub struct SessionConfig {
     pub refusal_delay: Duration,
     /// Sibling nodes a request that lands on a refusal slot (every session slot busy) is
     /// sent to with a RETARGET SESSION RESPONSE (0x84), round robin, instead of 0x83.
-    /// Empty (the default): 0x83.
+    /// Empty (the default): 0x83. (Feature `retarget`, on with `std`.)
+    #[cfg(feature = "retarget")]
     pub retarget: Retargets,
 }
 
@@ -70,6 +76,7 @@ impl SessionConfig {
         handler: Handler::Echo,
         defer_accept: false,
         refusal_delay: Duration::from_millis(2),
+        #[cfg(feature = "retarget")]
         retarget: Retargets::NONE,
     };
 
@@ -114,7 +121,7 @@ pub struct SessionCounters {
     /// Negative responses 0x8F (unspecified: malformed or out-of-order request).
     pub unspecified: Counter,
     /// Retarget session responses (0x84) sent instead of 0x83 at capacity
-    /// ([`SessionConfig::retarget`]).
+    /// (`SessionConfig::retarget`, feature `retarget`; without it always zero).
     pub retargets: Counter,
     /// What the SYN gate in front of the session port counted.
     pub gate: GateCounters,
@@ -308,7 +315,8 @@ pub enum SessionEvent {
         code: NegativeCode,
     },
     /// A request that found every session slot busy was sent to a sibling (0x84) instead of
-    /// refused.
+    /// refused (feature `retarget`).
+    #[cfg(feature = "retarget")]
     Retargeted {
         /// Who called.
         peer: IpEndpoint,
@@ -374,6 +382,7 @@ impl core::fmt::Display for SessionEvent {
                 called: None,
                 code,
             } => write!(f, "malformed session request from {peer} refused: {code}"),
+            #[cfg(feature = "retarget")]
             SessionEvent::Retargeted { peer, called, to } => write!(
                 f,
                 "session request from {peer} for {called} retargeted to {to}: \
@@ -475,7 +484,7 @@ pub const SMBSERVER: Name = Name::from_bytes(*b"*SMBSERVER      ");
 #[cfg(test)]
 mod tests {
     use super::{CloseReason, SessionError, SessionEvent};
-    use crate::session::{Phase, Sibling, SlotId};
+    use crate::session::{Phase, SlotId};
     use crate::wire::name::Name;
     use crate::wire::nbss::NegativeCode;
     use smoltcp::wire::{IpEndpoint, Ipv4Address};
@@ -533,18 +542,6 @@ mod tests {
                  Unspecified error (0x8f)",
             ),
             (
-                SessionEvent::Retargeted {
-                    peer: peer(),
-                    called: name("LABSRV#20"),
-                    to: Sibling {
-                        address: Ipv4Address::new(192, 168, 69, 3),
-                        port: 139,
-                    },
-                },
-                "session request from 192.168.69.2:40000 for LABSRV<20> retargeted to \
-                 192.168.69.3:139: no session slot free (0x84)",
-            ),
-            (
                 SessionEvent::RequestTimeout { peer: peer() },
                 "192.168.69.2:40000 sent no session request in time; closed",
             ),
@@ -574,6 +571,24 @@ mod tests {
         for (event, line) in cases {
             assert_eq!(event.to_string(), line);
         }
+    }
+
+    #[cfg(feature = "retarget")]
+    #[test]
+    fn a_retarget_displays_as_one_log_line() {
+        let event = SessionEvent::Retargeted {
+            peer: peer(),
+            called: name("LABSRV#20"),
+            to: crate::session::Sibling {
+                address: Ipv4Address::new(192, 168, 69, 3),
+                port: 139,
+            },
+        };
+        assert_eq!(
+            event.to_string(),
+            "session request from 192.168.69.2:40000 for LABSRV<20> retargeted to \
+             192.168.69.3:139: no session slot free (0x84)"
+        );
     }
 
     #[test]

@@ -773,6 +773,9 @@ impl RegistrationKind {
     clippy::large_enum_variant,
     reason = "no allocator to box the redirect's two domain names; a Message lives on the stack briefly"
 )]
+// C layout, the name first in every variant that has one: the name is at the same place in
+// each, so the parser copies it into a message once, not once per variant (code size).
+#[repr(C)]
 pub enum Message<'a> {
     /// NAME QUERY REQUEST (§4.2.12).
     NameQueryRequest {
@@ -787,10 +790,10 @@ pub enum Message<'a> {
     /// NAME REGISTRATION, OVERWRITE, REFRESH or multi-homed REGISTRATION REQUEST
     /// (§4.2.2–4.2.4).
     NameRegistrationRequest {
-        /// Which of the requests.
-        kind: RegistrationKind,
         /// The name.
         name: NbName,
+        /// Which of the requests.
+        kind: RegistrationKind,
         /// TTL in seconds (0 = infinite).
         ttl: u32,
         /// Flags and address of the registrant.
@@ -860,10 +863,10 @@ pub enum Message<'a> {
     /// [`Message::NameRegistrationResponse`], opcode 5); servers that echo the request's opcode
     /// send this. Same layout as the registration response.
     NameRefreshResponse {
-        /// Opcode 9 (Microsoft's alternate refresh) rather than 8.
-        alternate: bool,
         /// The name.
         name: NbName,
+        /// Opcode 9 (Microsoft's alternate refresh) rather than 8.
+        alternate: bool,
         /// NoError, or why the refresh is refused.
         rcode: Rcode,
         /// TTL in seconds.
@@ -1125,6 +1128,7 @@ impl<'a> Repr<'a> {
         })
     }
 
+    #[inline(never)]
     fn parse_request<T: AsRef<[u8]> + ?Sized>(
         packet: &Packet<&'a T>,
         message: &'a [u8],
@@ -1179,6 +1183,7 @@ impl<'a> Repr<'a> {
         })
     }
 
+    #[inline(never)]
     fn parse_response<T: AsRef<[u8]> + ?Sized>(
         packet: &Packet<&'a T>,
         message: &'a [u8],
@@ -1269,6 +1274,7 @@ impl<'a> Repr<'a> {
         }
     }
 
+    #[inline(never)]
     fn parse_redirect(message: &'a [u8]) -> Result<Message<'a>> {
         let (domain, after) = DomainName::parse(message, HEADER_LEN, POINTERS)?;
         let ns = RecordHeader::parse(message, after)?;
