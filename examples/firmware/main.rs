@@ -3,6 +3,7 @@
 //!
 //! * storage: static arrays only, no allocator ([`app`]);
 //! * network: a polled LAN9118 driver implementing smoltcp's `phy::Device` ([`lan9118`]);
+//! * `memcpy`, `memmove`, `memset`: small word-at-a-time versions ([`mem`]);
 //! * time: a millisecond clock from SysTick ([`clock`]);
 //! * logs: the `log` crate on UART0 ([`uart`]), or none (built without the `log` feature:
 //!   `NETBT_FW_LOG=off`); a panic or hard fault prints and ends QEMU through semihosting.
@@ -33,6 +34,8 @@ mod app;
 mod clock;
 #[cfg(target_os = "none")]
 mod lan9118;
+#[cfg(target_os = "none")]
+mod mem;
 #[cfg(target_os = "none")]
 mod uart;
 
