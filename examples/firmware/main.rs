@@ -4,6 +4,7 @@
 //! * storage: static arrays only, no allocator ([`app`]);
 //! * network: a polled LAN9118 driver implementing smoltcp's `phy::Device` ([`lan9118`]);
 //! * `memcpy`, `memmove`, `memset`: small word-at-a-time versions ([`mem`]);
+//! * 64-bit division: a small shift-and-subtract `__aeabi_uldivmod` ([`div`]);
 //! * time: a millisecond clock from SysTick ([`clock`]);
 //! * logs: the `log` crate on UART0 ([`uart`]), or none (built without the `log` feature:
 //!   `NETBT_FW_LOG=off`); a panic or hard fault prints and ends QEMU through semihosting.
@@ -32,6 +33,8 @@ macro_rules! error { ($($arg:tt)*) => {{ let _ = format_args!($($arg)*); }}; }
 mod app;
 #[cfg(target_os = "none")]
 mod clock;
+#[cfg(target_os = "none")]
+mod div;
 #[cfg(target_os = "none")]
 mod lan9118;
 #[cfg(target_os = "none")]
