@@ -1,9 +1,10 @@
-//! `memcpy`, `memmove` and `memset` (and their ARM EABI names) in 130 bytes of Thumb-2, in
-//! place of `compiler_builtins`' 3.3 KiB (its `memmove` alone is 1.6 KiB: unrolled, with a
-//! path for every alignment of source and destination). These copy a word at a time whatever
-//! the alignment (the Cortex-M3 loads and stores single words at any address in normal
-//! memory, `CCR.UNALIGN_TRP` being off after reset), then the bytes left over one by one.
-//! `compiler_builtins` defines its versions as weak symbols; these, strong, take their place.
+//! `memcpy`, `memmove`, `memset` (and their ARM EABI names) and `memcmp` in 160 bytes of
+//! Thumb-2, in place of `compiler_builtins`' 3.4 KiB (its `memmove` alone is 1.6 KiB: unrolled,
+//! with a path for every alignment of source and destination). The copies and `memset` go a
+//! word at a time whatever the alignment (the Cortex-M3 loads and stores single words at any
+//! address in normal memory, `CCR.UNALIGN_TRP` being off after reset), then the bytes left
+//! over one by one; `memcmp` goes byte by byte. `compiler_builtins` defines its versions as
+//! weak symbols; these, strong, take their place.
 //!
 //! Registers: r0 the destination (returned as it came, as C's functions must), r1 the source
 //! (or the byte to write), r2 the length; r3 and r12 scratch, as the AAPCS allows.
@@ -127,5 +128,26 @@ core::arch::global_asm!(
     "    subs r2, #1",
     "    bne 3b",
     "4:  bx lr",
+    // memcmp(a, b, n), bcmp(a, b, n): byte by byte; the difference of the first bytes that
+    // differ, 0 if none.
+    ".global memcmp",
+    ".global bcmp",
+    ".type memcmp, %function",
+    ".type bcmp, %function",
+    ".thumb_func",
+    "memcmp:",
+    ".thumb_func",
+    "bcmp:",
+    "    cbz r2, 2f",
+    "1:  ldrb r3, [r0], #1",
+    "    ldrb r12, [r1], #1",
+    "    subs r3, r3, r12",
+    "    bne 3f",
+    "    subs r2, #1",
+    "    bne 1b",
+    "2:  movs r0, #0",
+    "    bx lr",
+    "3:  mov r0, r3",
+    "    bx lr",
     ".popsection",
 );
