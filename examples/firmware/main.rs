@@ -5,6 +5,7 @@
 //! * network: a polled LAN9118 driver implementing smoltcp's `phy::Device` ([`lan9118`]);
 //! * `memcpy`, `memmove`, `memset`: small word-at-a-time versions ([`mem`]);
 //! * 64-bit division: a small shift-and-subtract `__aeabi_uldivmod` ([`div`]);
+//! * the vector table's device part: one entry, no interrupt enabled ([`vectors`]);
 //! * time: a millisecond clock from SysTick ([`clock`]);
 //! * logs: the `log` crate on UART0 ([`uart`]), or none (built without the `log` feature:
 //!   `NETBT_FW_LOG=off`); a panic or hard fault prints and ends QEMU through semihosting.
@@ -41,6 +42,8 @@ mod lan9118;
 mod mem;
 #[cfg(target_os = "none")]
 mod uart;
+#[cfg(target_os = "none")]
+mod vectors;
 
 #[cfg(not(target_os = "none"))]
 fn main() {
