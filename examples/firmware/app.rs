@@ -183,11 +183,18 @@ impl<T> Once<T> {
     // One `&mut` from a shared static is the point; `taken` makes it the only one.
     #[allow(clippy::mut_from_ref)]
     fn take(&'static self) -> &'static mut T {
-        if self.taken.swap(true, Ordering::AcqRel) {
-            halt("a static was taken twice");
-        }
-        // SAFETY: first and only take (checked above): no other reference exists.
+        claim(&self.taken);
+        // SAFETY: first and only take (checked by `claim`): no other reference exists.
         unsafe { &mut *self.value.get() }
+    }
+}
+
+/// Marks a [`Once`] taken, or halts if it already was. Not inlined: one copy of the atomic
+/// swap and its branch for all the statics `start` takes.
+#[inline(never)]
+fn claim(taken: &AtomicBool) {
+    if taken.swap(true, Ordering::AcqRel) {
+        halt("a static was taken twice");
     }
 }
 
