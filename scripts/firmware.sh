@@ -73,7 +73,9 @@ cargo_firmware() {
     for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
         [ -d "$dir" ] && remap+=("--remap-path-prefix=$dir=")
     done
-    CARGO_TARGET_THUMBV7M_NONE_EABI_RUSTFLAGS="-C link-arg=-Tlink.x -L $PWD/examples/firmware ${remap[*]}" \
+    # --icf=all: the linker keeps one copy of functions (and constants) with identical code;
+    # Rust promises no distinct addresses for them.
+    CARGO_TARGET_THUMBV7M_NONE_EABI_RUSTFLAGS="-C link-arg=-Tlink.x -C link-arg=--icf=all -L $PWD/examples/firmware ${remap[*]}" \
     CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
     CARGO_PROFILE_RELEASE_LTO=fat \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
