@@ -109,6 +109,23 @@ if [ "$(id -u)" -ne 0 ]; then
     exec sudo -E BENCH_SKIP_BUILD=1 "$0" "$@"
 fi
 
+# write_section NAME HEADING: puts $WORK/section.md (from "<!-- NAME:begin" to "<!-- NAME:end -->")
+# in place of that section of OUT, or appends it under "## HEADING" if OUT has none yet.
+write_section() {
+    local name=$1 heading=$2
+    [ "$OUT" != /dev/null ] || return 0
+    if [ -f "$OUT" ] && grep -q "^<!-- $name:begin" "$OUT" && grep -q "^<!-- $name:end" "$OUT"; then
+        awk -v sec="$WORK/section.md" -v begin="^<!-- $name:begin" -v end="^<!-- $name:end" '
+            $0 ~ begin { while ((getline l < sec) > 0) print l; skip = 1; next }
+            $0 ~ end { skip = 0; next }
+            !skip { print }' "$OUT" >"$WORK/out.md"
+    else
+        { [ -f "$OUT" ] && cat "$OUT" && echo; echo "## $heading"; echo; cat "$WORK/section.md"; } >"$WORK/out.md"
+    fi
+    cat "$WORK/out.md" >"$OUT"
+    echo "written to $OUT"
+}
+
 # --- The hostile table: its own script and namespaces, then done. -----------------------------
 if [[ " $ONLY " == *" hostile "* ]]; then
     OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
@@ -128,18 +145,7 @@ if [[ " $ONLY " == *" hostile "* ]]; then
     } >"$WORK/section.md"
     echo
     cat "$WORK/hostile.md"
-    if [ "$OUT" != /dev/null ]; then
-        if [ -f "$OUT" ] && grep -q '^<!-- hostile:begin' "$OUT" && grep -q '^<!-- hostile:end' "$OUT"; then
-            awk -v sec="$WORK/section.md" '
-                /^<!-- hostile:begin/ { while ((getline l < sec) > 0) print l; skip = 1; next }
-                /^<!-- hostile:end/ { skip = 0; next }
-                !skip { print }' "$OUT" >"$WORK/out.md"
-        else
-            { [ -f "$OUT" ] && cat "$OUT" && echo; echo "## Hostile peers"; echo; cat "$WORK/section.md"; } >"$WORK/out.md"
-        fi
-        cat "$WORK/out.md" >"$OUT"
-        echo "written to $OUT"
-    fi
+    write_section hostile "Hostile peers"
     exit 0
 fi
 
@@ -651,18 +657,7 @@ if [ "$CAPACITY_ONLY" = 1 ]; then
     } >"$WORK/section.md"
     echo
     cat "$TABLE"
-    if [ "$OUT" != /dev/null ]; then
-        if [ -f "$OUT" ] && grep -q '^<!-- capacity:begin' "$OUT" && grep -q '^<!-- capacity:end' "$OUT"; then
-            awk -v sec="$WORK/section.md" '
-                /^<!-- capacity:begin/ { while ((getline l < sec) > 0) print l; skip = 1; next }
-                /^<!-- capacity:end/ { skip = 0; next }
-                !skip { print }' "$OUT" >"$WORK/out.md"
-        else
-            { [ -f "$OUT" ] && cat "$OUT" && echo; echo "## Capacity"; echo; cat "$WORK/section.md"; } >"$WORK/out.md"
-        fi
-        cat "$WORK/out.md" >"$OUT"
-        echo "written to $OUT"
-    fi
+    write_section capacity "Capacity"
     exit 0
 fi
 
