@@ -106,6 +106,9 @@ pub enum Verdict {
     /// connection to the session port (and a segment no slot has a connection for, which
     /// smoltcp answers as it answers any unknown connection).
     Home,
+    /// To the interface with the node's own sockets, as [`Verdict::Home`]: an ARP packet, which
+    /// may answer for a peer a session socket waits to send to.
+    Arp,
     /// To the interface with the sockets of this shard: a segment of a connection a slot of
     /// it holds, or a SYN for one of its listening slots.
     Shard(usize),
@@ -658,8 +661,10 @@ impl<'g, 'b, V: GateView + ?Sized> GateContext<'g, 'b, V> {
     pub fn judge(&mut self, frame: &[u8]) -> Verdict {
         let now = self.now;
         let Some(segment) = Segment::parse(frame).filter(|s| s.dst_port == self.port) else {
-            self.neighbours.note_frame(frame, now);
-            return Verdict::Home;
+            return match self.neighbours.note_frame(frame, now) {
+                true => Verdict::Arp,
+                false => Verdict::Home,
+            };
         };
         let source = segment.source();
         if !segment.is_bare_syn() {
@@ -911,7 +916,7 @@ pub(crate) mod tests {
         ) -> Self::Output {
             match verdict {
                 Verdict::Swallow => std::vec::Vec::new(),
-                Verdict::Home | Verdict::Shard(_) => frame.to_vec(),
+                Verdict::Home | Verdict::Arp | Verdict::Shard(_) => frame.to_vec(),
             }
         }
     }
@@ -1118,6 +1123,47 @@ pub(crate) mod tests {
             assert_eq!(rig.next(Some(&frame), &FULL, at(0)), Some(frame));
         }
         assert_eq!(rig.state.counters.get().syns_held.get(), 0);
+    }
+
+    #[test]
+    fn frames_go_home_arp_is_told_apart_and_a_routed_segment_goes_to_its_shard() {
+        struct Routed;
+        impl GateView for Routed {
+            fn syn_taker(&self) -> SynTaker {
+                SynTaker::SessionSlot
+            }
+            fn holds(&self, _: Ipv4Address, _: u16) -> bool {
+                false
+            }
+            fn route(&self, _: Ipv4Address, port: u16) -> Option<usize> {
+                (port == 40001).then_some(7)
+            }
+            fn syn_route(&self, _: SynTaker) -> Option<usize> {
+                Some(3)
+            }
+        }
+        let mut rig = Rig::new();
+        let mut judge = |frame: &[u8]| rig.state.context(&Routed, 139, at(0)).judge(frame);
+        let arp = super::neighbours::tests::arp_request(CLIENT);
+        assert_eq!(judge(&arp), Verdict::Arp);
+        assert_eq!(
+            judge(&segment(40000, 445, TcpControl::Syn, false)),
+            Verdict::Home
+        );
+        assert_eq!(
+            judge(&segment(40001, 139, TcpControl::None, true)),
+            Verdict::Shard(7)
+        );
+        // A segment no slot has a connection for: smoltcp answers it as any unknown one.
+        assert_eq!(
+            judge(&segment(40002, 139, TcpControl::None, true)),
+            Verdict::Home
+        );
+        assert_eq!(judge(&syn(40003)), Verdict::Shard(3));
+        assert!(
+            rig.state.neighbours.knows(CLIENT, at(0)),
+            "the ARP sender is a neighbour"
+        );
     }
 
     #[test]

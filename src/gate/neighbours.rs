@@ -32,24 +32,24 @@ impl Neighbours {
         }
     }
 
-    /// Notes the sender of `frame` if it is an ARP packet (request or reply).
-    pub fn note_frame(&mut self, frame: &[u8], now: Instant) {
+    /// Notes the sender of `frame` if it is an ARP packet (request or reply); returns whether
+    /// it was one.
+    pub fn note_frame(&mut self, frame: &[u8], now: Instant) -> bool {
         let Ok(ethernet) = EthernetFrame::new_checked(frame) else {
-            return;
+            return false;
         };
         if ethernet.ethertype() != EthernetProtocol::Arp {
-            return;
+            return false;
         }
-        let Ok(packet) = ArpPacket::new_checked(ethernet.payload()) else {
-            return;
-        };
-        if let Ok(ArpRepr::EthernetIpv4 {
-            source_protocol_addr,
-            ..
-        }) = ArpRepr::parse(&packet)
+        if let Ok(packet) = ArpPacket::new_checked(ethernet.payload())
+            && let Ok(ArpRepr::EthernetIpv4 {
+                source_protocol_addr,
+                ..
+            }) = ArpRepr::parse(&packet)
         {
             self.note(source_protocol_addr, now);
         }
+        true
     }
 
     /// Notes that `host` spoke ARP at `now`.
@@ -84,11 +84,11 @@ impl Default for Neighbours {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use smoltcp::wire::{ArpOperation, EthernetAddress, EthernetRepr};
 
-    fn arp_request(from: Ipv4Address) -> std::vec::Vec<u8> {
+    pub(crate) fn arp_request(from: Ipv4Address) -> std::vec::Vec<u8> {
         let arp = ArpRepr::EthernetIpv4 {
             operation: ArpOperation::Request,
             source_hardware_addr: EthernetAddress([2, 0, 0, 0, 0, 0x64]),

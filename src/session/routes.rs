@@ -59,11 +59,6 @@ impl<'a> Routes<'a> {
         Routes { table }
     }
 
-    /// Entries the table has.
-    pub fn capacity(&self) -> usize {
-        self.table.len()
-    }
-
     fn home(&self, peer: (Ipv4Address, u16)) -> usize {
         let key = (u64::from(u32::from_be_bytes(peer.0.octets())) << 16) | u64::from(peer.1);
         let mixed = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -150,14 +145,10 @@ impl<'a> Routes<'a> {
         self.table[hole] = Route::EMPTY;
     }
 
-    /// Routes in the table.
-    pub fn len(&self) -> usize {
+    /// Routes in the table (a walk over all of it: for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.table.iter().filter(|r| r.is_used()).count()
-    }
-
-    /// Whether the table is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

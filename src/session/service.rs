@@ -399,10 +399,12 @@ impl Deliver for Inbound<'_, '_, '_> {
             Verdict::Home => {
                 self.iface
                     .poll_ingress_single(self.now, &mut one, self.home);
-                // An ARP frame may answer for a peer a socket waits to send to.
-                if frame.get(12..14) == Some(&[0x08, 0x06]) {
-                    self.sockets.mark_active(self.now);
-                }
+            }
+            Verdict::Arp => {
+                self.iface
+                    .poll_ingress_single(self.now, &mut one, self.home);
+                // It may answer for a peer a socket waits to send to.
+                self.sockets.mark_active(self.now);
             }
             Verdict::Shard(index) => {
                 let set = self.sockets.set_mut(index);

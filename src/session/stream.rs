@@ -29,12 +29,13 @@ impl<'a> Sessions<'_, 'a> {
         self.service
     }
 
-    /// The established sessions (only the shards with connections are looked at).
+    /// The established sessions (only the shards that had one at their last count, or were
+    /// touched since, are looked at).
     pub fn established(&self) -> impl Iterator<Item = SlotId> + '_ {
         let ledger = &*self.service.ledger;
         self.sockets
             .iter()
-            .filter(|shard| shard.tally.active > 0 || shard.dirty)
+            .filter(|shard| shard.tally.established > 0 || shard.dirty)
             .flat_map(|shard| shard.slots())
             .filter(move |&i| ledger[i].phase == Phase::Established)
             .map(move |i| SlotId {
