@@ -161,7 +161,7 @@ struct ServeArgs {
     #[arg(long)]
     hide_mac: bool,
     /// Session slots: sessions that can be open at once on TCP 139 (up to 65 000; each takes
-    /// twice --session-buffer plus about 1 KiB, all reserved at start-up).
+    /// twice --session-buffer plus about 600 bytes, all reserved at start-up).
     #[arg(long, default_value_t = 8, value_name = "S", value_parser = clap::value_parser!(u16).range(1..=65_000))]
     sessions: u16,
     /// Refusal slots: connections beyond S that are answered 0x83 (insufficient resources)
