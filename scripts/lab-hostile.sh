@@ -74,7 +74,7 @@ on_exit cleanup
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 # Bounded, in the namespace, as a child we wait for (a signal ends the script at once).
-ns_run() { # ns_run NS SECONDS CMD...
+ns_run_in() { # ns_run_in NS SECONDS CMD... (lab-lib.sh's ns_run, in namespace NS)
     local ns=$1 limit=$2 child
     shift 2
     ip netns exec "$ns" timeout "$limit" "$@" &
@@ -86,7 +86,6 @@ target() { # target DESCRIPTION CONDITION-RESULT(0|1)
     if [ "$2" = 0 ]; then pass "$1"; elif [ "$MEASURE" = 1 ]; then note "target missed: $1"; else fail "$1"; fi
 }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", 100 * a / b; else print 0 }'; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 start_serve() { # start_serve NS LABEL SERVE-ARGS...: netbt serve --name LABSRV, waits for ready
     local ns=$1 label=$2
@@ -161,7 +160,7 @@ show_rsts() { # show_rsts LABEL: the reset counts, and what drew them
 # legit NS LABEL COUNT: COUNT legitimate clients spread over LEGIT_SPREAD_MS, into $WORK/LABEL-legit.out
 legit() {
     local ns=$1 label=$2 n=$3 spread=${4:-$LEGIT_SPREAD_MS}
-    ns_run "$ns" 70 "$NETBT" probe flood "$SERVER" LABSRV --calling LEGIT --count "$n" \
+    ns_run_in "$ns" 70 "$NETBT" probe flood "$SERVER" LABSRV --calling LEGIT --count "$n" \
         --spread-ms "$spread" --connect-timeout 25 --timeout 10 --deadline 50 --within "$WITHIN" \
         >"$WORK/$label-legit.out" 2>&1 || true
     grep '^SUMMARY=' "$WORK/$label-legit.out" | sed 's/^/       /' || true
@@ -335,7 +334,7 @@ if want loss; then
     # A stage may wait for a segment netbt retransmits on smoltcp's backed-off timer: after a
     # few losses in a row it is 8, 16, 32 s (one run: our FIN lost at +0 and +8 s, the client's
     # close done at +24 s). A client counts as hung after 60 s, smoltcp's longest timer.
-    ns_run "$LOSS_NS" 420 "$NETBT" probe churn "$SERVER" LABSRV --count "$LOSS_N" --concurrency 24 \
+    ns_run_in "$LOSS_NS" 420 "$NETBT" probe churn "$SERVER" LABSRV --count "$LOSS_N" --concurrency 24 \
         --echo 512 --timeout 60 --deadline 150 >"$WORK/loss-churn.out" 2>&1 || true
     grep -v '^SUMMARY=' "$WORK/loss-churn.out" | head -10 | sed 's/^/       /' || true
     grep '^SUMMARY=' "$WORK/loss-churn.out" | sed 's/^/       /' || true

@@ -9,6 +9,17 @@ failures=0
 exec 3>&1
 
 in_ns() { ip netns exec "$NETBT_NS" "$@"; }
+# Run a bounded command in the namespace as a child we wait for: `wait` returns at once when a
+# signal arrives, so Ctrl-C or SIGTERM cleans up now, not when the command is done.
+ns_run() { # ns_run SECONDS CMD...
+    local limit=$1 child
+    shift
+    in_ns timeout "$limit" "$@" &
+    child=$!
+    wait "$child"
+}
+# secs T0 T1: the seconds from T0 to T1 ($EPOCHREALTIME values), one decimal.
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 pass() { echo "  ok   $*"; }
 fail() { echo "  FAIL $*"; failures=$((failures + 1)); }
 note() { echo "  note $*"; }

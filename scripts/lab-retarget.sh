@@ -49,15 +49,6 @@ cleanup() {
 }
 on_exit cleanup
 
-# Run a bounded command in the namespace as a child we wait for (a signal cleans up at once).
-ns_run() { # ns_run SECONDS CMD...
-    local limit=$1 child
-    shift
-    in_ns timeout "$limit" "$@" &
-    child=$!
-    wait "$child"
-}
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 # json_num KEY FILE: a number from nbss_load's flat JSON object (0 when absent).
 json_num() { jq -r ".$1 // 0" "$2" 2>/dev/null || echo 0; }
 

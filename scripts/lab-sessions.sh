@@ -45,17 +45,7 @@ T_BEGIN=$EPOCHREALTIME
 # Everything this script starts runs inside its namespace (tcpdump, netbt, every client).
 on_exit
 
-# Run a bounded command in the namespace as a child we wait for: `wait` returns at once when a
-# signal arrives, so Ctrl-C or SIGTERM cleans up now, not when the command is done.
-ns_run() { # ns_run SECONDS CMD...
-    local limit=$1 child
-    shift
-    in_ns timeout "$limit" "$@" &
-    child=$!
-    wait "$child"
-}
 probe() { ns_run 60 "$NETBT" probe "$@"; }   # our raw NBSS / NBNS client (src/probe/)
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # Phases: start and end times (epoch, the capture's clock) for per-phase capture checks.
 declare -A P_START P_END
