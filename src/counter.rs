@@ -65,6 +65,14 @@ impl core::fmt::Display for Counter {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for Counter {
+    /// The count, in decimal.
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=u32}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Counter;

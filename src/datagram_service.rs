@@ -86,6 +86,14 @@ impl core::fmt::Display for DatagramKind {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for DatagramKind {
+    /// As [`Display`](core::fmt::Display).
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}", self.as_str())
+    }
+}
+
 /// A datagram addressed to us, for the owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -174,6 +182,7 @@ pub enum Target {
 
 /// Why a datagram was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SendError {
     /// The source name is not one of our registered names.
     NotOurName,

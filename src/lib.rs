@@ -64,6 +64,9 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(all(feature = "log", feature = "defmt"))]
+compile_error!("the `log` and `defmt` features exclude each other (`std` turns `log` on)");
+
 #[macro_use]
 mod macros;
 

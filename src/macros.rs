@@ -2,14 +2,21 @@
 //! on-wire enumerations that keep unknown values.
 #![allow(unused_macros)]
 
-/// Trace-level message through `log` when the `log` feature is on; otherwise the arguments are
-/// evaluated for side effects only and nothing is printed.
+/// Trace-level message through `log` when the `log` feature is on, through `defmt` when the
+/// `defmt` feature is (the format string then follows defmt's syntax, which for `{}`, `{:?}` and
+/// `{:#04x}` is the same, and every argument implements `defmt::Format`); otherwise the
+/// arguments are evaluated for side effects only and nothing is printed.
 #[cfg(feature = "log")]
 macro_rules! net_trace {
     ($($arg:tt)*) => { log::trace!(target: "netbt", $($arg)*) };
 }
 
-#[cfg(not(feature = "log"))]
+#[cfg(feature = "defmt")]
+macro_rules! net_trace {
+    ($($arg:tt)*) => { defmt::trace!($($arg)*) };
+}
+
+#[cfg(not(any(feature = "log", feature = "defmt")))]
 macro_rules! net_trace {
     ($($arg:tt)*) => {{ let _ = format_args!($($arg)*); }};
 }
@@ -20,7 +27,12 @@ macro_rules! net_debug {
     ($($arg:tt)*) => { log::debug!(target: "netbt", $($arg)*) };
 }
 
-#[cfg(not(feature = "log"))]
+#[cfg(feature = "defmt")]
+macro_rules! net_debug {
+    ($($arg:tt)*) => { defmt::debug!($($arg)*) };
+}
+
+#[cfg(not(any(feature = "log", feature = "defmt")))]
 macro_rules! net_debug {
     ($($arg:tt)*) => {{ let _ = format_args!($($arg)*); }};
 }
@@ -36,6 +48,7 @@ macro_rules! wire_enum {
     ) => {
         $(#[$attr])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
         pub enum $name {
             $( $(#[$vattr])* $variant, )+
             /// A value this crate does not know; the raw value is kept.

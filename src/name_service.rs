@@ -172,6 +172,7 @@ pub struct NameCounters {
 
 /// Why a name could not be added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum AddNameError {
     /// The table holds [`MAX_NAMES`] names already.
     TableFull,
@@ -229,6 +230,29 @@ impl core::fmt::Display for NameEvent {
             }
             NameEvent::Released => f.write_str("all names released"),
             NameEvent::Wins(event) => event.fmt(f),
+        }
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for NameEvent {
+    /// The same line as [`Display`](core::fmt::Display), formatted on the host.
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            NameEvent::Registered(name) => defmt::write!(f, "registered {}", name),
+            NameEvent::Conflict { name, by } => {
+                defmt::write!(
+                    f,
+                    "name {} is owned by {}: in conflict, not answered",
+                    name,
+                    by
+                )
+            }
+            NameEvent::Defended { name, by } => {
+                defmt::write!(f, "defended {} against registration by {}", name, by)
+            }
+            NameEvent::Released => defmt::write!(f, "all names released"),
+            NameEvent::Wins(event) => event.format(f),
         }
     }
 }

@@ -277,6 +277,7 @@ pub struct NodeConfig {
 
 /// Why a node could not be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum NodeError {
     /// The socket table has fewer than [`sockets_needed`] entries, the shard list fewer than
     /// [`shards_for`], or the route table no more entries than the ledger has slots.

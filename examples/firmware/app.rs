@@ -1,7 +1,6 @@
 //! The firmware proper: static storage, the node, the main loop.
 
 use core::cell::UnsafeCell;
-use core::fmt::Write;
 use core::mem::MaybeUninit;
 use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +8,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use netbt::datagram_service::Delivery;
 use netbt::gate::{ClosedConnection, HeldSyn};
-use netbt::name_service::{NameEvent, WinsEvent};
+use netbt::name_service::{NameEvent, OwnedName, WinsEvent};
 use netbt::node::{
     MIN_SCRATCH, Node, NodeConfig, NodeStorage, RefusalBuffers, UdpStorage, sockets_needed,
 };
@@ -21,7 +20,7 @@ use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 use crate::clock::Clock;
 use crate::lan9118;
-use crate::uart::{Uart, init_logger};
+use crate::uart::init_logger;
 
 /// Session slots (`NETBT_FW_SESSIONS` at build time; `scripts/firmware.sh build` builds with
 /// one more to measure what a slot costs).
@@ -118,7 +117,7 @@ fn wins_server() -> Option<Ipv4Address> {
     }
     match text.parse() {
         Ok(address) => Some(address),
-        Err(_) => halt("NETBT_FW_WINS: not an IPv4 address"),
+        Err(_) => fatal!("NETBT_FW_WINS: not an IPv4 address"),
     }
 }
 
@@ -194,7 +193,7 @@ impl<T> Once<T> {
 #[inline(never)]
 fn claim(taken: &AtomicBool) {
     if taken.swap(true, Ordering::AcqRel) {
-        halt("a static was taken twice");
+        fatal!("a static was taken twice");
     }
 }
 
@@ -203,7 +202,7 @@ fn main() -> ! {
     stack::paint();
     init_logger();
     let Some(core) = cortex_m::Peripherals::take() else {
-        halt("core peripherals taken twice");
+        fatal!("core peripherals taken twice");
     };
     let mut clock = Clock::start(core.SYST);
     let (node, device) = start(&mut clock);
@@ -270,7 +269,7 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
             Mac(&MAC),
             if identity.link_up { "up" } else { "down" }
         ),
-        Err(error) => halt_with(format_args!("lan9118: {error}")),
+        Err(error) => fatal!("lan9118", error),
     }
 
     let seed = seed(device, clock);
@@ -311,36 +310,36 @@ fn start(clock: &mut Clock) -> (&'static mut Node<'static>, &'static mut Lan9118
     };
     let node = match Node::new_in(NODE.take(), config, device, storage, clock.now()) {
         Ok(node) => node,
-        Err(error) => halt_with(format_args!("node: {error}")),
+        Err(error) => fatal!("node", error),
     };
     for suffix in [0x00, 0x20] {
         let Ok(name) = Name::new(NAME, suffix) else {
-            halt("bad name");
+            fatal!("bad name");
         };
         if let Err(error) = node.names.add_name(name, false) {
-            halt_with(format_args!("name {name}: {error}"));
+            fatal!("adding our name", error);
         }
         if let Err(error) = node.session_service().listen(name, None) {
-            halt_with(format_args!("listen on {name}: {error}"));
+            fatal!("listening on our name", error);
         }
     }
     #[cfg(feature = "wins")]
     if let Some(server) = wins_server() {
         match netbt::name_service::WinsConfig::new(netbt::wire::nbns::NodeType::H, &[server]) {
             Ok(wins) => node.names.configure_wins(wins),
-            Err(error) => halt_with(format_args!("WINS: {error}")),
+            Err(error) => fatal!("WINS", error),
         }
-        info!("H-node, WINS server {server}");
+        info!("H-node, WINS server {}", server);
     }
     if !WORKGROUP.is_empty() {
         let Ok(workgroup) = Name::new(WORKGROUP, 0x00) else {
-            halt("bad workgroup");
+            fatal!("bad workgroup");
         };
         if let Err(error) = node.names.add_name(workgroup, true) {
-            halt_with(format_args!("workgroup {workgroup}: {error}"));
+            fatal!("adding the workgroup", error);
         }
         if node.browse.set_comment(COMMENT.as_bytes()).is_err() {
-            halt("bad comment");
+            fatal!("bad comment");
         }
     }
     (node, device)
@@ -387,15 +386,19 @@ fn seed(device: &mut Lan9118, clock: &mut Clock) -> u64 {
             }
             // At most SEED_WAIT_MS: a u32, printed without 64-bit formatting.
             let waited = u32::try_from(ms - start).unwrap_or(u32::MAX);
-            info!("seed: timing of the first frame ({waited} ms after start-up)");
+            info!(
+                "seed: timing of the first frame ({} ms after start-up)",
+                waited
+            );
             return state;
         }
         if ms - start >= u64::from(SEED_WAIT_MS) {
             state = mix(state, u64::from(clock.cycles_in_tick()));
             state = mix(state, u64::from(device.free_run()));
             warn!(
-                "seed: no frame within {SEED_WAIT_MS} ms; start-up timing only (weak: sequence \
-                 numbers are more predictable)"
+                "seed: no frame within {} ms; start-up timing only (weak: sequence numbers are \
+                 more predictable)",
+                SEED_WAIT_MS
             );
             return state;
         }
@@ -414,11 +417,11 @@ fn mix(state: u64, value: u64) -> u64 {
 // Not inlined: its frame stays out of `main`'s, which the start-up stack peak includes.
 #[inline(never)]
 fn report_ready(node: &Node) {
-    let mut line = Line::new();
-    for owned in node.names.names() {
-        let _ = write!(line, " {}", owned.name);
-    }
-    info!("netbt ready on lan9118 {} names{}", ADDRESS, line.as_str());
+    info!(
+        "netbt ready on lan9118 {} names{}",
+        ADDRESS,
+        Names(node.names.names())
+    );
 }
 
 // Not inlined: its frame stays out of `main`'s, which the start-up stack peak includes.
@@ -429,9 +432,9 @@ fn report_name_events(node: &mut Node) -> bool {
         any = true;
         match event {
             NameEvent::Conflict { .. } | NameEvent::Wins(WinsEvent::Refused { .. }) => {
-                error!("{event}")
+                warn!("{}", event)
             }
-            _ => info!("{event}"),
+            _ => info!("{}", event),
         }
     }
     any
@@ -459,7 +462,7 @@ fn report_session_events(node: &mut Node) -> bool {
     let mut any = false;
     while let Some(event) = node.session_service().take_event() {
         any = true;
-        info!("{event}");
+        info!("{}", event);
     }
     any
 }
@@ -514,75 +517,86 @@ impl core::fmt::Display for Mac<'_> {
     }
 }
 
-/// A short text built on the stack.
-struct Line {
-    bytes: [u8; 128],
-    len: usize,
+#[cfg(feature = "defmt")]
+impl defmt::Format for Mac<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let [a, b, c, d, e, g] = *self.0;
+        defmt::write!(
+            f,
+            "{=u8:02x}:{=u8:02x}:{=u8:02x}:{=u8:02x}:{=u8:02x}:{=u8:02x}",
+            a,
+            b,
+            c,
+            d,
+            e,
+            g
+        )
+    }
 }
 
-impl Line {
-    fn new() -> Line {
-        Line {
-            bytes: [0; 128],
-            len: 0,
+/// The node's names for the log, each after a space: ` NETBT<00> NETBT<20>`.
+struct Names<'a>(&'a [OwnedName]);
+
+impl core::fmt::Display for Names<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0
+            .iter()
+            .try_for_each(|owned| write!(f, " {}", owned.name))
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Names<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        for owned in self.0 {
+            defmt::write!(f, " {}", owned.name);
         }
     }
-
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
-    }
 }
 
-impl Write for Line {
-    fn write_str(&mut self, text: &str) -> core::fmt::Result {
-        let room = self.bytes.len() - self.len;
-        if text.len() > room {
-            return Err(core::fmt::Error);
-        }
-        self.bytes[self.len..self.len + text.len()].copy_from_slice(text.as_bytes());
-        self.len += text.len();
-        Ok(())
-    }
-}
-
-fn halt(why: &str) -> ! {
-    halt_with(format_args!("{why}"))
-}
-
-/// Prints why and ends the emulation with a failure (semihosting); on a board without a
-/// debugger attached, the breakpoint locks the core up instead, which a watchdog would reset.
-fn halt_with(why: core::fmt::Arguments) -> ! {
+/// Ends the emulation with a failure (semihosting), after `fatal!` has said why; on a board
+/// without a debugger attached, the breakpoint locks the core up instead, which a watchdog
+/// would reset.
+pub fn halt() -> ! {
     cortex_m::interrupt::disable();
-    let _ = writeln!(Uart, "fatal: {why}");
     cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
     loop {
         cortex_m::asm::wfi();
     }
 }
 
-/// A panic halts with one word; built with `NETBT_FW_PANIC=full` it prints the panic's message
-/// and location too. (Each panic site's message and location cost flash: about 14 KiB in all.)
+/// A panic halts with one line; built with `NETBT_FW_PANIC=full` (and a logger) it says the
+/// panic's message and location too. (Each panic site's message and location cost flash:
+/// about 14 KiB in all.)
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
+    #[cfg(feature = "defmt")]
     if option_env!("NETBT_FW_PANIC").is_some_and(|how| how == "full") {
-        halt_with(format_args!("panic: {info}"))
-    } else {
-        halt("panic (NETBT_FW_PANIC=full builds print where)")
+        fatal!("panic", defmt::Display2Format(info));
     }
+    #[cfg(feature = "log")]
+    if option_env!("NETBT_FW_PANIC").is_some_and(|how| how == "full") {
+        fatal!("panic", info);
+    }
+    let _ = info;
+    fatal!("panic (NETBT_FW_PANIC=full builds say where)")
 }
 
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     // The registers that locate the fault, in hex (the frame's Debug output would bring
     // core::fmt's debug builders into the image for this one line).
-    halt_with(format_args!(
+    #[cfg(any(feature = "log", feature = "defmt"))]
+    error!(
         "hard fault: pc {:#010x} lr {:#010x} xpsr {:#010x} r0 {:#010x} r12 {:#010x}",
         frame.pc(),
         frame.lr(),
         frame.xpsr(),
         frame.r0(),
         frame.r12()
-    ))
+    );
+    let _ = frame;
+    fatal!("hard fault")
 }
 
 /// Stack use, measured: the stack below `main`'s frame is painted at start-up, and the lowest

@@ -21,7 +21,7 @@ fn SysTick() {
 }
 
 /// Milliseconds since start, wrapping after 49 days (for log lines).
-#[cfg(feature = "log")]
+#[cfg(any(feature = "log", feature = "defmt"))]
 pub fn millis32() -> u32 {
     MILLIS.load(Ordering::Relaxed)
 }

@@ -99,6 +99,18 @@ impl core::fmt::Display for InitError {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for InitError {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            InitError::NotFound(value) => {
+                defmt::write!(f, "BYTE_TEST reads {=u32:#010x}: no LAN9118 here", value)
+            }
+            InitError::Timeout(what) => defmt::write!(f, "{=str} stayed busy", what),
+        }
+    }
+}
+
 /// What the driver counted.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counters {

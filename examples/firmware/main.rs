@@ -7,28 +7,69 @@
 //! * 64-bit division: a small shift-and-subtract `__aeabi_uldivmod` ([`div`]);
 //! * the vector table's device part: one entry, no interrupt enabled ([`vectors`]);
 //! * time: a millisecond clock from SysTick ([`clock`]);
-//! * logs: the `log` crate on UART0 ([`uart`]), or none (built without the `log` feature:
-//!   `NETBT_FW_LOG=off`); a panic or hard fault prints and ends QEMU through semihosting.
+//! * logs on UART0 ([`uart`]): `defmt` frames (the default; the host's `defmt-print` formats
+//!   them), text through the `log` crate (`NETBT_FW_LOGGER=log`), or none (`NETBT_FW_LOG=off`);
+//!   a fatal error, panic or hard fault says so and ends QEMU through semihosting.
 //!
 //! Build and run it with `scripts/firmware.sh build` and `scripts/firmware.sh run [TAP]`. On the
 //! host this example is a stub, so `cargo test` and `cargo clippy --all-targets` stay host-only.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
-// Logging through `log` with the `log` feature; without it (NETBT_FW_LOG=off) the messages
-// are not in the build, their arguments only type-checked.
+// Logging through `defmt` with the `defmt` feature (formatted on the host), through `log` with
+// the `log` feature (formatted here, text on the UART); with neither (NETBT_FW_LOG=off) the
+// messages are not in the build, their arguments only type-checked. Messages are written in
+// the syntax both take: positional `{}` arguments, hints such as `{:#010x}`; every argument
+// implements both `Display` and `defmt::Format`.
+#[cfg(all(target_os = "none", feature = "defmt"))]
+macro_rules! info { ($($arg:tt)*) => { defmt::info!($($arg)*) }; }
+#[cfg(all(target_os = "none", feature = "defmt"))]
+macro_rules! warn { ($($arg:tt)*) => { defmt::warn!($($arg)*) }; }
+#[cfg(all(target_os = "none", feature = "defmt"))]
+macro_rules! error { ($($arg:tt)*) => { defmt::error!($($arg)*) }; }
 #[cfg(all(target_os = "none", feature = "log"))]
 macro_rules! info { ($($arg:tt)*) => { log::info!($($arg)*) }; }
 #[cfg(all(target_os = "none", feature = "log"))]
 macro_rules! warn { ($($arg:tt)*) => { log::warn!($($arg)*) }; }
 #[cfg(all(target_os = "none", feature = "log"))]
 macro_rules! error { ($($arg:tt)*) => { log::error!($($arg)*) }; }
-#[cfg(all(target_os = "none", not(feature = "log")))]
+#[cfg(all(target_os = "none", not(any(feature = "log", feature = "defmt"))))]
 macro_rules! info { ($($arg:tt)*) => {{ let _ = format_args!($($arg)*); }}; }
-#[cfg(all(target_os = "none", not(feature = "log")))]
+#[cfg(all(target_os = "none", not(any(feature = "log", feature = "defmt"))))]
 macro_rules! warn { ($($arg:tt)*) => {{ let _ = format_args!($($arg)*); }}; }
-#[cfg(all(target_os = "none", not(feature = "log")))]
-macro_rules! error { ($($arg:tt)*) => {{ let _ = format_args!($($arg)*); }}; }
+
+// A fatal error: `fatal!("what")` or `fatal!("what", error)` says why (`fatal: what: error`)
+// and ends the firmware (`app::halt`). Without a logger only `what` is printed, as fixed text.
+#[cfg(all(target_os = "none", feature = "defmt"))]
+macro_rules! fatal {
+    ($what:literal) => {{
+        defmt::error!("fatal: {=str}", $what);
+        crate::app::halt()
+    }};
+    ($what:literal, $error:expr) => {{
+        defmt::error!("fatal: {=str}: {}", $what, $error);
+        crate::app::halt()
+    }};
+}
+#[cfg(all(target_os = "none", feature = "log"))]
+macro_rules! fatal {
+    ($what:literal) => {{
+        log::error!("fatal: {}", $what);
+        crate::app::halt()
+    }};
+    ($what:literal, $error:expr) => {{
+        log::error!("fatal: {}: {}", $what, $error);
+        crate::app::halt()
+    }};
+}
+#[cfg(all(target_os = "none", not(any(feature = "log", feature = "defmt"))))]
+macro_rules! fatal {
+    ($what:literal $(, $error:expr)?) => {{
+        $( let _ = &$error; )?
+        crate::uart::Uart::line(concat!("fatal: ", $what));
+        crate::app::halt()
+    }};
+}
 
 #[cfg(target_os = "none")]
 mod app;

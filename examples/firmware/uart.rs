@@ -1,5 +1,6 @@
-//! Logs on UART0 (an ARM CMSDK APB UART at 0x4000_4000; QEMU's `-serial stdio`), through the
-//! `log` crate: the library's messages (its `log` feature) and the firmware's own.
+//! Logs on UART0 (an ARM CMSDK APB UART at 0x4000_4000; QEMU's `-serial stdio`): the library's
+//! messages and the firmware's own, as `defmt` frames (feature `defmt`; the host's `defmt-print
+//! -e ELF` formats them) or as text through the `log` crate (feature `log`).
 
 use core::fmt::{self, Write};
 use core::ptr::{read_volatile, write_volatile};
@@ -26,6 +27,13 @@ impl Uart {
             );
             write_volatile((BASE + CTRL) as *mut u32, CTRL_TX_ENABLE);
         }
+    }
+
+    /// Writes `text` and a line break, unformatted (the fatal path of a build without a logger).
+    #[cfg_attr(any(feature = "log", feature = "defmt"), allow(dead_code))]
+    pub fn line(text: &str) {
+        let _ = Uart.write_str(text);
+        let _ = Uart.write_str("\n");
     }
 
     fn put(byte: u8) {
@@ -81,7 +89,7 @@ impl log::Log for UartLogger {
 static LOGGER: UartLogger = UartLogger;
 
 /// Starts UART0 and, with the `log` feature, routes `log` to it at the build's level
-/// (`NETBT_FW_LOG`).
+/// (`NETBT_FW_LOG`). (`defmt` needs no start: its level is fixed at build time by `DEFMT_LOG`.)
 pub fn init_logger() {
     Uart::init();
     #[cfg(feature = "log")]
@@ -102,4 +110,61 @@ fn log_level() -> log::LevelFilter {
         Some("trace") => log::LevelFilter::Trace,
         _ => log::LevelFilter::Info,
     }
+}
+
+/// The `defmt` logger: each message is one rzCOBS frame, written to UART0 byte for byte. The
+/// firmware has no interrupt handler that logs, so a message is never interrupted by another;
+/// `acquire` still refuses a nested one (a fatal error inside a message).
+#[cfg(feature = "defmt")]
+mod frames {
+    use core::cell::UnsafeCell;
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    use super::Uart;
+
+    #[defmt::global_logger]
+    struct Frames;
+
+    /// The encoder, used only between `acquire` and `release`.
+    struct Encoder(UnsafeCell<defmt::Encoder>);
+
+    // SAFETY: one message at a time (`TAKEN`), on the one core.
+    unsafe impl Sync for Encoder {}
+
+    static ENCODER: Encoder = Encoder(UnsafeCell::new(defmt::Encoder::new()));
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+
+    fn send(bytes: &[u8]) {
+        for &byte in bytes {
+            Uart::put(byte);
+        }
+    }
+
+    // SAFETY: the encoder is touched only by the holder of `TAKEN`.
+    unsafe impl defmt::Logger for Frames {
+        fn acquire() {
+            if TAKEN.swap(true, Ordering::Acquire) {
+                // A message inside a message: give up (only a fault could get here).
+                crate::app::halt();
+            }
+            // SAFETY: `TAKEN` was ours to take.
+            unsafe { (*ENCODER.0.get()).start_frame(send) }
+        }
+
+        unsafe fn flush() {}
+
+        unsafe fn release() {
+            // SAFETY: the caller holds the logger (`acquire`).
+            unsafe { (*ENCODER.0.get()).end_frame(send) };
+            TAKEN.store(false, Ordering::Release);
+        }
+
+        unsafe fn write(bytes: &[u8]) {
+            // SAFETY: the caller holds the logger (`acquire`).
+            unsafe { (*ENCODER.0.get()).write(bytes, send) }
+        }
+    }
+
+    // Milliseconds since start-up, shown as seconds by the host.
+    defmt::timestamp!("{=u32:ms}", super::super::clock::millis32());
 }

@@ -42,6 +42,14 @@ impl core::fmt::Display for Sibling {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for Sibling {
+    /// `192.168.69.2:139`, as [`Display`](core::fmt::Display).
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}:{=u16}", self.address, self.port)
+    }
+}
+
 /// The siblings a node at capacity retargets callers to, in order (at most
 /// [`MAX_RETARGETS`]; empty: refuse with 0x83). Fixed size, no allocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,11 +53,11 @@ pub enum Phase {
     Closing,
 }
 
-impl core::fmt::Display for Phase {
+impl Phase {
     /// The variant's name: `Free`, `Listening`, `AwaitingRequest`, `Deciding`, `Established`,
     /// `Draining` or `Closing` (logs and the status document use these words).
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
+    fn word(&self) -> &'static str {
+        match self {
             Phase::Free => "Free",
             Phase::Listening => "Listening",
             Phase::AwaitingRequest => "AwaitingRequest",
@@ -65,7 +65,22 @@ impl core::fmt::Display for Phase {
             Phase::Established => "Established",
             Phase::Draining => "Draining",
             Phase::Closing => "Closing",
-        })
+        }
+    }
+}
+
+impl core::fmt::Display for Phase {
+    /// The variant's name (see `word`).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Phase {
+    /// As [`Display`](core::fmt::Display).
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}", self.word())
     }
 }
 

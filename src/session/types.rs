@@ -265,16 +265,31 @@ pub enum CloseReason {
     ProtocolError,
 }
 
-impl core::fmt::Display for CloseReason {
+impl CloseReason {
     /// A few words, e.g. `the peer closed`.
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
+    fn words(&self) -> &'static str {
+        match self {
             CloseReason::PeerClosed => "the peer closed",
             CloseReason::PeerReset => "the peer reset the connection",
             CloseReason::Local => "closed on this side",
             CloseReason::Stalled => "the peer stopped acknowledging data; aborted",
             CloseReason::ProtocolError => "the peer sent a frame that has no place in a session",
-        })
+        }
+    }
+}
+
+impl core::fmt::Display for CloseReason {
+    /// A few words (see `words`).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.words())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for CloseReason {
+    /// As [`Display`](core::fmt::Display).
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}", self.words())
     }
 }
 
@@ -409,6 +424,84 @@ impl core::fmt::Display for SessionEvent {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for SessionEvent {
+    /// The same line as [`Display`](core::fmt::Display), formatted on the host.
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            SessionEvent::Opened {
+                peer,
+                called,
+                calling,
+                ..
+            } => defmt::write!(f, "session {} from {} at {} opened", called, calling, peer),
+            SessionEvent::Requested {
+                peer,
+                called,
+                calling,
+                ..
+            } => defmt::write!(
+                f,
+                "session {} from {} at {} awaits the handler",
+                called,
+                calling,
+                peer
+            ),
+            SessionEvent::Refused {
+                peer,
+                called: Some(called),
+                code,
+            } => defmt::write!(
+                f,
+                "session request from {} for {} refused: {=str} ({=u8:#04x})",
+                peer,
+                called,
+                code.description(),
+                u8::from(*code)
+            ),
+            SessionEvent::Refused {
+                peer,
+                called: None,
+                code,
+            } => defmt::write!(
+                f,
+                "malformed session request from {} refused: {=str} ({=u8:#04x})",
+                peer,
+                code.description(),
+                u8::from(*code)
+            ),
+            #[cfg(feature = "retarget")]
+            SessionEvent::Retargeted { peer, called, to } => defmt::write!(
+                f,
+                "session request from {} for {} retargeted to {}: no session slot free (0x84)",
+                peer,
+                called,
+                to
+            ),
+            SessionEvent::RequestTimeout { peer } => {
+                defmt::write!(f, "{} sent no session request in time; closed", peer)
+            }
+            SessionEvent::Closed { peer, reason, .. } => {
+                defmt::write!(f, "session with {} closed: {}", peer, reason)
+            }
+            SessionEvent::Aborted {
+                peer: Some(peer),
+                phase,
+            } => defmt::write!(
+                f,
+                "connection {} stopped responding in {}; aborted",
+                peer,
+                phase
+            ),
+            SessionEvent::Aborted { peer: None, phase } => defmt::write!(
+                f,
+                "connection (peer unknown) stopped responding in {}; aborted",
+                phase
+            ),
+        }
+    }
+}
+
 /// A session as the owner sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionInfo {
@@ -443,6 +536,7 @@ pub struct Listener {
 
 /// Why a call on a session failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SessionError {
     /// No such session: it ended (a frame with no place in a session ends it too), or the id
     /// is from an earlier connection of the slot.

@@ -210,6 +210,21 @@ impl fmt::Display for Name {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for Name {
+    /// `LABSRV<20>`, as [`Display`](fmt::Display); a name with bytes that are not printable
+    /// ASCII shows as a byte string.
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let base = self.base();
+        match core::str::from_utf8(base) {
+            Ok(text) if base.iter().all(|&b| b.is_ascii_graphic() || b == b' ') => {
+                defmt::write!(f, "{=str}<{=u8:02X}>", text, self.suffix())
+            }
+            _ => defmt::write!(f, "{=[u8]:a}<{=u8:02X}>", base, self.suffix()),
+        }
+    }
+}
+
 impl fmt::Debug for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Name({self})")
@@ -363,6 +378,19 @@ impl Default for Scope {
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt_dotted(f)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Scope {
+    /// The labels, each as a byte string.
+    fn format(&self, f: defmt::Formatter<'_>) {
+        for (i, label) in self.labels().enumerate() {
+            if i > 0 {
+                defmt::write!(f, ".");
+            }
+            defmt::write!(f, "{=[u8]:a}", label);
+        }
     }
 }
 
@@ -534,6 +562,17 @@ impl fmt::Display for NbName {
             write!(f, ".{}", self.scope)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for NbName {
+    /// `LABSRV<20>` or, with a scope, `LABSRV<20>.NETBIOS.COM`.
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", self.name);
+        if !self.scope.is_empty() {
+            defmt::write!(f, ".{}", self.scope);
+        }
     }
 }
 

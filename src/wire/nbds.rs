@@ -667,6 +667,39 @@ impl<'a> Repr<'a> {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for Repr<'_> {
+    /// A summary: id, source, message type and, for a data datagram, its names and length.
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "NBDS id {=u16:#06x} from {}:{=u16}: ",
+            self.datagram_id,
+            self.source_ip,
+            self.source_port
+        );
+        match &self.message {
+            Message::DirectUnique(d) | Message::DirectGroup(d) | Message::Broadcast(d) => {
+                defmt::write!(
+                    f,
+                    "datagram {} -> {}, {=usize} bytes",
+                    d.source_name,
+                    d.destination_name,
+                    d.user_data.len()
+                )
+            }
+            Message::Error { code } => defmt::write!(f, "datagram error {}", code),
+            Message::QueryRequest { name } => defmt::write!(f, "query request for {}", name),
+            Message::PositiveQueryResponse { name } => {
+                defmt::write!(f, "positive query response for {}", name)
+            }
+            Message::NegativeQueryResponse { name } => {
+                defmt::write!(f, "negative query response for {}", name)
+            }
+        }
+    }
+}
+
 impl fmt::Display for Repr<'_> {
     /// One line, e.g. `NBDS id 0x1234 from 192.168.69.1:138 (B node, first): broadcast
     /// datagram ...`.

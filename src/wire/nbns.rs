@@ -1537,6 +1537,28 @@ impl Writer<'_> {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for Repr<'_> {
+    /// A summary: transaction id, opcode, request or response, and the name it is about.
+    fn format(&self, f: defmt::Formatter<'_>) {
+        let layout = self.message.layout();
+        defmt::write!(
+            f,
+            "[{=u16:#06x}] {} {=str}",
+            self.transaction_id,
+            layout.opcode,
+            if layout.response {
+                "response"
+            } else {
+                "request"
+            }
+        );
+        if let Some(name) = self.message.name() {
+            defmt::write!(f, " for {}", name);
+        }
+    }
+}
+
 impl fmt::Display for Repr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "[{:#06x}] ", self.transaction_id)?;

@@ -23,6 +23,7 @@ pub struct WinsConfig {
 
 /// Why a [`WinsConfig`] cannot be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum WinsConfigError {
     /// A P-, M- or H-node needs a WINS server.
     NoServer,
@@ -190,18 +191,39 @@ impl core::fmt::Display for WinsPhase {
 #[derive(Debug, Clone, Copy)]
 pub struct RcodeName(pub Rcode);
 
+impl RcodeName {
+    /// The RFC's name, `None` for a code it does not name.
+    fn known(&self) -> Option<&'static str> {
+        Some(match self.0 {
+            Rcode::NoError => "challenge",
+            Rcode::FormatError => "FMT_ERR",
+            Rcode::ServerFailure => "SRV_ERR",
+            Rcode::NameError => "NAM_ERR",
+            Rcode::NotImplemented => "IMP_ERR",
+            Rcode::Refused => "RFS_ERR",
+            Rcode::Active => "ACT_ERR",
+            Rcode::Conflict => "CFT_ERR",
+            Rcode::Unknown(_) => return None,
+        })
+    }
+}
+
 impl core::fmt::Display for RcodeName {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.0 {
-            Rcode::NoError => f.write_str("challenge"),
-            Rcode::FormatError => f.write_str("FMT_ERR"),
-            Rcode::ServerFailure => f.write_str("SRV_ERR"),
-            Rcode::NameError => f.write_str("NAM_ERR"),
-            Rcode::NotImplemented => f.write_str("IMP_ERR"),
-            Rcode::Refused => f.write_str("RFS_ERR"),
-            Rcode::Active => f.write_str("ACT_ERR"),
-            Rcode::Conflict => f.write_str("CFT_ERR"),
-            Rcode::Unknown(code) => write!(f, "RCODE {code}"),
+        match self.known() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "RCODE {}", u8::from(self.0)),
+        }
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for RcodeName {
+    /// As [`Display`](core::fmt::Display).
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self.known() {
+            Some(name) => defmt::write!(f, "{=str}", name),
+            None => defmt::write!(f, "RCODE {=u8}", u8::from(self.0)),
         }
     }
 }
@@ -369,6 +391,78 @@ impl core::fmt::Display for WinsEvent {
             } => write!(
                 f,
                 "released {name} at WINS {server}{}",
+                if answered { "" } else { " (no answer)" }
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for WinsEvent {
+    /// The same line as [`Display`](core::fmt::Display), formatted on the host.
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match *self {
+            WinsEvent::Registered { name, server, ttl } => {
+                defmt::write!(f, "WINS {} registered {} for {=u32} s", server, name, ttl)
+            }
+            WinsEvent::Refused {
+                name,
+                server,
+                rcode,
+                retry_in,
+            } => defmt::write!(
+                f,
+                "WINS {} refused {} ({}): in conflict, not answered; asking again in {=u32} s",
+                server,
+                name,
+                RcodeName(rcode),
+                retry_in
+            ),
+            WinsEvent::ConflictResolved { name, server, ttl } => defmt::write!(
+                f,
+                "WINS {} registered {} for {=u32} s, which it had refused: out of conflict",
+                server,
+                name,
+                ttl
+            ),
+            WinsEvent::Silent {
+                name,
+                claiming,
+                retry_in,
+            } => defmt::write!(
+                f,
+                "no WINS server answered for {}{=str}; trying again in {=u32} s",
+                name,
+                if claiming {
+                    ": claiming it on the segment"
+                } else {
+                    ""
+                },
+                retry_in
+            ),
+            WinsEvent::RefreshRefused {
+                name,
+                server,
+                rcode,
+            } => defmt::write!(
+                f,
+                "WINS {} refused the refresh of {} ({}): registering again",
+                server,
+                name,
+                RcodeName(rcode)
+            ),
+            WinsEvent::Expired { name } => {
+                defmt::write!(f, "the WINS TTL of {} ran out: registering again", name)
+            }
+            WinsEvent::Released {
+                name,
+                server,
+                answered,
+            } => defmt::write!(
+                f,
+                "released {} at WINS {}{=str}",
+                name,
+                server,
                 if answered { "" } else { " (no answer)" }
             ),
         }
