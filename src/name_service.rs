@@ -212,7 +212,8 @@ pub enum NameEvent {
     },
     /// Every name finished its release broadcasts.
     Released,
-    /// A name's standing with the WINS server changed.
+    /// A name's standing with the WINS server changed (never without the `wins` feature: a
+    /// B-node has no server).
     Wins(WinsEvent),
 }
 
@@ -229,7 +230,9 @@ impl core::fmt::Display for NameEvent {
                 write!(f, "defended {name} against registration by {by}")
             }
             NameEvent::Released => f.write_str("all names released"),
-            NameEvent::Wins(event) => event.fmt(f),
+            // Without the `wins` feature no such event is made: its text is left out of the image.
+            NameEvent::Wins(event) if cfg!(feature = "wins") => event.fmt(f),
+            NameEvent::Wins(_) => Ok(()),
         }
     }
 }
@@ -252,7 +255,9 @@ impl defmt::Format for NameEvent {
                 defmt::write!(f, "defended {} against registration by {}", name, by)
             }
             NameEvent::Released => defmt::write!(f, "all names released"),
-            NameEvent::Wins(event) => event.format(f),
+            // As in `Display`: no such event without the `wins` feature.
+            NameEvent::Wins(event) if cfg!(feature = "wins") => event.format(f),
+            NameEvent::Wins(_) => {}
         }
     }
 }
