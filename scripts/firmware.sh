@@ -185,13 +185,15 @@ run() {
     cargo_firmware
     # -nic: the board's on-board LAN9118 (nd_table[0]) on the TAP. Semihosting lets a fatal
     # error end QEMU with a failure exit code. UART0 goes to stdout, through defmt-print when
-    # it carries defmt frames (a failure of QEMU is the pipeline's: pipefail).
+    # it carries defmt frames. Either way this process becomes QEMU (exec): its exit code is
+    # QEMU's, and a signal to it stops QEMU; defmt-print then reads the end of its input and
+    # exits too.
     local qemu=(qemu-system-arm -M mps2-an385 -kernel "$ELF"
         -nic "tap,ifname=$tap,script=no,downscript=no,model=lan9118,mac=02:00:00:00:00:01"
         -semihosting-config enable=on,target=native
         -display none -monitor none -serial stdio)
     if defmt_logs; then
-        "${qemu[@]}" | defmt-print -e "$ELF" --log-format '[{t}] {L} {s}'
+        exec "${qemu[@]}" > >(exec defmt-print -e "$ELF" --log-format '[{t}] {L} {s}')
     else
         exec "${qemu[@]}"
     fi

@@ -274,8 +274,10 @@ expect_at_least "C's exit bounded (under 4 s)" $((4000 - stop_ms)) 0
 
 echo "lab: the no_std firmware (QEMU), built with NETBT_FW_WINS, registers with nmbd"
 start_nmbd || fail "nmbd did not come back for the firmware"
-NETBT_FW_WINS=$WINS ip netns exec "$NETBT_NS" scripts/firmware.sh run tap0 >"$WORK/uart.out" \
-    2>"$WORK/qemu.err" &
+# Built with text logs (NETBT_FW_LOGGER=log): lab-firmware runs the default, defmt, so both
+# loggers are exercised on the board.
+NETBT_FW_LOGGER=log NETBT_FW_WINS=$WINS ip netns exec "$NETBT_NS" scripts/firmware.sh run tap0 \
+    >"$WORK/uart.out" 2>"$WORK/qemu.err" &
 qemu_pid=$!
 # The firmware seeds from the timing of a first frame (nmbd's broadcasts, the lookups), then
 # registers with the server at once.

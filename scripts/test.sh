@@ -45,6 +45,9 @@ log "no_std build for thumbv7em-none-eabihf"
 cargo build --lib --no-default-features --target thumbv7em-none-eabihf
 # The log feature must stay no_std as well.
 cargo build --lib --no-default-features --features log --target thumbv7em-none-eabihf
+# And defmt: every message and event of every feature implements defmt's Format (the level does
+# not matter: defmt type-checks the messages it leaves out).
+cargo build --lib --no-default-features --features defmt,wins,retarget --target thumbv7em-none-eabihf
 
 log "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
