@@ -69,14 +69,12 @@ pub enum DatagramKind {
     Broadcast,
 }
 
-impl DatagramKind {
+words! {
     /// `unique`, `group` or `broadcast`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DatagramKind::Unique => "unique",
-            DatagramKind::Group => "group",
-            DatagramKind::Broadcast => "broadcast",
-        }
+    pub fn as_str / format_str for DatagramKind {
+        DatagramKind::Unique => "unique",
+        DatagramKind::Group => "group",
+        DatagramKind::Broadcast => "broadcast",
     }
 }
 
@@ -90,7 +88,7 @@ impl core::fmt::Display for DatagramKind {
 impl defmt::Format for DatagramKind {
     /// As [`Display`](core::fmt::Display).
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "{=str}", self.as_str())
+        self.format_str(f)
     }
 }
 

@@ -74,3 +74,34 @@ macro_rules! wire_enum {
         }
     };
 }
+
+/// The words a log gives each variant of an enum: `fn WORDS(&self) -> &'static str` and, with
+/// the `defmt` feature, `fn FORMAT(&self, defmt::Formatter)`, which writes the same words as
+/// defmt interned strings (kept in the ELF, not in flash).
+///
+/// `words! { /// doc  pub fn description / format_description for Type { pattern => "words", ... } }`
+macro_rules! words {
+    (
+        $(#[$attr:meta])*
+        $vis:vis fn $words:ident / $format:ident for $ty:ty {
+            $( $pattern:pat => $text:literal ),+ $(,)?
+        }
+    ) => {
+        impl $ty {
+            $(#[$attr])*
+            $vis fn $words(&self) -> &'static str {
+                match self {
+                    $( $pattern => $text, )+
+                }
+            }
+
+            #[doc = concat!("Writes [`Self::", stringify!($words), "`] through defmt, as interned strings.")]
+            #[cfg(feature = "defmt")]
+            $vis fn $format(&self, f: defmt::Formatter<'_>) {
+                match self {
+                    $( $pattern => defmt::write!(f, $text), )+
+                }
+            }
+        }
+    };
+}

@@ -43,11 +43,11 @@ macro_rules! warn { ($($arg:tt)*) => {{ let _ = format_args!($($arg)*); }}; }
 #[cfg(all(target_os = "none", feature = "defmt"))]
 macro_rules! fatal {
     ($what:literal) => {{
-        defmt::error!("fatal: {=str}", $what);
+        defmt::error!("fatal: {=istr}", defmt::intern!($what));
         crate::app::halt()
     }};
     ($what:literal, $error:expr) => {{
-        defmt::error!("fatal: {=str}: {}", $what, $error);
+        defmt::error!("fatal: {=istr}: {}", defmt::intern!($what), $error);
         crate::app::halt()
     }};
 }

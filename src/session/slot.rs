@@ -53,19 +53,17 @@ pub enum Phase {
     Closing,
 }
 
-impl Phase {
+words! {
     /// The variant's name: `Free`, `Listening`, `AwaitingRequest`, `Deciding`, `Established`,
     /// `Draining` or `Closing` (logs and the status document use these words).
-    fn word(&self) -> &'static str {
-        match self {
-            Phase::Free => "Free",
-            Phase::Listening => "Listening",
-            Phase::AwaitingRequest => "AwaitingRequest",
-            Phase::Deciding => "Deciding",
-            Phase::Established => "Established",
-            Phase::Draining => "Draining",
-            Phase::Closing => "Closing",
-        }
+    fn word / format_word for Phase {
+        Phase::Free => "Free",
+        Phase::Listening => "Listening",
+        Phase::AwaitingRequest => "AwaitingRequest",
+        Phase::Deciding => "Deciding",
+        Phase::Established => "Established",
+        Phase::Draining => "Draining",
+        Phase::Closing => "Closing",
     }
 }
 
@@ -80,7 +78,7 @@ impl core::fmt::Display for Phase {
 impl defmt::Format for Phase {
     /// As [`Display`](core::fmt::Display).
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "{=str}", self.word())
+        self.format_word(f)
     }
 }
 

@@ -265,16 +265,14 @@ pub enum CloseReason {
     ProtocolError,
 }
 
-impl CloseReason {
+words! {
     /// A few words, e.g. `the peer closed`.
-    fn words(&self) -> &'static str {
-        match self {
-            CloseReason::PeerClosed => "the peer closed",
-            CloseReason::PeerReset => "the peer reset the connection",
-            CloseReason::Local => "closed on this side",
-            CloseReason::Stalled => "the peer stopped acknowledging data; aborted",
-            CloseReason::ProtocolError => "the peer sent a frame that has no place in a session",
-        }
+    fn words / format_words for CloseReason {
+        CloseReason::PeerClosed => "the peer closed",
+        CloseReason::PeerReset => "the peer reset the connection",
+        CloseReason::Local => "closed on this side",
+        CloseReason::Stalled => "the peer stopped acknowledging data; aborted",
+        CloseReason::ProtocolError => "the peer sent a frame that has no place in a session",
     }
 }
 
@@ -289,7 +287,7 @@ impl core::fmt::Display for CloseReason {
 impl defmt::Format for CloseReason {
     /// As [`Display`](core::fmt::Display).
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "{=str}", self.words())
+        self.format_words(f)
     }
 }
 
@@ -451,25 +449,20 @@ impl defmt::Format for SessionEvent {
                 peer,
                 called: Some(called),
                 code,
-            } => defmt::write!(
-                f,
-                "session request from {} for {} refused: {=str} ({=u8:#04x})",
-                peer,
-                called,
-                code.description(),
-                u8::from(*code)
-            ),
+            } => {
+                defmt::write!(f, "session request from {} for {} refused: ", peer, called);
+                code.format_description(f);
+                defmt::write!(f, " ({=u8:#04x})", u8::from(*code))
+            }
             SessionEvent::Refused {
                 peer,
                 called: None,
                 code,
-            } => defmt::write!(
-                f,
-                "malformed session request from {} refused: {=str} ({=u8:#04x})",
-                peer,
-                code.description(),
-                u8::from(*code)
-            ),
+            } => {
+                defmt::write!(f, "malformed session request from {} refused: ", peer);
+                code.format_description(f);
+                defmt::write!(f, " ({=u8:#04x})", u8::from(*code))
+            }
             #[cfg(feature = "retarget")]
             SessionEvent::Retargeted { peer, called, to } => defmt::write!(
                 f,

@@ -105,20 +105,16 @@ wire_enum! {
     }
 }
 
-impl NegativeCode {
+words! {
     /// The meaning of the code as RFC 1002 §4.3.4 words it (`"Called name not present"`), or
     /// `"Unknown error code"` for a code the RFC does not define.
-    pub fn description(&self) -> &'static str {
-        match self {
-            NegativeCode::NotListeningOnCalledName => "Not listening on called name",
-            NegativeCode::NotListeningForCallingName => "Not listening for calling name",
-            NegativeCode::CalledNameNotPresent => "Called name not present",
-            NegativeCode::InsufficientResources => {
-                "Called name present, but insufficient resources"
-            }
-            NegativeCode::Unspecified => "Unspecified error",
-            NegativeCode::Unknown(_) => "Unknown error code",
-        }
+    pub fn description / format_description for NegativeCode {
+        NegativeCode::NotListeningOnCalledName => "Not listening on called name",
+        NegativeCode::NotListeningForCallingName => "Not listening for calling name",
+        NegativeCode::CalledNameNotPresent => "Called name not present",
+        NegativeCode::InsufficientResources => "Called name present, but insufficient resources",
+        NegativeCode::Unspecified => "Unspecified error",
+        NegativeCode::Unknown(_) => "Unknown error code",
     }
 }
 
