@@ -55,11 +55,16 @@
 //! TAP device, the daemon, the command line) sits behind the `std` feature.
 //!
 //! With the `log` feature the library emits trace and debug messages through the [`log`] crate;
-//! library code never logs above debug, except for events an operator must see. With the `serde`
-//! feature (on with `std`) the library's counters and figures are `Serialize` and `Deserialize`.
+//! library code never logs above debug, except for events an operator must see. The `defmt`
+//! feature sends the same messages (and smoltcp's) through [`defmt`] instead, for firmware: the
+//! strings stay in the ELF, out of flash, and a host tool formats them; every event and type a
+//! message names then implements `defmt::Format`, with the words of its `Display`. The two
+//! exclude each other (`std` turns `log` on). With the `serde` feature (on with `std`) the
+//! library's counters and figures are `Serialize` and `Deserialize`.
 //!
 //! [smoltcp]: https://docs.rs/smoltcp
 //! [`log`]: https://docs.rs/log
+//! [`defmt`]: https://docs.rs/defmt
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
