@@ -711,32 +711,27 @@ impl Statistics {
         }
     }
 
-    fn emit(&self, out: &mut [u8]) {
-        out[0..6].copy_from_slice(&self.unit_id);
-        out[6] = self.jumpers;
-        out[7] = self.test_result;
-        let words16 = [
-            (8, self.version_number),
-            (10, self.period_of_statistics),
-            (12, self.number_of_crcs),
-            (14, self.number_alignment_errors),
-            (16, self.number_of_collisions),
-            (18, self.number_send_aborts),
-            (28, self.number_retransmits),
-            (30, self.number_no_resource_conditions),
-            (32, self.number_free_command_blocks),
-            (34, self.total_number_command_blocks),
-            (36, self.max_total_number_command_blocks),
-            (38, self.number_pending_sessions),
-            (40, self.max_number_pending_sessions),
-            (42, self.max_total_sessions_possible),
-            (44, self.session_data_packet_size),
-        ];
-        for (at, value) in words16 {
-            out[at..at + 2].copy_from_slice(&value.to_be_bytes());
-        }
-        out[20..24].copy_from_slice(&self.number_good_sends.to_be_bytes());
-        out[24..28].copy_from_slice(&self.number_good_receives.to_be_bytes());
+    /// Writes the block field after field, in wire order.
+    fn emit(&self, w: &mut Writer<'_>) {
+        w.bytes(&self.unit_id);
+        w.bytes(&[self.jumpers, self.test_result]);
+        w.u16(self.version_number);
+        w.u16(self.period_of_statistics);
+        w.u16(self.number_of_crcs);
+        w.u16(self.number_alignment_errors);
+        w.u16(self.number_of_collisions);
+        w.u16(self.number_send_aborts);
+        w.u32(self.number_good_sends);
+        w.u32(self.number_good_receives);
+        w.u16(self.number_retransmits);
+        w.u16(self.number_no_resource_conditions);
+        w.u16(self.number_free_command_blocks);
+        w.u16(self.total_number_command_blocks);
+        w.u16(self.max_total_number_command_blocks);
+        w.u16(self.number_pending_sessions);
+        w.u16(self.max_number_pending_sessions);
+        w.u16(self.max_total_sessions_possible);
+        w.u16(self.session_data_packet_size);
     }
 }
 
@@ -1420,7 +1415,7 @@ impl<'a> Repr<'a> {
                 w.record_header(RrType::NbStat, 0, node_status_rdata_len(names.len()));
                 w.bytes(&[u8::try_from(names.len()).expect("too many names")]);
                 names.0.emit(w.take(names.len() * NODE_NAME_LEN));
-                statistics.emit(w.take(STATISTICS_LEN));
+                statistics.emit(&mut w);
             }
             Message::NameRegistrationResponse {
                 name, ttl, entry, ..
@@ -1508,6 +1503,10 @@ impl Writer<'_> {
         self.bytes(&value.to_be_bytes());
     }
 
+    fn u32(&mut self, value: u32) {
+        self.bytes(&value.to_be_bytes());
+    }
+
     fn name(&mut self, name: &NbName) {
         let len = name.emit(self.rest());
         self.pos += len;
@@ -1527,7 +1526,7 @@ impl Writer<'_> {
     fn record_header(&mut self, rr_type: RrType, ttl: u32, rdlength: usize) {
         self.u16(rr_type.into());
         self.u16(CLASS_IN);
-        self.bytes(&ttl.to_be_bytes());
+        self.u32(ttl);
         self.u16(u16::try_from(rdlength).expect("RDLENGTH over 65535"));
     }
 
