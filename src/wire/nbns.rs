@@ -432,9 +432,9 @@ impl AddrEntry {
         }
     }
 
-    fn emit(&self, out: &mut [u8]) {
-        out[0..2].copy_from_slice(&self.flags.0.to_be_bytes());
-        out[2..6].copy_from_slice(&self.address.octets());
+    fn emit(&self, w: &mut Writer<'_>) {
+        w.u16(self.flags.0);
+        w.bytes(&self.address.octets());
     }
 }
 
@@ -514,9 +514,9 @@ impl NodeName {
         }
     }
 
-    fn emit(&self, out: &mut [u8]) {
-        out[..16].copy_from_slice(self.name.as_bytes());
-        out[16..18].copy_from_slice(&self.flags.0.to_be_bytes());
+    fn emit(&self, w: &mut Writer<'_>) {
+        w.bytes(self.name.as_bytes());
+        w.u16(self.flags.0);
     }
 }
 
@@ -532,7 +532,7 @@ enum Records<'a, R> {
 trait FixedRecord: Copy {
     const LEN: usize;
     fn read(bytes: &[u8]) -> Self;
-    fn write(&self, out: &mut [u8]);
+    fn write(&self, w: &mut Writer<'_>);
 }
 
 impl FixedRecord for AddrEntry {
@@ -540,8 +540,8 @@ impl FixedRecord for AddrEntry {
     fn read(bytes: &[u8]) -> Self {
         AddrEntry::parse(bytes)
     }
-    fn write(&self, out: &mut [u8]) {
-        self.emit(out)
+    fn write(&self, w: &mut Writer<'_>) {
+        self.emit(w)
     }
 }
 
@@ -550,8 +550,8 @@ impl FixedRecord for NodeName {
     fn read(bytes: &[u8]) -> Self {
         NodeName::parse(bytes)
     }
-    fn write(&self, out: &mut [u8]) {
-        self.emit(out)
+    fn write(&self, w: &mut Writer<'_>) {
+        self.emit(w)
     }
 }
 
@@ -574,9 +574,12 @@ impl<'a, R: FixedRecord> Records<'a, R> {
         (0..self.len()).filter_map(|i| self.get(i))
     }
 
-    fn emit(&self, out: &mut [u8]) {
-        for (record, chunk) in self.iter().zip(out.chunks_exact_mut(R::LEN)) {
-            record.write(chunk);
+    /// Writes the records: a parsed list as the bytes it was read from (each record reads
+    /// and writes its bytes unchanged), a list of values one after the other.
+    fn emit(&self, w: &mut Writer<'_>) {
+        match self {
+            Records::Wire(bytes) => w.bytes(bytes),
+            Records::Values(values) => values.iter().for_each(|record| record.write(w)),
         }
     }
 }
@@ -1385,7 +1388,7 @@ impl<'a> Repr<'a> {
                 w.name(name);
                 let len = entries.len() * ADDR_ENTRY_LEN;
                 w.record_header(RrType::Nb, *ttl, len);
-                entries.0.emit(w.take(len));
+                entries.0.emit(&mut w);
             }
             Message::NegativeNameQueryResponse { name, .. } => {
                 w.name(name);
@@ -1414,7 +1417,7 @@ impl<'a> Repr<'a> {
                 w.name(name);
                 w.record_header(RrType::NbStat, 0, node_status_rdata_len(names.len()));
                 w.bytes(&[u8::try_from(names.len()).expect("too many names")]);
-                names.0.emit(w.take(names.len() * NODE_NAME_LEN));
+                names.0.emit(&mut w);
                 statistics.emit(&mut w);
             }
             Message::NameRegistrationResponse {
@@ -1532,7 +1535,7 @@ impl Writer<'_> {
 
     fn entry_record(&mut self, rr_type: RrType, ttl: u32, entry: &AddrEntry) {
         self.record_header(rr_type, ttl, ADDR_ENTRY_LEN);
-        entry.emit(self.take(ADDR_ENTRY_LEN));
+        entry.emit(self);
     }
 }
 
