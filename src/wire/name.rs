@@ -171,11 +171,15 @@ impl Name {
     /// The first-level encoding: each byte becomes `'A' + high nibble`, `'A' + low nibble`.
     pub fn encode(&self) -> [u8; ENCODED_LEN] {
         let mut out = [0u8; ENCODED_LEN];
-        for (pair, byte) in out.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = b'A' + (byte >> 4);
-            pair[1] = b'A' + (byte & 0x0f);
-        }
+        self.encode_into(&mut out);
         out
+    }
+
+    fn encode_into(&self, out: &mut [u8; ENCODED_LEN]) {
+        for (i, byte) in self.0.iter().enumerate() {
+            out[2 * i] = b'A' + (byte >> 4);
+            out[2 * i + 1] = b'A' + (byte & 0x0f);
+        }
     }
 
     /// Decodes a first-level encoded name: exactly 32 letters `A`..`P`.
@@ -477,12 +481,15 @@ impl NbName {
     /// If `buf` is shorter than [`NbName::wire_len`].
     pub fn emit(&self, buf: &mut [u8]) -> usize {
         let scope = self.scope.as_wire();
-        let end = self.wire_len();
-        buf[0] = ENCODED_LEN as u8;
-        buf[1..1 + ENCODED_LEN].copy_from_slice(&self.name.encode());
-        buf[1 + ENCODED_LEN..end - 1].copy_from_slice(scope);
-        buf[end - 1] = 0;
-        end
+        let (length, rest) = buf.split_at_mut(1);
+        length[0] = ENCODED_LEN as u8;
+        let (encoded, rest) = rest.split_at_mut(ENCODED_LEN);
+        self.name
+            .encode_into(encoded.try_into().expect("split at ENCODED_LEN"));
+        let (labels, rest) = rest.split_at_mut(scope.len());
+        labels.copy_from_slice(scope);
+        rest[0] = 0;
+        self.wire_len()
     }
 
     /// Reads a name starting at `offset` in `message`. Returns the name and the offset just
