@@ -495,20 +495,23 @@ impl NbName {
     /// Reads a name starting at `offset` in `message`. Returns the name and the offset just
     /// after it. Never panics.
     pub fn parse(message: &[u8], offset: usize, pointers: Pointers) -> Result<(NbName, usize)> {
-        let mut name = None;
-        let mut scope = Labels::<MAX_SCOPE_LEN>::EMPTY;
-        let end = walk_labels(message, offset, pointers, |label| {
-            match name {
-                None => name = Some(Name::decode(label)?),
-                Some(_) => scope.push(label).map_err(|_| Error)?,
-            }
-            Ok(())
-        })?;
-        let name = name.ok_or(Error)?;
+        // The same walk as a domain name's; the first label is the encoded name, the others
+        // (at most 255 - 34 bytes, as the walk bounds the whole name) the scope.
+        let (labels, end) = DomainName::parse(message, offset, pointers)?;
+        let (&len, rest) = labels.as_wire().split_first().ok_or(Error)?;
+        let (encoded, scope) = rest.split_at_checked(usize::from(len)).ok_or(Error)?;
+        let name = Name::decode(encoded)?;
+        let mut labels = Labels::<MAX_SCOPE_LEN>::EMPTY;
+        labels
+            .bytes
+            .get_mut(..scope.len())
+            .ok_or(Error)?
+            .copy_from_slice(scope);
+        labels.len = scope.len() as u8;
         Ok((
             NbName {
                 name,
-                scope: Scope(scope),
+                scope: Scope(labels),
             },
             end,
         ))
