@@ -420,18 +420,17 @@ impl<'a> NameService<'a> {
     /// The whole statistics block a node status answer carries, given the session service's
     /// `figures`.
     pub fn node_status_statistics(&self, figures: &SessionFigures) -> Statistics {
-        Statistics {
-            number_no_resource_conditions: figures.no_resource_conditions,
-            number_free_command_blocks: figures.free_slots,
-            total_number_command_blocks: figures.total_slots,
-            max_total_number_command_blocks: figures.total_slots,
-            number_pending_sessions: figures.pending_sessions,
-            max_number_pending_sessions: figures.total_slots,
-            max_total_sessions_possible: figures.max_sessions,
-            session_data_packet_size: figures.packet_size,
-            number_send_aborts: self.counters.unsent.get().min(u32::from(u16::MAX)) as u16,
-            ..self.statistics()
-        }
+        let mut statistics = self.statistics();
+        statistics.number_no_resource_conditions = figures.no_resource_conditions;
+        statistics.number_free_command_blocks = figures.free_slots;
+        statistics.total_number_command_blocks = figures.total_slots;
+        statistics.max_total_number_command_blocks = figures.total_slots;
+        statistics.number_pending_sessions = figures.pending_sessions;
+        statistics.max_number_pending_sessions = figures.total_slots;
+        statistics.max_total_sessions_possible = figures.max_sessions;
+        statistics.session_data_packet_size = figures.packet_size;
+        statistics.number_send_aborts = self.counters.unsent.get().min(u32::from(u16::MAX)) as u16;
+        statistics
     }
 
     /// Counts `count` packets the node could not queue for sending (see
