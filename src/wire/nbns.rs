@@ -1046,7 +1046,13 @@ impl Message<'_> {
 
     /// Whether this is a response (R bit).
     pub fn is_response(&self) -> bool {
-        self.layout().response
+        !matches!(
+            self,
+            Message::NameQueryRequest { .. }
+                | Message::NodeStatusRequest { .. }
+                | Message::NameRegistrationRequest { .. }
+                | Message::NameReleaseRequest { .. }
+        )
     }
 }
 
@@ -1360,7 +1366,9 @@ impl<'a> Repr<'a> {
         packet.set_header_flags(
             layout.response,
             layout.opcode,
-            self.wire_flags(),
+            self.flags
+                .without(layout.fixed_mask)
+                .union(layout.fixed_value),
             layout.rcode,
         );
         let [qd, an, ns, ar] = layout.counts;
@@ -2438,6 +2446,8 @@ mod test {
         #[test]
         fn round_trip(parts in parts()) {
             let repr = build(&parts);
+            // The R bit the header gets is the one is_response tells.
+            prop_assert_eq!(repr.message.is_response(), repr.message.layout().response);
             let mut buf = vec![0x5a; repr.buffer_len() + 8];
             repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
             // emit writes exactly buffer_len bytes.
