@@ -157,6 +157,11 @@ impl Flags {
         Flags(self.0 | other.0)
     }
 
+    /// The bits in both sets.
+    pub const fn intersection(self, other: Flags) -> Flags {
+        Flags(self.0 & other.0)
+    }
+
     /// The bits of `self` that are not in `other`.
     pub const fn without(self, other: Flags) -> Flags {
         Flags(self.0 & !other.0)
@@ -920,15 +925,38 @@ pub struct Repr<'a> {
     pub message: Message<'a>,
 }
 
-/// Flags word layout of one message kind: R, opcode, the fixed NM_FLAGS bits and RCODE, and
-/// how many records each section holds.
+/// Flags word layout of one message kind: the bits it fixes (R, OPCODE, the fixed NM_FLAGS
+/// bits, RCODE) as they sit in the flags word, which NM_FLAGS bits are fixed, and how many
+/// records each section holds.
 struct Layout {
-    response: bool,
-    opcode: Opcode,
+    word: u16,
     fixed_mask: Flags,
-    fixed_value: Flags,
-    rcode: Rcode,
-    counts: [u16; 4],
+    sections: Sections,
+}
+
+/// The section counts of a message kind.
+#[derive(Clone, Copy)]
+enum Sections {
+    /// One question.
+    Question,
+    /// One question and one additional record.
+    QuestionAndRecord,
+    /// One answer.
+    Answer,
+    /// One authority and one additional record (a redirect).
+    AuthorityAndRecord,
+}
+
+impl Sections {
+    /// QDCOUNT, ANCOUNT, NSCOUNT and ARCOUNT.
+    const fn counts(self) -> [u16; 4] {
+        match self {
+            Sections::Question => [1, 0, 0, 0],
+            Sections::QuestionAndRecord => [1, 0, 0, 1],
+            Sections::Answer => [0, 1, 0, 0],
+            Sections::AuthorityAndRecord => [0, 0, 1, 1],
+        }
+    }
 }
 
 impl Message<'_> {
@@ -936,91 +964,101 @@ impl Message<'_> {
     /// (`.1`). A [`Repr::flags`] value should not contain bits of the mask.
     pub fn fixed_flags(&self) -> (Flags, Flags) {
         let layout = self.layout();
-        (layout.fixed_mask, layout.fixed_value)
+        (
+            layout.fixed_mask,
+            Flags::from_word(layout.word).intersection(layout.fixed_mask),
+        )
     }
 
     fn layout(&self) -> Layout {
-        use Flags as F;
-        const AA: Flags = Flags::AUTHORITATIVE;
-        const RD: Flags = Flags::RECURSION_DESIRED;
-        const RA: Flags = Flags::RECURSION_AVAILABLE;
-        let request = |opcode, mask, value, counts| Layout {
-            response: false,
-            opcode,
-            fixed_mask: mask,
-            fixed_value: value,
-            rcode: Rcode::NoError,
-            counts,
-        };
-        let response = |opcode, mask, value, rcode, counts| Layout {
-            response: true,
-            opcode,
-            fixed_mask: mask,
-            fixed_value: value,
-            rcode,
-            counts,
-        };
-        const QUESTION: [u16; 4] = [1, 0, 0, 0];
-        const QUESTION_AND_RECORD: [u16; 4] = [1, 0, 0, 1];
-        const ANSWER: [u16; 4] = [0, 1, 0, 0];
-        match *self {
+        const AA: u16 = Flags::AUTHORITATIVE.bits();
+        const RD: u16 = Flags::RECURSION_DESIRED.bits();
+        const RA: u16 = Flags::RECURSION_AVAILABLE.bits();
+        let opcode = |opcode: Opcode| u16::from(u8::from(opcode) & 0x0f) << OPCODE_SHIFT;
+        let rcode = |rcode: Rcode| u16::from(u8::from(rcode) & 0x0f);
+        // The fixed bits of the word, the fixed NM_FLAGS bits, the sections.
+        let (word, mask, sections) = match *self {
             Message::NameQueryRequest { .. } | Message::NodeStatusRequest { .. } => {
-                request(Opcode::Query, F::NONE, F::NONE, QUESTION)
+                (opcode(Opcode::Query), 0, Sections::Question)
             }
-            Message::NameRegistrationRequest { kind, .. } => match kind {
-                RegistrationKind::Registration => {
-                    request(kind.opcode(), RD, RD, QUESTION_AND_RECORD)
-                }
-                RegistrationKind::Overwrite => {
-                    request(kind.opcode(), RD, F::NONE, QUESTION_AND_RECORD)
-                }
-                _ => request(kind.opcode(), F::NONE, F::NONE, QUESTION_AND_RECORD),
-            },
+            Message::NameRegistrationRequest { kind, .. } => {
+                // A registration asks for recursion, an overwrite does not; the others leave
+                // RD free.
+                let (mask, value) = match kind {
+                    RegistrationKind::Registration => (RD, RD),
+                    RegistrationKind::Overwrite => (RD, 0),
+                    _ => (0, 0),
+                };
+                (
+                    opcode(kind.opcode()) | value,
+                    mask,
+                    Sections::QuestionAndRecord,
+                )
+            }
             Message::NameReleaseRequest { .. } => {
-                request(Opcode::Release, F::NONE, F::NONE, QUESTION_AND_RECORD)
+                (opcode(Opcode::Release), 0, Sections::QuestionAndRecord)
             }
             Message::PositiveNameQueryResponse { .. } | Message::NodeStatusResponse { .. } => {
-                response(Opcode::Query, AA, AA, Rcode::NoError, ANSWER)
+                (RESPONSE | opcode(Opcode::Query) | AA, AA, Sections::Answer)
             }
-            Message::NegativeNameQueryResponse { rcode, .. } => {
-                response(Opcode::Query, AA, AA, rcode, ANSWER)
-            }
-            Message::RedirectNameQueryResponse { .. } => response(
-                Opcode::Query,
-                F::NONE,
-                F::NONE,
-                Rcode::NoError,
-                [0, 0, 1, 1],
+            Message::NegativeNameQueryResponse { rcode: r, .. } => (
+                RESPONSE | opcode(Opcode::Query) | AA | rcode(r),
+                AA,
+                Sections::Answer,
             ),
-            Message::NameRegistrationResponse { rcode, .. } => {
-                if rcode == Rcode::NoError {
-                    response(Opcode::Registration, AA | RA, AA | RA, rcode, ANSWER)
-                } else {
-                    response(Opcode::Registration, AA, AA, rcode, ANSWER)
-                }
+            Message::RedirectNameQueryResponse { .. } => (
+                RESPONSE | opcode(Opcode::Query),
+                0,
+                Sections::AuthorityAndRecord,
+            ),
+            Message::NameRegistrationResponse { rcode: r, .. } => {
+                // A positive response offers recursion, a negative one leaves RA free.
+                let ra = if r == Rcode::NoError { RA } else { 0 };
+                (
+                    RESPONSE | opcode(Opcode::Registration) | AA | ra | rcode(r),
+                    AA | ra,
+                    Sections::Answer,
+                )
             }
             Message::NameRefreshResponse {
-                alternate, rcode, ..
+                alternate,
+                rcode: r,
+                ..
             } => {
-                let opcode = if alternate {
+                let refresh = if alternate {
                     Opcode::RefreshAlternate
                 } else {
                     Opcode::Refresh
                 };
-                response(opcode, AA, AA, rcode, ANSWER)
+                (
+                    RESPONSE | opcode(refresh) | AA | rcode(r),
+                    AA,
+                    Sections::Answer,
+                )
             }
-            Message::EndNodeChallengeResponse { .. } => {
-                response(Opcode::Registration, AA | RA, AA, Rcode::NoError, ANSWER)
-            }
-            Message::NameConflictDemand { .. } => {
-                response(Opcode::Registration, AA, AA, Rcode::Conflict, ANSWER)
-            }
-            Message::NameReleaseResponse { rcode, .. } => {
-                response(Opcode::Release, AA, AA, rcode, ANSWER)
-            }
+            Message::EndNodeChallengeResponse { .. } => (
+                RESPONSE | opcode(Opcode::Registration) | AA,
+                AA | RA,
+                Sections::Answer,
+            ),
+            Message::NameConflictDemand { .. } => (
+                RESPONSE | opcode(Opcode::Registration) | AA | rcode(Rcode::Conflict),
+                AA,
+                Sections::Answer,
+            ),
+            Message::NameReleaseResponse { rcode: r, .. } => (
+                RESPONSE | opcode(Opcode::Release) | AA | rcode(r),
+                AA,
+                Sections::Answer,
+            ),
             Message::WaitForAcknowledgement { .. } => {
-                response(Opcode::Wack, AA, AA, Rcode::NoError, ANSWER)
+                (RESPONSE | opcode(Opcode::Wack) | AA, AA, Sections::Answer)
             }
+        };
+        Layout {
+            word,
+            fixed_mask: Flags(mask),
+            sections,
         }
     }
 
@@ -1363,15 +1401,8 @@ impl<'a> Repr<'a> {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Packet<&mut T>) {
         let layout = self.message.layout();
         packet.set_transaction_id(self.transaction_id);
-        packet.set_header_flags(
-            layout.response,
-            layout.opcode,
-            self.flags
-                .without(layout.fixed_mask)
-                .union(layout.fixed_value),
-            layout.rcode,
-        );
-        let [qd, an, ns, ar] = layout.counts;
+        packet.set_flags_word(layout.word | self.flags.without(layout.fixed_mask).bits());
+        let [qd, an, ns, ar] = layout.sections.counts();
         packet.set_counts(qd, an, ns, ar);
         let mut w = Writer {
             buf: packet.buffer.as_mut(),
@@ -2447,7 +2478,10 @@ mod test {
         fn round_trip(parts in parts()) {
             let repr = build(&parts);
             // The R bit the header gets is the one is_response tells.
-            prop_assert_eq!(repr.message.is_response(), repr.message.layout().response);
+            prop_assert_eq!(
+                repr.message.is_response(),
+                repr.message.layout().word & RESPONSE != 0
+            );
             let mut buf = vec![0x5a; repr.buffer_len() + 8];
             repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
             // emit writes exactly buffer_len bytes.
