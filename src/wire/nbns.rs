@@ -1400,14 +1400,18 @@ impl<'a> Repr<'a> {
     /// RDLENGTH or an 8-bit name count can say (never for packets that fit 576 bytes).
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Packet<&mut T>) {
         let layout = self.message.layout();
-        packet.set_transaction_id(self.transaction_id);
-        packet.set_flags_word(layout.word | self.flags.without(layout.fixed_mask).bits());
-        let [qd, an, ns, ar] = layout.sections.counts();
-        packet.set_counts(qd, an, ns, ar);
         let mut w = Writer {
             buf: packet.buffer.as_mut(),
-            pos: HEADER_LEN,
+            pos: 0,
         };
+        // The header: NAME_TRN_ID, the flags word, the four counts.
+        w.u16(self.transaction_id);
+        w.u16(layout.word | self.flags.without(layout.fixed_mask).bits());
+        layout
+            .sections
+            .counts()
+            .into_iter()
+            .for_each(|count| w.u16(count));
         match &self.message {
             Message::NameQueryRequest { name } => w.question(name, RrType::Nb),
             Message::NodeStatusRequest { name } => w.question(name, RrType::NbStat),
