@@ -527,35 +527,19 @@ impl<'a> NameService<'a> {
             if due > now {
                 continue;
             }
-            let nb = NbName::new(entry.name, self.config.scope);
-            let our_entry = self.our_entry(entry.group);
-            let (message, next) = match entry.state {
+            // The registration kind to send (`None`: a release) and the state after it.
+            let (kind, next) = match entry.state {
                 NameState::Registering { sent } if sent < BCAST_REQ_RETRY_COUNT => (
-                    Message::NameRegistrationRequest {
-                        kind: RegistrationKind::Registration,
-                        name: nb,
-                        ttl: NAME_TTL,
-                        entry: our_entry,
-                    },
+                    Some(RegistrationKind::Registration),
                     NameState::Registering { sent: sent + 1 },
                 ),
-                NameState::Registering { .. } => (
-                    // Silence: the name is ours. Tell everyone (RFC 1002 §5.1.1.1).
-                    Message::NameRegistrationRequest {
-                        kind: RegistrationKind::Overwrite,
-                        name: nb,
-                        ttl: NAME_TTL,
-                        entry: our_entry,
-                    },
-                    NameState::Active,
-                ),
-                NameState::Releasing { sent } if sent < BCAST_REQ_RETRY_COUNT => (
-                    Message::NameReleaseRequest {
-                        name: nb,
-                        entry: our_entry,
-                    },
-                    NameState::Releasing { sent: sent + 1 },
-                ),
+                // Silence: the name is ours. Tell everyone (RFC 1002 §5.1.1.1).
+                NameState::Registering { .. } => {
+                    (Some(RegistrationKind::Overwrite), NameState::Active)
+                }
+                NameState::Releasing { sent } if sent < BCAST_REQ_RETRY_COUNT => {
+                    (None, NameState::Releasing { sent: sent + 1 })
+                }
                 _ => {
                     self.names[i].next_at = None;
                     if matches!(entry.state, NameState::Releasing { .. }) {
@@ -563,6 +547,20 @@ impl<'a> NameService<'a> {
                     }
                     continue;
                 }
+            };
+            let name = NbName::new(entry.name, self.config.scope);
+            let our_entry = self.our_entry(entry.group);
+            let message = match kind {
+                Some(kind) => Message::NameRegistrationRequest {
+                    kind,
+                    name,
+                    ttl: NAME_TTL,
+                    entry: our_entry,
+                },
+                None => Message::NameReleaseRequest {
+                    name,
+                    entry: our_entry,
+                },
             };
             let repr = nbns::Repr {
                 transaction_id: entry.transaction_id,
