@@ -689,33 +689,37 @@ pub struct Statistics {
 
 impl Statistics {
     fn parse(bytes: &[u8; STATISTICS_LEN]) -> Statistics {
-        let u16_at = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
-        let u32_at = |at: usize| {
-            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-        };
+        // After UNIT_ID, JUMPERS and TEST_RESULT come 19 big-endian 16-bit words (two pairs of
+        // them are the 32-bit send and receive counts).
+        let (head, tail) = bytes.split_at(8);
+        let mut words = [0u16; 19];
+        for (word, pair) in words.iter_mut().zip(tail.chunks_exact(2)) {
+            *word = u16::from_be_bytes([pair[0], pair[1]]);
+        }
+        let u32_at = |at: usize| (u32::from(words[at]) << 16) | u32::from(words[at + 1]);
         let mut unit_id = [0u8; 6];
-        unit_id.copy_from_slice(&bytes[0..6]);
+        unit_id.copy_from_slice(&head[..6]);
         Statistics {
             unit_id,
-            jumpers: bytes[6],
-            test_result: bytes[7],
-            version_number: u16_at(8),
-            period_of_statistics: u16_at(10),
-            number_of_crcs: u16_at(12),
-            number_alignment_errors: u16_at(14),
-            number_of_collisions: u16_at(16),
-            number_send_aborts: u16_at(18),
-            number_good_sends: u32_at(20),
-            number_good_receives: u32_at(24),
-            number_retransmits: u16_at(28),
-            number_no_resource_conditions: u16_at(30),
-            number_free_command_blocks: u16_at(32),
-            total_number_command_blocks: u16_at(34),
-            max_total_number_command_blocks: u16_at(36),
-            number_pending_sessions: u16_at(38),
-            max_number_pending_sessions: u16_at(40),
-            max_total_sessions_possible: u16_at(42),
-            session_data_packet_size: u16_at(44),
+            jumpers: head[6],
+            test_result: head[7],
+            version_number: words[0],
+            period_of_statistics: words[1],
+            number_of_crcs: words[2],
+            number_alignment_errors: words[3],
+            number_of_collisions: words[4],
+            number_send_aborts: words[5],
+            number_good_sends: u32_at(6),
+            number_good_receives: u32_at(8),
+            number_retransmits: words[10],
+            number_no_resource_conditions: words[11],
+            number_free_command_blocks: words[12],
+            total_number_command_blocks: words[13],
+            max_total_number_command_blocks: words[14],
+            number_pending_sessions: words[15],
+            max_number_pending_sessions: words[16],
+            max_total_sessions_possible: words[17],
+            session_data_packet_size: words[18],
         }
     }
 
