@@ -723,27 +723,33 @@ impl Statistics {
         }
     }
 
-    /// Writes the block field after field, in wire order.
+    /// Writes the block: UNIT_ID, JUMPERS, TEST_RESULT, then 19 big-endian 16-bit words.
     fn emit(&self, w: &mut Writer<'_>) {
         w.bytes(&self.unit_id);
         w.bytes(&[self.jumpers, self.test_result]);
-        w.u16(self.version_number);
-        w.u16(self.period_of_statistics);
-        w.u16(self.number_of_crcs);
-        w.u16(self.number_alignment_errors);
-        w.u16(self.number_of_collisions);
-        w.u16(self.number_send_aborts);
-        w.u32(self.number_good_sends);
-        w.u32(self.number_good_receives);
-        w.u16(self.number_retransmits);
-        w.u16(self.number_no_resource_conditions);
-        w.u16(self.number_free_command_blocks);
-        w.u16(self.total_number_command_blocks);
-        w.u16(self.max_total_number_command_blocks);
-        w.u16(self.number_pending_sessions);
-        w.u16(self.max_number_pending_sessions);
-        w.u16(self.max_total_sessions_possible);
-        w.u16(self.session_data_packet_size);
+        let high = |value: u32| (value >> 16) as u16;
+        let words = [
+            self.version_number,
+            self.period_of_statistics,
+            self.number_of_crcs,
+            self.number_alignment_errors,
+            self.number_of_collisions,
+            self.number_send_aborts,
+            high(self.number_good_sends),
+            self.number_good_sends as u16,
+            high(self.number_good_receives),
+            self.number_good_receives as u16,
+            self.number_retransmits,
+            self.number_no_resource_conditions,
+            self.number_free_command_blocks,
+            self.total_number_command_blocks,
+            self.max_total_number_command_blocks,
+            self.number_pending_sessions,
+            self.max_number_pending_sessions,
+            self.max_total_sessions_possible,
+            self.session_data_packet_size,
+        ];
+        words.into_iter().for_each(|word| w.u16(word));
     }
 }
 
