@@ -1360,45 +1360,10 @@ impl<'a> Repr<'a> {
 
     /// Bytes [`Repr::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        const QUESTION_TAIL: usize = 4;
-        const RECORD_TAIL: usize = 10;
-        const POINTER_LEN: usize = 2;
         HEADER_LEN
-            + match &self.message {
-                Message::NameQueryRequest { name } | Message::NodeStatusRequest { name } => {
-                    name.wire_len() + QUESTION_TAIL
-                }
-                Message::NameRegistrationRequest { name, .. }
-                | Message::NameReleaseRequest { name, .. } => {
-                    name.wire_len() + QUESTION_TAIL + POINTER_LEN + RECORD_TAIL + ADDR_ENTRY_LEN
-                }
-                Message::PositiveNameQueryResponse { name, entries, .. } => {
-                    name.wire_len() + RECORD_TAIL + entries.len() * ADDR_ENTRY_LEN
-                }
-                Message::NegativeNameQueryResponse { name, .. } => name.wire_len() + RECORD_TAIL,
-                Message::RedirectNameQueryResponse {
-                    domain,
-                    server_name,
-                    ..
-                } => {
-                    domain.wire_len()
-                        + RECORD_TAIL
-                        + server_name.wire_len()
-                        + server_name.wire_len()
-                        + RECORD_TAIL
-                        + 4
-                }
-                Message::NodeStatusResponse { name, names, .. } => {
-                    name.wire_len() + RECORD_TAIL + node_status_rdata_len(names.len())
-                }
-                Message::NameRegistrationResponse { name, .. }
-                | Message::NameRefreshResponse { name, .. }
-                | Message::EndNodeChallengeResponse { name, .. }
-                | Message::NameConflictDemand { name, .. }
-                | Message::NameReleaseResponse { name, .. } => {
-                    name.wire_len() + RECORD_TAIL + ADDR_ENTRY_LEN
-                }
-                Message::WaitForAcknowledgement { name, .. } => name.wire_len() + RECORD_TAIL + 2,
+            + match self.message.body() {
+                Some(body) => body.len(),
+                None => self.message.redirect_len(),
             }
     }
 
@@ -1422,81 +1387,9 @@ impl<'a> Repr<'a> {
             .counts()
             .into_iter()
             .for_each(|count| w.u16(count));
-        match &self.message {
-            Message::NameQueryRequest { name } => w.question(name, RrType::Nb),
-            Message::NodeStatusRequest { name } => w.question(name, RrType::NbStat),
-            Message::NameRegistrationRequest {
-                name, ttl, entry, ..
-            } => {
-                w.question(name, RrType::Nb);
-                w.bytes(&QUESTION_POINTER);
-                w.entry_record(RrType::Nb, *ttl, entry);
-            }
-            Message::NameReleaseRequest { name, entry } => {
-                w.question(name, RrType::Nb);
-                w.bytes(&QUESTION_POINTER);
-                w.entry_record(RrType::Nb, 0, entry);
-            }
-            Message::PositiveNameQueryResponse { name, ttl, entries } => {
-                w.name(name);
-                let len = entries.len() * ADDR_ENTRY_LEN;
-                w.record_header(RrType::Nb, *ttl, len);
-                entries.0.emit(&mut w);
-            }
-            Message::NegativeNameQueryResponse { name, .. } => {
-                w.name(name);
-                w.record_header(RrType::Null, 0, 0);
-            }
-            Message::RedirectNameQueryResponse {
-                domain,
-                ttl,
-                server_name,
-                server_ttl,
-                server_address,
-            } => {
-                w.domain_name(domain);
-                w.record_header(RrType::Ns, *ttl, server_name.wire_len());
-                // NSD_NAME, then the same name again as the address record's RR_NAME.
-                w.domain_name(server_name);
-                w.domain_name(server_name);
-                w.record_header(RrType::A, *server_ttl, 4);
-                w.bytes(&server_address.octets());
-            }
-            Message::NodeStatusResponse {
-                name,
-                names,
-                statistics,
-            } => {
-                w.name(name);
-                w.record_header(RrType::NbStat, 0, node_status_rdata_len(names.len()));
-                w.bytes(&[u8::try_from(names.len()).expect("too many names")]);
-                names.0.emit(&mut w);
-                statistics.emit(&mut w);
-            }
-            Message::NameRegistrationResponse {
-                name, ttl, entry, ..
-            }
-            | Message::NameRefreshResponse {
-                name, ttl, entry, ..
-            }
-            | Message::EndNodeChallengeResponse { name, ttl, entry } => {
-                w.name(name);
-                w.entry_record(RrType::Nb, *ttl, entry);
-            }
-            Message::NameConflictDemand { name, entry }
-            | Message::NameReleaseResponse { name, entry, .. } => {
-                w.name(name);
-                w.entry_record(RrType::Nb, 0, entry);
-            }
-            Message::WaitForAcknowledgement {
-                name,
-                ttl,
-                request_flags,
-            } => {
-                w.name(name);
-                w.record_header(RrType::Null, *ttl, 2);
-                w.bytes(&request_flags.to_be_bytes());
-            }
+        match self.message.body() {
+            Some(body) => body.emit(&mut w),
+            None => self.message.emit_redirect(&mut w),
         }
     }
 
@@ -1532,6 +1425,193 @@ impl<'a> Repr<'a> {
 
 fn node_status_rdata_len(names: usize) -> usize {
     1 + names * NODE_NAME_LEN + STATISTICS_LEN
+}
+
+/// The RDATA of the one resource record a message (other than a redirect) carries.
+enum Rdata<'m, 'a> {
+    /// None (a negative query response).
+    Empty,
+    /// One ADDR_ENTRY.
+    Entry(&'m AddrEntry),
+    /// The ADDR_ENTRY array of a positive query response.
+    Entries(&'m AddrEntries<'a>),
+    /// NUM_NAMES, the node names and the statistics of a node status response.
+    NodeStatus(&'m NodeNames<'a>, &'m Statistics),
+    /// The pending request's flags word of a WACK.
+    RequestFlags(u16),
+}
+
+impl Rdata<'_, '_> {
+    /// RDLENGTH.
+    fn len(&self) -> usize {
+        match self {
+            Rdata::Empty => 0,
+            Rdata::Entry(_) => ADDR_ENTRY_LEN,
+            Rdata::Entries(entries) => entries.len() * ADDR_ENTRY_LEN,
+            Rdata::NodeStatus(names, _) => node_status_rdata_len(names.len()),
+            Rdata::RequestFlags(_) => 2,
+        }
+    }
+
+    fn emit(&self, w: &mut Writer<'_>) {
+        match self {
+            Rdata::Empty => {}
+            Rdata::Entry(entry) => entry.emit(w),
+            Rdata::Entries(entries) => entries.0.emit(w),
+            Rdata::NodeStatus(names, statistics) => {
+                w.bytes(&[u8::try_from(names.len()).expect("too many names")]);
+                names.0.emit(w);
+                statistics.emit(w);
+            }
+            Rdata::RequestFlags(flags) => w.u16(*flags),
+        }
+    }
+}
+
+/// A message other than a redirect, part by part as it goes on the wire: the name, then its
+/// question, then its record (RR_TYPE, TTL, RDATA). A request has a question; a registration-
+/// shaped or release request also a record, whose name is the pointer to the question's. A
+/// response has the record only, under the full name.
+struct Body<'m, 'a> {
+    name: &'m NbName,
+    question: Option<RrType>,
+    record: Option<(RrType, u32, Rdata<'m, 'a>)>,
+}
+
+impl Body<'_, '_> {
+    const QUESTION_TAIL: usize = 4;
+    const RECORD_TAIL: usize = 10;
+
+    /// Bytes after the header.
+    fn len(&self) -> usize {
+        let mut len = self.name.wire_len();
+        if self.question.is_some() {
+            len += Self::QUESTION_TAIL;
+        }
+        if let Some((_, _, rdata)) = &self.record {
+            if self.question.is_some() {
+                len += QUESTION_POINTER.len();
+            }
+            len += Self::RECORD_TAIL + rdata.len();
+        }
+        len
+    }
+
+    fn emit(&self, w: &mut Writer<'_>) {
+        w.name(self.name);
+        if let Some(question_type) = self.question {
+            w.u16(question_type.into());
+            w.u16(CLASS_IN);
+        }
+        if let Some((rr_type, ttl, rdata)) = &self.record {
+            if self.question.is_some() {
+                w.bytes(&QUESTION_POINTER);
+            }
+            w.record_header(*rr_type, *ttl, rdata.len());
+            rdata.emit(w);
+        }
+    }
+}
+
+impl<'a> Message<'a> {
+    /// The parts of the message, `None` for a redirect (the one message without a NetBIOS name).
+    fn body(&self) -> Option<Body<'_, 'a>> {
+        let (name, question, record) = match self {
+            Message::NameQueryRequest { name } => (name, Some(RrType::Nb), None),
+            Message::NodeStatusRequest { name } => (name, Some(RrType::NbStat), None),
+            Message::NameRegistrationRequest {
+                name, ttl, entry, ..
+            } => (
+                name,
+                Some(RrType::Nb),
+                Some((RrType::Nb, *ttl, Rdata::Entry(entry))),
+            ),
+            Message::NameReleaseRequest { name, entry } => (
+                name,
+                Some(RrType::Nb),
+                Some((RrType::Nb, 0, Rdata::Entry(entry))),
+            ),
+            Message::PositiveNameQueryResponse { name, ttl, entries } => (
+                name,
+                None,
+                Some((RrType::Nb, *ttl, Rdata::Entries(entries))),
+            ),
+            Message::NegativeNameQueryResponse { name, .. } => {
+                (name, None, Some((RrType::Null, 0, Rdata::Empty)))
+            }
+            Message::RedirectNameQueryResponse { .. } => return None,
+            Message::NodeStatusResponse {
+                name,
+                names,
+                statistics,
+            } => (
+                name,
+                None,
+                Some((RrType::NbStat, 0, Rdata::NodeStatus(names, statistics))),
+            ),
+            Message::NameRegistrationResponse {
+                name, ttl, entry, ..
+            }
+            | Message::NameRefreshResponse {
+                name, ttl, entry, ..
+            }
+            | Message::EndNodeChallengeResponse { name, ttl, entry } => {
+                (name, None, Some((RrType::Nb, *ttl, Rdata::Entry(entry))))
+            }
+            Message::NameConflictDemand { name, entry }
+            | Message::NameReleaseResponse { name, entry, .. } => {
+                (name, None, Some((RrType::Nb, 0, Rdata::Entry(entry))))
+            }
+            Message::WaitForAcknowledgement {
+                name,
+                ttl,
+                request_flags,
+            } => (
+                name,
+                None,
+                Some((RrType::Null, *ttl, Rdata::RequestFlags(*request_flags))),
+            ),
+        };
+        Some(Body {
+            name,
+            question,
+            record,
+        })
+    }
+
+    /// Bytes of a redirect after the header (0 for any other message).
+    fn redirect_len(&self) -> usize {
+        let Message::RedirectNameQueryResponse {
+            domain,
+            server_name,
+            ..
+        } = self
+        else {
+            return 0;
+        };
+        domain.wire_len() + 2 * Body::RECORD_TAIL + 2 * server_name.wire_len() + 4
+    }
+
+    /// Writes a redirect after the header (nothing for any other message).
+    fn emit_redirect(&self, w: &mut Writer<'_>) {
+        let Message::RedirectNameQueryResponse {
+            domain,
+            ttl,
+            server_name,
+            server_ttl,
+            server_address,
+        } = self
+        else {
+            return;
+        };
+        w.domain_name(domain);
+        w.record_header(RrType::Ns, *ttl, server_name.wire_len());
+        // NSD_NAME, then the same name again as the address record's RR_NAME.
+        w.domain_name(server_name);
+        w.domain_name(server_name);
+        w.record_header(RrType::A, *server_ttl, 4);
+        w.bytes(&server_address.octets());
+    }
 }
 
 /// Sequential writer over an emit buffer; callers guarantee the buffer is long enough.
@@ -1573,22 +1653,11 @@ impl Writer<'_> {
         self.pos += len;
     }
 
-    fn question(&mut self, name: &NbName, question_type: RrType) {
-        self.name(name);
-        self.u16(question_type.into());
-        self.u16(CLASS_IN);
-    }
-
     fn record_header(&mut self, rr_type: RrType, ttl: u32, rdlength: usize) {
         self.u16(rr_type.into());
         self.u16(CLASS_IN);
         self.u32(ttl);
         self.u16(u16::try_from(rdlength).expect("RDLENGTH over 65535"));
-    }
-
-    fn entry_record(&mut self, rr_type: RrType, ttl: u32, entry: &AddrEntry) {
-        self.record_header(rr_type, ttl, ADDR_ENTRY_LEN);
-        entry.emit(self);
     }
 }
 
