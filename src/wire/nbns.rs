@@ -21,7 +21,7 @@ use smoltcp::wire::Ipv4Address;
 
 use super::field::Field;
 use super::name::{DomainName, Name, NbName, Pointers};
-use super::{Error, MAX_DATAGRAM_LENGTH, Result, read_u16, read_u32};
+use super::{Error, MAX_DATAGRAM_LENGTH, Result};
 
 /// Length of the name service header.
 pub const HEADER_LEN: usize = 12;
@@ -1114,10 +1114,15 @@ struct RecordHeader {
 
 impl RecordHeader {
     fn parse(message: &[u8], at: usize) -> Result<RecordHeader> {
-        let rr_type = RrType::from(read_u16(message, at)?);
-        let class = read_u16(message, at + 2)?;
-        let ttl = read_u32(message, at + 4)?;
-        let rdlength = usize::from(read_u16(message, at + 8)?);
+        // RR_TYPE, RR_CLASS, TTL, RDLENGTH: one length check for the four.
+        let fixed: &[u8; 10] = message
+            .get(at..)
+            .and_then(|rest| rest.first_chunk())
+            .ok_or(Error)?;
+        let rr_type = RrType::from(u16::from_be_bytes([fixed[0], fixed[1]]));
+        let class = u16::from_be_bytes([fixed[2], fixed[3]]);
+        let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+        let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
         let rdata_start = at + 10;
         let rdata_end = rdata_start + rdlength;
         if rdata_end > message.len() || class != CLASS_IN {
@@ -1190,8 +1195,13 @@ impl<'a> Repr<'a> {
             return Err(Error);
         }
         let (name, after) = NbName::parse(message, HEADER_LEN, POINTERS)?;
-        let question_type = RrType::from(read_u16(message, after)?);
-        if read_u16(message, after + 2)? != CLASS_IN {
+        // QUESTION_TYPE and QUESTION_CLASS.
+        let question: &[u8; 4] = message
+            .get(after..)
+            .and_then(|rest| rest.first_chunk())
+            .ok_or(Error)?;
+        let question_type = RrType::from(u16::from_be_bytes([question[0], question[1]]));
+        if u16::from_be_bytes([question[2], question[3]]) != CLASS_IN {
             return Err(Error);
         }
         let question_end = after + 4;
