@@ -1104,16 +1104,17 @@ impl Message<'_> {
     }
 }
 
-/// Reads the fixed part of a resource record after its name.
-struct RecordHeader {
+/// Reads the fixed part of a resource record after its name, and finds its RDATA.
+struct RecordHeader<'a> {
     rr_type: RrType,
     ttl: u32,
+    /// Where the RDATA starts in the message.
     rdata_start: usize,
-    rdata_end: usize,
+    rdata: &'a [u8],
 }
 
-impl RecordHeader {
-    fn parse(message: &[u8], at: usize) -> Result<RecordHeader> {
+impl<'a> RecordHeader<'a> {
+    fn parse(message: &'a [u8], at: usize) -> Result<RecordHeader<'a>> {
         // RR_TYPE, RR_CLASS, TTL, RDLENGTH: one length check for the four.
         let fixed: &[u8; 10] = message
             .get(at..)
@@ -1124,33 +1125,36 @@ impl RecordHeader {
         let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
         let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
         let rdata_start = at + 10;
-        let rdata_end = rdata_start + rdlength;
-        if rdata_end > message.len() || class != CLASS_IN {
+        let rdata = message
+            .get(rdata_start..rdata_start + rdlength)
+            .ok_or(Error)?;
+        if class != CLASS_IN {
             return Err(Error);
         }
         Ok(RecordHeader {
             rr_type,
             ttl,
             rdata_start,
-            rdata_end,
+            rdata,
         })
     }
 
-    fn rdata<'a>(&self, message: &'a [u8]) -> &'a [u8] {
-        &message[self.rdata_start..self.rdata_end]
+    /// Where the RDATA ends in the message.
+    fn rdata_end(&self) -> usize {
+        self.rdata_start + self.rdata.len()
     }
 }
 
 /// Reads a name and the record header after it; `name` must be an NB-style NetBIOS name.
-fn parse_record(message: &[u8], at: usize) -> Result<(NbName, RecordHeader)> {
+fn parse_record(message: &[u8], at: usize) -> Result<(NbName, RecordHeader<'_>)> {
     let (name, after) = NbName::parse(message, at, POINTERS)?;
     let header = RecordHeader::parse(message, after)?;
     Ok((name, header))
 }
 
 /// Reads a 6-byte NB record's single address entry.
-fn single_entry(message: &[u8], record: &RecordHeader) -> Result<AddrEntry> {
-    let rdata = record.rdata(message);
+fn single_entry(record: &RecordHeader<'_>) -> Result<AddrEntry> {
+    let rdata = record.rdata;
     if record.rr_type != RrType::Nb || rdata.len() != ADDR_ENTRY_LEN {
         return Err(Error);
     }
@@ -1233,7 +1237,7 @@ impl<'a> Repr<'a> {
         if record_name != name {
             return Err(Error);
         }
-        let entry = single_entry(message, &record)?;
+        let entry = single_entry(&record)?;
         Ok(match kind {
             Some(kind) => Message::NameRegistrationRequest {
                 kind,
@@ -1259,7 +1263,7 @@ impl<'a> Repr<'a> {
             return Err(Error);
         }
         let (name, record) = parse_record(message, HEADER_LEN)?;
-        let rdata = record.rdata(message);
+        let rdata = record.rdata;
         match packet.opcode() {
             Opcode::Query => match (record.rr_type, rcode) {
                 (RrType::Nb, Rcode::NoError) => {
@@ -1293,7 +1297,7 @@ impl<'a> Repr<'a> {
                 _ => Err(Error),
             },
             Opcode::Registration => {
-                let entry = single_entry(message, &record)?;
+                let entry = single_entry(&record)?;
                 let ttl = record.ttl;
                 Ok(match rcode {
                     Rcode::Conflict => Message::NameConflictDemand { name, entry },
@@ -1314,13 +1318,13 @@ impl<'a> Repr<'a> {
                     name,
                     rcode,
                     ttl: record.ttl,
-                    entry: single_entry(message, &record)?,
+                    entry: single_entry(&record)?,
                 })
             }
             Opcode::Release => Ok(Message::NameReleaseResponse {
                 name,
                 rcode,
-                entry: single_entry(message, &record)?,
+                entry: single_entry(&record)?,
             }),
             Opcode::Wack if rcode == Rcode::NoError => {
                 if record.rr_type != RrType::Null || rdata.len() != 2 {
@@ -1344,13 +1348,13 @@ impl<'a> Repr<'a> {
             return Err(Error);
         }
         let (server_name, name_end) = DomainName::parse(message, ns.rdata_start, POINTERS)?;
-        if name_end != ns.rdata_end {
+        if name_end != ns.rdata_end() {
             return Err(Error);
         }
-        let (a_name, after) = DomainName::parse(message, ns.rdata_end, POINTERS)?;
+        let (a_name, after) = DomainName::parse(message, name_end, POINTERS)?;
         let a = RecordHeader::parse(message, after)?;
-        let address = a.rdata(message);
-        if a.rr_type != RrType::A || address.len() != 4 || a_name != server_name {
+        let address: [u8; 4] = a.rdata.try_into().map_err(|_| Error)?;
+        if a.rr_type != RrType::A || a_name != server_name {
             return Err(Error);
         }
         Ok(Message::RedirectNameQueryResponse {
@@ -1358,7 +1362,7 @@ impl<'a> Repr<'a> {
             ttl: ns.ttl,
             server_name,
             server_ttl: a.ttl,
-            server_address: Ipv4Address::new(address[0], address[1], address[2], address[3]),
+            server_address: Ipv4Address::from(address),
         })
     }
 
