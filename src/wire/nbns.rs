@@ -1264,6 +1264,8 @@ impl<'a> Repr<'a> {
         }
         let (name, record) = parse_record(message, HEADER_LEN)?;
         let rdata = record.rdata;
+        // The registration, refresh and release responses carry one address entry.
+        let entry = single_entry(&record);
         match packet.opcode() {
             Opcode::Query => match (record.rr_type, rcode) {
                 (RrType::Nb, Rcode::NoError) => {
@@ -1297,7 +1299,7 @@ impl<'a> Repr<'a> {
                 _ => Err(Error),
             },
             Opcode::Registration => {
-                let entry = single_entry(&record)?;
+                let entry = entry?;
                 let ttl = record.ttl;
                 Ok(match rcode {
                     Rcode::Conflict => Message::NameConflictDemand { name, entry },
@@ -1318,13 +1320,13 @@ impl<'a> Repr<'a> {
                     name,
                     rcode,
                     ttl: record.ttl,
-                    entry: single_entry(&record)?,
+                    entry: entry?,
                 })
             }
             Opcode::Release => Ok(Message::NameReleaseResponse {
                 name,
                 rcode,
-                entry: single_entry(&record)?,
+                entry: entry?,
             }),
             Opcode::Wack if rcode == Rcode::NoError => {
                 if record.rr_type != RrType::Null || rdata.len() != 2 {
