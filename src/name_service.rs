@@ -823,7 +823,11 @@ impl<'a> NameService<'a> {
                 entry.state = NameState::Conflict;
                 entry.next_at = None;
                 let name = entry.name;
-                self.wins_lost_on_segment(i);
+                // Without the `wins` feature a name never leaves the idle WINS phase: nothing
+                // to stop.
+                if cfg!(feature = "wins") {
+                    self.wins_lost_on_segment(i);
+                }
                 self.counters.conflicts.bump();
                 self.note(NameEvent::Conflict {
                     name,
