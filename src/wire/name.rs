@@ -16,7 +16,7 @@
 //! Text syntax follows Samba: `LABSRV#20` parses to `LABSRV<20>`, which is also how names are
 //! displayed. Text input is upper-cased.
 
-use core::fmt;
+use core::fmt::{self, Write as _};
 
 use super::{Error, Result};
 
@@ -205,7 +205,7 @@ impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for &b in self.base() {
             if b.is_ascii_graphic() || b == b' ' {
-                write!(f, "{}", b as char)?;
+                f.write_char(char::from(b))?;
             } else {
                 write!(f, "\\x{b:02X}")?;
             }
@@ -289,7 +289,7 @@ impl<const N: usize> Labels<N> {
             }
             for &b in label {
                 if b.is_ascii_graphic() && b != b'.' {
-                    write!(f, "{}", b as char)?;
+                    f.write_char(char::from(b))?;
                 } else {
                     write!(f, "\\x{b:02X}")?;
                 }
