@@ -182,7 +182,12 @@ pub enum AddNameError {
 impl core::fmt::Display for AddNameError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            AddNameError::TableFull => write!(f, "the name table is full ({MAX_NAMES} names)"),
+            // A constant text: formatting the number would bring usize's Display into the
+            // firmware for this one message.
+            AddNameError::TableFull => {
+                const _: () = assert!(MAX_NAMES == 16, "the message says 16 names");
+                f.write_str("the name table is full (16 names)")
+            }
             AddNameError::Duplicate => f.write_str("the name is in the table already"),
         }
     }
