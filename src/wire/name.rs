@@ -207,11 +207,22 @@ impl fmt::Display for Name {
             if b.is_ascii_graphic() || b == b' ' {
                 f.write_char(char::from(b))?;
             } else {
-                write!(f, "\\x{b:02X}")?;
+                f.write_str("\\x")?;
+                write_hex(f, b)?;
             }
         }
-        write!(f, "<{:02X}>", self.suffix())
+        f.write_char('<')?;
+        write_hex(f, self.suffix())?;
+        f.write_char('>')
     }
+}
+
+/// Writes `byte` as two upper-case hexadecimal digits (what `{:02X}` writes, without the
+/// integer formatting machinery: a firmware displays names).
+fn write_hex(f: &mut fmt::Formatter<'_>, byte: u8) -> fmt::Result {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    f.write_char(char::from(DIGITS[usize::from(byte >> 4)]))?;
+    f.write_char(char::from(DIGITS[usize::from(byte & 0x0f)]))
 }
 
 impl fmt::Debug for Name {
@@ -291,7 +302,8 @@ impl<const N: usize> Labels<N> {
                 if b.is_ascii_graphic() && b != b'.' {
                     f.write_char(char::from(b))?;
                 } else {
-                    write!(f, "\\x{b:02X}")?;
+                    f.write_str("\\x")?;
+                    write_hex(f, b)?;
                 }
             }
         }
@@ -732,6 +744,10 @@ mod test {
     fn display_escapes_unprintable_bytes() {
         let name = Name::from_bytes(*b"A\x01B            \x1b");
         assert_eq!(format!("{name}"), "A\\x01B<1B>");
+        // A scope from the wire: its unprintable bytes and a dot inside a label are escaped.
+        let wire = encoded(&fred(), b"\x03A\x01.\x02Bz");
+        let (scoped, _) = NbName::parse(&wire, 0, NONE).unwrap();
+        assert_eq!(format!("{scoped}"), "FRED<20>.A\\x01\\x2E.Bz");
     }
 
     #[test]
