@@ -634,7 +634,7 @@ impl<'a> NameService<'a> {
         {
             return;
         }
-        match repr.message {
+        match &repr.message {
             Message::NameQueryRequest { name } => self.answer_query(id, name, from, send),
             Message::NodeStatusRequest { name } => {
                 self.answer_node_status(id, name, from, figures, send)
@@ -647,9 +647,9 @@ impl<'a> NameService<'a> {
                 name,
                 entry,
                 ..
-            } => self.defend(id, name, entry, from, send),
+            } => self.defend(id, name, *entry, from, send),
             Message::NameRegistrationRequest { .. } => {}
-            Message::NameReleaseRequest { name, .. } if self.owns(&name) => {
+            Message::NameReleaseRequest { name, .. } if self.owns(name) => {
                 self.counters.foreign_releases_ignored.bump();
                 net_debug!(
                     "ignored release of our name {} by {}",
@@ -657,11 +657,11 @@ impl<'a> NameService<'a> {
                     from.source.address
                 );
             }
-            Message::NameRegistrationResponse { name, rcode, .. } if rcode != Rcode::NoError => {
-                self.answer_to_registration(id, &name, from, false)
+            Message::NameRegistrationResponse { name, rcode, .. } if *rcode != Rcode::NoError => {
+                self.answer_to_registration(id, name, from, false)
             }
             Message::NameConflictDemand { name, .. } => {
-                self.answer_to_registration(id, &name, from, true)
+                self.answer_to_registration(id, name, from, true)
             }
             message if message.is_response() => {
                 self.counters.unsolicited_responses_ignored.bump();
@@ -706,18 +706,18 @@ impl<'a> NameService<'a> {
     fn answer_query(
         &mut self,
         id: u16,
-        name: NbName,
+        name: &NbName,
         from: Received,
         send: &mut dyn FnMut(Destination, &nbns::Repr),
     ) {
-        if let Some(owned) = self.active(&name) {
+        if let Some(owned) = self.active(name) {
             let entry = [self.our_entry(owned.group)];
             self.counters.queries_answered.bump();
             if self.wins.config.is_server(from.source.address) {
                 self.wins.counters.challenges_answered.bump();
             }
             let message = Message::PositiveNameQueryResponse {
-                name,
+                name: *name,
                 ttl: NAME_TTL,
                 entries: AddrEntries::new(&entry),
             };
@@ -725,7 +725,7 @@ impl<'a> NameService<'a> {
         } else if from.destination == self.our_address() {
             self.counters.queries_refused.bump();
             let message = Message::NegativeNameQueryResponse {
-                name,
+                name: *name,
                 rcode: Rcode::NameError,
             };
             self.respond(id, from.source, Flags::NONE, message, send);
@@ -737,13 +737,13 @@ impl<'a> NameService<'a> {
     fn answer_node_status(
         &mut self,
         id: u16,
-        name: NbName,
+        name: &NbName,
         from: Received,
         figures: &SessionFigures,
         send: &mut dyn FnMut(Destination, &nbns::Repr),
     ) {
         let asks_us =
-            name.scope.matches(&self.config.scope) && (name.name.is_wildcard() || self.owns(&name));
+            name.scope.matches(&self.config.scope) && (name.name.is_wildcard() || self.owns(name));
         if !asks_us {
             return;
         }
@@ -769,7 +769,7 @@ impl<'a> NameService<'a> {
         }
         let statistics = self.node_status_statistics(figures);
         self.counters.node_status_answered.bump();
-        let response = nbns::Repr::node_status_response(id, name, &list, statistics);
+        let response = nbns::Repr::node_status_response(id, *name, &list, statistics);
         self.transmit(send, from.source, &response);
     }
 
@@ -778,12 +778,12 @@ impl<'a> NameService<'a> {
     fn defend(
         &mut self,
         id: u16,
-        name: NbName,
+        name: &NbName,
         entry: AddrEntry,
         from: Received,
         send: &mut dyn FnMut(Destination, &nbns::Repr),
     ) {
-        let Some(owned) = self.active(&name) else {
+        let Some(owned) = self.active(name) else {
             return;
         };
         if owned.group || entry.address == self.our_address() {
@@ -795,7 +795,7 @@ impl<'a> NameService<'a> {
             by: from.source.address,
         });
         let message = Message::NameRegistrationResponse {
-            name,
+            name: *name,
             rcode: Rcode::Active,
             ttl: 0,
             entry,
