@@ -441,9 +441,7 @@ impl<'a> NameService<'a> {
     /// Counts `count` packets the node could not queue for sending (see
     /// [`NameCounters::unsent`]); node status reports them as send aborts.
     pub fn count_unsent(&mut self, count: u32) {
-        for _ in 0..count {
-            self.counters.unsent.bump();
-        }
+        self.counters.unsent.add(count);
     }
 
     /// Sets the datagram service's figures node status reports: NUMBER_GOOD_SENDS (datagrams
