@@ -612,7 +612,9 @@ impl<'a> NameService<'a> {
             self.wins.counters.broadcasts_ignored.bump();
             return;
         }
-        let Ok(repr) = nbns::Repr::parse(&nbns::Packet::new_unchecked(bytes)) else {
+        // Looked at where it was parsed, not moved out of the result.
+        let parsed = nbns::Repr::parse(&nbns::Packet::new_unchecked(bytes));
+        let Ok(repr) = &parsed else {
             if self.wins.config.is_server(from.source.address) {
                 self.wins.counters.malformed.bump();
             }
@@ -628,7 +630,7 @@ impl<'a> NameService<'a> {
         );
         let id = repr.transaction_id;
         if repr.message.is_response()
-            && (self.wins_receive(&repr, from) || self.resolver_receive(&repr, from))
+            && (self.wins_receive(repr, from) || self.resolver_receive(repr, from))
         {
             return;
         }
