@@ -183,7 +183,12 @@ pub enum AddNameError {
 impl core::fmt::Display for AddNameError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            AddNameError::TableFull => write!(f, "the name table is full ({MAX_NAMES} names)"),
+            // A constant text: formatting the number would bring usize's Display into the
+            // firmware for this one message.
+            AddNameError::TableFull => {
+                const _: () = assert!(MAX_NAMES == 16, "the message says 16 names");
+                f.write_str("the name table is full (16 names)")
+            }
             AddNameError::Duplicate => f.write_str("the name is in the table already"),
         }
     }
@@ -449,26 +454,23 @@ impl<'a> NameService<'a> {
     /// The whole statistics block a node status answer carries, given the session service's
     /// `figures`.
     pub fn node_status_statistics(&self, figures: &SessionFigures) -> Statistics {
-        Statistics {
-            number_no_resource_conditions: figures.no_resource_conditions,
-            number_free_command_blocks: figures.free_slots,
-            total_number_command_blocks: figures.total_slots,
-            max_total_number_command_blocks: figures.total_slots,
-            number_pending_sessions: figures.pending_sessions,
-            max_number_pending_sessions: figures.total_slots,
-            max_total_sessions_possible: figures.max_sessions,
-            session_data_packet_size: figures.packet_size,
-            number_send_aborts: self.counters.unsent.get().min(u32::from(u16::MAX)) as u16,
-            ..self.statistics()
-        }
+        let mut statistics = self.statistics();
+        statistics.number_no_resource_conditions = figures.no_resource_conditions;
+        statistics.number_free_command_blocks = figures.free_slots;
+        statistics.total_number_command_blocks = figures.total_slots;
+        statistics.max_total_number_command_blocks = figures.total_slots;
+        statistics.number_pending_sessions = figures.pending_sessions;
+        statistics.max_number_pending_sessions = figures.total_slots;
+        statistics.max_total_sessions_possible = figures.max_sessions;
+        statistics.session_data_packet_size = figures.packet_size;
+        statistics.number_send_aborts = self.counters.unsent.get().min(u32::from(u16::MAX)) as u16;
+        statistics
     }
 
     /// Counts `count` packets the node could not queue for sending (see
     /// [`NameCounters::unsent`]); node status reports them as send aborts.
     pub fn count_unsent(&mut self, count: u32) {
-        for _ in 0..count {
-            self.counters.unsent.bump();
-        }
+        self.counters.unsent.add(count);
     }
 
     /// Sets the datagram service's figures node status reports: NUMBER_GOOD_SENDS (datagrams
@@ -557,35 +559,19 @@ impl<'a> NameService<'a> {
             if due > now {
                 continue;
             }
-            let nb = NbName::new(entry.name, self.config.scope);
-            let our_entry = self.our_entry(entry.group);
-            let (message, next) = match entry.state {
+            // The registration kind to send (`None`: a release) and the state after it.
+            let (kind, next) = match entry.state {
                 NameState::Registering { sent } if sent < BCAST_REQ_RETRY_COUNT => (
-                    Message::NameRegistrationRequest {
-                        kind: RegistrationKind::Registration,
-                        name: nb,
-                        ttl: NAME_TTL,
-                        entry: our_entry,
-                    },
+                    Some(RegistrationKind::Registration),
                     NameState::Registering { sent: sent + 1 },
                 ),
-                NameState::Registering { .. } => (
-                    // Silence: the name is ours. Tell everyone (RFC 1002 §5.1.1.1).
-                    Message::NameRegistrationRequest {
-                        kind: RegistrationKind::Overwrite,
-                        name: nb,
-                        ttl: NAME_TTL,
-                        entry: our_entry,
-                    },
-                    NameState::Active,
-                ),
-                NameState::Releasing { sent } if sent < BCAST_REQ_RETRY_COUNT => (
-                    Message::NameReleaseRequest {
-                        name: nb,
-                        entry: our_entry,
-                    },
-                    NameState::Releasing { sent: sent + 1 },
-                ),
+                // Silence: the name is ours. Tell everyone (RFC 1002 §5.1.1.1).
+                NameState::Registering { .. } => {
+                    (Some(RegistrationKind::Overwrite), NameState::Active)
+                }
+                NameState::Releasing { sent } if sent < BCAST_REQ_RETRY_COUNT => {
+                    (None, NameState::Releasing { sent: sent + 1 })
+                }
                 _ => {
                     self.names[i].next_at = None;
                     if matches!(entry.state, NameState::Releasing { .. }) {
@@ -593,6 +579,20 @@ impl<'a> NameService<'a> {
                     }
                     continue;
                 }
+            };
+            let name = NbName::new(entry.name, self.config.scope);
+            let our_entry = self.our_entry(entry.group);
+            let message = match kind {
+                Some(kind) => Message::NameRegistrationRequest {
+                    kind,
+                    name,
+                    ttl: NAME_TTL,
+                    entry: our_entry,
+                },
+                None => Message::NameReleaseRequest {
+                    name,
+                    entry: our_entry,
+                },
             };
             let repr = nbns::Repr {
                 transaction_id: entry.transaction_id,
@@ -641,7 +641,9 @@ impl<'a> NameService<'a> {
             self.wins.counters.broadcasts_ignored.bump();
             return;
         }
-        let Ok(repr) = nbns::Repr::parse(&nbns::Packet::new_unchecked(bytes)) else {
+        // Looked at where it was parsed, not moved out of the result.
+        let parsed = nbns::Repr::parse(&nbns::Packet::new_unchecked(bytes));
+        let Ok(repr) = &parsed else {
             if self.wins.config.is_server(from.source.address) {
                 self.wins.counters.malformed.bump();
             }
@@ -657,11 +659,11 @@ impl<'a> NameService<'a> {
         );
         let id = repr.transaction_id;
         if repr.message.is_response()
-            && (self.wins_receive(&repr, from) || self.resolver_receive(&repr, from))
+            && (self.wins_receive(repr, from) || self.resolver_receive(repr, from))
         {
             return;
         }
-        match repr.message {
+        match &repr.message {
             Message::NameQueryRequest { name } => self.answer_query(id, name, from, send),
             Message::NodeStatusRequest { name } => {
                 self.answer_node_status(id, name, from, figures, send)
@@ -674,9 +676,9 @@ impl<'a> NameService<'a> {
                 name,
                 entry,
                 ..
-            } => self.defend(id, name, entry, from, send),
+            } => self.defend(id, name, *entry, from, send),
             Message::NameRegistrationRequest { .. } => {}
-            Message::NameReleaseRequest { name, .. } if self.owns(&name) => {
+            Message::NameReleaseRequest { name, .. } if self.owns(name) => {
                 self.counters.foreign_releases_ignored.bump();
                 net_debug!(
                     "ignored release of our name {} by {}",
@@ -684,11 +686,11 @@ impl<'a> NameService<'a> {
                     from.source.address
                 );
             }
-            Message::NameRegistrationResponse { name, rcode, .. } if rcode != Rcode::NoError => {
-                self.answer_to_registration(id, &name, from, false)
+            Message::NameRegistrationResponse { name, rcode, .. } if *rcode != Rcode::NoError => {
+                self.answer_to_registration(id, name, from, false)
             }
             Message::NameConflictDemand { name, .. } => {
-                self.answer_to_registration(id, &name, from, true)
+                self.answer_to_registration(id, name, from, true)
             }
             message if message.is_response() => {
                 self.counters.unsolicited_responses_ignored.bump();
@@ -733,18 +735,18 @@ impl<'a> NameService<'a> {
     fn answer_query(
         &mut self,
         id: u16,
-        name: NbName,
+        name: &NbName,
         from: Received,
         send: &mut dyn FnMut(Destination, &nbns::Repr),
     ) {
-        if let Some(owned) = self.active(&name) {
+        if let Some(owned) = self.active(name) {
             let entry = [self.our_entry(owned.group)];
             self.counters.queries_answered.bump();
             if self.wins.config.is_server(from.source.address) {
                 self.wins.counters.challenges_answered.bump();
             }
             let message = Message::PositiveNameQueryResponse {
-                name,
+                name: *name,
                 ttl: NAME_TTL,
                 entries: AddrEntries::new(&entry),
             };
@@ -752,7 +754,7 @@ impl<'a> NameService<'a> {
         } else if from.destination == self.our_address() {
             self.counters.queries_refused.bump();
             let message = Message::NegativeNameQueryResponse {
-                name,
+                name: *name,
                 rcode: Rcode::NameError,
             };
             self.respond(id, from.source, Flags::NONE, message, send);
@@ -764,13 +766,13 @@ impl<'a> NameService<'a> {
     fn answer_node_status(
         &mut self,
         id: u16,
-        name: NbName,
+        name: &NbName,
         from: Received,
         figures: &SessionFigures,
         send: &mut dyn FnMut(Destination, &nbns::Repr),
     ) {
         let asks_us =
-            name.scope.matches(&self.config.scope) && (name.name.is_wildcard() || self.owns(&name));
+            name.scope.matches(&self.config.scope) && (name.name.is_wildcard() || self.owns(name));
         if !asks_us {
             return;
         }
@@ -796,7 +798,7 @@ impl<'a> NameService<'a> {
         }
         let statistics = self.node_status_statistics(figures);
         self.counters.node_status_answered.bump();
-        let response = nbns::Repr::node_status_response(id, name, &list, statistics);
+        let response = nbns::Repr::node_status_response(id, *name, &list, statistics);
         self.transmit(send, from.source, &response);
     }
 
@@ -805,12 +807,12 @@ impl<'a> NameService<'a> {
     fn defend(
         &mut self,
         id: u16,
-        name: NbName,
+        name: &NbName,
         entry: AddrEntry,
         from: Received,
         send: &mut dyn FnMut(Destination, &nbns::Repr),
     ) {
-        let Some(owned) = self.active(&name) else {
+        let Some(owned) = self.active(name) else {
             return;
         };
         if owned.group || entry.address == self.our_address() {
@@ -822,7 +824,7 @@ impl<'a> NameService<'a> {
             by: from.source.address,
         });
         let message = Message::NameRegistrationResponse {
-            name,
+            name: *name,
             rcode: Rcode::Active,
             ttl: 0,
             entry,
@@ -855,7 +857,11 @@ impl<'a> NameService<'a> {
                 entry.state = NameState::Conflict;
                 entry.next_at = None;
                 let name = entry.name;
-                self.wins_lost_on_segment(i);
+                // Without the `wins` feature a name never leaves the idle WINS phase: nothing
+                // to stop.
+                if cfg!(feature = "wins") {
+                    self.wins_lost_on_segment(i);
+                }
                 self.counters.conflicts.bump();
                 self.note(NameEvent::Conflict {
                     name,

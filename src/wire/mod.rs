@@ -76,12 +76,3 @@ pub(crate) fn read_u16(buf: &[u8], offset: usize) -> Result<u16> {
         None => Err(Error),
     }
 }
-
-/// Reads a big-endian `u32` at `offset`, or fails if the buffer is too short.
-#[inline]
-pub(crate) fn read_u32(buf: &[u8], offset: usize) -> Result<u32> {
-    match buf.get(offset..offset + 4) {
-        Some(b) => Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
-        None => Err(Error),
-    }
-}

@@ -16,7 +16,7 @@
 //! Text syntax follows Samba: `LABSRV#20` parses to `LABSRV<20>`, which is also how names are
 //! displayed. Text input is upper-cased.
 
-use core::fmt;
+use core::fmt::{self, Write as _};
 
 use super::{Error, Result};
 
@@ -171,11 +171,15 @@ impl Name {
     /// The first-level encoding: each byte becomes `'A' + high nibble`, `'A' + low nibble`.
     pub fn encode(&self) -> [u8; ENCODED_LEN] {
         let mut out = [0u8; ENCODED_LEN];
-        for (pair, byte) in out.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = b'A' + (byte >> 4);
-            pair[1] = b'A' + (byte & 0x0f);
-        }
+        self.encode_into(&mut out);
         out
+    }
+
+    fn encode_into(&self, out: &mut [u8; ENCODED_LEN]) {
+        for (i, byte) in self.0.iter().enumerate() {
+            out[2 * i] = b'A' + (byte >> 4);
+            out[2 * i + 1] = b'A' + (byte & 0x0f);
+        }
     }
 
     /// Decodes a first-level encoded name: exactly 32 letters `A`..`P`.
@@ -201,12 +205,15 @@ impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for &b in self.base() {
             if b.is_ascii_graphic() || b == b' ' {
-                write!(f, "{}", b as char)?;
+                f.write_char(char::from(b))?;
             } else {
-                write!(f, "\\x{b:02X}")?;
+                f.write_str("\\x")?;
+                write_hex(f, b)?;
             }
         }
-        write!(f, "<{:02X}>", self.suffix())
+        f.write_char('<')?;
+        write_hex(f, self.suffix())?;
+        f.write_char('>')
     }
 }
 
@@ -223,6 +230,14 @@ impl defmt::Format for Name {
             _ => defmt::write!(f, "{=[u8]:a}<{=u8:02X}>", base, self.suffix()),
         }
     }
+}
+
+/// Writes `byte` as two upper-case hexadecimal digits (what `{:02X}` writes, without the
+/// integer formatting machinery: a firmware displays names).
+fn write_hex(f: &mut fmt::Formatter<'_>, byte: u8) -> fmt::Result {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    f.write_char(char::from(DIGITS[usize::from(byte >> 4)]))?;
+    f.write_char(char::from(DIGITS[usize::from(byte & 0x0f)]))
 }
 
 impl fmt::Debug for Name {
@@ -300,9 +315,10 @@ impl<const N: usize> Labels<N> {
             }
             for &b in label {
                 if b.is_ascii_graphic() && b != b'.' {
-                    write!(f, "{}", b as char)?;
+                    f.write_char(char::from(b))?;
                 } else {
-                    write!(f, "\\x{b:02X}")?;
+                    f.write_str("\\x")?;
+                    write_hex(f, b)?;
                 }
             }
         }
@@ -505,31 +521,37 @@ impl NbName {
     /// If `buf` is shorter than [`NbName::wire_len`].
     pub fn emit(&self, buf: &mut [u8]) -> usize {
         let scope = self.scope.as_wire();
-        let end = self.wire_len();
-        buf[0] = ENCODED_LEN as u8;
-        buf[1..1 + ENCODED_LEN].copy_from_slice(&self.name.encode());
-        buf[1 + ENCODED_LEN..end - 1].copy_from_slice(scope);
-        buf[end - 1] = 0;
-        end
+        let (length, rest) = buf.split_at_mut(1);
+        length[0] = ENCODED_LEN as u8;
+        let (encoded, rest) = rest.split_at_mut(ENCODED_LEN);
+        self.name
+            .encode_into(encoded.try_into().expect("split at ENCODED_LEN"));
+        let (labels, rest) = rest.split_at_mut(scope.len());
+        labels.copy_from_slice(scope);
+        rest[0] = 0;
+        self.wire_len()
     }
 
     /// Reads a name starting at `offset` in `message`. Returns the name and the offset just
     /// after it. Never panics.
     pub fn parse(message: &[u8], offset: usize, pointers: Pointers) -> Result<(NbName, usize)> {
-        let mut name = None;
-        let mut scope = Labels::<MAX_SCOPE_LEN>::EMPTY;
-        let end = walk_labels(message, offset, pointers, |label| {
-            match name {
-                None => name = Some(Name::decode(label)?),
-                Some(_) => scope.push(label).map_err(|_| Error)?,
-            }
-            Ok(())
-        })?;
-        let name = name.ok_or(Error)?;
+        // The same walk as a domain name's; the first label is the encoded name, the others
+        // (at most 255 - 34 bytes, as the walk bounds the whole name) the scope.
+        let (labels, end) = DomainName::parse(message, offset, pointers)?;
+        let (&len, rest) = labels.as_wire().split_first().ok_or(Error)?;
+        let (encoded, scope) = rest.split_at_checked(usize::from(len)).ok_or(Error)?;
+        let name = Name::decode(encoded)?;
+        let mut labels = Labels::<MAX_SCOPE_LEN>::EMPTY;
+        labels
+            .bytes
+            .get_mut(..scope.len())
+            .ok_or(Error)?
+            .copy_from_slice(scope);
+        labels.len = scope.len() as u8;
         Ok((
             NbName {
                 name,
-                scope: Scope(scope),
+                scope: Scope(labels),
             },
             end,
         ))
@@ -761,6 +783,10 @@ mod test {
     fn display_escapes_unprintable_bytes() {
         let name = Name::from_bytes(*b"A\x01B            \x1b");
         assert_eq!(format!("{name}"), "A\\x01B<1B>");
+        // A scope from the wire: its unprintable bytes and a dot inside a label are escaped.
+        let wire = encoded(&fred(), b"\x03A\x01.\x02Bz");
+        let (scoped, _) = NbName::parse(&wire, 0, NONE).unwrap();
+        assert_eq!(format!("{scoped}"), "FRED<20>.A\\x01\\x2E.Bz");
     }
 
     #[test]

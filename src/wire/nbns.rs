@@ -21,7 +21,7 @@ use smoltcp::wire::Ipv4Address;
 
 use super::field::Field;
 use super::name::{DomainName, Name, NbName, Pointers};
-use super::{Error, MAX_DATAGRAM_LENGTH, Result, read_u16, read_u32};
+use super::{Error, MAX_DATAGRAM_LENGTH, Result};
 
 /// Length of the name service header.
 pub const HEADER_LEN: usize = 12;
@@ -155,6 +155,11 @@ impl Flags {
     /// Both sets.
     pub const fn union(self, other: Flags) -> Flags {
         Flags(self.0 | other.0)
+    }
+
+    /// The bits in both sets.
+    pub const fn intersection(self, other: Flags) -> Flags {
+        Flags(self.0 & other.0)
     }
 
     /// The bits of `self` that are not in `other`.
@@ -432,9 +437,9 @@ impl AddrEntry {
         }
     }
 
-    fn emit(&self, out: &mut [u8]) {
-        out[0..2].copy_from_slice(&self.flags.0.to_be_bytes());
-        out[2..6].copy_from_slice(&self.address.octets());
+    fn emit(&self, w: &mut Writer<'_>) {
+        w.u16(self.flags.0);
+        w.bytes(&self.address.octets());
     }
 }
 
@@ -514,9 +519,9 @@ impl NodeName {
         }
     }
 
-    fn emit(&self, out: &mut [u8]) {
-        out[..16].copy_from_slice(self.name.as_bytes());
-        out[16..18].copy_from_slice(&self.flags.0.to_be_bytes());
+    fn emit(&self, w: &mut Writer<'_>) {
+        w.bytes(self.name.as_bytes());
+        w.u16(self.flags.0);
     }
 }
 
@@ -532,7 +537,7 @@ enum Records<'a, R> {
 trait FixedRecord: Copy {
     const LEN: usize;
     fn read(bytes: &[u8]) -> Self;
-    fn write(&self, out: &mut [u8]);
+    fn write(&self, w: &mut Writer<'_>);
 }
 
 impl FixedRecord for AddrEntry {
@@ -540,8 +545,8 @@ impl FixedRecord for AddrEntry {
     fn read(bytes: &[u8]) -> Self {
         AddrEntry::parse(bytes)
     }
-    fn write(&self, out: &mut [u8]) {
-        self.emit(out)
+    fn write(&self, w: &mut Writer<'_>) {
+        self.emit(w)
     }
 }
 
@@ -550,8 +555,8 @@ impl FixedRecord for NodeName {
     fn read(bytes: &[u8]) -> Self {
         NodeName::parse(bytes)
     }
-    fn write(&self, out: &mut [u8]) {
-        self.emit(out)
+    fn write(&self, w: &mut Writer<'_>) {
+        self.emit(w)
     }
 }
 
@@ -574,9 +579,12 @@ impl<'a, R: FixedRecord> Records<'a, R> {
         (0..self.len()).filter_map(|i| self.get(i))
     }
 
-    fn emit(&self, out: &mut [u8]) {
-        for (record, chunk) in self.iter().zip(out.chunks_exact_mut(R::LEN)) {
-            record.write(chunk);
+    /// Writes the records: a parsed list as the bytes it was read from (each record reads
+    /// and writes its bytes unchanged), a list of values one after the other.
+    fn emit(&self, w: &mut Writer<'_>) {
+        match self {
+            Records::Wire(bytes) => w.bytes(bytes),
+            Records::Values(values) => values.iter().for_each(|record| record.write(w)),
         }
     }
 }
@@ -681,62 +689,67 @@ pub struct Statistics {
 
 impl Statistics {
     fn parse(bytes: &[u8; STATISTICS_LEN]) -> Statistics {
-        let u16_at = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
-        let u32_at = |at: usize| {
-            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-        };
+        // After UNIT_ID, JUMPERS and TEST_RESULT come 19 big-endian 16-bit words (two pairs of
+        // them are the 32-bit send and receive counts).
+        let (head, tail) = bytes.split_at(8);
+        let mut words = [0u16; 19];
+        for (word, pair) in words.iter_mut().zip(tail.chunks_exact(2)) {
+            *word = u16::from_be_bytes([pair[0], pair[1]]);
+        }
+        let u32_at = |at: usize| (u32::from(words[at]) << 16) | u32::from(words[at + 1]);
         let mut unit_id = [0u8; 6];
-        unit_id.copy_from_slice(&bytes[0..6]);
+        unit_id.copy_from_slice(&head[..6]);
         Statistics {
             unit_id,
-            jumpers: bytes[6],
-            test_result: bytes[7],
-            version_number: u16_at(8),
-            period_of_statistics: u16_at(10),
-            number_of_crcs: u16_at(12),
-            number_alignment_errors: u16_at(14),
-            number_of_collisions: u16_at(16),
-            number_send_aborts: u16_at(18),
-            number_good_sends: u32_at(20),
-            number_good_receives: u32_at(24),
-            number_retransmits: u16_at(28),
-            number_no_resource_conditions: u16_at(30),
-            number_free_command_blocks: u16_at(32),
-            total_number_command_blocks: u16_at(34),
-            max_total_number_command_blocks: u16_at(36),
-            number_pending_sessions: u16_at(38),
-            max_number_pending_sessions: u16_at(40),
-            max_total_sessions_possible: u16_at(42),
-            session_data_packet_size: u16_at(44),
+            jumpers: head[6],
+            test_result: head[7],
+            version_number: words[0],
+            period_of_statistics: words[1],
+            number_of_crcs: words[2],
+            number_alignment_errors: words[3],
+            number_of_collisions: words[4],
+            number_send_aborts: words[5],
+            number_good_sends: u32_at(6),
+            number_good_receives: u32_at(8),
+            number_retransmits: words[10],
+            number_no_resource_conditions: words[11],
+            number_free_command_blocks: words[12],
+            total_number_command_blocks: words[13],
+            max_total_number_command_blocks: words[14],
+            number_pending_sessions: words[15],
+            max_number_pending_sessions: words[16],
+            max_total_sessions_possible: words[17],
+            session_data_packet_size: words[18],
         }
     }
 
-    fn emit(&self, out: &mut [u8]) {
-        out[0..6].copy_from_slice(&self.unit_id);
-        out[6] = self.jumpers;
-        out[7] = self.test_result;
-        let words16 = [
-            (8, self.version_number),
-            (10, self.period_of_statistics),
-            (12, self.number_of_crcs),
-            (14, self.number_alignment_errors),
-            (16, self.number_of_collisions),
-            (18, self.number_send_aborts),
-            (28, self.number_retransmits),
-            (30, self.number_no_resource_conditions),
-            (32, self.number_free_command_blocks),
-            (34, self.total_number_command_blocks),
-            (36, self.max_total_number_command_blocks),
-            (38, self.number_pending_sessions),
-            (40, self.max_number_pending_sessions),
-            (42, self.max_total_sessions_possible),
-            (44, self.session_data_packet_size),
+    /// Writes the block: UNIT_ID, JUMPERS, TEST_RESULT, then 19 big-endian 16-bit words.
+    fn emit(&self, w: &mut Writer<'_>) {
+        w.bytes(&self.unit_id);
+        w.bytes(&[self.jumpers, self.test_result]);
+        let high = |value: u32| (value >> 16) as u16;
+        let words = [
+            self.version_number,
+            self.period_of_statistics,
+            self.number_of_crcs,
+            self.number_alignment_errors,
+            self.number_of_collisions,
+            self.number_send_aborts,
+            high(self.number_good_sends),
+            self.number_good_sends as u16,
+            high(self.number_good_receives),
+            self.number_good_receives as u16,
+            self.number_retransmits,
+            self.number_no_resource_conditions,
+            self.number_free_command_blocks,
+            self.total_number_command_blocks,
+            self.max_total_number_command_blocks,
+            self.number_pending_sessions,
+            self.max_number_pending_sessions,
+            self.max_total_sessions_possible,
+            self.session_data_packet_size,
         ];
-        for (at, value) in words16 {
-            out[at..at + 2].copy_from_slice(&value.to_be_bytes());
-        }
-        out[20..24].copy_from_slice(&self.number_good_sends.to_be_bytes());
-        out[24..28].copy_from_slice(&self.number_good_receives.to_be_bytes());
+        words.into_iter().for_each(|word| w.u16(word));
     }
 }
 
@@ -922,15 +935,38 @@ pub struct Repr<'a> {
     pub message: Message<'a>,
 }
 
-/// Flags word layout of one message kind: R, opcode, the fixed NM_FLAGS bits and RCODE, and
-/// how many records each section holds.
+/// Flags word layout of one message kind: the bits it fixes (R, OPCODE, the fixed NM_FLAGS
+/// bits, RCODE) as they sit in the flags word, which NM_FLAGS bits are fixed, and how many
+/// records each section holds.
 struct Layout {
-    response: bool,
-    opcode: Opcode,
+    word: u16,
     fixed_mask: Flags,
-    fixed_value: Flags,
-    rcode: Rcode,
-    counts: [u16; 4],
+    sections: Sections,
+}
+
+/// The section counts of a message kind.
+#[derive(Clone, Copy)]
+enum Sections {
+    /// One question.
+    Question,
+    /// One question and one additional record.
+    QuestionAndRecord,
+    /// One answer.
+    Answer,
+    /// One authority and one additional record (a redirect).
+    AuthorityAndRecord,
+}
+
+impl Sections {
+    /// QDCOUNT, ANCOUNT, NSCOUNT and ARCOUNT.
+    const fn counts(self) -> [u16; 4] {
+        match self {
+            Sections::Question => [1, 0, 0, 0],
+            Sections::QuestionAndRecord => [1, 0, 0, 1],
+            Sections::Answer => [0, 1, 0, 0],
+            Sections::AuthorityAndRecord => [0, 0, 1, 1],
+        }
+    }
 }
 
 impl Message<'_> {
@@ -938,91 +974,101 @@ impl Message<'_> {
     /// (`.1`). A [`Repr::flags`] value should not contain bits of the mask.
     pub fn fixed_flags(&self) -> (Flags, Flags) {
         let layout = self.layout();
-        (layout.fixed_mask, layout.fixed_value)
+        (
+            layout.fixed_mask,
+            Flags::from_word(layout.word).intersection(layout.fixed_mask),
+        )
     }
 
     fn layout(&self) -> Layout {
-        use Flags as F;
-        const AA: Flags = Flags::AUTHORITATIVE;
-        const RD: Flags = Flags::RECURSION_DESIRED;
-        const RA: Flags = Flags::RECURSION_AVAILABLE;
-        let request = |opcode, mask, value, counts| Layout {
-            response: false,
-            opcode,
-            fixed_mask: mask,
-            fixed_value: value,
-            rcode: Rcode::NoError,
-            counts,
-        };
-        let response = |opcode, mask, value, rcode, counts| Layout {
-            response: true,
-            opcode,
-            fixed_mask: mask,
-            fixed_value: value,
-            rcode,
-            counts,
-        };
-        const QUESTION: [u16; 4] = [1, 0, 0, 0];
-        const QUESTION_AND_RECORD: [u16; 4] = [1, 0, 0, 1];
-        const ANSWER: [u16; 4] = [0, 1, 0, 0];
-        match *self {
+        const AA: u16 = Flags::AUTHORITATIVE.bits();
+        const RD: u16 = Flags::RECURSION_DESIRED.bits();
+        const RA: u16 = Flags::RECURSION_AVAILABLE.bits();
+        let opcode = |opcode: Opcode| u16::from(u8::from(opcode) & 0x0f) << OPCODE_SHIFT;
+        let rcode = |rcode: Rcode| u16::from(u8::from(rcode) & 0x0f);
+        // The fixed bits of the word, the fixed NM_FLAGS bits, the sections.
+        let (word, mask, sections) = match *self {
             Message::NameQueryRequest { .. } | Message::NodeStatusRequest { .. } => {
-                request(Opcode::Query, F::NONE, F::NONE, QUESTION)
+                (opcode(Opcode::Query), 0, Sections::Question)
             }
-            Message::NameRegistrationRequest { kind, .. } => match kind {
-                RegistrationKind::Registration => {
-                    request(kind.opcode(), RD, RD, QUESTION_AND_RECORD)
-                }
-                RegistrationKind::Overwrite => {
-                    request(kind.opcode(), RD, F::NONE, QUESTION_AND_RECORD)
-                }
-                _ => request(kind.opcode(), F::NONE, F::NONE, QUESTION_AND_RECORD),
-            },
+            Message::NameRegistrationRequest { kind, .. } => {
+                // A registration asks for recursion, an overwrite does not; the others leave
+                // RD free.
+                let (mask, value) = match kind {
+                    RegistrationKind::Registration => (RD, RD),
+                    RegistrationKind::Overwrite => (RD, 0),
+                    _ => (0, 0),
+                };
+                (
+                    opcode(kind.opcode()) | value,
+                    mask,
+                    Sections::QuestionAndRecord,
+                )
+            }
             Message::NameReleaseRequest { .. } => {
-                request(Opcode::Release, F::NONE, F::NONE, QUESTION_AND_RECORD)
+                (opcode(Opcode::Release), 0, Sections::QuestionAndRecord)
             }
             Message::PositiveNameQueryResponse { .. } | Message::NodeStatusResponse { .. } => {
-                response(Opcode::Query, AA, AA, Rcode::NoError, ANSWER)
+                (RESPONSE | opcode(Opcode::Query) | AA, AA, Sections::Answer)
             }
-            Message::NegativeNameQueryResponse { rcode, .. } => {
-                response(Opcode::Query, AA, AA, rcode, ANSWER)
-            }
-            Message::RedirectNameQueryResponse { .. } => response(
-                Opcode::Query,
-                F::NONE,
-                F::NONE,
-                Rcode::NoError,
-                [0, 0, 1, 1],
+            Message::NegativeNameQueryResponse { rcode: r, .. } => (
+                RESPONSE | opcode(Opcode::Query) | AA | rcode(r),
+                AA,
+                Sections::Answer,
             ),
-            Message::NameRegistrationResponse { rcode, .. } => {
-                if rcode == Rcode::NoError {
-                    response(Opcode::Registration, AA | RA, AA | RA, rcode, ANSWER)
-                } else {
-                    response(Opcode::Registration, AA, AA, rcode, ANSWER)
-                }
+            Message::RedirectNameQueryResponse { .. } => (
+                RESPONSE | opcode(Opcode::Query),
+                0,
+                Sections::AuthorityAndRecord,
+            ),
+            Message::NameRegistrationResponse { rcode: r, .. } => {
+                // A positive response offers recursion, a negative one leaves RA free.
+                let ra = if r == Rcode::NoError { RA } else { 0 };
+                (
+                    RESPONSE | opcode(Opcode::Registration) | AA | ra | rcode(r),
+                    AA | ra,
+                    Sections::Answer,
+                )
             }
             Message::NameRefreshResponse {
-                alternate, rcode, ..
+                alternate,
+                rcode: r,
+                ..
             } => {
-                let opcode = if alternate {
+                let refresh = if alternate {
                     Opcode::RefreshAlternate
                 } else {
                     Opcode::Refresh
                 };
-                response(opcode, AA, AA, rcode, ANSWER)
+                (
+                    RESPONSE | opcode(refresh) | AA | rcode(r),
+                    AA,
+                    Sections::Answer,
+                )
             }
-            Message::EndNodeChallengeResponse { .. } => {
-                response(Opcode::Registration, AA | RA, AA, Rcode::NoError, ANSWER)
-            }
-            Message::NameConflictDemand { .. } => {
-                response(Opcode::Registration, AA, AA, Rcode::Conflict, ANSWER)
-            }
-            Message::NameReleaseResponse { rcode, .. } => {
-                response(Opcode::Release, AA, AA, rcode, ANSWER)
-            }
+            Message::EndNodeChallengeResponse { .. } => (
+                RESPONSE | opcode(Opcode::Registration) | AA,
+                AA | RA,
+                Sections::Answer,
+            ),
+            Message::NameConflictDemand { .. } => (
+                RESPONSE | opcode(Opcode::Registration) | AA | rcode(Rcode::Conflict),
+                AA,
+                Sections::Answer,
+            ),
+            Message::NameReleaseResponse { rcode: r, .. } => (
+                RESPONSE | opcode(Opcode::Release) | AA | rcode(r),
+                AA,
+                Sections::Answer,
+            ),
             Message::WaitForAcknowledgement { .. } => {
-                response(Opcode::Wack, AA, AA, Rcode::NoError, ANSWER)
+                (RESPONSE | opcode(Opcode::Wack) | AA, AA, Sections::Answer)
             }
+        };
+        Layout {
+            word,
+            fixed_mask: Flags(mask),
+            sections,
         }
     }
 
@@ -1048,52 +1094,67 @@ impl Message<'_> {
 
     /// Whether this is a response (R bit).
     pub fn is_response(&self) -> bool {
-        self.layout().response
+        !matches!(
+            self,
+            Message::NameQueryRequest { .. }
+                | Message::NodeStatusRequest { .. }
+                | Message::NameRegistrationRequest { .. }
+                | Message::NameReleaseRequest { .. }
+        )
     }
 }
 
-/// Reads the fixed part of a resource record after its name.
-struct RecordHeader {
+/// Reads the fixed part of a resource record after its name, and finds its RDATA.
+struct RecordHeader<'a> {
     rr_type: RrType,
     ttl: u32,
+    /// Where the RDATA starts in the message.
     rdata_start: usize,
-    rdata_end: usize,
+    rdata: &'a [u8],
 }
 
-impl RecordHeader {
-    fn parse(message: &[u8], at: usize) -> Result<RecordHeader> {
-        let rr_type = RrType::from(read_u16(message, at)?);
-        let class = read_u16(message, at + 2)?;
-        let ttl = read_u32(message, at + 4)?;
-        let rdlength = usize::from(read_u16(message, at + 8)?);
+impl<'a> RecordHeader<'a> {
+    fn parse(message: &'a [u8], at: usize) -> Result<RecordHeader<'a>> {
+        // RR_TYPE, RR_CLASS, TTL, RDLENGTH: one length check for the four.
+        let fixed: &[u8; 10] = message
+            .get(at..)
+            .and_then(|rest| rest.first_chunk())
+            .ok_or(Error)?;
+        let rr_type = RrType::from(u16::from_be_bytes([fixed[0], fixed[1]]));
+        let class = u16::from_be_bytes([fixed[2], fixed[3]]);
+        let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+        let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
         let rdata_start = at + 10;
-        let rdata_end = rdata_start + rdlength;
-        if rdata_end > message.len() || class != CLASS_IN {
+        let rdata = message
+            .get(rdata_start..rdata_start + rdlength)
+            .ok_or(Error)?;
+        if class != CLASS_IN {
             return Err(Error);
         }
         Ok(RecordHeader {
             rr_type,
             ttl,
             rdata_start,
-            rdata_end,
+            rdata,
         })
     }
 
-    fn rdata<'a>(&self, message: &'a [u8]) -> &'a [u8] {
-        &message[self.rdata_start..self.rdata_end]
+    /// Where the RDATA ends in the message.
+    fn rdata_end(&self) -> usize {
+        self.rdata_start + self.rdata.len()
     }
 }
 
 /// Reads a name and the record header after it; `name` must be an NB-style NetBIOS name.
-fn parse_record(message: &[u8], at: usize) -> Result<(NbName, RecordHeader)> {
+fn parse_record(message: &[u8], at: usize) -> Result<(NbName, RecordHeader<'_>)> {
     let (name, after) = NbName::parse(message, at, POINTERS)?;
     let header = RecordHeader::parse(message, after)?;
     Ok((name, header))
 }
 
 /// Reads a 6-byte NB record's single address entry.
-fn single_entry(message: &[u8], record: &RecordHeader) -> Result<AddrEntry> {
-    let rdata = record.rdata(message);
+fn single_entry(record: &RecordHeader<'_>) -> Result<AddrEntry> {
+    let rdata = record.rdata;
     if record.rr_type != RrType::Nb || rdata.len() != ADDR_ENTRY_LEN {
         return Err(Error);
     }
@@ -1138,8 +1199,13 @@ impl<'a> Repr<'a> {
             return Err(Error);
         }
         let (name, after) = NbName::parse(message, HEADER_LEN, POINTERS)?;
-        let question_type = RrType::from(read_u16(message, after)?);
-        if read_u16(message, after + 2)? != CLASS_IN {
+        // QUESTION_TYPE and QUESTION_CLASS.
+        let question: &[u8; 4] = message
+            .get(after..)
+            .and_then(|rest| rest.first_chunk())
+            .ok_or(Error)?;
+        let question_type = RrType::from(u16::from_be_bytes([question[0], question[1]]));
+        if u16::from_be_bytes([question[2], question[3]]) != CLASS_IN {
             return Err(Error);
         }
         let question_end = after + 4;
@@ -1171,7 +1237,7 @@ impl<'a> Repr<'a> {
         if record_name != name {
             return Err(Error);
         }
-        let entry = single_entry(message, &record)?;
+        let entry = single_entry(&record)?;
         Ok(match kind {
             Some(kind) => Message::NameRegistrationRequest {
                 kind,
@@ -1197,7 +1263,9 @@ impl<'a> Repr<'a> {
             return Err(Error);
         }
         let (name, record) = parse_record(message, HEADER_LEN)?;
-        let rdata = record.rdata(message);
+        let rdata = record.rdata;
+        // The registration, refresh and release responses carry one address entry.
+        let entry = single_entry(&record);
         match packet.opcode() {
             Opcode::Query => match (record.rr_type, rcode) {
                 (RrType::Nb, Rcode::NoError) => {
@@ -1231,7 +1299,7 @@ impl<'a> Repr<'a> {
                 _ => Err(Error),
             },
             Opcode::Registration => {
-                let entry = single_entry(message, &record)?;
+                let entry = entry?;
                 let ttl = record.ttl;
                 Ok(match rcode {
                     Rcode::Conflict => Message::NameConflictDemand { name, entry },
@@ -1252,13 +1320,13 @@ impl<'a> Repr<'a> {
                     name,
                     rcode,
                     ttl: record.ttl,
-                    entry: single_entry(message, &record)?,
+                    entry: entry?,
                 })
             }
             Opcode::Release => Ok(Message::NameReleaseResponse {
                 name,
                 rcode,
-                entry: single_entry(message, &record)?,
+                entry: entry?,
             }),
             Opcode::Wack if rcode == Rcode::NoError => {
                 if record.rr_type != RrType::Null || rdata.len() != 2 {
@@ -1282,13 +1350,13 @@ impl<'a> Repr<'a> {
             return Err(Error);
         }
         let (server_name, name_end) = DomainName::parse(message, ns.rdata_start, POINTERS)?;
-        if name_end != ns.rdata_end {
+        if name_end != ns.rdata_end() {
             return Err(Error);
         }
-        let (a_name, after) = DomainName::parse(message, ns.rdata_end, POINTERS)?;
+        let (a_name, after) = DomainName::parse(message, name_end, POINTERS)?;
         let a = RecordHeader::parse(message, after)?;
-        let address = a.rdata(message);
-        if a.rr_type != RrType::A || address.len() != 4 || a_name != server_name {
+        let address: [u8; 4] = a.rdata.try_into().map_err(|_| Error)?;
+        if a.rr_type != RrType::A || a_name != server_name {
             return Err(Error);
         }
         Ok(Message::RedirectNameQueryResponse {
@@ -1296,7 +1364,7 @@ impl<'a> Repr<'a> {
             ttl: ns.ttl,
             server_name,
             server_ttl: a.ttl,
-            server_address: Ipv4Address::new(address[0], address[1], address[2], address[3]),
+            server_address: Ipv4Address::from(address),
         })
     }
 
@@ -1308,45 +1376,10 @@ impl<'a> Repr<'a> {
 
     /// Bytes [`Repr::emit`] writes.
     pub fn buffer_len(&self) -> usize {
-        const QUESTION_TAIL: usize = 4;
-        const RECORD_TAIL: usize = 10;
-        const POINTER_LEN: usize = 2;
         HEADER_LEN
-            + match &self.message {
-                Message::NameQueryRequest { name } | Message::NodeStatusRequest { name } => {
-                    name.wire_len() + QUESTION_TAIL
-                }
-                Message::NameRegistrationRequest { name, .. }
-                | Message::NameReleaseRequest { name, .. } => {
-                    name.wire_len() + QUESTION_TAIL + POINTER_LEN + RECORD_TAIL + ADDR_ENTRY_LEN
-                }
-                Message::PositiveNameQueryResponse { name, entries, .. } => {
-                    name.wire_len() + RECORD_TAIL + entries.len() * ADDR_ENTRY_LEN
-                }
-                Message::NegativeNameQueryResponse { name, .. } => name.wire_len() + RECORD_TAIL,
-                Message::RedirectNameQueryResponse {
-                    domain,
-                    server_name,
-                    ..
-                } => {
-                    domain.wire_len()
-                        + RECORD_TAIL
-                        + server_name.wire_len()
-                        + server_name.wire_len()
-                        + RECORD_TAIL
-                        + 4
-                }
-                Message::NodeStatusResponse { name, names, .. } => {
-                    name.wire_len() + RECORD_TAIL + node_status_rdata_len(names.len())
-                }
-                Message::NameRegistrationResponse { name, .. }
-                | Message::NameRefreshResponse { name, .. }
-                | Message::EndNodeChallengeResponse { name, .. }
-                | Message::NameConflictDemand { name, .. }
-                | Message::NameReleaseResponse { name, .. } => {
-                    name.wire_len() + RECORD_TAIL + ADDR_ENTRY_LEN
-                }
-                Message::WaitForAcknowledgement { name, .. } => name.wire_len() + RECORD_TAIL + 2,
+            + match self.message.body() {
+                Some(body) => body.len(),
+                None => self.message.redirect_len(),
             }
     }
 
@@ -1358,94 +1391,21 @@ impl<'a> Repr<'a> {
     /// RDLENGTH or an 8-bit name count can say (never for packets that fit 576 bytes).
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Packet<&mut T>) {
         let layout = self.message.layout();
-        packet.set_transaction_id(self.transaction_id);
-        packet.set_header_flags(
-            layout.response,
-            layout.opcode,
-            self.wire_flags(),
-            layout.rcode,
-        );
-        let [qd, an, ns, ar] = layout.counts;
-        packet.set_counts(qd, an, ns, ar);
         let mut w = Writer {
             buf: packet.buffer.as_mut(),
-            pos: HEADER_LEN,
+            pos: 0,
         };
-        match &self.message {
-            Message::NameQueryRequest { name } => w.question(name, RrType::Nb),
-            Message::NodeStatusRequest { name } => w.question(name, RrType::NbStat),
-            Message::NameRegistrationRequest {
-                name, ttl, entry, ..
-            } => {
-                w.question(name, RrType::Nb);
-                w.bytes(&QUESTION_POINTER);
-                w.entry_record(RrType::Nb, *ttl, entry);
-            }
-            Message::NameReleaseRequest { name, entry } => {
-                w.question(name, RrType::Nb);
-                w.bytes(&QUESTION_POINTER);
-                w.entry_record(RrType::Nb, 0, entry);
-            }
-            Message::PositiveNameQueryResponse { name, ttl, entries } => {
-                w.name(name);
-                let len = entries.len() * ADDR_ENTRY_LEN;
-                w.record_header(RrType::Nb, *ttl, len);
-                entries.0.emit(w.take(len));
-            }
-            Message::NegativeNameQueryResponse { name, .. } => {
-                w.name(name);
-                w.record_header(RrType::Null, 0, 0);
-            }
-            Message::RedirectNameQueryResponse {
-                domain,
-                ttl,
-                server_name,
-                server_ttl,
-                server_address,
-            } => {
-                w.domain_name(domain);
-                w.record_header(RrType::Ns, *ttl, server_name.wire_len());
-                // NSD_NAME, then the same name again as the address record's RR_NAME.
-                w.domain_name(server_name);
-                w.domain_name(server_name);
-                w.record_header(RrType::A, *server_ttl, 4);
-                w.bytes(&server_address.octets());
-            }
-            Message::NodeStatusResponse {
-                name,
-                names,
-                statistics,
-            } => {
-                w.name(name);
-                w.record_header(RrType::NbStat, 0, node_status_rdata_len(names.len()));
-                w.bytes(&[u8::try_from(names.len()).expect("too many names")]);
-                names.0.emit(w.take(names.len() * NODE_NAME_LEN));
-                statistics.emit(w.take(STATISTICS_LEN));
-            }
-            Message::NameRegistrationResponse {
-                name, ttl, entry, ..
-            }
-            | Message::NameRefreshResponse {
-                name, ttl, entry, ..
-            }
-            | Message::EndNodeChallengeResponse { name, ttl, entry } => {
-                w.name(name);
-                w.entry_record(RrType::Nb, *ttl, entry);
-            }
-            Message::NameConflictDemand { name, entry }
-            | Message::NameReleaseResponse { name, entry, .. } => {
-                w.name(name);
-                w.entry_record(RrType::Nb, 0, entry);
-            }
-            Message::WaitForAcknowledgement {
-                name,
-                ttl,
-                request_flags,
-            } => {
-                w.name(name);
-                w.record_header(RrType::Null, *ttl, 2);
-                w.bytes(&request_flags.to_be_bytes());
-            }
+        // The header: NAME_TRN_ID, the flags word, the four counts.
+        w.u16(self.transaction_id);
+        w.u16(layout.word | self.flags.without(layout.fixed_mask).bits());
+        layout
+            .sections
+            .counts()
+            .into_iter()
+            .for_each(|count| w.u16(count));
+        match self.message.body() {
+            Some(body) => body.emit(&mut w),
+            None => self.message.emit_redirect(&mut w),
         }
     }
 
@@ -1483,6 +1443,193 @@ fn node_status_rdata_len(names: usize) -> usize {
     1 + names * NODE_NAME_LEN + STATISTICS_LEN
 }
 
+/// The RDATA of the one resource record a message (other than a redirect) carries.
+enum Rdata<'m, 'a> {
+    /// None (a negative query response).
+    Empty,
+    /// One ADDR_ENTRY.
+    Entry(&'m AddrEntry),
+    /// The ADDR_ENTRY array of a positive query response.
+    Entries(&'m AddrEntries<'a>),
+    /// NUM_NAMES, the node names and the statistics of a node status response.
+    NodeStatus(&'m NodeNames<'a>, &'m Statistics),
+    /// The pending request's flags word of a WACK.
+    RequestFlags(u16),
+}
+
+impl Rdata<'_, '_> {
+    /// RDLENGTH.
+    fn len(&self) -> usize {
+        match self {
+            Rdata::Empty => 0,
+            Rdata::Entry(_) => ADDR_ENTRY_LEN,
+            Rdata::Entries(entries) => entries.len() * ADDR_ENTRY_LEN,
+            Rdata::NodeStatus(names, _) => node_status_rdata_len(names.len()),
+            Rdata::RequestFlags(_) => 2,
+        }
+    }
+
+    fn emit(&self, w: &mut Writer<'_>) {
+        match self {
+            Rdata::Empty => {}
+            Rdata::Entry(entry) => entry.emit(w),
+            Rdata::Entries(entries) => entries.0.emit(w),
+            Rdata::NodeStatus(names, statistics) => {
+                w.bytes(&[u8::try_from(names.len()).expect("too many names")]);
+                names.0.emit(w);
+                statistics.emit(w);
+            }
+            Rdata::RequestFlags(flags) => w.u16(*flags),
+        }
+    }
+}
+
+/// A message other than a redirect, part by part as it goes on the wire: the name, then its
+/// question, then its record (RR_TYPE, TTL, RDATA). A request has a question; a registration-
+/// shaped or release request also a record, whose name is the pointer to the question's. A
+/// response has the record only, under the full name.
+struct Body<'m, 'a> {
+    name: &'m NbName,
+    question: Option<RrType>,
+    record: Option<(RrType, u32, Rdata<'m, 'a>)>,
+}
+
+impl Body<'_, '_> {
+    const QUESTION_TAIL: usize = 4;
+    const RECORD_TAIL: usize = 10;
+
+    /// Bytes after the header.
+    fn len(&self) -> usize {
+        let mut len = self.name.wire_len();
+        if self.question.is_some() {
+            len += Self::QUESTION_TAIL;
+        }
+        if let Some((_, _, rdata)) = &self.record {
+            if self.question.is_some() {
+                len += QUESTION_POINTER.len();
+            }
+            len += Self::RECORD_TAIL + rdata.len();
+        }
+        len
+    }
+
+    fn emit(&self, w: &mut Writer<'_>) {
+        w.name(self.name);
+        if let Some(question_type) = self.question {
+            w.u16(question_type.into());
+            w.u16(CLASS_IN);
+        }
+        if let Some((rr_type, ttl, rdata)) = &self.record {
+            if self.question.is_some() {
+                w.bytes(&QUESTION_POINTER);
+            }
+            w.record_header(*rr_type, *ttl, rdata.len());
+            rdata.emit(w);
+        }
+    }
+}
+
+impl<'a> Message<'a> {
+    /// The parts of the message, `None` for a redirect (the one message without a NetBIOS name).
+    fn body(&self) -> Option<Body<'_, 'a>> {
+        let (name, question, record) = match self {
+            Message::NameQueryRequest { name } => (name, Some(RrType::Nb), None),
+            Message::NodeStatusRequest { name } => (name, Some(RrType::NbStat), None),
+            Message::NameRegistrationRequest {
+                name, ttl, entry, ..
+            } => (
+                name,
+                Some(RrType::Nb),
+                Some((RrType::Nb, *ttl, Rdata::Entry(entry))),
+            ),
+            Message::NameReleaseRequest { name, entry } => (
+                name,
+                Some(RrType::Nb),
+                Some((RrType::Nb, 0, Rdata::Entry(entry))),
+            ),
+            Message::PositiveNameQueryResponse { name, ttl, entries } => (
+                name,
+                None,
+                Some((RrType::Nb, *ttl, Rdata::Entries(entries))),
+            ),
+            Message::NegativeNameQueryResponse { name, .. } => {
+                (name, None, Some((RrType::Null, 0, Rdata::Empty)))
+            }
+            Message::RedirectNameQueryResponse { .. } => return None,
+            Message::NodeStatusResponse {
+                name,
+                names,
+                statistics,
+            } => (
+                name,
+                None,
+                Some((RrType::NbStat, 0, Rdata::NodeStatus(names, statistics))),
+            ),
+            Message::NameRegistrationResponse {
+                name, ttl, entry, ..
+            }
+            | Message::NameRefreshResponse {
+                name, ttl, entry, ..
+            }
+            | Message::EndNodeChallengeResponse { name, ttl, entry } => {
+                (name, None, Some((RrType::Nb, *ttl, Rdata::Entry(entry))))
+            }
+            Message::NameConflictDemand { name, entry }
+            | Message::NameReleaseResponse { name, entry, .. } => {
+                (name, None, Some((RrType::Nb, 0, Rdata::Entry(entry))))
+            }
+            Message::WaitForAcknowledgement {
+                name,
+                ttl,
+                request_flags,
+            } => (
+                name,
+                None,
+                Some((RrType::Null, *ttl, Rdata::RequestFlags(*request_flags))),
+            ),
+        };
+        Some(Body {
+            name,
+            question,
+            record,
+        })
+    }
+
+    /// Bytes of a redirect after the header (0 for any other message).
+    fn redirect_len(&self) -> usize {
+        let Message::RedirectNameQueryResponse {
+            domain,
+            server_name,
+            ..
+        } = self
+        else {
+            return 0;
+        };
+        domain.wire_len() + 2 * Body::RECORD_TAIL + 2 * server_name.wire_len() + 4
+    }
+
+    /// Writes a redirect after the header (nothing for any other message).
+    fn emit_redirect(&self, w: &mut Writer<'_>) {
+        let Message::RedirectNameQueryResponse {
+            domain,
+            ttl,
+            server_name,
+            server_ttl,
+            server_address,
+        } = self
+        else {
+            return;
+        };
+        w.domain_name(domain);
+        w.record_header(RrType::Ns, *ttl, server_name.wire_len());
+        // NSD_NAME, then the same name again as the address record's RR_NAME.
+        w.domain_name(server_name);
+        w.domain_name(server_name);
+        w.record_header(RrType::A, *server_ttl, 4);
+        w.bytes(&server_address.octets());
+    }
+}
+
 /// Sequential writer over an emit buffer; callers guarantee the buffer is long enough.
 struct Writer<'b> {
     buf: &'b mut [u8],
@@ -1508,6 +1655,10 @@ impl Writer<'_> {
         self.bytes(&value.to_be_bytes());
     }
 
+    fn u32(&mut self, value: u32) {
+        self.bytes(&value.to_be_bytes());
+    }
+
     fn name(&mut self, name: &NbName) {
         let len = name.emit(self.rest());
         self.pos += len;
@@ -1518,22 +1669,11 @@ impl Writer<'_> {
         self.pos += len;
     }
 
-    fn question(&mut self, name: &NbName, question_type: RrType) {
-        self.name(name);
-        self.u16(question_type.into());
-        self.u16(CLASS_IN);
-    }
-
     fn record_header(&mut self, rr_type: RrType, ttl: u32, rdlength: usize) {
         self.u16(rr_type.into());
         self.u16(CLASS_IN);
-        self.bytes(&ttl.to_be_bytes());
+        self.u32(ttl);
         self.u16(u16::try_from(rdlength).expect("RDLENGTH over 65535"));
-    }
-
-    fn entry_record(&mut self, rr_type: RrType, ttl: u32, entry: &AddrEntry) {
-        self.record_header(rr_type, ttl, ADDR_ENTRY_LEN);
-        entry.emit(self.take(ADDR_ENTRY_LEN));
     }
 }
 
@@ -1541,13 +1681,13 @@ impl Writer<'_> {
 impl defmt::Format for Repr<'_> {
     /// A summary: transaction id, opcode, request or response, and the name it is about.
     fn format(&self, f: defmt::Formatter<'_>) {
-        let layout = self.message.layout();
+        let word = self.message.layout().word;
         defmt::write!(
             f,
             "[{=u16:#06x}] {} {=str}",
             self.transaction_id,
-            layout.opcode,
-            if layout.response {
+            Opcode::from(((word & OPCODE_MASK) >> OPCODE_SHIFT) as u8),
+            if word & RESPONSE != 0 {
                 "response"
             } else {
                 "request"
@@ -2458,6 +2598,11 @@ mod test {
         #[test]
         fn round_trip(parts in parts()) {
             let repr = build(&parts);
+            // The R bit the header gets is the one is_response tells.
+            prop_assert_eq!(
+                repr.message.is_response(),
+                repr.message.layout().word & RESPONSE != 0
+            );
             let mut buf = vec![0x5a; repr.buffer_len() + 8];
             repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
             // emit writes exactly buffer_len bytes.
