@@ -22,7 +22,8 @@
 #                               feature)
 #   NETBT_FW_PANIC=full         a panic says its message and location, not just "panic" (14 KiB)
 # Every build other than the default (defmt, info, no WINS) has a target directory of its own,
-# target/firmware-LOGGER-LEVEL (target/firmware-log-off without logs), target/firmware-wins.
+# target/firmware-LOGGER-LEVEL (target/firmware-log-off without logs), with NETBT_FW_WINS
+# target/firmware-wins-LOGGER-LEVEL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,7 +65,7 @@ elif [ "$LOGGER" != defmt ] || [ "$LOG_LEVEL" != info ]; then
 fi
 if [ -n "${NETBT_FW_WINS:-}" ]; then
     FEATURES+=(--features wins)
-    FW_DIR=(--target-dir target/firmware-wins)
+    FW_DIR=(--target-dir "target/firmware-wins-$LOGGER-$LOG_LEVEL")
 fi
 if [ "${#FW_DIR[@]}" -gt 0 ]; then
     ELF=${FW_DIR[1]}/$TARGET/release/examples/firmware
