@@ -659,34 +659,23 @@ impl<'a> SessionService<'a> {
 
     /// The slot that gives way next, if any may: the shards' tallies say where to look.
     fn victim(&self, now: Instant, sockets: &Shards<'a>) -> Option<(usize, Victim)> {
-        let first = |at: fn(&Tally) -> Option<Instant>| {
-            sockets
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| Some((i, at(&s.tally)?)))
-                .filter(|&(_, at)| now >= at)
-                .min_by_key(|&(_, at)| at)
-                .map(|(i, _)| sockets.shard(i).slots())
+        // The slots of the shard whose tally says a slot there may give way soonest.
+        let shard = |at: fn(&Tally) -> Option<Instant>| {
+            let first = first_due(now, 0..sockets.len(), &|i| at(&sockets.shard(i).tally))?;
+            Some(sockets.shard(first).slots())
         };
-        if let Some(range) = first(|t| t.unanswered_at) {
-            let half_open = self.ledger[range.clone()]
-                .iter()
-                .zip(range)
-                .filter_map(|(s, i)| Some((i, unanswered_since(s)? + UNANSWERED_GIVE_WAY_AFTER)))
-                .filter(|&(_, at)| now >= at)
-                .min_by_key(|&(_, at)| at);
-            if let Some((index, _)) = half_open {
+        if let Some(range) = shard(|t| t.unanswered_at) {
+            let half_open = first_due(now, range, &|i| {
+                Some(unanswered_since(self.ledger.get(i)?)? + UNANSWERED_GIVE_WAY_AFTER)
+            });
+            if let Some(index) = half_open {
                 return Some((index, Victim::HalfOpen));
             }
         }
-        let range = first(|t| t.idle_at)?;
-        self.ledger[range.clone()]
-            .iter()
-            .zip(range)
-            .filter_map(|(s, i)| Some((i, idle_since(s, &self.config)? + GIVE_WAY_AFTER)))
-            .filter(|&(_, at)| now >= at)
-            .min_by_key(|&(_, at)| at)
-            .map(|(index, _)| (index, Victim::Idle))
+        let idle = first_due(now, shard(|t| t.idle_at)?, &|i| {
+            Some(idle_since(self.ledger.get(i)?, &self.config)? + GIVE_WAY_AFTER)
+        });
+        idle.map(|index| (index, Victim::Idle))
     }
 
     /// When a slot may next give way under the pressure of waiting SYNs (`None`: no
@@ -886,6 +875,25 @@ fn unanswered_since(slot: &super::slot::Slot) -> Option<Instant> {
         return None;
     }
     slot.syn_at.get()
+}
+
+/// The first of `candidates` whose time (`at`) is the earliest of those that have come by
+/// `now`.
+fn first_due(
+    now: Instant,
+    candidates: core::ops::Range<usize>,
+    at: &dyn Fn(usize) -> Option<Instant>,
+) -> Option<usize> {
+    let mut first: Option<(usize, Instant)> = None;
+    for candidate in candidates {
+        if let Some(at) = at(candidate)
+            && now >= at
+            && first.is_none_or(|(_, earliest)| at < earliest)
+        {
+            first = Some((candidate, at));
+        }
+    }
+    first.map(|(candidate, _)| candidate)
 }
 
 /// How a slot gives way.
