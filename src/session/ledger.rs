@@ -133,9 +133,14 @@ impl<'a> SessionService<'a> {
         let range = sockets.shard(shard).slots();
         let role = sockets.shard(shard).role;
         let mut tally = Tally::default();
+        let mut times = [Soonest::NONE; 3];
         for slot in self.ledger[range].iter() {
-            count_slot(&mut tally, slot, &self.config);
+            count_slot(&mut tally, &mut times, slot, &self.config);
         }
+        let [slots_due, unanswered_at, idle_at] = times.map(Soonest::get);
+        tally.slots_due = slots_due;
+        tally.unanswered_at = unanswered_at;
+        tally.idle_at = idle_at;
         let old = sockets.set_tally(shard, tally);
         let which = role_index(role);
         self.totals[which].subtract(&old);
@@ -786,8 +791,10 @@ pub(super) fn role_index(role: Role) -> usize {
     }
 }
 
-/// Counts `slot` into `tally`: its phase, and when it next needs the service.
-fn count_slot(tally: &mut Tally, slot: &Slot, config: &SessionConfig) {
+/// Counts `slot` into `tally`: its phase; and into `times` when it next needs the service,
+/// when it may give way as a half-open handshake, and as an idle connection (the tally's
+/// `slots_due`, `unanswered_at` and `idle_at`).
+fn count_slot(tally: &mut Tally, times: &mut [Soonest; 3], slot: &Slot, config: &SessionConfig) {
     let idle_listener = slot.phase == Phase::Listening && slot.half_open().is_none();
     tally.listening += u16::from(slot.listening());
     tally.free += u16::from(idle_listener);
@@ -806,32 +813,53 @@ fn count_slot(tally: &mut Tally, slot: &Slot, config: &SessionConfig) {
     if slot.phase == Phase::Established {
         tally.established += 1;
     }
-    let mut due = slot.deadline.get();
-    if let Some(syn_at) = slot.syn_at.get() {
-        due = earliest(due, Some(syn_at + handshake_bound(slot, config)));
-    }
+    let [slots_due, unanswered_at, idle_at] = times;
     if slot.half_open().is_some() && slot.syn_at.get().is_none() {
-        due = Some(Instant::ZERO); // note the handshake start now
-    }
-    if slot.phase == Phase::Established {
-        if let Some(interval) = config.keepalive {
-            due = earliest(due, Some(slot.last_activity + interval));
+        slots_due.note(Instant::ZERO); // note the handshake start now
+    } else {
+        if let Some(deadline) = slot.deadline.get() {
+            slots_due.note(deadline);
         }
-        if slot.handed_over != slot.acked {
-            due = earliest(due, Some(slot.progress_at + config.progress_bound()));
+        if let Some(syn_at) = slot.syn_at.get() {
+            slots_due.note(syn_at + handshake_bound(slot, config));
+        }
+        if slot.phase == Phase::Established {
+            if let Some(interval) = config.keepalive {
+                slots_due.note(slot.last_activity + interval);
+            }
+            if slot.handed_over != slot.acked {
+                slots_due.note(slot.progress_at + config.progress_bound());
+            }
         }
     }
-    tally.slots_due = earliest(tally.slots_due, due);
-    let unanswered = match slot.half_open() {
-        Some(_) => unanswered_since(slot).map(|since| since + UNANSWERED_GIVE_WAY_AFTER),
-        None => None,
-    };
-    tally.unanswered_at = earliest(tally.unanswered_at, unanswered);
-    let idle = match slot.half_open() {
-        Some(_) => None,
-        None => idle_since(slot, config).map(|since| since + GIVE_WAY_AFTER),
-    };
-    tally.idle_at = earliest(tally.idle_at, idle);
+    if slot.half_open().is_some() {
+        if let Some(since) = unanswered_since(slot) {
+            unanswered_at.note(since + UNANSWERED_GIVE_WAY_AFTER);
+        }
+    } else if let Some(since) = idle_since(slot, config) {
+        idle_at.note(since + GIVE_WAY_AFTER);
+    }
+}
+
+/// The earliest of the instants noted, in microseconds (`i64::MAX`: none): the earlier of two
+/// is a plain `min`, where two `Option<Instant>`s need a match (the tally takes several for
+/// every slot of a shard it counts).
+#[derive(Debug, Clone, Copy)]
+struct Soonest(i64);
+
+impl Soonest {
+    /// Nothing noted.
+    const NONE: Soonest = Soonest(i64::MAX);
+
+    /// Notes `at`.
+    fn note(&mut self, at: Instant) {
+        self.0 = self.0.min(at.total_micros());
+    }
+
+    /// The earliest instant noted, if any.
+    fn get(self) -> Option<Instant> {
+        (self.0 != i64::MAX).then(|| Instant::from_micros(self.0))
+    }
 }
 
 /// How long a connection must have been doing nothing (a handshake without a retransmitted
