@@ -512,17 +512,16 @@ impl<'a> Node<'a> {
             .bind(DATAGRAM_SERVICE_PORT)
             .map_err(|_| NodeError::BadAddress)?;
         let datagram_socket = sockets.add(datagram_socket);
-        let sessions = SessionService::new(
-            config.session,
-            ledger,
-            session_events,
-            syn_backlog,
-            recently_closed,
-            routes,
-            session_buffer,
-        );
         unsafe {
-            (&raw mut (*node).sessions).write(sessions);
+            (&raw mut (*node).sessions).write(SessionService::new(
+                config.session,
+                ledger,
+                session_events,
+                syn_backlog,
+                recently_closed,
+                routes,
+                session_buffer,
+            ));
             (&raw mut (*node).figures).write((*node).sessions.figures());
             (&raw mut (*node).iface).write(iface);
             (&raw mut (*node).sockets).write(sockets);
