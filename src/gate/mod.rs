@@ -306,9 +306,15 @@ impl<'a> SynBacklog<'a> {
         self.kept == 0
     }
 
-    /// Ring index of the `n`th oldest entry.
+    /// Ring index of the `n`th oldest entry (`n` at most the ring's length: `head` is below
+    /// it, so one subtraction wraps).
     fn index(&self, n: usize) -> usize {
-        (self.head + n) % self.ring.len()
+        let index = self.head + n;
+        if index >= self.ring.len() {
+            index - self.ring.len()
+        } else {
+            index
+        }
     }
 
     /// Position (0: oldest) of the entry from `source`.
