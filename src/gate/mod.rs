@@ -383,22 +383,20 @@ impl<'a> SynBacklog<'a> {
         }
     }
 
-    fn pop_front(&mut self) -> Option<HeldSyn> {
-        if self.kept == 0 {
-            return None;
-        }
-        let syn = self.ring[self.head];
-        self.head = self.index(1);
-        self.kept -= 1;
-        Some(syn)
-    }
-
-    fn pop_back(&mut self) -> Option<HeldSyn> {
+    /// Takes the oldest entry (or, with `back`, the youngest).
+    fn pop(&mut self, back: bool) -> Option<HeldSyn> {
         if self.kept == 0 {
             return None;
         }
         self.kept -= 1;
-        Some(self.ring[self.index(self.kept)])
+        let index = if back {
+            self.index(self.kept)
+        } else {
+            let head = self.head;
+            self.head = self.index(1);
+            head
+        };
+        Some(self.ring[index])
     }
 
     /// The oldest (or, with `newest`, the youngest) SYN still valid at `now`; expired ones
@@ -411,11 +409,7 @@ impl<'a> SynBacklog<'a> {
     ) -> Option<HeldSyn> {
         loop {
             self.neighbours_first(newest);
-            let syn = if newest {
-                self.pop_back()?
-            } else {
-                self.pop_front()?
-            };
+            let syn = self.pop(newest)?;
             if now < syn.at + SYN_HOLD {
                 return Some(syn);
             }
