@@ -367,14 +367,11 @@ impl<'a> SynBacklog<'a> {
     /// Moves the neighbour's SYN nearest the front (or, with `back`, the back) to that end,
     /// so the next pop takes it; nothing moves if no neighbour's SYN is kept.
     fn neighbours_first(&mut self, back: bool) {
-        let found = if back {
-            (0..self.kept)
-                .rev()
-                .find(|&n| self.ring[self.index(n)].neighbour)
-        } else {
-            (0..self.kept).find(|&n| self.ring[self.index(n)].neighbour)
-        };
         let end = if back { self.kept.wrapping_sub(1) } else { 0 };
+        // Positions from that end inwards.
+        let found = (0..self.kept)
+            .map(|k| if back { end - k } else { k })
+            .find(|&n| self.ring[self.index(n)].neighbour);
         if let Some(n) = found
             && n != end
         {
