@@ -27,10 +27,13 @@ impl<'a> SessionService<'a> {
         // A client that retransmits its SYN is alive: its handshake deadline starts again.
         if let Some(peer) = self.gate.syn_again.take()
             && let Some(index) = self.routes.get(peer)
-            && self.ledger[index].half_open() == Some(peer)
+            && let Some(slot) = self.ledger.get_mut(index)
+            && slot.half_open() == Some(peer)
         {
-            self.ledger[index].syn_at = MaybeAt::at(now);
-            self.touch(index, sockets);
+            slot.syn_at = MaybeAt::at(now);
+            if let Some(at) = slot.handle() {
+                sockets.touch(usize::from(at.shard));
+            }
         }
         let stale = sockets.take_stale();
         for shard in stale.shards(sockets.len()) {
@@ -56,20 +59,14 @@ impl<'a> SessionService<'a> {
         } else {
             for peer in syn_acks.peers() {
                 if let Some(index) = self.routes.get(peer)
-                    && self.ledger[index].half_open() == Some(peer)
-                    && let Some(at) = self.ledger[index].handle()
+                    && let Some(slot) = self.ledger.get_mut(index)
+                    && slot.half_open() == Some(peer)
+                    && let Some(at) = slot.handle()
                 {
-                    self.ledger[index].answered = true;
+                    slot.answered = true;
                     self.tally_shard(usize::from(at.shard), sockets);
                 }
             }
-        }
-    }
-
-    /// Marks the shard of slot `index` for a refresh and a poll.
-    fn touch(&self, index: usize, sockets: &mut Shards<'a>) {
-        if let Some(at) = self.ledger[index].handle() {
-            sockets.touch(usize::from(at.shard));
         }
     }
 
@@ -134,7 +131,8 @@ impl<'a> SessionService<'a> {
         let role = sockets.shard(shard).role;
         let mut tally = Tally::default();
         let mut times = [Soonest::NONE; 3];
-        for slot in self.ledger[range].iter() {
+        // (A shard's slots are always in the ledger.)
+        for slot in self.ledger.get(range).unwrap_or_default() {
             count_slot(&mut tally, &mut times, slot, &self.config);
         }
         let [slots_due, unanswered_at, idle_at] = times.map(Soonest::get);
