@@ -313,12 +313,17 @@ impl<'a> SessionService<'a> {
         sockets: &mut Shards<'a>,
     ) {
         let range = sockets.shard(index).slots();
-        let changed = self.ledger[range].iter().any(|slot| {
-            slot.handle().is_some_and(|at| {
-                let socket = sockets.get::<tcp::Socket>(at);
-                socket.state() != slot.seen || remote_of(socket) != slot.route
-            })
-        });
+        let changed = self
+            .ledger
+            .get(range)
+            .unwrap_or_default()
+            .iter()
+            .any(|slot| {
+                slot.handle().is_some_and(|at| {
+                    let socket = sockets.get::<tcp::Socket>(at);
+                    socket.state() != slot.seen || remote_of(socket) != slot.route
+                })
+            });
         let due = if changed {
             Some(now)
         } else {
@@ -355,7 +360,11 @@ impl GateView for LedgerView<'_, '_> {
     }
 
     fn holds(&self, address: Ipv4Address, port: u16) -> bool {
-        let Some(slot) = self.routes.get((address, port)).map(|i| &self.ledger[i]) else {
+        let Some(slot) = self
+            .routes
+            .get((address, port))
+            .and_then(|i| self.ledger.get(i))
+        else {
             return false;
         };
         let endpoint = IpEndpoint::new(address.into(), port);
@@ -367,7 +376,7 @@ impl GateView for LedgerView<'_, '_> {
     }
 
     fn route(&self, address: Ipv4Address, port: u16) -> Option<usize> {
-        let slot = &self.ledger[self.routes.get((address, port))?];
+        let slot = self.ledger.get(self.routes.get((address, port))?)?;
         slot.handle().map(|at| usize::from(at.shard))
     }
 
