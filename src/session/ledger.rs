@@ -584,10 +584,14 @@ impl<'a> SessionService<'a> {
 
     /// Notes in the gate's record that the connection of slot `index` ended at `now`.
     fn remember(&mut self, index: usize, duty: Duty, now: Instant) {
-        let slot = &self.ledger[index];
-        let Some(peer) = slot.peer.map(|p| match p.addr {
-            smoltcp::wire::IpAddress::Ipv4(address) => (address, p.port),
-        }) else {
+        let Some(peer) = self
+            .ledger
+            .get(index)
+            .and_then(|s| s.peer)
+            .map(|p| match p.addr {
+                smoltcp::wire::IpAddress::Ipv4(address) => (address, p.port),
+            })
+        else {
             return;
         };
         if self.gate.closed.remember(peer, duty, now) == Remembered::Displaced {
@@ -600,13 +604,17 @@ impl<'a> SessionService<'a> {
     /// Whether SYNs wait with no slot listening at all, the oldest for at least the refusal
     /// delay: a slot held by a connection that does nothing should give way.
     fn under_pressure(&self, now: Instant) -> bool {
-        self.gate.closed.is_enabled()
-            && self
-                .gate
-                .backlog
-                .oldest_since()
-                .is_some_and(|since| now >= since + self.config.refusal_delay)
-            && self.syn_taker() == SynTaker::Nobody
+        self.pressure_from().is_some_and(|from| now >= from)
+    }
+
+    /// From when waiting SYNs press on the slots: the oldest has waited the refusal delay,
+    /// and no slot listens at all (`None`: no SYN waits, a slot listens, or slots never give
+    /// way, without the gate's record of closed connections).
+    fn pressure_from(&self) -> Option<Instant> {
+        if !self.gate.closed.is_enabled() || self.syn_taker() != SynTaker::Nobody {
+            return None;
+        }
+        Some(self.gate.backlog.oldest_since()? + self.config.refusal_delay)
     }
 
     /// Frees slots for the SYNs that wait, one per SYN not yet covered by a slot already
@@ -684,13 +692,7 @@ impl<'a> SessionService<'a> {
     /// When a slot may next give way under the pressure of waiting SYNs (`None`: no
     /// pressure, or nothing will ever give way).
     fn give_way_at(&self, sockets: &Shards<'a>) -> Option<Instant> {
-        if !self.gate.closed.is_enabled() || self.gate.backlog.is_empty() {
-            return None;
-        }
-        if self.syn_taker() != SynTaker::Nobody {
-            return None;
-        }
-        let pressure = self.gate.backlog.oldest_since()? + self.config.refusal_delay;
+        let pressure = self.pressure_from()?;
         let eligible = sockets
             .iter()
             .filter_map(|s| earliest(s.tally.unanswered_at, s.tally.idle_at))
