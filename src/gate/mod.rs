@@ -317,9 +317,15 @@ impl<'a> SynBacklog<'a> {
         }
     }
 
+    /// The `n`th oldest entry (`None` only past the ring, which no position below `kept`
+    /// is).
+    fn entry(&self, n: usize) -> Option<&HeldSyn> {
+        self.ring.get(self.index(n))
+    }
+
     /// Position (0: oldest) of the entry from `source`.
     fn position(&self, source: (Ipv4Address, u16)) -> Option<usize> {
-        (0..self.kept).find(|&n| self.ring[self.index(n)].source == source)
+        (0..self.kept).find(|&n| self.entry(n).is_some_and(|e| e.source == source))
     }
 
     /// Keeps `frame`, a SYN from `source` (a neighbour's, if `neighbour`); a retransmission
@@ -345,7 +351,7 @@ impl<'a> SynBacklog<'a> {
                 // The youngest stranger gives its place up.
                 let Some(n) = (0..self.kept)
                     .rev()
-                    .find(|&n| !self.ring[self.index(n)].neighbour)
+                    .find(|&n| self.entry(n).is_some_and(|e| !e.neighbour))
                 else {
                     return Kept::No;
                 };
@@ -371,7 +377,7 @@ impl<'a> SynBacklog<'a> {
         // Positions from that end inwards.
         let found = (0..self.kept)
             .map(|k| if back { end - k } else { k })
-            .find(|&n| self.ring[self.index(n)].neighbour);
+            .find(|&n| self.entry(n).is_some_and(|e| e.neighbour));
         if let Some(n) = found
             && n != end
         {
@@ -393,7 +399,7 @@ impl<'a> SynBacklog<'a> {
             self.head = self.index(1);
             head
         };
-        Some(self.ring[index])
+        self.ring.get(index).copied()
     }
 
     /// The oldest (or, with `newest`, the youngest) SYN still valid at `now`; expired ones
@@ -599,7 +605,9 @@ impl<'g, 'b, V: GateView + ?Sized> GateContext<'g, 'b, V> {
                 return None;
             };
             let tx = self.watch(tx);
-            return Some(deliver.deliver(&syn.frame[..syn.len], verdict, tx));
+            // (`len` is at most the frame's size: `hold` keeps no larger SYN.)
+            let frame = syn.frame.get(..syn.len).unwrap_or_default();
+            return Some(deliver.deliver(frame, verdict, tx));
         }
         let (rx, tx) = device.receive(timestamp)?;
         let tx = self.watch(tx);
