@@ -168,11 +168,11 @@ impl<'a> SessionService<'a> {
         if !sockets.mark_due(now) && !self.under_pressure(now) {
             return;
         }
-        let dirty = sockets.dirty().clone();
-        for shard in dirty.shards(sockets.len()) {
-            if !sockets.shard(shard).dirty {
+        let dirty = sockets.dirty_now();
+        for n in 0..dirty.len {
+            let Some(shard) = sockets.listed_dirty(dirty, n) else {
                 continue;
-            }
+            };
             for index in sockets.shard(shard).slots() {
                 self.service_slot(index, now, sockets, names);
             }
@@ -757,11 +757,11 @@ impl<'a> SessionService<'a> {
         scratch: &mut [u8],
     ) {
         let handler = self.config.handler;
-        let dirty = sockets.dirty().clone();
-        for shard in dirty.shards(sockets.len()) {
-            if !sockets.shard(shard).dirty {
+        let dirty = sockets.dirty_now();
+        for n in 0..dirty.len {
+            let Some(shard) = sockets.listed_dirty(dirty, n) else {
                 continue;
-            }
+            };
             for index in sockets.shard(shard).slots() {
                 if self.ledger[index].phase != Phase::Established {
                     continue;

@@ -282,11 +282,11 @@ impl<'a> SessionService<'a> {
         iface: &mut Interface,
         sockets: &mut Shards<'a>,
     ) {
-        let dirty = sockets.dirty().clone();
-        for index in dirty.shards(sockets.len()) {
-            if !sockets.shard(index).dirty {
+        let dirty = sockets.dirty_now();
+        for n in 0..dirty.len {
+            let Some(index) = sockets.listed_dirty(dirty, n) else {
                 continue;
-            }
+            };
             let mut watched = Watched::new(device, &self.gate, SESSION_SERVICE_PORT);
             let set = sockets.set_quiet(index);
             // One egress pass sends at most one packet per socket; go on while any socket

@@ -201,6 +201,15 @@ impl WorkList {
     }
 }
 
+/// The shards to service in a poll, as listed when taken ([`Shards::dirty_now`]): all of
+/// them, or the first `len` entries of the list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Listed {
+    all: bool,
+    /// Entries.
+    pub(crate) len: usize,
+}
+
 /// All the shards of a node, with the lists of those that need work.
 pub struct Shards<'a> {
     list: &'a mut [Shard<'a>],
@@ -289,8 +298,33 @@ impl<'a> Shards<'a> {
     }
 
     /// The list of shards to service and poll for egress in this poll.
+    #[cfg(test)]
     pub(crate) fn dirty(&self) -> &WorkList {
         &self.dirty
+    }
+
+    /// The list of shards to service and poll for egress in this poll, as it stands now
+    /// (shards marked later are not on it; the list only grows until [`Shards::clear_dirty`]).
+    /// Read its entries with [`Shards::listed_dirty`].
+    pub(crate) fn dirty_now(&self) -> Listed {
+        let all = self.dirty.overflowed;
+        Listed {
+            all,
+            len: if all {
+                self.list.len()
+            } else {
+                self.dirty.listed.len()
+            },
+        }
+    }
+
+    /// Entry `n` of `listed`: the shard, if it still needs servicing and egress.
+    pub(crate) fn listed_dirty(&self, listed: Listed, n: usize) -> Option<usize> {
+        let index = match listed.all {
+            true => n,
+            false => usize::from(*self.dirty.listed.get(n)?),
+        };
+        self.list.get(index).filter(|s| s.dirty).map(|_| index)
     }
 
     /// Notes that shard `index` was polled for egress and is next due at `due`.
@@ -482,6 +516,46 @@ mod tests {
         assert_eq!(shards.take_stale().shards(100).collect::<Vec<_>>(), [5, 70]);
         assert_eq!(shards.dirty().shards(100).collect::<Vec<_>>(), [5, 70]);
         assert!(shards.mark_due(at(0)));
+    }
+
+    /// The shards `listed` names that still need servicing.
+    fn listed(shards: &Shards<'_>, listed: Listed) -> Vec<usize> {
+        (0..listed.len)
+            .filter_map(|n| shards.listed_dirty(listed, n))
+            .collect()
+    }
+
+    #[test]
+    fn the_dirty_list_as_taken_leaves_out_later_marks_and_settled_shards() {
+        let mut shards = shards(100);
+        for index in 0..100 {
+            shards.refreshed(index);
+        }
+        settle_all(&mut shards);
+        shards.touch(5);
+        shards.touch(70);
+        shards.touch(9);
+        let taken = shards.dirty_now();
+        shards.touch(40);
+        shards.settled(70, None);
+        assert_eq!(
+            listed(&shards, taken),
+            [5, 9],
+            "40 came later, 70 is settled"
+        );
+        assert_eq!(listed(&shards, shards.dirty_now()), [5, 9, 40]);
+        // An overflowed list names every shard still dirty.
+        for index in 0..LISTED {
+            shards.touch(index);
+        }
+        let all = shards.dirty_now();
+        assert_eq!(all.len, 100);
+        let dirty: Vec<usize> = (0..LISTED).collect();
+        assert_eq!(
+            listed(&shards, all),
+            dirty,
+            "5, 9 and 40 among them; 70 is settled"
+        );
     }
 
     #[test]
