@@ -36,8 +36,11 @@ impl<'a> SessionService<'a> {
             }
         }
         let stale = sockets.take_stale();
-        for shard in stale.shards(sockets.len()) {
-            if sockets.shard(shard).stale {
+        let listed = stale.frozen(sockets.len());
+        for n in 0..listed.len {
+            if let Some(shard) = stale.at(listed, n)
+                && sockets.shard(shard).stale
+            {
                 self.refresh_shard(shard, now, sockets);
             }
         }

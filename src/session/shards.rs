@@ -189,7 +189,27 @@ impl WorkList {
         }
     }
 
+    /// The list as it stands, out of `count` shards: read its entries with
+    /// [`WorkList::at`] (entries added later are not among them; the list only grows until
+    /// it is taken or cleared).
+    pub(crate) fn frozen(&self, count: usize) -> Listed {
+        let all = self.overflowed;
+        Listed {
+            all,
+            len: if all { count } else { self.listed.len() },
+        }
+    }
+
+    /// Entry `n` of the list as `listed` froze it.
+    pub(crate) fn at(&self, listed: Listed, n: usize) -> Option<usize> {
+        match listed.all {
+            true => Some(n),
+            false => self.listed.get(n).map(|&i| usize::from(i)),
+        }
+    }
+
     /// The shards listed, out of `count` (all of them once the list overflowed).
+    #[cfg(test)]
     pub(crate) fn shards(&self, count: usize) -> impl Iterator<Item = usize> + '_ {
         let all = self.overflowed.then_some(0..count).into_iter().flatten();
         let listed = self
@@ -201,8 +221,8 @@ impl WorkList {
     }
 }
 
-/// The shards to service in a poll, as listed when taken ([`Shards::dirty_now`]): all of
-/// them, or the first `len` entries of the list.
+/// A work list as it stood when frozen ([`WorkList::frozen`]): all the shards, or the
+/// first `len` entries of the list.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Listed {
     all: bool,
@@ -307,23 +327,12 @@ impl<'a> Shards<'a> {
     /// (shards marked later are not on it; the list only grows until [`Shards::clear_dirty`]).
     /// Read its entries with [`Shards::listed_dirty`].
     pub(crate) fn dirty_now(&self) -> Listed {
-        let all = self.dirty.overflowed;
-        Listed {
-            all,
-            len: if all {
-                self.list.len()
-            } else {
-                self.dirty.listed.len()
-            },
-        }
+        self.dirty.frozen(self.list.len())
     }
 
     /// Entry `n` of `listed`: the shard, if it still needs servicing and egress.
     pub(crate) fn listed_dirty(&self, listed: Listed, n: usize) -> Option<usize> {
-        let index = match listed.all {
-            true => n,
-            false => usize::from(*self.dirty.listed.get(n)?),
-        };
+        let index = self.dirty.at(listed, n)?;
         self.list.get(index).filter(|s| s.dirty).map(|_| index)
     }
 
@@ -338,9 +347,12 @@ impl<'a> Shards<'a> {
     /// Empties the list of shards to service once each was settled.
     pub(crate) fn clear_dirty(&mut self) {
         let list = core::mem::take(&mut self.dirty);
-        for index in list.shards(self.list.len()) {
+        let listed = list.frozen(self.list.len());
+        for n in 0..listed.len {
             // A shard touched again after its egress (none is, but to be safe) stays listed.
-            if self.list[index].dirty {
+            if let Some(index) = list.at(listed, n)
+                && self.list.get(index).is_some_and(|s| s.dirty)
+            {
                 self.dirty.add(index);
             }
         }
