@@ -696,11 +696,16 @@ impl<'a> SessionService<'a> {
     /// pressure, or nothing will ever give way).
     fn give_way_at(&self, sockets: &Shards<'a>) -> Option<Instant> {
         let pressure = self.pressure_from()?;
-        let eligible = sockets
-            .iter()
-            .filter_map(|s| earliest(s.tally.unanswered_at, s.tally.idle_at))
-            .min()?;
-        Some(pressure.max(eligible))
+        let mut eligible = Soonest::NONE;
+        for shard in sockets.iter() {
+            if let Some(at) = shard.tally.unanswered_at {
+                eligible.note(at);
+            }
+            if let Some(at) = shard.tally.idle_at {
+                eligible.note(at);
+            }
+        }
+        Some(pressure.max(eligible.get()?))
     }
 
     pub(super) fn end_session(
