@@ -740,7 +740,7 @@ impl<'a> SessionService<'a> {
 
     /// The ledger's figures for node status, as they stand now.
     pub fn figures(&self) -> SessionFigures {
-        let counts = self.ledger();
+        let [session_slots, refusal_slots] = self.slot_counts;
         SessionFigures {
             // A retarget is a no-resource condition too, answered with a sibling.
             no_resource_conditions: self
@@ -750,9 +750,9 @@ impl<'a> SessionService<'a> {
                 .saturating_add(self.counters.retargets.get())
                 .min(u32::from(u16::MAX)) as u16,
             free_slots: self.totals[0].free + self.totals[1].free,
-            total_slots: counts.session_slots + counts.refusal_slots,
-            pending_sessions: counts.pending,
-            max_sessions: counts.session_slots,
+            total_slots: session_slots + refusal_slots,
+            pending_sessions: self.totals[0].pending,
+            max_sessions: session_slots,
             packet_size: self.session_buffer.min(usize::from(u16::MAX)) as u16,
         }
     }
