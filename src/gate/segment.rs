@@ -148,7 +148,7 @@ impl AckReply {
             src_addr: self.our_addr,
             dst_addr: self.peer_addr,
             next_header: IpProtocol::Tcp,
-            payload_len: tcp.buffer_len(),
+            payload_len: TCP_HEADER_LEN,
             hop_limit: 64,
         };
         let ethernet = EthernetRepr {
