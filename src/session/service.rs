@@ -288,14 +288,7 @@ impl<'a> SessionService<'a> {
                 continue;
             };
             let mut watched = Watched::new(device, &self.gate, SESSION_SERVICE_PORT);
-            let set = sockets.set_quiet(index);
-            // One egress pass sends at most one packet per socket; go on while any socket
-            // sent.
-            for _ in 0..MAX_EGRESS_PASSES {
-                if iface.poll_egress(now, &mut watched, set) == PollResult::None {
-                    break;
-                }
-            }
+            drain_egress(iface, now, &mut watched, sockets.set_quiet(index));
             let sockets_due = iface.poll_at(now, sockets.set(index));
             self.settle(index, now, sockets_due, sockets);
         }
@@ -333,8 +326,24 @@ impl<'a> SessionService<'a> {
     }
 }
 
-/// Egress passes per shard and poll, at most.
+/// Egress passes per socket set and poll, at most.
 const MAX_EGRESS_PASSES: usize = 64;
+
+/// Sends what the sockets of `set` have queued through `device`, pass after pass: one egress
+/// pass sends at most one packet per socket, so it goes on while any socket sent (at most
+/// [`MAX_EGRESS_PASSES`] passes).
+pub(crate) fn drain_egress<D: Device + ?Sized>(
+    iface: &mut Interface,
+    now: Instant,
+    device: &mut D,
+    set: &mut SocketSet<'_>,
+) {
+    for _ in 0..MAX_EGRESS_PASSES {
+        if iface.poll_egress(now, device, set) == PollResult::None {
+            break;
+        }
+    }
+}
 
 /// The remote endpoint of `socket` (half-open, connected or closing), if any.
 pub(super) fn remote_of(socket: &tcp::Socket) -> Option<(Ipv4Address, u16)> {
