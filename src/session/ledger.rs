@@ -803,7 +803,8 @@ pub(super) fn role_index(role: Role) -> usize {
 /// when it may give way as a half-open handshake, and as an idle connection (the tally's
 /// `slots_due`, `unanswered_at` and `idle_at`).
 fn count_slot(tally: &mut Tally, times: &mut [Soonest; 3], slot: &Slot, config: &SessionConfig) {
-    let idle_listener = slot.phase == Phase::Listening && slot.half_open().is_none();
+    let half_open = slot.half_open().is_some();
+    let idle_listener = slot.phase == Phase::Listening && !half_open;
     tally.listening += u16::from(slot.listening());
     tally.free += u16::from(idle_listener);
     tally.coming += u16::from(slot.closing.has(CloseMarks::GAVE_WAY) || slot.phase == Phase::Free);
@@ -822,7 +823,7 @@ fn count_slot(tally: &mut Tally, times: &mut [Soonest; 3], slot: &Slot, config: 
         tally.established += 1;
     }
     let [slots_due, unanswered_at, idle_at] = times;
-    if slot.half_open().is_some() && slot.syn_at.get().is_none() {
+    if half_open && slot.syn_at.get().is_none() {
         slots_due.note(Instant::ZERO); // note the handshake start now
     } else {
         if let Some(deadline) = slot.deadline.get() {
@@ -840,7 +841,7 @@ fn count_slot(tally: &mut Tally, times: &mut [Soonest; 3], slot: &Slot, config: 
             }
         }
     }
-    if slot.half_open().is_some() {
+    if half_open {
         if let Some(since) = unanswered_since(slot) {
             unanswered_at.note(since + UNANSWERED_GIVE_WAY_AFTER);
         }
@@ -905,6 +906,9 @@ fn handshake_bound(
 /// (its last SYN), if none has. A handshake the interface did answer never gives way: its
 /// client may be live behind a lossy link, and a new handshake on its slot could meet the old
 /// one's late segments; it keeps the handshake bound.
+// Inlined: the tally asks it for every half-open slot, and a call returning an optional
+// instant through memory costs more than its body.
+#[inline(always)]
 fn unanswered_since(slot: &super::slot::Slot) -> Option<Instant> {
     slot.half_open()?;
     if slot.answered {
