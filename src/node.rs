@@ -8,7 +8,7 @@
 
 use core::mem::MaybeUninit;
 
-use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::Device;
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::Instant;
@@ -23,7 +23,7 @@ use crate::name_service::{Destination, NameEvent, NameService, NameServiceConfig
 use crate::session::{
     MIN_SESSION_BUFFER, REFUSAL_RX, REFUSAL_TX, Role, Route, SHARD_SLOTS, SessionConfig,
     SessionEvent, SessionFigures, SessionService, Sessions, Shard, Shards, Slot, SocketAt,
-    shards_for,
+    drain_egress, shards_for,
 };
 use crate::wire::name::{Name, Scope};
 use crate::wire::{DATAGRAM_SERVICE_PORT, MAX_DATAGRAM_LENGTH, NAME_SERVICE_PORT, nbds, nbns};
@@ -513,17 +513,16 @@ impl<'a> Node<'a> {
             .bind(DATAGRAM_SERVICE_PORT)
             .map_err(|_| NodeError::BadAddress)?;
         let datagram_socket = sockets.add(datagram_socket);
-        let sessions = SessionService::new(
-            config.session,
-            ledger,
-            session_events,
-            syn_backlog,
-            recently_closed,
-            routes,
-            session_buffer,
-        );
         unsafe {
-            (&raw mut (*node).sessions).write(sessions);
+            (&raw mut (*node).sessions).write(SessionService::new(
+                config.session,
+                ledger,
+                session_events,
+                syn_backlog,
+                recently_closed,
+                routes,
+                session_buffer,
+            ));
             (&raw mut (*node).figures).write((*node).sessions.figures());
             (&raw mut (*node).iface).write(iface);
             (&raw mut (*node).sockets).write(sockets);
@@ -630,12 +629,7 @@ impl<'a> Node<'a> {
     /// Sends what the node's own sockets have queued.
     fn egress_home<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) {
         let mut watched = self.sessions.watched(device);
-        // One egress pass sends at most one packet per socket; go on while any socket sent.
-        for _ in 0..MAX_FRAMES_PER_POLL {
-            if self.iface.poll_egress(now, &mut watched, &mut self.sockets) == PollResult::None {
-                break;
-            }
-        }
+        drain_egress(&mut self.iface, now, &mut watched, &mut self.sockets);
     }
 
     /// The statistics block node status answers carry now (UNIT_ID and session figures

@@ -306,14 +306,26 @@ impl<'a> SynBacklog<'a> {
         self.kept == 0
     }
 
-    /// Ring index of the `n`th oldest entry.
+    /// Ring index of the `n`th oldest entry (`n` at most the ring's length: `head` is below
+    /// it, so one subtraction wraps).
     fn index(&self, n: usize) -> usize {
-        (self.head + n) % self.ring.len()
+        let index = self.head + n;
+        if index >= self.ring.len() {
+            index - self.ring.len()
+        } else {
+            index
+        }
+    }
+
+    /// The `n`th oldest entry (`None` only past the ring, which no position below `kept`
+    /// is).
+    fn entry(&self, n: usize) -> Option<&HeldSyn> {
+        self.ring.get(self.index(n))
     }
 
     /// Position (0: oldest) of the entry from `source`.
     fn position(&self, source: (Ipv4Address, u16)) -> Option<usize> {
-        (0..self.kept).find(|&n| self.ring[self.index(n)].source == source)
+        (0..self.kept).find(|&n| self.entry(n).is_some_and(|e| e.source == source))
     }
 
     /// Keeps `frame`, a SYN from `source` (a neighbour's, if `neighbour`); a retransmission
@@ -339,7 +351,7 @@ impl<'a> SynBacklog<'a> {
                 // The youngest stranger gives its place up.
                 let Some(n) = (0..self.kept)
                     .rev()
-                    .find(|&n| !self.ring[self.index(n)].neighbour)
+                    .find(|&n| self.entry(n).is_some_and(|e| !e.neighbour))
                 else {
                     return Kept::No;
                 };
@@ -361,14 +373,11 @@ impl<'a> SynBacklog<'a> {
     /// Moves the neighbour's SYN nearest the front (or, with `back`, the back) to that end,
     /// so the next pop takes it; nothing moves if no neighbour's SYN is kept.
     fn neighbours_first(&mut self, back: bool) {
-        let found = if back {
-            (0..self.kept)
-                .rev()
-                .find(|&n| self.ring[self.index(n)].neighbour)
-        } else {
-            (0..self.kept).find(|&n| self.ring[self.index(n)].neighbour)
-        };
         let end = if back { self.kept.wrapping_sub(1) } else { 0 };
+        // Positions from that end inwards.
+        let found = (0..self.kept)
+            .map(|k| if back { end - k } else { k })
+            .find(|&n| self.entry(n).is_some_and(|e| e.neighbour));
         if let Some(n) = found
             && n != end
         {
@@ -377,22 +386,20 @@ impl<'a> SynBacklog<'a> {
         }
     }
 
-    fn pop_front(&mut self) -> Option<HeldSyn> {
-        if self.kept == 0 {
-            return None;
-        }
-        let syn = self.ring[self.head];
-        self.head = self.index(1);
-        self.kept -= 1;
-        Some(syn)
-    }
-
-    fn pop_back(&mut self) -> Option<HeldSyn> {
+    /// Takes the oldest entry (or, with `back`, the youngest).
+    fn pop(&mut self, back: bool) -> Option<HeldSyn> {
         if self.kept == 0 {
             return None;
         }
         self.kept -= 1;
-        Some(self.ring[self.index(self.kept)])
+        let index = if back {
+            self.index(self.kept)
+        } else {
+            let head = self.head;
+            self.head = self.index(1);
+            head
+        };
+        self.ring.get(index).copied()
     }
 
     /// The oldest (or, with `newest`, the youngest) SYN still valid at `now`; expired ones
@@ -405,11 +412,7 @@ impl<'a> SynBacklog<'a> {
     ) -> Option<HeldSyn> {
         loop {
             self.neighbours_first(newest);
-            let syn = if newest {
-                self.pop_back()?
-            } else {
-                self.pop_front()?
-            };
+            let syn = self.pop(newest)?;
             if now < syn.at + SYN_HOLD {
                 return Some(syn);
             }
@@ -602,7 +605,9 @@ impl<'g, 'b, V: GateView + ?Sized> GateContext<'g, 'b, V> {
                 return None;
             };
             let tx = self.watch(tx);
-            return Some(deliver.deliver(&syn.frame[..syn.len], verdict, tx));
+            // (`len` is at most the frame's size: `hold` keeps no larger SYN.)
+            let frame = syn.frame.get(..syn.len).unwrap_or_default();
+            return Some(deliver.deliver(frame, verdict, tx));
         }
         let (rx, tx) = device.receive(timestamp)?;
         let tx = self.watch(tx);

@@ -57,14 +57,15 @@ impl Neighbours {
         if host.is_unspecified() {
             return;
         }
-        let slot = match self.hosts.iter().position(|(h, _)| *h == host) {
-            Some(i) => i,
-            // The entry heard from longest ago (or never) makes room.
-            None => (0..NEIGHBOURS)
-                .min_by_key(|&i| self.hosts[i].1)
-                .unwrap_or(0),
+        let known = self.hosts.iter().position(|(h, _)| *h == host);
+        // Else the entry heard from longest ago (or never) makes room.
+        let slot = match known {
+            Some(i) => self.hosts.get_mut(i),
+            None => self.hosts.iter_mut().min_by_key(|(_, at)| *at),
         };
-        self.hosts[slot] = (host, now);
+        if let Some(slot) = slot {
+            *slot = (host, now);
+        }
     }
 
     /// Whether `host` spoke ARP within [`NEIGHBOUR_LIFETIME`] before `now`.

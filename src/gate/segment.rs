@@ -2,8 +2,9 @@
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpProtocol,
-    Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    ETHERNET_HEADER_LEN, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr,
+    IPV4_HEADER_LEN, IpAddress, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TCP_HEADER_LEN,
+    TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
 };
 
 /// The fields of a TCP segment the gate judges by. Built by [`Segment::parse`], which checks
@@ -130,9 +131,10 @@ impl AckReply {
         }
     }
 
-    /// Bytes of the whole frame.
+    /// Bytes of the whole frame (a bare ACK carries no TCP options: its TCP header is the
+    /// fixed one).
     pub fn buffer_len(&self) -> usize {
-        EthernetFrame::<&[u8]>::header_len() + 20 + self.tcp().buffer_len()
+        ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + TCP_HEADER_LEN
     }
 
     /// Writes the frame into `buffer` ([`AckReply::buffer_len`] bytes; a longer buffer is
@@ -146,7 +148,7 @@ impl AckReply {
             src_addr: self.our_addr,
             dst_addr: self.peer_addr,
             next_header: IpProtocol::Tcp,
-            payload_len: tcp.buffer_len(),
+            payload_len: TCP_HEADER_LEN,
             hop_limit: 64,
         };
         let ethernet = EthernetRepr {
@@ -165,5 +167,32 @@ impl AckReply {
             &IpAddress::Ipv4(self.peer_addr),
             &checksums,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ack_reply_is_the_frame_its_reprs_make() {
+        let reply = AckReply {
+            our_mac: EthernetAddress([2, 0, 0, 0, 0, 1]),
+            peer_mac: EthernetAddress([2, 0, 0, 0, 0, 2]),
+            our_addr: Ipv4Address::new(192, 168, 69, 1),
+            peer_addr: Ipv4Address::new(192, 168, 69, 2),
+            our_port: 139,
+            peer_port: 40000,
+            seq_number: TcpSeqNumber(7),
+            ack_number: TcpSeqNumber(9),
+        };
+        let len = EthernetFrame::<&[u8]>::header_len() + IPV4_HEADER_LEN + reply.tcp().buffer_len();
+        assert_eq!(reply.buffer_len(), len);
+        let mut frame = std::vec![0; len];
+        reply.emit(&mut frame);
+        let segment = Segment::parse(&frame).expect("a whole TCP segment");
+        assert_eq!(segment.source(), (reply.our_addr, 139));
+        assert_eq!(segment.ack_number, Some(TcpSeqNumber(9)));
+        assert_eq!(segment.payload_len, 0);
     }
 }

@@ -26,7 +26,7 @@ impl Sessions<'_, '_> {
     pub fn echo(&mut self, id: SlotId, scratch: &mut [u8]) -> Result<(), SessionError> {
         loop {
             let (index, _) = self.slot(id)?;
-            if self.service.ledger[index].tx_remaining == 0 {
+            if self.tx_remaining(index) == 0 {
                 // Between messages: start the echo of the next one, if its header came and
                 // ours fits.
                 if self.send_room(id)? < nbss::HEADER_LEN {
@@ -40,7 +40,7 @@ impl Sessions<'_, '_> {
                     continue;
                 }
             }
-            let remaining = self.service.ledger[index].tx_remaining as usize;
+            let remaining = self.tx_remaining(index) as usize;
             let n = remaining.min(self.send_room(id)?).min(scratch.len());
             if n == 0 {
                 return Ok(());
@@ -51,5 +51,11 @@ impl Sessions<'_, '_> {
             }
             self.write(id, &scratch[..got])?;
         }
+    }
+
+    /// Body bytes of the outgoing message of slot `index` still to write (an entry
+    /// [`Sessions::slot`] found: the lookup cannot miss).
+    fn tx_remaining(&self, index: usize) -> u32 {
+        self.service.ledger.get(index).map_or(0, |s| s.tx_remaining)
     }
 }

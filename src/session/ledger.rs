@@ -27,14 +27,20 @@ impl<'a> SessionService<'a> {
         // A client that retransmits its SYN is alive: its handshake deadline starts again.
         if let Some(peer) = self.gate.syn_again.take()
             && let Some(index) = self.routes.get(peer)
-            && self.ledger[index].half_open() == Some(peer)
+            && let Some(slot) = self.ledger.get_mut(index)
+            && slot.half_open() == Some(peer)
         {
-            self.ledger[index].syn_at = MaybeAt::at(now);
-            self.touch(index, sockets);
+            slot.syn_at = MaybeAt::at(now);
+            if let Some(at) = slot.handle() {
+                sockets.touch(usize::from(at.shard));
+            }
         }
         let stale = sockets.take_stale();
-        for shard in stale.shards(sockets.len()) {
-            if sockets.shard(shard).stale {
+        let listed = stale.frozen(sockets.len());
+        for n in 0..listed.len {
+            if let Some(shard) = stale.at(listed, n)
+                && sockets.shard(shard).stale
+            {
                 self.refresh_shard(shard, now, sockets);
             }
         }
@@ -56,20 +62,14 @@ impl<'a> SessionService<'a> {
         } else {
             for peer in syn_acks.peers() {
                 if let Some(index) = self.routes.get(peer)
-                    && self.ledger[index].half_open() == Some(peer)
-                    && let Some(at) = self.ledger[index].handle()
+                    && let Some(slot) = self.ledger.get_mut(index)
+                    && slot.half_open() == Some(peer)
+                    && let Some(at) = slot.handle()
                 {
-                    self.ledger[index].answered = true;
+                    slot.answered = true;
                     self.tally_shard(usize::from(at.shard), sockets);
                 }
             }
-        }
-    }
-
-    /// Marks the shard of slot `index` for a refresh and a poll.
-    fn touch(&self, index: usize, sockets: &mut Shards<'a>) {
-        if let Some(at) = self.ledger[index].handle() {
-            sockets.touch(usize::from(at.shard));
         }
     }
 
@@ -133,9 +133,15 @@ impl<'a> SessionService<'a> {
         let range = sockets.shard(shard).slots();
         let role = sockets.shard(shard).role;
         let mut tally = Tally::default();
-        for slot in self.ledger[range].iter() {
-            count_slot(&mut tally, slot, &self.config);
+        let mut times = [Soonest::NONE; 3];
+        // (A shard's slots are always in the ledger.)
+        for slot in self.ledger.get(range).unwrap_or_default() {
+            count_slot(&mut tally, &mut times, slot, &self.config);
         }
+        let [slots_due, unanswered_at, idle_at] = times.map(Soonest::get);
+        tally.slots_due = slots_due;
+        tally.unanswered_at = unanswered_at;
+        tally.idle_at = idle_at;
         let old = sockets.set_tally(shard, tally);
         let which = role_index(role);
         self.totals[which].subtract(&old);
@@ -165,11 +171,11 @@ impl<'a> SessionService<'a> {
         if !sockets.mark_due(now) && !self.under_pressure(now) {
             return;
         }
-        let dirty = sockets.dirty().clone();
-        for shard in dirty.shards(sockets.len()) {
-            if !sockets.shard(shard).dirty {
+        let dirty = sockets.dirty_now();
+        for n in 0..dirty.len {
+            let Some(shard) = sockets.listed_dirty(dirty, n) else {
                 continue;
-            }
+            };
             for index in sockets.shard(shard).slots() {
                 self.service_slot(index, now, sockets, names);
             }
@@ -581,10 +587,14 @@ impl<'a> SessionService<'a> {
 
     /// Notes in the gate's record that the connection of slot `index` ended at `now`.
     fn remember(&mut self, index: usize, duty: Duty, now: Instant) {
-        let slot = &self.ledger[index];
-        let Some(peer) = slot.peer.map(|p| match p.addr {
-            smoltcp::wire::IpAddress::Ipv4(address) => (address, p.port),
-        }) else {
+        let Some(peer) = self
+            .ledger
+            .get(index)
+            .and_then(|s| s.peer)
+            .map(|p| match p.addr {
+                smoltcp::wire::IpAddress::Ipv4(address) => (address, p.port),
+            })
+        else {
             return;
         };
         if self.gate.closed.remember(peer, duty, now) == Remembered::Displaced {
@@ -597,13 +607,17 @@ impl<'a> SessionService<'a> {
     /// Whether SYNs wait with no slot listening at all, the oldest for at least the refusal
     /// delay: a slot held by a connection that does nothing should give way.
     fn under_pressure(&self, now: Instant) -> bool {
-        self.gate.closed.is_enabled()
-            && self
-                .gate
-                .backlog
-                .oldest_since()
-                .is_some_and(|since| now >= since + self.config.refusal_delay)
-            && self.syn_taker() == SynTaker::Nobody
+        self.pressure_from().is_some_and(|from| now >= from)
+    }
+
+    /// From when waiting SYNs press on the slots: the oldest has waited the refusal delay,
+    /// and no slot listens at all (`None`: no SYN waits, a slot listens, or slots never give
+    /// way, without the gate's record of closed connections).
+    fn pressure_from(&self) -> Option<Instant> {
+        if !self.gate.closed.is_enabled() || self.syn_taker() != SynTaker::Nobody {
+            return None;
+        }
+        Some(self.gate.backlog.oldest_since()? + self.config.refusal_delay)
     }
 
     /// Frees slots for the SYNs that wait, one per SYN not yet covered by a slot already
@@ -659,51 +673,39 @@ impl<'a> SessionService<'a> {
 
     /// The slot that gives way next, if any may: the shards' tallies say where to look.
     fn victim(&self, now: Instant, sockets: &Shards<'a>) -> Option<(usize, Victim)> {
-        let first = |at: fn(&Tally) -> Option<Instant>| {
-            sockets
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| Some((i, at(&s.tally)?)))
-                .filter(|&(_, at)| now >= at)
-                .min_by_key(|&(_, at)| at)
-                .map(|(i, _)| sockets.shard(i).slots())
+        // The slots of the shard whose tally says a slot there may give way soonest.
+        let shard = |at: fn(&Tally) -> Option<Instant>| {
+            let first = first_due(now, 0..sockets.len(), &|i| at(&sockets.shard(i).tally))?;
+            Some(sockets.shard(first).slots())
         };
-        if let Some(range) = first(|t| t.unanswered_at) {
-            let half_open = self.ledger[range.clone()]
-                .iter()
-                .zip(range)
-                .filter_map(|(s, i)| Some((i, unanswered_since(s)? + UNANSWERED_GIVE_WAY_AFTER)))
-                .filter(|&(_, at)| now >= at)
-                .min_by_key(|&(_, at)| at);
-            if let Some((index, _)) = half_open {
+        if let Some(range) = shard(|t| t.unanswered_at) {
+            let half_open = first_due(now, range, &|i| {
+                Some(unanswered_since(self.ledger.get(i)?)? + UNANSWERED_GIVE_WAY_AFTER)
+            });
+            if let Some(index) = half_open {
                 return Some((index, Victim::HalfOpen));
             }
         }
-        let range = first(|t| t.idle_at)?;
-        self.ledger[range.clone()]
-            .iter()
-            .zip(range)
-            .filter_map(|(s, i)| Some((i, idle_since(s, &self.config)? + GIVE_WAY_AFTER)))
-            .filter(|&(_, at)| now >= at)
-            .min_by_key(|&(_, at)| at)
-            .map(|(index, _)| (index, Victim::Idle))
+        let idle = first_due(now, shard(|t| t.idle_at)?, &|i| {
+            Some(idle_since(self.ledger.get(i)?, &self.config)? + GIVE_WAY_AFTER)
+        });
+        idle.map(|index| (index, Victim::Idle))
     }
 
     /// When a slot may next give way under the pressure of waiting SYNs (`None`: no
     /// pressure, or nothing will ever give way).
     fn give_way_at(&self, sockets: &Shards<'a>) -> Option<Instant> {
-        if !self.gate.closed.is_enabled() || self.gate.backlog.is_empty() {
-            return None;
+        let pressure = self.pressure_from()?;
+        let mut eligible = Soonest::NONE;
+        for shard in sockets.iter() {
+            if let Some(at) = shard.tally.unanswered_at {
+                eligible.note(at);
+            }
+            if let Some(at) = shard.tally.idle_at {
+                eligible.note(at);
+            }
         }
-        if self.syn_taker() != SynTaker::Nobody {
-            return None;
-        }
-        let pressure = self.gate.backlog.oldest_since()? + self.config.refusal_delay;
-        let eligible = sockets
-            .iter()
-            .filter_map(|s| earliest(s.tally.unanswered_at, s.tally.idle_at))
-            .min()?;
-        Some(pressure.max(eligible))
+        Some(pressure.max(eligible.get()?))
     }
 
     pub(super) fn end_session(
@@ -738,7 +740,7 @@ impl<'a> SessionService<'a> {
 
     /// The ledger's figures for node status, as they stand now.
     pub fn figures(&self) -> SessionFigures {
-        let counts = self.ledger();
+        let [session_slots, refusal_slots] = self.slot_counts;
         SessionFigures {
             // A retarget is a no-resource condition too, answered with a sibling.
             no_resource_conditions: self
@@ -748,9 +750,9 @@ impl<'a> SessionService<'a> {
                 .saturating_add(self.counters.retargets.get())
                 .min(u32::from(u16::MAX)) as u16,
             free_slots: self.totals[0].free + self.totals[1].free,
-            total_slots: counts.session_slots + counts.refusal_slots,
-            pending_sessions: counts.pending,
-            max_sessions: counts.session_slots,
+            total_slots: session_slots + refusal_slots,
+            pending_sessions: self.totals[0].pending,
+            max_sessions: session_slots,
             packet_size: self.session_buffer.min(usize::from(u16::MAX)) as u16,
         }
     }
@@ -763,11 +765,11 @@ impl<'a> SessionService<'a> {
         scratch: &mut [u8],
     ) {
         let handler = self.config.handler;
-        let dirty = sockets.dirty().clone();
-        for shard in dirty.shards(sockets.len()) {
-            if !sockets.shard(shard).dirty {
+        let dirty = sockets.dirty_now();
+        for n in 0..dirty.len {
+            let Some(shard) = sockets.listed_dirty(dirty, n) else {
                 continue;
-            }
+            };
             for index in sockets.shard(shard).slots() {
                 if self.ledger[index].phase != Phase::Established {
                     continue;
@@ -797,9 +799,12 @@ pub(super) fn role_index(role: Role) -> usize {
     }
 }
 
-/// Counts `slot` into `tally`: its phase, and when it next needs the service.
-fn count_slot(tally: &mut Tally, slot: &Slot, config: &SessionConfig) {
-    let idle_listener = slot.phase == Phase::Listening && slot.half_open().is_none();
+/// Counts `slot` into `tally`: its phase; and into `times` when it next needs the service,
+/// when it may give way as a half-open handshake, and as an idle connection (the tally's
+/// `slots_due`, `unanswered_at` and `idle_at`).
+fn count_slot(tally: &mut Tally, times: &mut [Soonest; 3], slot: &Slot, config: &SessionConfig) {
+    let half_open = slot.half_open().is_some();
+    let idle_listener = slot.phase == Phase::Listening && !half_open;
     tally.listening += u16::from(slot.listening());
     tally.free += u16::from(idle_listener);
     tally.coming += u16::from(slot.closing.has(CloseMarks::GAVE_WAY) || slot.phase == Phase::Free);
@@ -817,32 +822,53 @@ fn count_slot(tally: &mut Tally, slot: &Slot, config: &SessionConfig) {
     if slot.phase == Phase::Established {
         tally.established += 1;
     }
-    let mut due = slot.deadline.get();
-    if let Some(syn_at) = slot.syn_at.get() {
-        due = earliest(due, Some(syn_at + handshake_bound(slot, config)));
-    }
-    if slot.half_open().is_some() && slot.syn_at.get().is_none() {
-        due = Some(Instant::ZERO); // note the handshake start now
-    }
-    if slot.phase == Phase::Established {
-        if let Some(interval) = config.keepalive {
-            due = earliest(due, Some(slot.last_activity + interval));
+    let [slots_due, unanswered_at, idle_at] = times;
+    if half_open && slot.syn_at.get().is_none() {
+        slots_due.note(Instant::ZERO); // note the handshake start now
+    } else {
+        if let Some(deadline) = slot.deadline.get() {
+            slots_due.note(deadline);
         }
-        if slot.handed_over != slot.acked {
-            due = earliest(due, Some(slot.progress_at + config.progress_bound()));
+        if let Some(syn_at) = slot.syn_at.get() {
+            slots_due.note(syn_at + handshake_bound(slot, config));
+        }
+        if slot.phase == Phase::Established {
+            if let Some(interval) = config.keepalive {
+                slots_due.note(slot.last_activity + interval);
+            }
+            if slot.handed_over != slot.acked {
+                slots_due.note(slot.progress_at + config.progress_bound());
+            }
         }
     }
-    tally.slots_due = earliest(tally.slots_due, due);
-    let unanswered = match slot.half_open() {
-        Some(_) => unanswered_since(slot).map(|since| since + UNANSWERED_GIVE_WAY_AFTER),
-        None => None,
-    };
-    tally.unanswered_at = earliest(tally.unanswered_at, unanswered);
-    let idle = match slot.half_open() {
-        Some(_) => None,
-        None => idle_since(slot, config).map(|since| since + GIVE_WAY_AFTER),
-    };
-    tally.idle_at = earliest(tally.idle_at, idle);
+    if half_open {
+        if let Some(since) = unanswered_since(slot) {
+            unanswered_at.note(since + UNANSWERED_GIVE_WAY_AFTER);
+        }
+    } else if let Some(since) = idle_since(slot, config) {
+        idle_at.note(since + GIVE_WAY_AFTER);
+    }
+}
+
+/// The earliest of the instants noted, in microseconds (`i64::MAX`: none): the earlier of two
+/// is a plain `min`, where two `Option<Instant>`s need a match (the tally takes several for
+/// every slot of a shard it counts).
+#[derive(Debug, Clone, Copy)]
+struct Soonest(i64);
+
+impl Soonest {
+    /// Nothing noted.
+    const NONE: Soonest = Soonest(i64::MAX);
+
+    /// Notes `at`.
+    fn note(&mut self, at: Instant) {
+        self.0 = self.0.min(at.total_micros());
+    }
+
+    /// The earliest instant noted, if any.
+    fn get(self) -> Option<Instant> {
+        (self.0 != i64::MAX).then(|| Instant::from_micros(self.0))
+    }
 }
 
 /// How long a connection must have been doing nothing (a handshake without a retransmitted
@@ -880,12 +906,34 @@ fn handshake_bound(
 /// (its last SYN), if none has. A handshake the interface did answer never gives way: its
 /// client may be live behind a lossy link, and a new handshake on its slot could meet the old
 /// one's late segments; it keeps the handshake bound.
+// Inlined: the tally asks it for every half-open slot, and a call returning an optional
+// instant through memory costs more than its body.
+#[inline(always)]
 fn unanswered_since(slot: &super::slot::Slot) -> Option<Instant> {
     slot.half_open()?;
     if slot.answered {
         return None;
     }
     slot.syn_at.get()
+}
+
+/// The first of `candidates` whose time (`at`) is the earliest of those that have come by
+/// `now`.
+fn first_due(
+    now: Instant,
+    candidates: core::ops::Range<usize>,
+    at: &dyn Fn(usize) -> Option<Instant>,
+) -> Option<usize> {
+    let mut first: Option<(usize, Instant)> = None;
+    for candidate in candidates {
+        if let Some(at) = at(candidate)
+            && now >= at
+            && first.is_none_or(|(_, earliest)| at < earliest)
+        {
+            first = Some((candidate, at));
+        }
+    }
+    first.map(|(candidate, _)| candidate)
 }
 
 /// How a slot gives way.

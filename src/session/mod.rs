@@ -59,6 +59,7 @@ pub use self::ledger::GIVE_WAY_AFTER;
 pub use self::retarget::{MAX_RETARGETS, Retargets, Sibling, TooManyRetargets};
 pub use self::routes::{Route, Routes, routes_for};
 pub use self::service::SessionService;
+pub(crate) use self::service::drain_egress;
 pub use self::shards::{SHARD_SLOTS, Shard, Shards, SocketAt, shards_for};
 pub use self::slot::{Phase, Role, Slot, SlotId};
 pub use self::stream::Sessions;

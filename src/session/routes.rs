@@ -59,10 +59,21 @@ impl<'a> Routes<'a> {
         Routes { table }
     }
 
+    /// Where the probe for `peer` starts: its hash scaled to the table (a multiply, not a
+    /// division: below the table's length, and 0 for an empty table).
     fn home(&self, peer: (Ipv4Address, u16)) -> usize {
         let key = (u64::from(u32::from_be_bytes(peer.0.octets())) << 16) | u64::from(peer.1);
         let mixed = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        ((mixed >> 32) as usize) % self.table.len()
+        (((mixed >> 32) * self.table.len() as u64) >> 32) as usize
+    }
+
+    /// The entry after `at`, cyclically (`at` is below the table's length).
+    fn next(&self, at: usize) -> usize {
+        if at + 1 == self.table.len() {
+            0
+        } else {
+            at + 1
+        }
     }
 
     fn position(&self, peer: (Ipv4Address, u16)) -> Option<usize> {
@@ -78,7 +89,7 @@ impl<'a> Routes<'a> {
             if (entry.peer, entry.port) == peer {
                 return Some(at);
             }
-            at = (at + 1) % self.table.len();
+            at = self.next(at);
         }
         None
     }
@@ -109,7 +120,7 @@ impl<'a> Routes<'a> {
                 };
                 return true;
             }
-            at = (at + 1) % self.table.len();
+            at = self.next(at);
         }
         false
     }
@@ -125,8 +136,7 @@ impl<'a> Routes<'a> {
         }
         // Backward-shift deletion: move up every later entry of the run that may live in
         // the hole, so no lookup stops early at it.
-        let len = self.table.len();
-        let mut next = (hole + 1) % len;
+        let mut next = self.next(hole);
         while self.table[next].is_used() {
             let entry = self.table[next];
             let home = self.home((entry.peer, entry.port));
@@ -140,7 +150,7 @@ impl<'a> Routes<'a> {
                 self.table[hole] = entry;
                 hole = next;
             }
-            next = (next + 1) % len;
+            next = self.next(next);
         }
         self.table[hole] = Route::EMPTY;
     }

@@ -282,20 +282,13 @@ impl<'a> SessionService<'a> {
         iface: &mut Interface,
         sockets: &mut Shards<'a>,
     ) {
-        let dirty = sockets.dirty().clone();
-        for index in dirty.shards(sockets.len()) {
-            if !sockets.shard(index).dirty {
+        let dirty = sockets.dirty_now();
+        for n in 0..dirty.len {
+            let Some(index) = sockets.listed_dirty(dirty, n) else {
                 continue;
-            }
+            };
             let mut watched = Watched::new(device, &self.gate, SESSION_SERVICE_PORT);
-            let set = sockets.set_quiet(index);
-            // One egress pass sends at most one packet per socket; go on while any socket
-            // sent.
-            for _ in 0..MAX_EGRESS_PASSES {
-                if iface.poll_egress(now, &mut watched, set) == PollResult::None {
-                    break;
-                }
-            }
+            drain_egress(iface, now, &mut watched, sockets.set_quiet(index));
             let sockets_due = iface.poll_at(now, sockets.set(index));
             self.settle(index, now, sockets_due, sockets);
         }
@@ -313,12 +306,17 @@ impl<'a> SessionService<'a> {
         sockets: &mut Shards<'a>,
     ) {
         let range = sockets.shard(index).slots();
-        let changed = self.ledger[range].iter().any(|slot| {
-            slot.handle().is_some_and(|at| {
-                let socket = sockets.get::<tcp::Socket>(at);
-                socket.state() != slot.seen || remote_of(socket) != slot.route
-            })
-        });
+        let changed = self
+            .ledger
+            .get(range)
+            .unwrap_or_default()
+            .iter()
+            .any(|slot| {
+                slot.handle().is_some_and(|at| {
+                    let socket = sockets.get::<tcp::Socket>(at);
+                    socket.state() != slot.seen || remote_of(socket) != slot.route
+                })
+            });
         let due = if changed {
             Some(now)
         } else {
@@ -328,8 +326,24 @@ impl<'a> SessionService<'a> {
     }
 }
 
-/// Egress passes per shard and poll, at most.
+/// Egress passes per socket set and poll, at most.
 const MAX_EGRESS_PASSES: usize = 64;
+
+/// Sends what the sockets of `set` have queued through `device`, pass after pass: one egress
+/// pass sends at most one packet per socket, so it goes on while any socket sent (at most
+/// [`MAX_EGRESS_PASSES`] passes).
+pub(crate) fn drain_egress<D: Device + ?Sized>(
+    iface: &mut Interface,
+    now: Instant,
+    device: &mut D,
+    set: &mut SocketSet<'_>,
+) {
+    for _ in 0..MAX_EGRESS_PASSES {
+        if iface.poll_egress(now, device, set) == PollResult::None {
+            break;
+        }
+    }
+}
 
 /// The remote endpoint of `socket` (half-open, connected or closing), if any.
 pub(super) fn remote_of(socket: &tcp::Socket) -> Option<(Ipv4Address, u16)> {
@@ -355,7 +369,11 @@ impl GateView for LedgerView<'_, '_> {
     }
 
     fn holds(&self, address: Ipv4Address, port: u16) -> bool {
-        let Some(slot) = self.routes.get((address, port)).map(|i| &self.ledger[i]) else {
+        let Some(slot) = self
+            .routes
+            .get((address, port))
+            .and_then(|i| self.ledger.get(i))
+        else {
             return false;
         };
         let endpoint = IpEndpoint::new(address.into(), port);
@@ -367,7 +385,7 @@ impl GateView for LedgerView<'_, '_> {
     }
 
     fn route(&self, address: Ipv4Address, port: u16) -> Option<usize> {
-        let slot = &self.ledger[self.routes.get((address, port))?];
+        let slot = self.ledger.get(self.routes.get((address, port))?)?;
         slot.handle().map(|at| usize::from(at.shard))
     }
 

@@ -189,7 +189,27 @@ impl WorkList {
         }
     }
 
+    /// The list as it stands, out of `count` shards: read its entries with
+    /// [`WorkList::at`] (entries added later are not among them; the list only grows until
+    /// it is taken or cleared).
+    pub(crate) fn frozen(&self, count: usize) -> Listed {
+        let all = self.overflowed;
+        Listed {
+            all,
+            len: if all { count } else { self.listed.len() },
+        }
+    }
+
+    /// Entry `n` of the list as `listed` froze it.
+    pub(crate) fn at(&self, listed: Listed, n: usize) -> Option<usize> {
+        match listed.all {
+            true => Some(n),
+            false => self.listed.get(n).map(|&i| usize::from(i)),
+        }
+    }
+
     /// The shards listed, out of `count` (all of them once the list overflowed).
+    #[cfg(test)]
     pub(crate) fn shards(&self, count: usize) -> impl Iterator<Item = usize> + '_ {
         let all = self.overflowed.then_some(0..count).into_iter().flatten();
         let listed = self
@@ -199,6 +219,15 @@ impl WorkList {
             .map(|&i| usize::from(i));
         all.chain(listed)
     }
+}
+
+/// A work list as it stood when frozen ([`WorkList::frozen`]): all the shards, or the
+/// first `len` entries of the list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Listed {
+    all: bool,
+    /// Entries.
+    pub(crate) len: usize,
 }
 
 /// All the shards of a node, with the lists of those that need work.
@@ -289,8 +318,22 @@ impl<'a> Shards<'a> {
     }
 
     /// The list of shards to service and poll for egress in this poll.
+    #[cfg(test)]
     pub(crate) fn dirty(&self) -> &WorkList {
         &self.dirty
+    }
+
+    /// The list of shards to service and poll for egress in this poll, as it stands now
+    /// (shards marked later are not on it; the list only grows until [`Shards::clear_dirty`]).
+    /// Read its entries with [`Shards::listed_dirty`].
+    pub(crate) fn dirty_now(&self) -> Listed {
+        self.dirty.frozen(self.list.len())
+    }
+
+    /// Entry `n` of `listed`: the shard, if it still needs servicing and egress.
+    pub(crate) fn listed_dirty(&self, listed: Listed, n: usize) -> Option<usize> {
+        let index = self.dirty.at(listed, n)?;
+        self.list.get(index).filter(|s| s.dirty).map(|_| index)
     }
 
     /// Notes that shard `index` was polled for egress and is next due at `due`.
@@ -304,9 +347,12 @@ impl<'a> Shards<'a> {
     /// Empties the list of shards to service once each was settled.
     pub(crate) fn clear_dirty(&mut self) {
         let list = core::mem::take(&mut self.dirty);
-        for index in list.shards(self.list.len()) {
+        let listed = list.frozen(self.list.len());
+        for n in 0..listed.len {
             // A shard touched again after its egress (none is, but to be safe) stays listed.
-            if self.list[index].dirty {
+            if let Some(index) = list.at(listed, n)
+                && self.list.get(index).is_some_and(|s| s.dirty)
+            {
                 self.dirty.add(index);
             }
         }
@@ -482,6 +528,46 @@ mod tests {
         assert_eq!(shards.take_stale().shards(100).collect::<Vec<_>>(), [5, 70]);
         assert_eq!(shards.dirty().shards(100).collect::<Vec<_>>(), [5, 70]);
         assert!(shards.mark_due(at(0)));
+    }
+
+    /// The shards `listed` names that still need servicing.
+    fn listed(shards: &Shards<'_>, listed: Listed) -> Vec<usize> {
+        (0..listed.len)
+            .filter_map(|n| shards.listed_dirty(listed, n))
+            .collect()
+    }
+
+    #[test]
+    fn the_dirty_list_as_taken_leaves_out_later_marks_and_settled_shards() {
+        let mut shards = shards(100);
+        for index in 0..100 {
+            shards.refreshed(index);
+        }
+        settle_all(&mut shards);
+        shards.touch(5);
+        shards.touch(70);
+        shards.touch(9);
+        let taken = shards.dirty_now();
+        shards.touch(40);
+        shards.settled(70, None);
+        assert_eq!(
+            listed(&shards, taken),
+            [5, 9],
+            "40 came later, 70 is settled"
+        );
+        assert_eq!(listed(&shards, shards.dirty_now()), [5, 9, 40]);
+        // An overflowed list names every shard still dirty.
+        for index in 0..LISTED {
+            shards.touch(index);
+        }
+        let all = shards.dirty_now();
+        assert_eq!(all.len, 100);
+        let dirty: Vec<usize> = (0..LISTED).collect();
+        assert_eq!(
+            listed(&shards, all),
+            dirty,
+            "5, 9 and 40 among them; 70 is settled"
+        );
     }
 
     #[test]
