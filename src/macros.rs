@@ -105,3 +105,37 @@ macro_rules! words {
         }
     };
 }
+
+/// `Display` and, with the `defmt` feature, `defmt::Format` for an enum's log line, from one list
+/// of arms: a pattern (with an optional guard) and the format string with its arguments, which
+/// are written in the syntax both take (positional `{}` arguments) and implement both traits.
+/// So a firmware's defmt frames and a daemon's text say the same words.
+///
+/// `log_text! { /// doc  Type { pattern => ("words {}", argument), ... } }`
+macro_rules! log_text {
+    (
+        $(#[$attr:meta])*
+        $ty:ty {
+            $( $(#[$arm:meta])* $pattern:pat $(if $guard:expr)? => ($($line:tt)*) ),+ $(,)?
+        }
+    ) => {
+        impl core::fmt::Display for $ty {
+            $(#[$attr])*
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                match self {
+                    $( $(#[$arm])* $pattern $(if $guard)? => write!(f, $($line)*), )+
+                }
+            }
+        }
+
+        #[cfg(feature = "defmt")]
+        impl defmt::Format for $ty {
+            $(#[$attr])*
+            fn format(&self, f: defmt::Formatter<'_>) {
+                match self {
+                    $( $(#[$arm])* $pattern $(if $guard)? => defmt::write!(f, $($line)*), )+
+                }
+            }
+        }
+    };
+}

@@ -222,48 +222,25 @@ pub enum NameEvent {
     Wins(WinsEvent),
 }
 
-impl core::fmt::Display for NameEvent {
+log_text! {
     /// One line for a log, e.g. `registered LABSRV<20>` or `defended LABSRV<00> against
     /// registration by 192.168.69.2`.
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            NameEvent::Registered(name) => write!(f, "registered {name}"),
-            NameEvent::Conflict { name, by } => {
-                write!(f, "name {name} is owned by {by}: in conflict, not answered")
-            }
-            NameEvent::Defended { name, by } => {
-                write!(f, "defended {name} against registration by {by}")
-            }
-            NameEvent::Released => f.write_str("all names released"),
-            // Without the `wins` feature no such event is made: its text is left out of the image.
-            NameEvent::Wins(event) if cfg!(feature = "wins") => event.fmt(f),
-            NameEvent::Wins(_) => Ok(()),
-        }
-    }
-}
-
-#[cfg(feature = "defmt")]
-impl defmt::Format for NameEvent {
-    /// The same line as [`Display`](core::fmt::Display), formatted on the host.
-    fn format(&self, f: defmt::Formatter<'_>) {
-        match self {
-            NameEvent::Registered(name) => defmt::write!(f, "registered {}", name),
-            NameEvent::Conflict { name, by } => {
-                defmt::write!(
-                    f,
-                    "name {} is owned by {}: in conflict, not answered",
-                    name,
-                    by
-                )
-            }
-            NameEvent::Defended { name, by } => {
-                defmt::write!(f, "defended {} against registration by {}", name, by)
-            }
-            NameEvent::Released => defmt::write!(f, "all names released"),
-            // As in `Display`: no such event without the `wins` feature.
-            NameEvent::Wins(event) if cfg!(feature = "wins") => event.format(f),
-            NameEvent::Wins(_) => {}
-        }
+    NameEvent {
+        NameEvent::Registered(name) => ("registered {}", name),
+        NameEvent::Conflict { name, by } => (
+            "name {} is owned by {}: in conflict, not answered",
+            name,
+            by
+        ),
+        NameEvent::Defended { name, by } => (
+            "defended {} against registration by {}",
+            name,
+            by
+        ),
+        NameEvent::Released => ("all names released"),
+        // Without the `wins` feature no such event is made: its words are left out of the image.
+        NameEvent::Wins(event) if cfg!(feature = "wins") => ("{}", event),
+        NameEvent::Wins(_) => (""),
     }
 }
 

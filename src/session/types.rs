@@ -361,137 +361,89 @@ pub enum SessionEvent {
     },
 }
 
-impl core::fmt::Display for SessionEvent {
+log_text! {
     /// One line for a log, e.g. `session LABSRV<20> from CLIENT<00> at 192.168.69.2:40000
     /// opened` or `session request from 192.168.69.2:40002 for LABSRV<20> refused: Called name
     /// present, but insufficient resources (0x83)`.
+    SessionEvent {
+        SessionEvent::Opened {
+            peer,
+            called,
+            calling,
+            ..
+        } => ("session {} from {} at {} opened", called, calling, peer),
+        SessionEvent::Requested {
+            peer,
+            called,
+            calling,
+            ..
+        } => (
+            "session {} from {} at {} awaits the handler",
+            called,
+            calling,
+            peer
+        ),
+        SessionEvent::Refused {
+            peer,
+            called: Some(called),
+            code,
+        } => (
+            "session request from {} for {} refused: {}",
+            peer,
+            called,
+            CodeWords(*code)
+        ),
+        SessionEvent::Refused {
+            peer,
+            called: None,
+            code,
+        } => (
+            "malformed session request from {} refused: {}",
+            peer,
+            CodeWords(*code)
+        ),
+        #[cfg(feature = "retarget")]
+        SessionEvent::Retargeted { peer, called, to } => (
+            "session request from {} for {} retargeted to {}: no session slot free (0x84)",
+            peer,
+            called,
+            to
+        ),
+        SessionEvent::RequestTimeout { peer } => (
+            "{} sent no session request in time; closed",
+            peer
+        ),
+        SessionEvent::Closed { peer, reason, .. } => ("session with {} closed: {}", peer, reason),
+        SessionEvent::Aborted {
+            peer: Some(peer),
+            phase,
+        } => (
+            "connection {} stopped responding in {}; aborted",
+            peer,
+            phase
+        ),
+        SessionEvent::Aborted { peer: None, phase } => (
+            "connection (peer unknown) stopped responding in {}; aborted",
+            phase
+        ),
+    }
+}
+
+/// A negative response code in a log line: the RFC's words and the code, e.g. `Called name
+/// present, but insufficient resources (0x83)` (its `Display`; through defmt, the same words).
+struct CodeWords(NegativeCode);
+
+impl core::fmt::Display for CodeWords {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            SessionEvent::Opened {
-                peer,
-                called,
-                calling,
-                ..
-            } => write!(f, "session {called} from {calling} at {peer} opened"),
-            SessionEvent::Requested {
-                peer,
-                called,
-                calling,
-                ..
-            } => write!(
-                f,
-                "session {called} from {calling} at {peer} awaits the handler"
-            ),
-            SessionEvent::Refused {
-                peer,
-                called: Some(called),
-                code,
-            } => write!(
-                f,
-                "session request from {peer} for {called} refused: {code}"
-            ),
-            SessionEvent::Refused {
-                peer,
-                called: None,
-                code,
-            } => write!(f, "malformed session request from {peer} refused: {code}"),
-            #[cfg(feature = "retarget")]
-            SessionEvent::Retargeted { peer, called, to } => write!(
-                f,
-                "session request from {peer} for {called} retargeted to {to}: \
-                 no session slot free (0x84)"
-            ),
-            SessionEvent::RequestTimeout { peer } => {
-                write!(f, "{peer} sent no session request in time; closed")
-            }
-            SessionEvent::Closed { peer, reason, .. } => {
-                write!(f, "session with {peer} closed: {reason}")
-            }
-            SessionEvent::Aborted {
-                peer: Some(peer),
-                phase,
-            } => write!(
-                f,
-                "connection {peer} stopped responding in {phase}; aborted"
-            ),
-            SessionEvent::Aborted { peer: None, phase } => write!(
-                f,
-                "connection (peer unknown) stopped responding in {phase}; aborted"
-            ),
-        }
+        self.0.fmt(f)
     }
 }
 
 #[cfg(feature = "defmt")]
-impl defmt::Format for SessionEvent {
-    /// The same line as [`Display`](core::fmt::Display), formatted on the host.
+impl defmt::Format for CodeWords {
     fn format(&self, f: defmt::Formatter<'_>) {
-        match self {
-            SessionEvent::Opened {
-                peer,
-                called,
-                calling,
-                ..
-            } => defmt::write!(f, "session {} from {} at {} opened", called, calling, peer),
-            SessionEvent::Requested {
-                peer,
-                called,
-                calling,
-                ..
-            } => defmt::write!(
-                f,
-                "session {} from {} at {} awaits the handler",
-                called,
-                calling,
-                peer
-            ),
-            SessionEvent::Refused {
-                peer,
-                called: Some(called),
-                code,
-            } => {
-                defmt::write!(f, "session request from {} for {} refused: ", peer, called);
-                code.format_description(f);
-                defmt::write!(f, " ({=u8:#04x})", u8::from(*code))
-            }
-            SessionEvent::Refused {
-                peer,
-                called: None,
-                code,
-            } => {
-                defmt::write!(f, "malformed session request from {} refused: ", peer);
-                code.format_description(f);
-                defmt::write!(f, " ({=u8:#04x})", u8::from(*code))
-            }
-            #[cfg(feature = "retarget")]
-            SessionEvent::Retargeted { peer, called, to } => defmt::write!(
-                f,
-                "session request from {} for {} retargeted to {}: no session slot free (0x84)",
-                peer,
-                called,
-                to
-            ),
-            SessionEvent::RequestTimeout { peer } => {
-                defmt::write!(f, "{} sent no session request in time; closed", peer)
-            }
-            SessionEvent::Closed { peer, reason, .. } => {
-                defmt::write!(f, "session with {} closed: {}", peer, reason)
-            }
-            SessionEvent::Aborted {
-                peer: Some(peer),
-                phase,
-            } => defmt::write!(
-                f,
-                "connection {} stopped responding in {}; aborted",
-                peer,
-                phase
-            ),
-            SessionEvent::Aborted { peer: None, phase } => defmt::write!(
-                f,
-                "connection (peer unknown) stopped responding in {}; aborted",
-                phase
-            ),
-        }
+        self.0.format_description(f);
+        defmt::write!(f, " ({=u8:#04x})", u8::from(self.0))
     }
 }
 

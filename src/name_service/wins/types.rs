@@ -337,134 +337,67 @@ pub enum WinsEvent {
     },
 }
 
-impl core::fmt::Display for WinsEvent {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match *self {
-            WinsEvent::Registered { name, server, ttl } => {
-                write!(f, "WINS {server} registered {name} for {ttl} s")
-            }
-            WinsEvent::Refused {
-                name,
-                server,
-                rcode,
-                retry_in,
-            } => write!(
-                f,
-                "WINS {server} refused {name} ({}): in conflict, not answered; asking again in \
-                 {retry_in} s",
-                RcodeName(rcode)
-            ),
-            WinsEvent::ConflictResolved { name, server, ttl } => write!(
-                f,
-                "WINS {server} registered {name} for {ttl} s, which it had refused: out of \
-                 conflict"
-            ),
-            WinsEvent::Silent {
-                name,
-                claiming,
-                retry_in,
-            } => write!(
-                f,
-                "no WINS server answered for {name}{}; trying again in {retry_in} s",
-                if claiming {
-                    ": claiming it on the segment"
-                } else {
-                    ""
-                }
-            ),
-            WinsEvent::RefreshRefused {
-                name,
-                server,
-                rcode,
-            } => write!(
-                f,
-                "WINS {server} refused the refresh of {name} ({}): registering again",
-                RcodeName(rcode)
-            ),
-            WinsEvent::Expired { name } => {
-                write!(f, "the WINS TTL of {name} ran out: registering again")
-            }
-            WinsEvent::Released {
-                name,
-                server,
-                answered,
-            } => write!(
-                f,
-                "released {name} at WINS {server}{}",
-                if answered { "" } else { " (no answer)" }
-            ),
-        }
-    }
-}
-
-#[cfg(feature = "defmt")]
-impl defmt::Format for WinsEvent {
-    /// The same line as [`Display`](core::fmt::Display), formatted on the host.
-    fn format(&self, f: defmt::Formatter<'_>) {
-        match *self {
-            WinsEvent::Registered { name, server, ttl } => {
-                defmt::write!(f, "WINS {} registered {} for {=u32} s", server, name, ttl)
-            }
-            WinsEvent::Refused {
-                name,
-                server,
-                rcode,
-                retry_in,
-            } => defmt::write!(
-                f,
-                "WINS {} refused {} ({}): in conflict, not answered; asking again in {=u32} s",
-                server,
-                name,
-                RcodeName(rcode),
-                retry_in
-            ),
-            WinsEvent::ConflictResolved { name, server, ttl } => defmt::write!(
-                f,
-                "WINS {} registered {} for {=u32} s, which it had refused: out of conflict",
-                server,
-                name,
-                ttl
-            ),
-            WinsEvent::Silent {
-                name,
-                claiming,
-                retry_in,
-            } => defmt::write!(
-                f,
-                "no WINS server answered for {}{=str}; trying again in {=u32} s",
-                name,
-                if claiming {
-                    ": claiming it on the segment"
-                } else {
-                    ""
-                },
-                retry_in
-            ),
-            WinsEvent::RefreshRefused {
-                name,
-                server,
-                rcode,
-            } => defmt::write!(
-                f,
-                "WINS {} refused the refresh of {} ({}): registering again",
-                server,
-                name,
-                RcodeName(rcode)
-            ),
-            WinsEvent::Expired { name } => {
-                defmt::write!(f, "the WINS TTL of {} ran out: registering again", name)
-            }
-            WinsEvent::Released {
-                name,
-                server,
-                answered,
-            } => defmt::write!(
-                f,
-                "released {} at WINS {}{=str}",
-                name,
-                server,
-                if answered { "" } else { " (no answer)" }
-            ),
-        }
+log_text! {
+    /// One line for a log, e.g. `WINS 192.168.69.100 registered LABSRV<20> for 300 s`.
+    WinsEvent {
+        WinsEvent::Registered { name, server, ttl } => (
+            "WINS {} registered {} for {} s",
+            server,
+            name,
+            ttl
+        ),
+        WinsEvent::Refused {
+            name,
+            server,
+            rcode,
+            retry_in,
+        } => (
+            "WINS {} refused {} ({}): in conflict, not answered; asking again in {} s",
+            server,
+            name,
+            RcodeName(*rcode),
+            retry_in
+        ),
+        WinsEvent::ConflictResolved { name, server, ttl } => (
+            "WINS {} registered {} for {} s, which it had refused: out of conflict",
+            server,
+            name,
+            ttl
+        ),
+        WinsEvent::Silent {
+            name,
+            claiming,
+            retry_in,
+        } => (
+            "no WINS server answered for {}{}; trying again in {} s",
+            name,
+            if *claiming {
+                ": claiming it on the segment"
+            } else {
+                ""
+            },
+            retry_in
+        ),
+        WinsEvent::RefreshRefused {
+            name,
+            server,
+            rcode,
+        } => (
+            "WINS {} refused the refresh of {} ({}): registering again",
+            server,
+            name,
+            RcodeName(*rcode)
+        ),
+        WinsEvent::Expired { name } => ("the WINS TTL of {} ran out: registering again", name),
+        WinsEvent::Released {
+            name,
+            server,
+            answered,
+        } => (
+            "released {} at WINS {}{}",
+            name,
+            server,
+            if *answered { "" } else { " (no answer)" }
+        ),
     }
 }
