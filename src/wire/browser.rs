@@ -219,30 +219,41 @@ impl<'a> Repr<'a> {
     /// (or the end of the frame: Samba reads it that leniently too). An AnnouncementRequest
     /// needs its reserved byte.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Repr<'a>> {
-        packet.check_len()?;
         let data: &'a [u8] = packet.buffer.as_ref();
-        Ok(match packet.opcode() {
-            Opcode::HostAnnouncement => Repr::HostAnnouncement(Announcement {
-                update_count: data[field::UPDATE_COUNT],
-                periodicity_ms: u32::from_le_bytes([data[2], data[3], data[4], data[5]]),
-                // At most 15 bytes: the 16th is the terminating NUL.
-                server_name: until_nul(&data[field::SERVER_NAME][..SERVER_NAME_MAX]),
-                os_version: (data[field::OS_MAJOR], data[field::OS_MINOR]),
-                server_type: ServerType(u32::from_le_bytes([
-                    data[24], data[25], data[26], data[27],
-                ])),
-                browser_version: (data[field::BROWSER_MAJOR], data[field::BROWSER_MINOR]),
-                signature: u16::from_le_bytes([data[30], data[31]]),
-                comment: until_nul(&data[field::COMMENT..]),
-            }),
-            Opcode::AnnouncementRequest => Repr::AnnouncementRequest {
-                reserved: *data.get(1).ok_or(Error)?,
-                response_name: until_nul(&data[field::RESPONSE_NAME.min(data.len())..]),
-            },
-            opcode => Repr::Other {
-                opcode,
-                body: &data[1..],
-            },
+        // The fields are read from fixed-size arrays split off the frame: the length checks
+        // are the splits (the ones `check_len` makes), and no access after them can panic.
+        let Some((&opcode, body)) = data.split_first() else {
+            return Err(Error);
+        };
+        Ok(match Opcode::from(opcode) {
+            Opcode::HostAnnouncement => {
+                let (fixed, comment) = data.split_first_chunk::<ANNOUNCEMENT_LEN>().ok_or(Error)?;
+                let u32_at = |at: usize| {
+                    u32::from_le_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]])
+                };
+                Repr::HostAnnouncement(Announcement {
+                    update_count: fixed[field::UPDATE_COUNT],
+                    periodicity_ms: u32_at(field::PERIODICITY.start),
+                    // At most 15 bytes: the 16th is the terminating NUL.
+                    server_name: until_nul(&fixed[field::SERVER_NAME][..SERVER_NAME_MAX]),
+                    os_version: (fixed[field::OS_MAJOR], fixed[field::OS_MINOR]),
+                    server_type: ServerType(u32_at(field::SERVER_TYPE.start)),
+                    browser_version: (fixed[field::BROWSER_MAJOR], fixed[field::BROWSER_MINOR]),
+                    signature: u16::from_le_bytes([
+                        fixed[field::SIGNATURE.start],
+                        fixed[field::SIGNATURE.start + 1],
+                    ]),
+                    comment: until_nul(comment),
+                })
+            }
+            Opcode::AnnouncementRequest => {
+                let (&reserved, response_name) = body.split_first().ok_or(Error)?;
+                Repr::AnnouncementRequest {
+                    reserved,
+                    response_name: until_nul(response_name),
+                }
+            }
+            opcode => Repr::Other { opcode, body },
         })
     }
 
