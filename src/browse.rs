@@ -358,7 +358,7 @@ impl BrowseAnnouncer {
         });
         let mut frame = [0u8; ANNOUNCEMENT_LEN + COMMENT_MAX + 1];
         let len = repr.buffer_len();
-        repr.emit(&mut frame[..len]);
+        repr.emit(&mut frame);
         self.counters.announcements_sent.bump();
         HostAnnouncement {
             source: server,

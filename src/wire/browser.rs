@@ -25,7 +25,7 @@
 
 use core::fmt;
 
-use super::{Error, Result};
+use super::{Error, Result, buffer_too_short, put, put_nul_terminated, write_field};
 
 wire_enum! {
     /// The opcode of a browser frame ([MS-BRWS] 2.2, Samba's `nameserv.h`).
@@ -279,35 +279,53 @@ impl<'a> Repr<'a> {
     /// [`Repr::buffer_len`] bytes. A server name longer than [`SERVER_NAME_MAX`] bytes is cut
     /// there.
     pub fn emit(&self, buf: &mut [u8]) {
-        buf[field::OPCODE] = self.opcode().into();
         match self {
             Repr::HostAnnouncement(a) => {
-                buf[field::UPDATE_COUNT] = a.update_count;
-                buf[field::PERIODICITY].copy_from_slice(&a.periodicity_ms.to_le_bytes());
-                let name = &mut buf[field::SERVER_NAME];
-                name.fill(0);
-                let len = a.server_name.len().min(SERVER_NAME_MAX);
-                name[..len].copy_from_slice(&a.server_name[..len]);
-                buf[field::OS_MAJOR] = a.os_version.0;
-                buf[field::OS_MINOR] = a.os_version.1;
-                buf[field::SERVER_TYPE].copy_from_slice(&a.server_type.0.to_le_bytes());
-                buf[field::BROWSER_MAJOR] = a.browser_version.0;
-                buf[field::BROWSER_MINOR] = a.browser_version.1;
-                buf[field::SIGNATURE].copy_from_slice(&a.signature.to_le_bytes());
-                let end = field::COMMENT + a.comment.len();
-                buf[field::COMMENT..end].copy_from_slice(a.comment);
-                buf[end] = 0;
+                // The fixed part is an array: its fields are written without bounds checks.
+                let Some((fixed, comment)) = buf.split_first_chunk_mut::<ANNOUNCEMENT_LEN>() else {
+                    buffer_too_short()
+                };
+                *fixed = [0; ANNOUNCEMENT_LEN];
+                fixed[field::OPCODE] = Opcode::HostAnnouncement.into();
+                fixed[field::UPDATE_COUNT] = a.update_count;
+                put(
+                    fixed,
+                    field::PERIODICITY.start,
+                    a.periodicity_ms.to_le_bytes(),
+                );
+                // At most 15 bytes: the 16th stays the terminating NUL.
+                let name = field::SERVER_NAME.start..field::SERVER_NAME.start + SERVER_NAME_MAX;
+                write_field(fixed, name, a.server_name);
+                fixed[field::OS_MAJOR] = a.os_version.0;
+                fixed[field::OS_MINOR] = a.os_version.1;
+                put(
+                    fixed,
+                    field::SERVER_TYPE.start,
+                    a.server_type.0.to_le_bytes(),
+                );
+                fixed[field::BROWSER_MAJOR] = a.browser_version.0;
+                fixed[field::BROWSER_MINOR] = a.browser_version.1;
+                put(fixed, field::SIGNATURE.start, a.signature.to_le_bytes());
+                put_nul_terminated(comment, a.comment);
             }
             Repr::AnnouncementRequest {
                 reserved,
                 response_name,
             } => {
-                buf[1] = *reserved;
-                let end = field::RESPONSE_NAME + response_name.len();
-                buf[field::RESPONSE_NAME..end].copy_from_slice(response_name);
-                buf[end] = 0;
+                let Some((fixed, rest)) = buf.split_first_chunk_mut::<{ field::RESPONSE_NAME }>()
+                else {
+                    buffer_too_short()
+                };
+                *fixed = [Opcode::AnnouncementRequest.into(), *reserved];
+                put_nul_terminated(rest, response_name);
             }
-            Repr::Other { body, .. } => buf[1..1 + body.len()].copy_from_slice(body),
+            Repr::Other { opcode, body } => {
+                let Some((first, rest)) = buf.split_first_mut() else {
+                    buffer_too_short()
+                };
+                *first = (*opcode).into();
+                rest[..body.len()].copy_from_slice(body);
+            }
         }
     }
 }
