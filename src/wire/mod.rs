@@ -135,6 +135,20 @@ pub(crate) fn put_nul_terminated(buf: &mut [u8], text: &[u8]) {
     *nul = 0;
 }
 
+/// Copies `bytes` into `buf` at `at`.
+///
+/// # Panics
+/// If they do not fit.
+pub(crate) fn put_slice(buf: &mut [u8], at: usize, bytes: &[u8]) {
+    match buf
+        .get_mut(at..)
+        .and_then(|tail| tail.get_mut(..bytes.len()))
+    {
+        Some(place) => place.copy_from_slice(bytes),
+        None => buffer_too_short(),
+    }
+}
+
 /// The panic of an `emit` into a buffer shorter than its `buffer_len` (the caller's bug): one
 /// shared panic site instead of one per field.
 #[cold]
