@@ -110,6 +110,27 @@ pub(crate) fn put<const L: usize, const N: usize>(header: &mut [u8; L], at: usiz
     }
 }
 
+/// Reads `N` bytes (at most 4) at `at` of the fixed-size header `header`: the read side of
+/// [`put`], with the same reasons (no panic path at constant offsets, one merged load).
+#[inline(always)]
+pub(crate) fn get<const L: usize, const N: usize>(header: &[u8; L], at: usize) -> [u8; N] {
+    const { assert!(N <= 4) };
+    let mut bytes = [0; N];
+    if N > 0 {
+        bytes[0] = header[at];
+    }
+    if N > 1 {
+        bytes[1] = header[at + 1];
+    }
+    if N > 2 {
+        bytes[2] = header[at + 2];
+    }
+    if N > 3 {
+        bytes[3] = header[at + 3];
+    }
+    bytes
+}
+
 /// Writes `value` into `field` of `header`, as much of it as fits the field: the field writes
 /// of the codecs' fixed-size headers. The copy is bounded by the header, so it has no panic
 /// path (with a field inside the header, which the `field` modules guarantee, it writes

@@ -28,7 +28,7 @@
 
 use core::fmt;
 
-use super::{Error, Result, buffer_too_short, put, put_nul_terminated, put_slice};
+use super::{Error, Result, buffer_too_short, get, put, put_nul_terminated, put_slice};
 
 mod field {
     use crate::wire::field::Field;
@@ -199,30 +199,34 @@ impl<'a> Repr<'a> {
     /// command `SMB_COM_TRANSACTION`, the word count 17 with 3 setup words, setup word 0 is 1,
     /// the mailslot name is NUL-terminated in the byte block and the data lies in the packet.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Repr<'a>> {
-        packet.check_len()?;
-        if packet.protocol() != PROTOCOL
-            || packet.command() != COMMAND_TRANSACTION
-            || packet.word_count() != WORD_COUNT
-            || packet.setup_count() != 3
-            || packet.opcode() != OPCODE_WRITE_MAILSLOT
+        let data: &'a [u8] = packet.buffer.as_ref();
+        // `check_len`'s two checks, with the fixed part split off as an array: no field read
+        // after them can panic.
+        let (header, rest) = data.split_first_chunk::<HEADER_LEN>().ok_or(Error)?;
+        let word = |at: usize| u16::from_le_bytes(get(header, at));
+        let block = rest
+            .get(..usize::from(word(field::BYTE_COUNT.start)))
+            .ok_or(Error)?;
+        if get(header, field::PROTOCOL.start) != PROTOCOL
+            || header[field::COMMAND] != COMMAND_TRANSACTION
+            || header[field::WORD_COUNT] != WORD_COUNT
+            || header[field::SETUP_COUNT] != 3
+            || word(field::OPCODE.start) != OPCODE_WRITE_MAILSLOT
         {
             return Err(Error);
         }
-        let data: &'a [u8] = packet.buffer.as_ref();
-        let block_end = HEADER_LEN + usize::from(packet.byte_count());
-        let block = &data[HEADER_LEN..block_end];
         let nul = block.iter().position(|&b| b == 0).ok_or(Error)?;
-        let mailslot = &block[..nul];
-        let start = usize::from(packet.data_offset());
-        let end = start + usize::from(packet.data_count());
+        let mailslot = block.get(..nul).ok_or(Error)?;
+        let start = usize::from(word(field::DATA_OFFSET.start));
+        let end = start + usize::from(word(field::DATA_COUNT.start));
         if start < HEADER_LEN + nul + 1 {
             return Err(Error);
         }
         let payload = data.get(start..end).ok_or(Error)?;
         Ok(Repr {
             mailslot,
-            priority: packet.priority(),
-            class: packet.class(),
+            priority: word(field::PRIORITY.start),
+            class: word(field::CLASS.start),
             data: payload,
         })
     }
