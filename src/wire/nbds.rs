@@ -33,7 +33,7 @@ use smoltcp::wire::Ipv4Address;
 
 use super::field::Field;
 use super::name::{NbName, Pointers};
-use super::{Error, Result};
+use super::{Error, Result, get};
 
 wire_enum! {
     /// The `MSG_TYPE` of a datagram service packet.
@@ -595,15 +595,17 @@ impl<'a> Repr<'a> {
     /// in the buffer beyond `DATA_HEADER_LEN + DGM_LENGTH` are ignored. Likewise bytes after the
     /// error code of an error datagram and after the name of a query are ignored.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Repr<'a>> {
-        packet.check_len()?;
-        let flags = Flags::from_byte(packet.flags())?;
         let data: &'a [u8] = packet.buffer.as_ref();
-        let message = match packet.msg_type() {
-            MessageType::DirectUnique => Message::DirectUnique(parse_datagram(packet)?),
-            MessageType::DirectGroup => Message::DirectGroup(parse_datagram(packet)?),
-            MessageType::Broadcast => Message::Broadcast(parse_datagram(packet)?),
+        // `check_len`'s checks are the splits and `get`s below: the fixed fields are read from
+        // arrays, with no panic path after them.
+        let (header, _) = data.split_first_chunk::<HEADER_LEN>().ok_or(Error)?;
+        let flags = Flags::from_byte(header[field::FLAGS])?;
+        let message = match MessageType::from(header[field::MSG_TYPE]) {
+            MessageType::DirectUnique => Message::DirectUnique(parse_datagram(data)?),
+            MessageType::DirectGroup => Message::DirectGroup(parse_datagram(data)?),
+            MessageType::Broadcast => Message::Broadcast(parse_datagram(data)?),
             MessageType::Error => Message::Error {
-                code: packet.error_code(),
+                code: ErrorCode::from(*data.get(field::ERROR_CODE).ok_or(Error)?),
             },
             MessageType::QueryRequest => Message::QueryRequest {
                 name: parse_query_name(data)?,
@@ -617,10 +619,10 @@ impl<'a> Repr<'a> {
             MessageType::Unknown(_) => return Err(Error),
         };
         Ok(Repr {
-            datagram_id: packet.datagram_id(),
+            datagram_id: u16::from_be_bytes(get(header, field::DGM_ID.start)),
             flags,
-            source_ip: packet.source_ip(),
-            source_port: packet.source_port(),
+            source_ip: Ipv4Address::from(get::<HEADER_LEN, 4>(header, field::SOURCE_IP.start)),
+            source_port: u16::from_be_bytes(get(header, field::SOURCE_PORT.start)),
             message,
         })
     }
@@ -679,18 +681,20 @@ impl fmt::Display for Repr<'_> {
     }
 }
 
-/// Reads the names and user data of a data datagram that passed `check_len`.
-fn parse_datagram<'a, T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Datagram<'a>> {
-    let data: &'a [u8] = packet.buffer.as_ref();
+/// Reads the names and user data of a data datagram: its 14-byte header, then the names and
+/// the user data within `DGM_LENGTH`.
+fn parse_datagram(data: &[u8]) -> Result<Datagram<'_>> {
+    let (header, _) = data.split_first_chunk::<DATA_HEADER_LEN>().ok_or(Error)?;
+    let length = usize::from(u16::from_be_bytes(get(header, field::DGM_LENGTH.start)));
     // The names must lie within DGM_LENGTH: parse them in the buffer cut at its end.
-    let body = data.get(..packet.body_end()).ok_or(Error)?;
+    let body = data.get(..DATA_HEADER_LEN + length).ok_or(Error)?;
     let (source_name, next) = NbName::parse(body, DATA_HEADER_LEN, Pointers::Forbidden)?;
     let (destination_name, next) = NbName::parse(body, next, Pointers::Forbidden)?;
     let user_data = body.get(next..).ok_or(Error)?;
     Ok(Datagram {
         source_name,
         destination_name,
-        packet_offset: packet.packet_offset(),
+        packet_offset: u16::from_be_bytes(get(header, field::PACKET_OFFSET.start)),
         user_data,
     })
 }
