@@ -33,7 +33,7 @@ use smoltcp::wire::Ipv4Address;
 
 use super::field::Field;
 use super::name::{NbName, Pointers};
-use super::{Error, Result, get};
+use super::{Error, Result, buffer_too_short, get, put, put_slice};
 
 wire_enum! {
     /// The `MSG_TYPE` of a datagram service packet.
@@ -484,10 +484,9 @@ impl Datagram<'_> {
     }
 
     fn emit(&self, buf: &mut [u8]) {
-        let mut pos = 0;
-        pos += self.source_name.emit(&mut buf[pos..]);
+        let mut pos = self.source_name.emit(buf);
         pos += self.destination_name.emit(&mut buf[pos..]);
-        buf[pos..pos + self.user_data.len()].copy_from_slice(self.user_data);
+        put_slice(buf, pos, self.user_data);
     }
 
     fn fmt_as(&self, f: &mut fmt::Formatter<'_>, what: &str) -> fmt::Result {
@@ -647,23 +646,43 @@ impl<'a> Repr<'a> {
     /// user data exceed 65535 bytes cannot be represented (RFC 1002 limits datagrams to 576
     /// bytes anyway); its `DGM_LENGTH` is written as 65535.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Packet<&mut T>) {
-        packet.set_msg_type(self.message.msg_type());
-        packet.set_flags(self.flags.to_byte());
-        packet.set_datagram_id(self.datagram_id);
-        packet.set_source_ip(self.source_ip);
-        packet.set_source_port(self.source_port);
+        // The header is an array split off the buffer: its fields are written without bounds
+        // checks.
+        let buf: &mut [u8] = packet.buffer.as_mut();
+        let Some((header, body)) = buf.split_first_chunk_mut::<HEADER_LEN>() else {
+            buffer_too_short()
+        };
+        header[field::MSG_TYPE] = self.message.msg_type().into();
+        header[field::FLAGS] = self.flags.to_byte();
+        put(header, field::DGM_ID.start, self.datagram_id.to_be_bytes());
+        put(header, field::SOURCE_IP.start, self.source_ip.octets());
+        put(
+            header,
+            field::SOURCE_PORT.start,
+            self.source_port.to_be_bytes(),
+        );
         match &self.message {
             Message::DirectUnique(d) | Message::DirectGroup(d) | Message::Broadcast(d) => {
+                let Some((header, names)) = buf.split_first_chunk_mut::<DATA_HEADER_LEN>() else {
+                    buffer_too_short()
+                };
                 let length = u16::try_from(d.body_len()).unwrap_or(u16::MAX);
-                packet.set_datagram_length(length);
-                packet.set_packet_offset(d.packet_offset);
-                d.emit(&mut packet.buffer.as_mut()[DATA_HEADER_LEN..]);
+                put(header, field::DGM_LENGTH.start, length.to_be_bytes());
+                put(
+                    header,
+                    field::PACKET_OFFSET.start,
+                    d.packet_offset.to_be_bytes(),
+                );
+                d.emit(names);
             }
-            Message::Error { code } => packet.set_error_code(*code),
+            Message::Error { code } => match body.first_mut() {
+                Some(byte) => *byte = (*code).into(),
+                None => buffer_too_short(),
+            },
             Message::QueryRequest { name }
             | Message::PositiveQueryResponse { name }
             | Message::NegativeQueryResponse { name } => {
-                name.emit(&mut packet.buffer.as_mut()[HEADER_LEN..]);
+                name.emit(body);
             }
         }
     }
