@@ -553,11 +553,13 @@ impl<'a> DatagramService<'a> {
         let Ok(repr) = nbns::Repr::parse(&nbns::Packet::new_unchecked(bytes)) else {
             return;
         };
-        let nbns::Message::PositiveNameQueryResponse { name, entries, .. } = repr.message else {
+        let nbns::Message::PositiveNameQueryResponse { name, entries, .. } = &repr.message else {
             return;
         };
+        // NbName::matches, without building the NbName (and copying the scope) to compare with.
         if repr.transaction_id != resolving.transaction_id
-            || !name.matches(&NbName::new(resolving.name, self.scope))
+            || name.name != resolving.name
+            || !name.scope.matches(&self.scope)
         {
             return;
         }
