@@ -646,24 +646,26 @@ impl<'a> DatagramService<'a> {
     /// Keeps a unique datagram until its destination's address is known; the first query
     /// leaves at the next [`DatagramService::poll`].
     fn resolve(&mut self, source: NbName, name: Name, user_data: &[u8]) -> Result<(), SendError> {
-        let destination = NbName::new(name, self.scope);
-        let len =
-            nbds::DATA_HEADER_LEN + source.wire_len() + destination.wire_len() + user_data.len();
+        // Both names have our scope: the destination takes as many bytes as the source.
+        let len = nbds::DATA_HEADER_LEN + 2 * source.wire_len() + user_data.len();
         if len > MAX_DATAGRAM_LENGTH {
             return Err(SendError::TooLong);
         }
         if self.resolving.is_some() {
             return Err(SendError::Busy);
         }
-        let data = heapless::Vec::from_slice(user_data).map_err(|_| SendError::TooLong)?;
-        self.resolving = Some(Resolving {
+        let transaction_id = self.rng.next_u32() as u16;
+        // Built in place: the data is copied once.
+        let resolving = self.resolving.insert(Resolving {
             from: source.name,
             name,
-            transaction_id: self.rng.next_u32() as u16,
+            transaction_id,
             queries: 0,
             next_at: None,
-            data,
+            data: heapless::Vec::new(),
         });
+        // Fits: shorter than the whole datagram, checked above.
+        let _ = resolving.data.extend_from_slice(user_data);
         Ok(())
     }
 
