@@ -601,15 +601,17 @@ impl<'a> DatagramService<'a> {
         user_data: &[u8],
         send: &mut dyn FnMut(Destination, &nbds::Repr) -> bool,
     ) -> Result<(), SendError> {
-        let scope = self.scope;
-        let source_name = NbName::new(from, scope);
+        let source_name = NbName::new(from, self.scope);
         if !names.owns(&source_name) {
             return Err(SendError::NotOurName);
         }
-        let broadcast = self.broadcast();
-        if let Target::Resolve(name) = to {
-            return self.resolve(source_name, name, user_data);
+        // Both names have our scope, so one length: the datagram is the 14-byte header, two
+        // names of that length and the user data.
+        let len = nbds::DATA_HEADER_LEN + 2 * source_name.wire_len() + user_data.len();
+        if len > MAX_DATAGRAM_LENGTH {
+            return Err(SendError::TooLong);
         }
+        let broadcast = self.broadcast();
         let (destination, name) = match to {
             Target::Unique { name, address } => (
                 address.map_or(broadcast, |address| Destination {
@@ -619,11 +621,12 @@ impl<'a> DatagramService<'a> {
                 name,
             ),
             Target::Group(name) => (broadcast, name),
-            Target::Broadcast | Target::Resolve(_) => (broadcast, Name::WILDCARD),
+            Target::Broadcast => (broadcast, Name::WILDCARD),
+            Target::Resolve(name) => return self.resolve(source_name.name, name, user_data),
         };
         let datagram = Datagram {
             source_name,
-            destination_name: NbName::new(name, scope),
+            destination_name: NbName::new(name, self.scope),
             packet_offset: 0,
             user_data,
         };
@@ -633,9 +636,6 @@ impl<'a> DatagramService<'a> {
             Target::Broadcast => Message::Broadcast(datagram),
         };
         let repr = self.header(message);
-        if repr.buffer_len() > MAX_DATAGRAM_LENGTH {
-            return Err(SendError::TooLong);
-        }
         if !send(destination, &repr) {
             return Err(SendError::QueueFull);
         }
@@ -643,28 +643,23 @@ impl<'a> DatagramService<'a> {
         Ok(())
     }
 
-    /// Keeps a unique datagram until its destination's address is known; the first query
-    /// leaves at the next [`DatagramService::poll`].
-    fn resolve(&mut self, source: NbName, name: Name, user_data: &[u8]) -> Result<(), SendError> {
-        // Both names have our scope: the destination takes as many bytes as the source.
-        let len = nbds::DATA_HEADER_LEN + 2 * source.wire_len() + user_data.len();
-        if len > MAX_DATAGRAM_LENGTH {
-            return Err(SendError::TooLong);
-        }
+    /// Keeps a unique datagram (its length checked) until its destination's address is known;
+    /// the first query leaves at the next [`DatagramService::poll`].
+    fn resolve(&mut self, from: Name, name: Name, user_data: &[u8]) -> Result<(), SendError> {
         if self.resolving.is_some() {
             return Err(SendError::Busy);
         }
         let transaction_id = self.rng.next_u32() as u16;
         // Built in place: the data is copied once.
         let resolving = self.resolving.insert(Resolving {
-            from: source.name,
+            from,
             name,
             transaction_id,
             queries: 0,
             next_at: None,
             data: heapless::Vec::new(),
         });
-        // Fits: shorter than the whole datagram, checked above.
+        // Fits: shorter than the whole datagram, checked by the caller.
         let _ = resolving.data.extend_from_slice(user_data);
         Ok(())
     }
