@@ -740,11 +740,13 @@ impl Node<'_> {
                 }
                 None => break,
             };
-            let inbound =
-                self.datagrams
-                    .receive(&self.scratch[..len], from, &self.names, &mut |to, repr| {
-                        send_datagram_to(socket, to, repr)
-                    });
+            // `len` is within the part of the scratch memory the datagram was read into.
+            let bytes = self.scratch.get(..len).unwrap_or_default();
+            let inbound = self
+                .datagrams
+                .receive(bytes, from, &self.names, &mut |to, repr| {
+                    send_datagram_to(socket, to, repr)
+                });
             if let Some(inbound) = inbound {
                 self.browse.receive(inbound, now);
             }
