@@ -349,16 +349,16 @@ impl BrowseAnnouncer {
             signature: browser::SIGNATURE,
             comment: &self.comment,
         });
-        let mut frame = [0u8; ANNOUNCEMENT_LEN + COMMENT_MAX + 1];
-        let len = repr.buffer_len();
-        repr.emit(&mut frame);
-        self.counters.announcements_sent.bump();
-        HostAnnouncement {
+        // Emitted in place, into the announcement returned.
+        let mut announcement = HostAnnouncement {
             source: server,
             destination: workgroup.with_suffix(MASTER_BROWSER_SUFFIX),
-            frame,
-            len,
-        }
+            frame: [0; ANNOUNCEMENT_LEN + COMMENT_MAX + 1],
+            len: repr.buffer_len(),
+        };
+        repr.emit(&mut announcement.frame);
+        self.counters.announcements_sent.bump();
+        announcement
     }
 }
 
