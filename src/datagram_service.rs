@@ -552,7 +552,9 @@ impl<'a> DatagramService<'a> {
         let Some(resolving) = &self.resolving else {
             return;
         };
-        let Ok(repr) = nbns::Repr::parse(&nbns::Packet::new_unchecked(bytes)) else {
+        // Looked at where it was parsed, not moved out of the result.
+        let parsed = nbns::Repr::parse(&nbns::Packet::new_unchecked(bytes));
+        let Ok(repr) = &parsed else {
             return;
         };
         let nbns::Message::PositiveNameQueryResponse { name, entries, .. } = &repr.message else {
