@@ -792,6 +792,8 @@ struct Oversized;
 /// Takes the next datagram queued on `socket` into `buffer`: its length and the addresses it
 /// came from and to. `None`: nothing is queued. Datagrams without IPv4 addresses at both ends
 /// are dequeued and skipped.
+// Always inlined (into both services): the firmware measured 56 bytes smaller so.
+#[inline(always)]
 fn recv_datagram(
     socket: &mut udp::Socket,
     buffer: &mut [u8],
