@@ -25,7 +25,7 @@
 
 use core::fmt;
 
-use super::{Error, Result, buffer_too_short, put, put_nul_terminated, write_field};
+use super::{Error, Result, buffer_too_short, get, put, put_nul_terminated, write_field};
 
 wire_enum! {
     /// The opcode of a browser frame ([MS-BRWS] 2.2, Samba's `nameserv.h`).
@@ -228,21 +228,18 @@ impl<'a> Repr<'a> {
         Ok(match Opcode::from(opcode) {
             Opcode::HostAnnouncement => {
                 let (fixed, comment) = data.split_first_chunk::<ANNOUNCEMENT_LEN>().ok_or(Error)?;
-                let u32_at = |at: usize| {
-                    u32::from_le_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]])
-                };
                 Repr::HostAnnouncement(Announcement {
                     update_count: fixed[field::UPDATE_COUNT],
-                    periodicity_ms: u32_at(field::PERIODICITY.start),
+                    periodicity_ms: u32::from_le_bytes(get(fixed, field::PERIODICITY.start)),
                     // At most 15 bytes: the 16th is the terminating NUL.
                     server_name: until_nul(&fixed[field::SERVER_NAME][..SERVER_NAME_MAX]),
                     os_version: (fixed[field::OS_MAJOR], fixed[field::OS_MINOR]),
-                    server_type: ServerType(u32_at(field::SERVER_TYPE.start)),
+                    server_type: ServerType(u32::from_le_bytes(get(
+                        fixed,
+                        field::SERVER_TYPE.start,
+                    ))),
                     browser_version: (fixed[field::BROWSER_MAJOR], fixed[field::BROWSER_MINOR]),
-                    signature: u16::from_le_bytes([
-                        fixed[field::SIGNATURE.start],
-                        fixed[field::SIGNATURE.start + 1],
-                    ]),
+                    signature: u16::from_le_bytes(get(fixed, field::SIGNATURE.start)),
                     comment: until_nul(comment),
                 })
             }
