@@ -346,9 +346,16 @@ impl<'a> DatagramService<'a> {
         }
     }
 
+    /// A datagram of ours with a fresh random id.
     fn header<'m>(&mut self, message: Message<'m>) -> nbds::Repr<'m> {
+        let datagram_id = self.rng.next_u32() as u16;
+        self.reply_header(datagram_id, message)
+    }
+
+    /// A datagram of ours with the id given (a reply carries the request's).
+    fn reply_header<'m>(&self, datagram_id: u16, message: Message<'m>) -> nbds::Repr<'m> {
         nbds::Repr {
-            datagram_id: self.rng.next_u32() as u16,
+            datagram_id,
             flags: Flags::unfragmented(NodeType::B),
             source_ip: self.our_address(),
             source_port: DATAGRAM_SERVICE_PORT,
@@ -460,10 +467,12 @@ impl<'a> DatagramService<'a> {
         from: Received,
         send: &mut dyn FnMut(Destination, &nbds::Repr) -> bool,
     ) {
-        let mut repr = self.header(Message::Error {
-            code: ErrorCode::DestinationNameNotPresent,
-        });
-        repr.datagram_id = datagram_id;
+        let repr = self.reply_header(
+            datagram_id,
+            Message::Error {
+                code: ErrorCode::DestinationNameNotPresent,
+            },
+        );
         if send(from.source, &repr) {
             self.counters.errors_sent.bump();
             self.counters.sent.bump();
@@ -486,8 +495,7 @@ impl<'a> DatagramService<'a> {
             return;
         };
         let positive = matches!(message, Message::PositiveQueryResponse { .. });
-        let mut repr = self.header(message);
-        repr.datagram_id = datagram_id;
+        let repr = self.reply_header(datagram_id, message);
         if send(from.source, &repr) {
             self.counters.sent.bump();
             if positive {
