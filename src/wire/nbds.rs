@@ -484,9 +484,10 @@ impl Datagram<'_> {
     }
 
     fn emit(&self, buf: &mut [u8]) {
-        let mut pos = self.source_name.emit(buf);
-        pos += self.destination_name.emit(&mut buf[pos..]);
-        put_slice(buf, pos, self.user_data);
+        let source_len = self.source_name.emit(buf);
+        let (_, rest) = buf.split_at_mut(source_len);
+        let destination_len = self.destination_name.emit(rest);
+        put_slice(rest, destination_len, self.user_data);
     }
 
     fn fmt_as(&self, f: &mut fmt::Formatter<'_>, what: &str) -> fmt::Result {
