@@ -146,8 +146,7 @@ impl Ring<'_> {
         if self.len == 0 {
             return None;
         }
-        // A copy: the slot is free again by `len`, and push overwrites every field.
-        let taken = self.slots.get(self.head)?.clone();
+        let taken = core::mem::replace(&mut self.slots[self.head], Delivery::EMPTY);
         self.head = (self.head + 1) % self.slots.len();
         self.len -= 1;
         Some(taken)
