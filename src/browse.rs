@@ -243,34 +243,27 @@ impl BrowseAnnouncer {
         else {
             return None;
         };
-        if next_at <= now {
+        // One announcement either way: the scheduled one (which answers a pending request
+        // too), or the requested one, which leaves the schedule alone.
+        let (sent, next_at, interval) = if next_at <= now {
             let interval = self.interval_after(sent);
-            self.state = State::Announcing {
-                workgroup,
-                server,
-                sent: sent.saturating_add(1),
-                next_at: now + interval,
-                // The scheduled one answers a pending request too.
-                extra_at: None,
-            };
-            if extra_at.is_some() {
-                self.counters.requested_announcements.bump();
-            }
-            return Some(self.announcement(workgroup, server, interval, ServerType::NETBT));
-        }
-        if extra_at.is_some_and(|at| at <= now) {
-            self.state = State::Announcing {
-                workgroup,
-                server,
-                sent,
-                next_at,
-                extra_at: None,
-            };
+            (sent.saturating_add(1), now + interval, interval)
+        } else if extra_at.is_some_and(|at| at <= now) {
+            (sent, next_at, self.interval_after(sent.saturating_sub(1)))
+        } else {
+            return None;
+        };
+        self.state = State::Announcing {
+            workgroup,
+            server,
+            sent,
+            next_at,
+            extra_at: None,
+        };
+        if extra_at.is_some() {
             self.counters.requested_announcements.bump();
-            let interval = self.interval_after(sent.saturating_sub(1));
-            return Some(self.announcement(workgroup, server, interval, ServerType::NETBT));
         }
-        None
+        Some(self.announcement(workgroup, server, interval, ServerType::NETBT))
     }
 
     /// Stops announcing; returns the last announcement, with server type 0, if we were
@@ -356,16 +349,16 @@ impl BrowseAnnouncer {
             signature: browser::SIGNATURE,
             comment: &self.comment,
         });
-        let mut frame = [0u8; ANNOUNCEMENT_LEN + COMMENT_MAX + 1];
-        let len = repr.buffer_len();
-        repr.emit(&mut frame[..len]);
-        self.counters.announcements_sent.bump();
-        HostAnnouncement {
+        // Emitted in place, into the announcement returned.
+        let mut announcement = HostAnnouncement {
             source: server,
             destination: workgroup.with_suffix(MASTER_BROWSER_SUFFIX),
-            frame,
-            len,
-        }
+            frame: [0; ANNOUNCEMENT_LEN + COMMENT_MAX + 1],
+            len: repr.buffer_len(),
+        };
+        repr.emit(&mut announcement.frame);
+        self.counters.announcements_sent.bump();
+        announcement
     }
 }
 

@@ -735,11 +735,13 @@ impl Node<'_> {
                 }
                 None => break,
             };
-            let inbound =
-                self.datagrams
-                    .receive(&self.scratch[..len], from, &self.names, &mut |to, repr| {
-                        send_datagram_to(socket, to, repr)
-                    });
+            // `len` is within the part of the scratch memory the datagram was read into.
+            let bytes = self.scratch.get(..len).unwrap_or_default();
+            let inbound = self
+                .datagrams
+                .receive(bytes, from, &self.names, &mut |to, repr| {
+                    send_datagram_to(socket, to, repr)
+                });
             if let Some(inbound) = inbound {
                 self.browse.receive(inbound, now);
             }
@@ -785,6 +787,8 @@ struct Oversized;
 /// Takes the next datagram queued on `socket` into `buffer`: its length and the addresses it
 /// came from and to. `None`: nothing is queued. Datagrams without IPv4 addresses at both ends
 /// are dequeued and skipped.
+// Always inlined (into both services): the firmware measured 56 bytes smaller so.
+#[inline(always)]
 fn recv_datagram(
     socket: &mut udp::Socket,
     buffer: &mut [u8],

@@ -25,7 +25,7 @@
 
 use core::fmt;
 
-use super::{Error, Result};
+use super::{Error, Result, buffer_too_short, get, put, put_nul_terminated, write_field};
 
 wire_enum! {
     /// The opcode of a browser frame ([MS-BRWS] 2.2, Samba's `nameserv.h`).
@@ -219,30 +219,38 @@ impl<'a> Repr<'a> {
     /// (or the end of the frame: Samba reads it that leniently too). An AnnouncementRequest
     /// needs its reserved byte.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Repr<'a>> {
-        packet.check_len()?;
         let data: &'a [u8] = packet.buffer.as_ref();
-        Ok(match packet.opcode() {
-            Opcode::HostAnnouncement => Repr::HostAnnouncement(Announcement {
-                update_count: data[field::UPDATE_COUNT],
-                periodicity_ms: u32::from_le_bytes([data[2], data[3], data[4], data[5]]),
-                // At most 15 bytes: the 16th is the terminating NUL.
-                server_name: until_nul(&data[field::SERVER_NAME][..SERVER_NAME_MAX]),
-                os_version: (data[field::OS_MAJOR], data[field::OS_MINOR]),
-                server_type: ServerType(u32::from_le_bytes([
-                    data[24], data[25], data[26], data[27],
-                ])),
-                browser_version: (data[field::BROWSER_MAJOR], data[field::BROWSER_MINOR]),
-                signature: u16::from_le_bytes([data[30], data[31]]),
-                comment: until_nul(&data[field::COMMENT..]),
-            }),
-            Opcode::AnnouncementRequest => Repr::AnnouncementRequest {
-                reserved: *data.get(1).ok_or(Error)?,
-                response_name: until_nul(&data[field::RESPONSE_NAME.min(data.len())..]),
-            },
-            opcode => Repr::Other {
-                opcode,
-                body: &data[1..],
-            },
+        // The fields are read from fixed-size arrays split off the frame: the length checks
+        // are the splits (the ones `check_len` makes), and no access after them can panic.
+        let Some((&opcode, body)) = data.split_first() else {
+            return Err(Error);
+        };
+        Ok(match Opcode::from(opcode) {
+            Opcode::HostAnnouncement => {
+                let (fixed, comment) = data.split_first_chunk::<ANNOUNCEMENT_LEN>().ok_or(Error)?;
+                Repr::HostAnnouncement(Announcement {
+                    update_count: fixed[field::UPDATE_COUNT],
+                    periodicity_ms: u32::from_le_bytes(get(fixed, field::PERIODICITY.start)),
+                    // At most 15 bytes: the 16th is the terminating NUL.
+                    server_name: until_nul(&fixed[field::SERVER_NAME][..SERVER_NAME_MAX]),
+                    os_version: (fixed[field::OS_MAJOR], fixed[field::OS_MINOR]),
+                    server_type: ServerType(u32::from_le_bytes(get(
+                        fixed,
+                        field::SERVER_TYPE.start,
+                    ))),
+                    browser_version: (fixed[field::BROWSER_MAJOR], fixed[field::BROWSER_MINOR]),
+                    signature: u16::from_le_bytes(get(fixed, field::SIGNATURE.start)),
+                    comment: until_nul(comment),
+                })
+            }
+            Opcode::AnnouncementRequest => {
+                let (&reserved, response_name) = body.split_first().ok_or(Error)?;
+                Repr::AnnouncementRequest {
+                    reserved,
+                    response_name: until_nul(response_name),
+                }
+            }
+            opcode => Repr::Other { opcode, body },
         })
     }
 
@@ -268,35 +276,53 @@ impl<'a> Repr<'a> {
     /// [`Repr::buffer_len`] bytes. A server name longer than [`SERVER_NAME_MAX`] bytes is cut
     /// there.
     pub fn emit(&self, buf: &mut [u8]) {
-        buf[field::OPCODE] = self.opcode().into();
         match self {
             Repr::HostAnnouncement(a) => {
-                buf[field::UPDATE_COUNT] = a.update_count;
-                buf[field::PERIODICITY].copy_from_slice(&a.periodicity_ms.to_le_bytes());
-                let name = &mut buf[field::SERVER_NAME];
-                name.fill(0);
-                let len = a.server_name.len().min(SERVER_NAME_MAX);
-                name[..len].copy_from_slice(&a.server_name[..len]);
-                buf[field::OS_MAJOR] = a.os_version.0;
-                buf[field::OS_MINOR] = a.os_version.1;
-                buf[field::SERVER_TYPE].copy_from_slice(&a.server_type.0.to_le_bytes());
-                buf[field::BROWSER_MAJOR] = a.browser_version.0;
-                buf[field::BROWSER_MINOR] = a.browser_version.1;
-                buf[field::SIGNATURE].copy_from_slice(&a.signature.to_le_bytes());
-                let end = field::COMMENT + a.comment.len();
-                buf[field::COMMENT..end].copy_from_slice(a.comment);
-                buf[end] = 0;
+                // The fixed part is an array: its fields are written without bounds checks.
+                let Some((fixed, comment)) = buf.split_first_chunk_mut::<ANNOUNCEMENT_LEN>() else {
+                    buffer_too_short()
+                };
+                *fixed = [0; ANNOUNCEMENT_LEN];
+                fixed[field::OPCODE] = Opcode::HostAnnouncement.into();
+                fixed[field::UPDATE_COUNT] = a.update_count;
+                put(
+                    fixed,
+                    field::PERIODICITY.start,
+                    a.periodicity_ms.to_le_bytes(),
+                );
+                // At most 15 bytes: the 16th stays the terminating NUL.
+                let name = field::SERVER_NAME.start..field::SERVER_NAME.start + SERVER_NAME_MAX;
+                write_field(fixed, name, a.server_name);
+                fixed[field::OS_MAJOR] = a.os_version.0;
+                fixed[field::OS_MINOR] = a.os_version.1;
+                put(
+                    fixed,
+                    field::SERVER_TYPE.start,
+                    a.server_type.0.to_le_bytes(),
+                );
+                fixed[field::BROWSER_MAJOR] = a.browser_version.0;
+                fixed[field::BROWSER_MINOR] = a.browser_version.1;
+                put(fixed, field::SIGNATURE.start, a.signature.to_le_bytes());
+                put_nul_terminated(comment, a.comment);
             }
             Repr::AnnouncementRequest {
                 reserved,
                 response_name,
             } => {
-                buf[1] = *reserved;
-                let end = field::RESPONSE_NAME + response_name.len();
-                buf[field::RESPONSE_NAME..end].copy_from_slice(response_name);
-                buf[end] = 0;
+                let Some((fixed, rest)) = buf.split_first_chunk_mut::<{ field::RESPONSE_NAME }>()
+                else {
+                    buffer_too_short()
+                };
+                *fixed = [Opcode::AnnouncementRequest.into(), *reserved];
+                put_nul_terminated(rest, response_name);
             }
-            Repr::Other { body, .. } => buf[1..1 + body.len()].copy_from_slice(body),
+            Repr::Other { opcode, body } => {
+                let Some((first, rest)) = buf.split_first_mut() else {
+                    buffer_too_short()
+                };
+                *first = (*opcode).into();
+                rest[..body.len()].copy_from_slice(body);
+            }
         }
     }
 }

@@ -76,3 +76,95 @@ pub(crate) fn read_u16(buf: &[u8], offset: usize) -> Result<u16> {
         None => Err(Error),
     }
 }
+
+/// Writes `bytes` (at most 4: a byte, or a `u16`, `u32` or IPv4 address in wire order) at `at`
+/// of the fixed-size header `header`.
+///
+/// The codecs write their fixed header fields through this on an array split off the buffer:
+/// with the constant offsets of a `field` module the bounds are known at compile time, so no
+/// panic path is left, and the byte stores merge into one (unaligned) store. It is unrolled by
+/// hand because a loop stays a loop at opt-level `z`.
+#[inline(always)]
+pub(crate) fn put<const L: usize, const N: usize>(header: &mut [u8; L], at: usize, bytes: [u8; N]) {
+    const { assert!(N <= 4) };
+    if N > 0 {
+        header[at] = bytes[0];
+    }
+    if N > 1 {
+        header[at + 1] = bytes[1];
+    }
+    if N > 2 {
+        header[at + 2] = bytes[2];
+    }
+    if N > 3 {
+        header[at + 3] = bytes[3];
+    }
+}
+
+/// Reads `N` bytes (at most 4) at `at` of the fixed-size header `header`: the read side of
+/// [`put`], with the same reasons (no panic path at constant offsets, one merged load).
+#[inline(always)]
+pub(crate) fn get<const L: usize, const N: usize>(header: &[u8; L], at: usize) -> [u8; N] {
+    const { assert!(N <= 4) };
+    let mut bytes = [0; N];
+    if N > 0 {
+        bytes[0] = header[at];
+    }
+    if N > 1 {
+        bytes[1] = header[at + 1];
+    }
+    if N > 2 {
+        bytes[2] = header[at + 2];
+    }
+    if N > 3 {
+        bytes[3] = header[at + 3];
+    }
+    bytes
+}
+
+/// Writes `value` into `field` of `header`, as much of it as fits the field: the field writes
+/// of the codecs' fixed-size headers. The copy is bounded by the header, so it has no panic
+/// path (with a field inside the header, which the `field` modules guarantee, it writes
+/// `min(field.len(), value.len())` bytes).
+#[inline]
+pub(crate) fn write_field(header: &mut [u8], field: field::Field, value: &[u8]) {
+    let value = value.iter().take(field.len());
+    for (byte, &v) in header.iter_mut().skip(field.start).zip(value) {
+        *byte = v;
+    }
+}
+
+/// Writes `text` and a NUL terminator at the start of `buf`.
+///
+/// # Panics
+/// If `buf` is shorter than `text.len() + 1`.
+pub(crate) fn put_nul_terminated(buf: &mut [u8], text: &[u8]) {
+    let (start, rest) = buf.split_at_mut(text.len());
+    start.copy_from_slice(text);
+    let Some(nul) = rest.first_mut() else {
+        buffer_too_short()
+    };
+    *nul = 0;
+}
+
+/// Copies `bytes` into `buf` at `at`.
+///
+/// # Panics
+/// If they do not fit.
+pub(crate) fn put_slice(buf: &mut [u8], at: usize, bytes: &[u8]) {
+    match buf
+        .get_mut(at..)
+        .and_then(|tail| tail.get_mut(..bytes.len()))
+    {
+        Some(place) => place.copy_from_slice(bytes),
+        None => buffer_too_short(),
+    }
+}
+
+/// The panic of an `emit` into a buffer shorter than its `buffer_len` (the caller's bug): one
+/// shared panic site instead of one per field.
+#[cold]
+#[inline(never)]
+pub(crate) fn buffer_too_short() -> ! {
+    panic!("emit: the buffer is shorter than buffer_len")
+}

@@ -28,7 +28,7 @@
 
 use core::fmt;
 
-use super::{Error, Result};
+use super::{Error, Result, buffer_too_short, get, put, put_nul_terminated, put_slice};
 
 mod field {
     use crate::wire::field::Field;
@@ -74,10 +74,6 @@ pub const NTLOGON: &[u8] = b"\\MAILSLOT\\NET\\NTLOGON";
 
 fn get_u16(data: &[u8], field: core::ops::Range<usize>) -> u16 {
     u16::from_le_bytes([data[field.start], data[field.start + 1]])
-}
-
-fn set_u16(data: &mut [u8], field: core::ops::Range<usize>, value: u16) {
-    data[field].copy_from_slice(&value.to_le_bytes());
 }
 
 /// A read/write view of an SMB mailslot write.
@@ -175,12 +171,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn set_u16(&mut self, field: core::ops::Range<usize>, value: u16) {
-        set_u16(self.buffer.as_mut(), field, value);
-    }
-}
-
 /// A validated mailslot write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Repr<'a> {
@@ -209,30 +199,34 @@ impl<'a> Repr<'a> {
     /// command `SMB_COM_TRANSACTION`, the word count 17 with 3 setup words, setup word 0 is 1,
     /// the mailslot name is NUL-terminated in the byte block and the data lies in the packet.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Repr<'a>> {
-        packet.check_len()?;
-        if packet.protocol() != PROTOCOL
-            || packet.command() != COMMAND_TRANSACTION
-            || packet.word_count() != WORD_COUNT
-            || packet.setup_count() != 3
-            || packet.opcode() != OPCODE_WRITE_MAILSLOT
+        let data: &'a [u8] = packet.buffer.as_ref();
+        // `check_len`'s two checks, with the fixed part split off as an array: no field read
+        // after them can panic.
+        let (header, rest) = data.split_first_chunk::<HEADER_LEN>().ok_or(Error)?;
+        let word = |at: usize| u16::from_le_bytes(get(header, at));
+        let block = rest
+            .get(..usize::from(word(field::BYTE_COUNT.start)))
+            .ok_or(Error)?;
+        if get(header, field::PROTOCOL.start) != PROTOCOL
+            || header[field::COMMAND] != COMMAND_TRANSACTION
+            || header[field::WORD_COUNT] != WORD_COUNT
+            || header[field::SETUP_COUNT] != 3
+            || word(field::OPCODE.start) != OPCODE_WRITE_MAILSLOT
         {
             return Err(Error);
         }
-        let data: &'a [u8] = packet.buffer.as_ref();
-        let block_end = HEADER_LEN + usize::from(packet.byte_count());
-        let block = &data[HEADER_LEN..block_end];
         let nul = block.iter().position(|&b| b == 0).ok_or(Error)?;
-        let mailslot = &block[..nul];
-        let start = usize::from(packet.data_offset());
-        let end = start + usize::from(packet.data_count());
+        let mailslot = block.get(..nul).ok_or(Error)?;
+        let start = usize::from(word(field::DATA_OFFSET.start));
+        let end = start + usize::from(word(field::DATA_COUNT.start));
         if start < HEADER_LEN + nul + 1 {
             return Err(Error);
         }
         let payload = data.get(start..end).ok_or(Error)?;
         Ok(Repr {
             mailslot,
-            priority: packet.priority(),
-            class: packet.class(),
+            priority: word(field::PRIORITY.start),
+            class: word(field::CLASS.start),
             data: payload,
         })
     }
@@ -246,25 +240,39 @@ impl<'a> Repr<'a> {
     /// [`Repr::buffer_len`] bytes. Counts that do not fit 16 bits are written as 65535 (a
     /// datagram is at most 576 bytes anyway).
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Packet<&mut T>) {
-        let len = self.buffer_len();
-        let clamp = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
-        let buf: &mut [u8] = packet.buffer.as_mut();
-        buf[..HEADER_LEN].fill(0);
-        buf[field::PROTOCOL].copy_from_slice(&PROTOCOL);
-        buf[field::COMMAND] = COMMAND_TRANSACTION;
-        buf[field::WORD_COUNT] = WORD_COUNT;
-        buf[field::SETUP_COUNT] = 3;
+        let clamp = |n: usize| u16::try_from(n).unwrap_or(u16::MAX).to_le_bytes();
         let name_end = HEADER_LEN + self.mailslot.len();
-        buf[HEADER_LEN..name_end].copy_from_slice(self.mailslot);
-        buf[name_end] = 0;
-        buf[name_end + 1..len].copy_from_slice(self.data);
-        packet.set_u16(field::TOTAL_DATA_COUNT, clamp(self.data.len()));
-        packet.set_u16(field::DATA_COUNT, clamp(self.data.len()));
-        packet.set_u16(field::DATA_OFFSET, clamp(name_end + 1));
-        packet.set_u16(field::OPCODE, OPCODE_WRITE_MAILSLOT);
-        packet.set_u16(field::PRIORITY, self.priority);
-        packet.set_u16(field::CLASS, self.class);
-        packet.set_u16(field::BYTE_COUNT, clamp(len - HEADER_LEN));
+        // The fixed part is an array: its fields are written without bounds checks.
+        let Some((header, block)) = packet.buffer.as_mut().split_first_chunk_mut::<HEADER_LEN>()
+        else {
+            buffer_too_short()
+        };
+        *header = [0; HEADER_LEN];
+        put(header, field::PROTOCOL.start, PROTOCOL);
+        header[field::COMMAND] = COMMAND_TRANSACTION;
+        header[field::WORD_COUNT] = WORD_COUNT;
+        put(
+            header,
+            field::TOTAL_DATA_COUNT.start,
+            clamp(self.data.len()),
+        );
+        put(header, field::DATA_COUNT.start, clamp(self.data.len()));
+        put(header, field::DATA_OFFSET.start, clamp(name_end + 1));
+        header[field::SETUP_COUNT] = 3;
+        put(
+            header,
+            field::OPCODE.start,
+            OPCODE_WRITE_MAILSLOT.to_le_bytes(),
+        );
+        put(header, field::PRIORITY.start, self.priority.to_le_bytes());
+        put(header, field::CLASS.start, self.class.to_le_bytes());
+        put(
+            header,
+            field::BYTE_COUNT.start,
+            clamp(self.buffer_len() - HEADER_LEN),
+        );
+        put_nul_terminated(block, self.mailslot);
+        put_slice(block, self.mailslot.len() + 1, self.data);
     }
 }
 
