@@ -191,6 +191,15 @@ in_ns sysctl -qw net.ipv4.tcp_tw_reuse=1     # belt and braces; the setup rows c
 ip -n "$NS" link set tap0 up
 
 # --- Helpers ------------------------------------------------------------------------------------
+num() { # num VALUE DECIMALS: formatted, or "–" when empty/null
+    if [ -z "$1" ] || [ "$1" = null ]; then echo "–"; else awk -v v="$1" -v d="$2" 'BEGIN {printf "%.*f", d, v}'; fi
+}
+ratio() { # ratio A B: A/B with two decimals, "–" when either is missing or B is 0
+    if [ -z "$1" ] || [ -z "$2" ] || [ "$1" = null ] || [ "$2" = null ]; then echo "–"; return; fi
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0 || a < 0) print "–"
+        else if (a / b >= 0.1 || a == 0) printf "%.2f", a / b; else printf "%.2g", a / b }'
+}
+
 # jget ROW KEY: a value from the row's one-line JSON (flat keys), "" if the row did not run.
 jget() {
     local f="$WORK/$1.json"
@@ -529,14 +538,6 @@ if [ "$CAPACITY_ONLY" = 1 ]; then
     fi
     ELAPSED=$(( $(date +%s) - START ))
 
-    num() { # num VALUE DECIMALS: formatted, or "–" when empty/null
-        if [ -z "$1" ] || [ "$1" = null ]; then echo "–"; else awk -v v="$1" -v d="$2" 'BEGIN {printf "%.*f", d, v}'; fi
-    }
-    ratio() { # ratio A B: A/B with two decimals, "–" when either is missing or B is 0
-        if [ -z "$1" ] || [ -z "$2" ] || [ "$1" = null ] || [ "$2" = null ]; then echo "–"; return; fi
-        awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0 || a < 0) print "–"
-            else if (a / b >= 0.1 || a == 0) printf "%.2f", a / b; else printf "%.2g", a / b }'
-    }
     mib() { [ -n "$1" ] && awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }' || echo "–"; }
     field_of() { [ -s "$WORK/$1" ] && cut -d' ' -f"$2" "$WORK/$1" || true; }
     TABLE="$WORK/capacity.md"
@@ -743,14 +744,6 @@ fi
 ELAPSED=$(( $(date +%s) - START ))
 
 # --- Tables -------------------------------------------------------------------------------------
-num() { # num VALUE DECIMALS: formatted, or "–" when empty/null
-    if [ -z "$1" ] || [ "$1" = null ]; then echo "–"; else awk -v v="$1" -v d="$2" 'BEGIN {printf "%.*f", d, v}'; fi
-}
-ratio() { # ratio A B: A/B with two decimals, "–" when either is missing or B is 0
-    if [ -z "$1" ] || [ -z "$2" ] || [ "$1" = null ] || [ "$2" = null ]; then echo "–"; return; fi
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0 || a < 0) print "–"
-        else if (a / b >= 0.1 || a == 0) printf "%.2f", a / b; else printf "%.2g", a / b }'
-}
 row() { # row LABEL SMBD RESPONDER NETBT DECIMALS NETBT_ROW
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(num "$2" "$5")" "$(num "$3" "$5")" \
         "$(num "$4" "$5")" "$(ratio "$4" "$2")" "$(ratio "$4" "$3")" "$(outcomes "$6")"
