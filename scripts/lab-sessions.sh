@@ -46,6 +46,13 @@ T_BEGIN=$EPOCHREALTIME
 on_exit
 
 probe() { ns_run 60 "$NETBT" probe "$@"; }   # our raw NBSS / NBNS client (src/probe/)
+# flood NAME: FLOOD_N clients at once, each retrying (200-600 ms) until answered, at most 30 s,
+# into $WORK/NAME.out; its SUMMARY line printed.
+flood() {
+    probe flood "$SERVER" LABSRV --count "$FLOOD_N" --retry-ms 200:600 --connect-timeout 20 \
+        --deadline 30 --timeout 10 >"$WORK/$1.out" 2>&1 || true
+    grep '^SUMMARY=' "$WORK/$1.out" | sed 's/^/       /' || true
+}
 
 # Phases: start and end times (epoch, the capture's clock) for per-phase capture checks.
 declare -A P_START P_END
@@ -178,9 +185,7 @@ phase_end 3
 phase 5 "flood: $FLOOD_N concurrent clients (twice), S=$S R=$R"
 probe node-status "$SERVER" >"$WORK/p5-before.out" 2>&1 || true
 nr_before=$(field NUMBER_NO_RESOURCE_CONDITIONS "$WORK/p5-before.out")
-probe flood "$SERVER" LABSRV --count "$FLOOD_N" --retry-ms 200:600 --connect-timeout 20 --deadline 30 \
-    --timeout 10 >"$WORK/p5-flood.out" 2>&1 || true
-grep '^SUMMARY=' "$WORK/p5-flood.out" | sed 's/^/       /' || true
+flood p5-flood
 expect "flood: every one of $FLOOD_N clients ended with 82 or 83/83" "^SUMMARY=flood N=$FLOOD_N .* BAD=0 " "$WORK/p5-flood.out"
 peak=$(field PEAK "$WORK/p5-flood.out")
 expect_at_least "flood: $peak clients in flight at once" "$peak" $((50 * S))
@@ -243,9 +248,7 @@ if [ "$WIDE_S" -gt 0 ]; then
     wide_holder=$!
     wait_for "^holding" "$WORK/p8-hold.out" 900 || true
     expect "$WIDE_S sessions held" "^holding $WIDE_S sessions" "$WORK/p8-hold.out"
-    probe flood "$SERVER" LABSRV --count "$FLOOD_N" --retry-ms 200:600 --connect-timeout 20 --deadline 30 \
-        --timeout 10 >"$WORK/p8-full.out" 2>&1 || true
-    grep '^SUMMARY=' "$WORK/p8-full.out" | sed 's/^/       /' || true
+    flood p8-full
     expect "at capacity: every one of $FLOOD_N clients got 83/83" \
         "^SUMMARY=flood N=$FLOOD_N POSITIVE=0 NEG83=$FLOOD_N BAD=0 " "$WORK/p8-full.out"
     touch "$WORK/p8-release"
@@ -255,9 +258,7 @@ if [ "$WIDE_S" -gt 0 ]; then
         "\"held_at_start\":$WIDE_S,\"held_at_release\":$WIDE_S,\"closed_by_peer\":0," "$WORK/p8-hold.json"
     probe node-status "$SERVER" --wait-free $((WIDE_S + R)) --max 30 >"$WORK/p8-free.out" 2>&1 || true
     expect "after the release every slot is free again ($((WIDE_S + R)) listening)" "^WAIT_FREE=OK " "$WORK/p8-free.out"
-    probe flood "$SERVER" LABSRV --count "$FLOOD_N" --retry-ms 200:600 --connect-timeout 20 --deadline 30 \
-        --timeout 10 >"$WORK/p8-flood.out" 2>&1 || true
-    grep '^SUMMARY=' "$WORK/p8-flood.out" | sed 's/^/       /' || true
+    flood p8-flood
     expect "with $WIDE_S slots free: every one of $FLOOD_N clients got 82" \
         "^SUMMARY=flood N=$FLOOD_N POSITIVE=$FLOOD_N NEG83=0 BAD=0 " "$WORK/p8-flood.out"
     probe node-status "$SERVER" --wait-free $((WIDE_S + R)) --max 30 >"$WORK/p8-after.out" 2>&1 || true

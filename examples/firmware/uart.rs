@@ -166,5 +166,5 @@ mod frames {
     }
 
     // Milliseconds since start-up, shown as seconds by the host.
-    defmt::timestamp!("{=u32:ms}", super::super::clock::millis32());
+    defmt::timestamp!("{=u32:ms}", crate::clock::millis32());
 }

@@ -208,16 +208,12 @@ impl WorkList {
         }
     }
 
-    /// The shards listed, out of `count` (all of them once the list overflowed).
+    /// The shards listed, out of `count` (all of them once the list overflowed): the list
+    /// frozen and read entry by entry, as the service reads it.
     #[cfg(test)]
     pub(crate) fn shards(&self, count: usize) -> impl Iterator<Item = usize> + '_ {
-        let all = self.overflowed.then_some(0..count).into_iter().flatten();
-        let listed = self
-            .listed
-            .iter()
-            .filter(|_| !self.overflowed)
-            .map(|&i| usize::from(i));
-        all.chain(listed)
+        let listed = self.frozen(count);
+        (0..listed.len).filter_map(move |n| self.at(listed, n))
     }
 }
 
