@@ -20,7 +20,7 @@
 #                               are left out of the build; off: no logger at all
 #   NETBT_FW_WINS=IP            an H-node registering with that WINS server (the library's `wins`
 #                               feature)
-#   NETBT_FW_PANIC=full         a panic says its message and location, not just "panic" (14 KiB)
+#   NETBT_FW_PANIC=full         a panic says its message and location, not just "panic" (12-15 KiB)
 # Every build other than the default (defmt, info, no WINS) has a target directory of its own,
 # target/firmware-LOGGER-LEVEL (target/firmware-log-off without logs), with NETBT_FW_WINS
 # target/firmware-wins-LOGGER-LEVEL.
